@@ -1,0 +1,149 @@
+/* dfs.h: the whole public API of libdfs, the dfs client library.
+ *
+ * Every function returns 0 (or a count) on success and a negative errno
+ * value on failure; dfs_strerror() explains one, and dfs_last_error() gives
+ * the last failure's full story in words (which server, what to do).
+ * Functions taking a struct dfs_client are not safe to call concurrently on
+ * the same client; use one client per thread.
+ */
+#ifndef DFS_H
+#define DFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define DFS_API __attribute__((visibility("default")))
+#else
+#define DFS_API
+#endif
+
+#define DFS_NAME_MAX_BYTES 255
+
+struct dfs_client;
+
+/* Reads the client configuration at config_path (NULL: $DFS_CONFIG, then
+ * ~/.config/dfs/dfs.conf, then /etc/dfs/dfs.conf). Connects to nothing yet.
+ * *out is NULL on failure; the reason is in dfs_last_error(NULL). */
+DFS_API int dfs_client_new(struct dfs_client **out, const char *config_path);
+/* Closes every connection, ends the sessions and frees the client. NULL is fine. */
+DFS_API void dfs_client_free(struct dfs_client *c);
+
+/* Connects to every server in parallel and logs in with SCRAM-SHA-256 on each
+ * one that answers (the password is salted once). Succeeds if at least one
+ * server accepted; servers that are down are reported through the event
+ * callback and tolerated. -EACCES: wrong user or password; -EHOSTDOWN: no
+ * server answered. */
+DFS_API int dfs_login(struct dfs_client *c, const char *user, const char *password);
+
+/* Events reported while operations run (warnings, progress, detail). */
+enum dfs_event_kind {
+	DFS_EVENT_SERVER_DOWN,    /* server could not be reached; text says why */
+	DFS_EVENT_WARNING,        /* something degraded but the operation goes on */
+	DFS_EVENT_PROGRESS,       /* bytes done of total for the current file */
+	DFS_EVENT_CHUNK_SERVED,   /* chunk `chunk` moved to/from `server` */
+	DFS_EVENT_REPAIRED,       /* a missing, stale or corrupt copy was rewritten */
+	DFS_EVENT_CERT_EXPIRING,  /* server certificate expires within 30 days */
+};
+struct dfs_event {
+	enum dfs_event_kind kind;
+	unsigned server;          /* 1-based, 0 if none */
+	unsigned chunk;           /* 1-based, 0 if none */
+	const char *name;         /* remote name concerned, or NULL */
+	uint64_t done, total;     /* bytes, for PROGRESS */
+	const char *text;         /* a sentence, for SERVER_DOWN, WARNING, REPAIRED */
+};
+typedef void (*dfs_event_fn)(const struct dfs_event *ev, void *arg);
+DFS_API void dfs_set_event_handler(struct dfs_client *c, dfs_event_fn fn, void *arg);
+
+/* Stores the local file at path as remote_name (a new version; readers see
+ * the old or the new file whole). Reads the file once, streams each chunk
+ * to both of its servers. Succeeds with one server of a pair down (a
+ * warning event names it). -ENOENT / -EACCES on the local file, -EINVAL on
+ * a bad name, -EHOSTDOWN if some chunk could not be stored anywhere,
+ * -ENOSPC if a server is full. */
+DFS_API int dfs_put(struct dfs_client *c, const char *path, const char *remote_name);
+
+/* Fetches remote_name into local_path: written to a temporary file beside
+ * it, renamed into place only once every chunk is verified; on failure no
+ * file is created and an existing one is untouched. Modification time kept.
+ * -ENOENT: no such file; -EIO: some chunk unreadable or corrupt everywhere. */
+DFS_API int dfs_get(struct dfs_client *c, const char *remote_name, const char *local_path);
+/* The same to an open descriptor (e.g. stdout): each chunk is written once
+ * verified, so a failure may leave earlier chunks written. */
+DFS_API int dfs_get_fd(struct dfs_client *c, const char *remote_name, int fd);
+
+/* Removes every copy of remote_name. -ENOENT if no server that answered had it. */
+DFS_API int dfs_delete(struct dfs_client *c, const char *remote_name);
+
+struct dfs_file {
+	char *name;
+	uint64_t size;
+	uint64_t version;
+	int64_t mtime_ns;
+	unsigned nchunks;
+	/* copies[k] = good current copies of chunk k+1 on servers that answered */
+	unsigned copies[64];
+	bool readable;            /* every chunk has a copy on a live server */
+	bool degraded;            /* some chunk has fewer than two copies */
+};
+struct dfs_file_list {
+	struct dfs_file *files;
+	size_t count;
+};
+/* The user's files, sorted by name, merged from every server that answers. */
+DFS_API int dfs_list(struct dfs_client *c, struct dfs_file_list **out);
+DFS_API void dfs_file_list_free(struct dfs_file_list *list);
+
+struct dfs_server_info {
+	unsigned number;
+	char address[128];        /* host:port */
+	uint32_t program;
+	bool up;
+	bool tls;
+	double rtt_ms;
+	char software[64];
+	uint64_t space_free, space_total;
+	uint64_t files, chunks, bytes_stored, chunks_need_repair;
+	uint64_t bytes_read, bytes_written, reads;
+	char error[160];          /* why it is down, if it is */
+};
+/* Fills one entry per configured server (up or not). *out freed with free(). */
+DFS_API int dfs_status(struct dfs_client *c, struct dfs_server_info **out, size_t *count);
+
+struct dfs_location {
+	unsigned server;          /* 1-based */
+	unsigned first, second;   /* the chunk pair by the placement table */
+	bool up;
+	int held;                 /* chunks the server reports holding: -1 unknown
+	                             (down), else a bitmask: 1 = first, 2 = second */
+};
+/* The placement of remote_name on every server (count = servers), with what
+ * each live server reports. *out freed with free(). */
+DFS_API int dfs_locate(struct dfs_client *c, const char *remote_name, struct dfs_location **out,
+		       size_t *count);
+
+/* Brings every chunk of remote_name (NULL: every file) back to two good
+ * current copies; deletes propagate. Returns the number of copies written. */
+DFS_API int dfs_repair(struct dfs_client *c, const char *remote_name);
+
+/* Checks a remote name against the rules; 0, or -EINVAL / -ENAMETOOLONG. */
+DFS_API int dfs_name_check(const char *name);
+/* Number of servers in the configuration. */
+DFS_API unsigned dfs_server_count(const struct dfs_client *c);
+
+DFS_API const char *dfs_strerror(int err);
+/* The last failure's explanation, for messages ("server 3 (127.0.0.1:40003)
+ * is down; ..."); per client, or per thread for c == NULL. Never NULL. */
+DFS_API const char *dfs_last_error(const struct dfs_client *c);
+DFS_API const char *dfs_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,16 @@
+/* listener.h: the accept loop; one thread per connection, with caps. */
+#ifndef DFS_LISTENER_H
+#define DFS_LISTENER_H
+
+#include <stdint.h>
+#include "server.h"
+
+/* Binds and listens on cfg.listen:cfg.port; the bound port in *port. 0 or -errno. */
+int listener_open(struct server *srv, int *fd, uint16_t *port, char *err, size_t errlen);
+/* Accepts until *stop becomes non-zero (checked at least every 200 ms),
+ * serving each connection on its own detached thread through
+ * rpcstream_serve and dispatch_call; refuses connections over the caps;
+ * waits (up to 5 s) for connection threads before returning. */
+void listener_run(struct server *srv, int fd, volatile sig_atomic_t *stop);
+
+#endif

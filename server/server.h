@@ -1,0 +1,58 @@
+/* server.h: one dfsd's configuration and shared state, passed explicitly. */
+#ifndef DFS_SERVER_H
+#define DFS_SERVER_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <openssl/ssl.h>
+#include "log.h"
+#include "rpcstream.h"
+
+struct store;
+struct user_db;
+struct sessions;
+
+struct server_config {
+	unsigned id;                 /* server number, 1..DFS_SERVERS_MAX */
+	char listen[64];             /* address to bind; default 0.0.0.0 */
+	uint16_t port;               /* 0: any free port */
+	uint32_t program;            /* RPC program number registered with rpcbind */
+	char data[PATH_MAX];         /* data folder */
+	char users[PATH_MAX];        /* LMDB user database file */
+	enum rpcstream_tls_mode tls; /* default required */
+	char cert[PATH_MAX];         /* PEM certificate chain */
+	char key[PATH_MAX];          /* PEM private key */
+	enum log_level log_level;
+	unsigned idle_timeout_s;     /* default 300 */
+	unsigned request_timeout_s;  /* default 60 */
+	unsigned max_connections;    /* default 256 */
+	unsigned max_connections_per_address; /* default 64 */
+	unsigned session_ttl_s;      /* default 43200 */
+	unsigned tombstone_ttl_s;    /* default 30 days */
+};
+
+struct server {
+	struct server_config cfg;
+	struct store *store;
+	struct user_db *users;
+	struct sessions *sessions;
+	SSL_CTX *tls;                 /* NULL when cfg.tls is off */
+	unsigned char secret[32];     /* random per start: stand-in verifiers */
+	time_t started;
+	atomic_uint_fast64_t bytes_read, bytes_written, reads;
+};
+
+/* One client connection, owned by its thread. */
+struct conn {
+	struct server *srv;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	char peer_text[64];           /* "127.0.0.1:51234", for logs */
+	struct upload_slot *uploads;  /* chunk uploads open on this connection */
+};
+
+#endif

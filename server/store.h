@@ -1,0 +1,121 @@
+/* store.h: chunk storage in a server's data folder.
+ *
+ * Layout (format 1):
+ *   DATA/FORMAT                       "dfs-data 1\n"; a newer number is refused
+ *   DATA/tmp/                         partial uploads; emptied at start
+ *   DATA/u/USER/HH/HASH/              one folder per file; HASH = hex SHA-256 of
+ *                                     the name, HH its first two digits, so no
+ *                                     path is ever built from a remote name
+ *   .../HASH/meta                     XDR dfs_meta: current (and previous)
+ *                                     version, replaced by write-fsync-rename
+ *   .../HASH/VVVVVVVVVVVVVVVV.K       chunk K of version V (16 hex digits),
+ *                                     raw bytes, present once verified+fsynced
+ *
+ * A chunk is received into tmp/, its checksum checked, fsync'ed and renamed
+ * to VVVVVVVVVVVVVVVV.K. store_commit then rewrites meta, which is what makes
+ * a version current: the switch is atomic for all the chunks the server holds.
+ * Chunk files of versions that meta names neither as current nor previous are
+ * removed by commit, delete and housekeeping. A tombstone is a meta whose
+ * current version has deleted = TRUE.
+ *
+ * All functions are thread-safe. Names are raw bytes and are checked here
+ * (name_check) as well as by callers; user names are checked (user_name_check).
+ */
+#ifndef DFS_STORE_H
+#define DFS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "dfs_prot.h"
+
+#define STORE_FORMAT 1
+
+struct store;
+struct store_upload;
+
+/* Opens the data folder, creating it (and FORMAT) if empty; refuses a folder
+ * of a newer format or one that is not a dfs data folder; empties tmp/.
+ * 0 or -errno with the reason in err. */
+int store_open(struct store **out, const char *root, char *err, size_t errlen);
+void store_close(struct store *st);
+
+/* Starts receiving chunk `index` of version `ver` of a file, `size` bytes.
+ * If an identical upload (same user, name, ver, index, size) was interrupted,
+ * resumes it: *offset is the count of bytes already staged (else 0).
+ * -EINVAL (bad name / index 0), -ENOSPC if the disk lacks room for size. */
+int store_upload_begin(struct store *st, const char *user, const void *name, size_t name_len,
+		       uint64_t ver, unsigned index, uint64_t size, struct store_upload **out,
+		       uint64_t *offset);
+/* Appends data at offset, which must equal the bytes staged so far
+ * (-EINVAL otherwise; -EFBIG past size; -ENOSPC, -EIO from the disk). */
+int store_upload_write(struct store_upload *up, uint64_t offset, const void *data, size_t len);
+/* Checks that the whole size arrived and its XXH3-64 equals checksum
+ * (-EBADMSG otherwise; the upload is then discarded), fsyncs and renames it
+ * into place. Always frees up. */
+int store_upload_finish(struct store_upload *up, uint64_t checksum);
+/* Discards an unfinished upload and frees it. NULL is fine. */
+void store_upload_abort(struct store_upload *up);
+/* Keeps the staged bytes for a later resume and frees up (connection lost). */
+void store_upload_suspend(struct store_upload *up);
+
+/* Makes info->ver current for info->name. Every chunk in info->chunks must
+ * be present for that version with that size (-ENOENT otherwise; the
+ * checksums are recorded as given, having been checked at upload). If the
+ * current version is newer (or a newer tombstone exists): -ESTALE and
+ * nothing changes. Committing the current version again is allowed (it
+ * refreshes chunks and lacking). The old current becomes previous; older
+ * chunk files are removed. info->deleted must be FALSE. */
+int store_commit(struct store *st, const char *user, const dfs_file_info *info);
+
+/* Removes staged (uncommitted) chunk files of (name, ver). */
+int store_abort(struct store *st, const char *user, const void *name, size_t name_len,
+		uint64_t ver);
+
+/* The file's record. 0 and *out filled (free with xdr_free(xdr_dfs_meta)),
+ * -ENOENT if this server has no record (file or tombstone) for it. */
+int store_lookup(struct store *st, const char *user, const void *name, size_t name_len,
+		 dfs_meta *out);
+
+/* Reads up to count bytes at offset of chunk index of version ver, which
+ * must be the current or previous committed version (-ESTALE if it is no
+ * longer kept, -ENOENT if never held). *got = bytes read (short only at the
+ * chunk's end). */
+int store_read(struct store *st, const char *user, const void *name, size_t name_len,
+	       uint64_t ver, unsigned index, uint64_t offset, void *buf, size_t count,
+	       size_t *got);
+
+/* Deletes the file at version ver: writes a tombstone and removes its chunk
+ * files. -ESTALE if a newer version exists (nothing changes); -ENOENT if
+ * there was no live file (a tombstone is still written or advanced, so
+ * a lagging copy never revives it). */
+int store_delete(struct store *st, const char *user, const void *name, size_t name_len,
+		 uint64_t ver);
+
+/* Lists the user's records (tombstones included), ordered by name hash,
+ * starting after cookie (empty = the start). Fills at most max entries
+ * (free each with xdr_free(xdr_dfs_file_info)); writes the next cookie
+ * (64 hex digits + NUL) and *eof. */
+int store_list(struct store *st, const char *user, const char *cookie, dfs_file_info *entries,
+	       unsigned max, unsigned *count, char next_cookie[65], bool *eof);
+
+/* Re-reads each chunk this server holds of (name, ver) and checks it against
+ * the recorded checksum. checks[] gets one entry per chunk held (at most
+ * DFS_HELD_MAX): DFS_OK, DFS_EBADMSG (bit rot) or DFS_ENOENT (file missing). */
+int store_verify(struct store *st, const char *user, const void *name, size_t name_len,
+		 uint64_t ver, dfs_chunk_check *checks, unsigned *count);
+
+struct store_stats {
+	uint64_t files, chunks, bytes, chunks_need_repair;
+	uint64_t space_free, space_total;
+};
+/* Walks the data folder: live files, their chunks and bytes, chunks whose
+ * version lists servers that lack it, and the filesystem's free space. */
+int store_stats(struct store *st, struct store_stats *out);
+
+/* Removes what is no longer needed: tmp/ files older than max_tmp_age_s,
+ * chunk files of versions meta no longer names, tombstones older than
+ * tombstone_ttl_s. Returns the number of files removed or -errno. */
+int store_housekeep(struct store *st, unsigned max_tmp_age_s, unsigned tombstone_ttl_s);
+
+#endif
