@@ -2,6 +2,7 @@
 #ifndef DFS_LISTENER_H
 #define DFS_LISTENER_H
 
+#include <signal.h>
 #include <stdint.h>
 #include "server.h"
 

@@ -1,0 +1,43 @@
+/* check.h: a minimal assertion kit for unit tests that prints both values. */
+#ifndef DFS_CHECK_H
+#define DFS_CHECK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int check_failures;
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
+			check_failures++;                                                          \
+		}                                                                                  \
+	} while (0)
+
+#define CHECK_EQ(a, b)                                                                             \
+	do {                                                                                       \
+		long long check_a_ = (long long)(a), check_b_ = (long long)(b);                    \
+		if (check_a_ != check_b_) {                                                        \
+			fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__,        \
+				__LINE__, #a, #b, check_a_, check_b_);                             \
+			check_failures++;                                                          \
+		}                                                                                  \
+	} while (0)
+
+#define CHECK_STR(a, b)                                                                            \
+	do {                                                                                       \
+		const char *check_a_ = (a), *check_b_ = (b);                                       \
+		if (strcmp(check_a_, check_b_) != 0) {                                             \
+			fprintf(stderr, "%s:%d: %s == %s failed: \"%s\" != \"%s\"\n", __FILE__,    \
+				__LINE__, #a, #b, check_a_, check_b_);                             \
+			check_failures++;                                                          \
+		}                                                                                  \
+	} while (0)
+
+/* Ends a test's main: prints a summary, returns the exit status. */
+#define CHECK_DONE()                                                                               \
+	(check_failures ? (fprintf(stderr, "%d check(s) failed\n", check_failures), 1) : 0)
+
+#endif
