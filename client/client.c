@@ -69,7 +69,11 @@ int client_load_conf(struct client_conf *conf, const char *path, char *err, size
 	int rc, choice;
 
 	set_conf_defaults(conf);
-	snprintf(conf->path, sizeof(conf->path), "%s", path);
+	if (strlen(path) >= sizeof(conf->path)) {
+		snprintf(err, errlen, "configuration path too long");
+		return -ENAMETOOLONG;
+	}
+	memcpy(conf->path, path, strlen(path) + 1);
 	rc = cfg_parse_file(path, &cfg, err, errlen);
 	if (rc)
 		return rc;
@@ -110,7 +114,7 @@ int client_load_conf(struct client_conf *conf, const char *path, char *err, size
 			goto out;
 		}
 		if (!*s->tls_name)
-			snprintf(s->tls_name, sizeof(s->tls_name), "%s", s->host);
+			memcpy(s->tls_name, s->host, sizeof(s->tls_name));
 	}
 	if (conf->tls && !*conf->ca) {
 		snprintf(err, errlen, "%s: tls = required needs 'ca = FILE' (the cluster's CA)", path);

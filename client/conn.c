@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <rpc/rpc.h>
 #include <rpc/pmap_prot.h>
 #include <openssl/crypto.h>
 #include "internal.h"

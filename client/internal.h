@@ -39,7 +39,7 @@ struct client_conf {
 /* One server as the client sees it. */
 struct link {
 	const struct server_conf *conf;
-	char address[128];        /* host:port once known, else host */
+	char address[300];        /* host:port once known, else host */
 	bool up;                  /* connected and logged in */
 	char why[256];            /* why it is not up */
 	CLIENT *clnt[LINK_CONNS];

@@ -102,7 +102,7 @@ DFS_API void dfs_file_list_free(struct dfs_file_list *list);
 
 struct dfs_server_info {
 	unsigned number;
-	char address[128];        /* host:port */
+	char address[300];        /* host:port */
 	uint32_t program;
 	bool up;
 	bool tls;
