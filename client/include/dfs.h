@@ -111,7 +111,7 @@ struct dfs_server_info {
 	uint64_t space_free, space_total;
 	uint64_t files, chunks, bytes_stored, chunks_need_repair;
 	uint64_t bytes_read, bytes_written, reads;
-	char error[160];          /* why it is down, if it is */
+	char error[256];          /* why it is down, if it is */
 };
 /* Fills one entry per configured server (up or not). *out freed with free(). */
 DFS_API int dfs_status(struct dfs_client *c, struct dfs_server_info **out, size_t *count);
