@@ -64,7 +64,7 @@ static bool same_name(const dfs_file_info *a, const dfs_file_info *b)
 }
 
 /* Collects every record of every live server, page by page. */
-static int collect(struct dfs_client *c, struct records *rs)
+static int collect(struct dfs_client *c, struct records *rs, unsigned *answered_out)
 {
 	char why[200], label[160];
 	unsigned answered = 0;
@@ -113,6 +113,7 @@ static int collect(struct dfs_client *c, struct records *rs)
 				answered++;
 		}
 	}
+	*answered_out = answered;
 	if (answered == 0)
 		return client_fail(c, -EHOSTDOWN, "no server answered; is the cluster running?");
 	return 0;
@@ -120,7 +121,7 @@ static int collect(struct dfs_client *c, struct records *rs)
 
 /* Merges sorted records into files: the newest version of each name wins;
  * copies[] counts the servers holding each chunk of that version. */
-static int merge(struct dfs_client *c, struct records *rs, bool include_deleted,
+static int merge(struct dfs_client *c, struct records *rs, unsigned answered, bool include_deleted,
 		 struct dfs_file_list *list)
 {
 	qsort(rs->v, rs->count, sizeof(*rs->v), compare_records);
@@ -132,9 +133,13 @@ static int merge(struct dfs_client *c, struct records *rs, bool include_deleted,
 		struct dfs_file *f = &list->files[list->count];
 		size_t j = i;
 
+		unsigned agree = 0;
+
 		for (; j < rs->count && same_name(&rs->v[j].info, best); j++) {
 			const dfs_file_info *x = &rs->v[j].info;
 
+			if (x->ver == best->ver)
+				agree++;
 			if (x->ver != best->ver || x->deleted)
 				continue;
 			for (u_int k = 0; k < x->chunks.chunks_len; k++) {
@@ -145,6 +150,9 @@ static int merge(struct dfs_client *c, struct records *rs, bool include_deleted,
 			}
 		}
 		if (!best->deleted || include_deleted) {
+			/* Every server holds part of every file, so each one
+			 * that answered should have this version. */
+			f->diverged = agree != answered;
 			f->name = strndup(best->name.dfs_name_val, best->name.dfs_name_len);
 			if (!f->name)
 				return client_fail(c, -ENOMEM, "out of memory");
@@ -172,6 +180,7 @@ static int list_all(struct dfs_client *c, bool include_deleted, struct dfs_file_
 {
 	struct records rs = {0};
 	struct dfs_file_list *list;
+	unsigned answered = 0;
 	int err;
 
 	*out = NULL;
@@ -180,9 +189,9 @@ static int list_all(struct dfs_client *c, bool include_deleted, struct dfs_file_
 	list = calloc(1, sizeof(*list));
 	if (!list)
 		return client_fail(c, -ENOMEM, "out of memory");
-	err = collect(c, &rs);
+	err = collect(c, &rs, &answered);
 	if (!err)
-		err = merge(c, &rs, include_deleted, list);
+		err = merge(c, &rs, answered, include_deleted, list);
 	records_free(&rs);
 	if (err) {
 		dfs_file_list_free(list);

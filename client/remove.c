@@ -8,7 +8,7 @@
 int dfs_delete(struct dfs_client *c, const char *remote_name)
 {
 	uint64_t ver = plan_new_version();
-	unsigned answered = 0, existed = 0, down = 0;
+	unsigned answered = 0, existed = 0, down = 0, lacking[DFS_SERVERS_MAX], nlacking = 0;
 	const char *why = NULL;
 	char label[160], problem[200];
 	int err;
@@ -18,9 +18,12 @@ int dfs_delete(struct dfs_client *c, const char *remote_name)
 	err = name_check(remote_name, strlen(remote_name), &why);
 	if (err)
 		return client_fail(c, err, "invalid remote name '%s': %s", remote_name, why);
+	for (unsigned i = 0; i < c->conf.nservers; i++)
+		if (!c->links[i].up)
+			lacking[nlacking++] = i + 1;
 	for (unsigned i = 0; i < c->conf.nservers; i++) {
 		struct link *l = &c->links[i];
-		dfs_version_args a = {.cred = l->cred, .ver = ver};
+		dfs_delete_args a = {.cred = l->cred, .ver = ver};
 		dfs_stat res = DFS_OK;
 		enum clnt_stat st;
 
@@ -30,6 +33,8 @@ int dfs_delete(struct dfs_client *c, const char *remote_name)
 		}
 		a.name.dfs_name_val = (char *)remote_name;
 		a.name.dfs_name_len = (u_int)strlen(remote_name);
+		a.lacking.lacking_val = lacking;
+		a.lacking.lacking_len = nlacking;
 		st = dfsproc_delete_1(&a, &res, l->clnt[0]);
 		if (st != RPC_SUCCESS) {
 			conn_mark_down(c, l, clnt_problem(l->clnt[0], st, problem, sizeof(problem)));

@@ -88,7 +88,7 @@ static int repair_delete(struct dfs_client *c, const struct file_view *view,
 	for (unsigned i = 0; i < view->nservers; i++) {
 		const struct holder_view *h = &view->holders[i];
 		struct link *l = &c->links[i];
-		dfs_version_args a = {.cred = l->cred, .ver = plan->info->ver};
+		dfs_delete_args a = {.cred = l->cred, .ver = plan->info->ver};
 		dfs_stat res;
 
 		if (!l->up || !h->has_record)
@@ -201,6 +201,22 @@ int repair_file(struct dfs_client *c, struct file_view *view, const struct read_
 	return written;
 }
 
+/* Repairs one name: lookup on every server, choose, rewrite. */
+static int repair_name(struct dfs_client *c, const char *name, const uint64_t *bad)
+{
+	struct file_view view;
+	struct read_plan plan;
+	int err;
+
+	err = plan_lookup(c, name, &view);
+	if (err)
+		return err;
+	plan_choose(&view, &plan);
+	err = repair_file(c, &view, &plan, -1, bad);
+	plan_view_free(&view);
+	return err;
+}
+
 int dfs_repair(struct dfs_client *c, const char *remote_name)
 {
 	struct dfs_file_list *list = NULL;
@@ -208,33 +224,94 @@ int dfs_repair(struct dfs_client *c, const char *remote_name)
 
 	if (!c->logged_in)
 		return client_fail(c, -ENOTCONN, "not logged in");
-	if (remote_name) {
-		struct file_view view;
-		struct read_plan plan;
-
-		err = plan_lookup(c, remote_name, &view);
-		if (err)
-			return err;
-		plan_choose(&view, &plan);
-		err = repair_file(c, &view, &plan, -1, NULL);
-		plan_view_free(&view);
-		return err;
-	}
+	if (remote_name)
+		return repair_name(c, remote_name, NULL);
 	err = list_names(c, &list);
 	if (err)
 		return err;
 	for (size_t i = 0; i < list->count; i++) {
-		struct file_view view;
-		struct read_plan plan;
-
-		if (plan_lookup(c, list->files[i].name, &view) != 0)
+		if (!list->files[i].diverged)
 			continue;
-		plan_choose(&view, &plan);
-		err = repair_file(c, &view, &plan, -1, NULL);
+		err = repair_name(c, list->files[i].name, NULL);
 		if (err > 0)
 			total += err;
-		plan_view_free(&view);
 	}
 	dfs_file_list_free(list);
+	return total;
+}
+
+/* Asks every live holder to verify its copies of the newest version;
+ * bad[] gets the corrupt ones. Returns how many were corrupt. */
+static unsigned verify_name(struct dfs_client *c, const char *name, uint64_t bad[])
+{
+	struct file_view view;
+	struct read_plan plan;
+	unsigned corrupt = 0;
+
+	if (plan_lookup(c, name, &view) != 0)
+		return 0;
+	plan_choose(&view, &plan);
+	for (unsigned i = 0; plan.found && i < view.nservers; i++) {
+		struct link *l = &c->links[i];
+		dfs_version_args a = {.cred = l->cred, .ver = plan.info->ver};
+		dfs_verify_res r;
+
+		if (!l->up || !plan_held(&view.holders[i], plan.info->ver))
+			continue;
+		a.name.dfs_name_val = (char *)name;
+		a.name.dfs_name_len = (u_int)strlen(name);
+		memset(&r, 0, sizeof(r));
+		if (dfsproc_verify_1(&a, &r, l->clnt[0]) != RPC_SUCCESS)
+			continue;
+		if (r.status == DFS_OK) {
+			for (u_int k = 0; k < r.dfs_verify_res_u.checks.checks_len; k++) {
+				const dfs_chunk_check *ck = &r.dfs_verify_res_u.checks.checks_val[k];
+
+				if (ck->status != DFS_OK && ck->index >= 1 && ck->index <= 64) {
+					bad[i] |= 1ull << (ck->index - 1);
+					corrupt++;
+				}
+			}
+		}
+		xdr_free((xdrproc_t)xdr_dfs_verify_res, (char *)&r);
+	}
+	plan_view_free(&view);
+	return corrupt;
+}
+
+int dfs_scrub(struct dfs_client *c, const char *remote_name, unsigned *corrupt)
+{
+	struct dfs_file_list *list = NULL;
+	unsigned found = 0;
+	int total = 0, err;
+
+	if (corrupt)
+		*corrupt = 0;
+	if (!c->logged_in)
+		return client_fail(c, -ENOTCONN, "not logged in");
+	if (remote_name) {
+		uint64_t bad[DFS_SERVERS_MAX] = {0};
+
+		found = verify_name(c, remote_name, bad);
+		total = found ? repair_name(c, remote_name, bad) : 0;
+	} else {
+		err = dfs_list(c, &list);
+		if (err)
+			return err;
+		for (size_t i = 0; i < list->count; i++) {
+			uint64_t bad[DFS_SERVERS_MAX] = {0};
+			unsigned n = verify_name(c, list->files[i].name, bad);
+
+			found += n;
+			if (n) {
+				err = repair_name(c, list->files[i].name, bad);
+				if (err > 0)
+					total += err;
+			}
+		}
+		dfs_file_list_free(list);
+	}
+	if (corrupt)
+		*corrupt = found;
 	return total;
 }

@@ -34,7 +34,7 @@ static const struct proc procs[] = {
 	PROC(DFSPROC_READ, "read", dfs_read_args, dfs_read_res, op_read),
 	PROC(DFSPROC_LOOKUP, "lookup", dfs_name_args, dfs_lookup_res, op_lookup),
 	PROC(DFSPROC_LIST, "list", dfs_list_args, dfs_list_res, op_list),
-	PROC(DFSPROC_DELETE, "delete", dfs_version_args, dfs_stat, op_delete),
+	PROC(DFSPROC_DELETE, "delete", dfs_delete_args, dfs_stat, op_delete),
 	PROC(DFSPROC_STATUS, "status", dfs_cred_args, dfs_status_res, op_status),
 	PROC(DFSPROC_VERIFY, "verify", dfs_version_args, dfs_verify_res, op_verify),
 };
@@ -49,6 +49,7 @@ union any_args {
 	dfs_put_end_args put_end;
 	dfs_commit_args commit;
 	dfs_version_args version;
+	dfs_delete_args delete;
 	dfs_read_args read;
 	dfs_name_args name;
 	dfs_list_args list;

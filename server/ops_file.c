@@ -115,7 +115,7 @@ void op_list(struct conn *cn, dfs_list_args *a, dfs_list_res *r)
 	r->status = DFS_OK;
 }
 
-void op_delete(struct conn *cn, dfs_version_args *a, dfs_stat *r)
+void op_delete(struct conn *cn, dfs_delete_args *a, dfs_stat *r)
 {
 	char user[65];
 	int err;
