@@ -147,6 +147,10 @@ DFS_INTERNAL int get_chunk_from(struct dfs_client *c, struct link *l, int role, 
 DFS_INTERNAL int repair_file(struct dfs_client *c, struct file_view *view,
 			     const struct read_plan *plan, int local_fd, const uint64_t *bad);
 
+/* With every server up, and some server recording chunks that another
+ * missed, repairs every file whose servers disagree. Returns copies written. */
+DFS_INTERNAL int repair_catch_up(struct dfs_client *c);
+
 /* list.c: every name any live server has a record of, tombstones included
  * (so repair can spread deletes). */
 DFS_INTERNAL int list_names(struct dfs_client *c, struct dfs_file_list **out);

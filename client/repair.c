@@ -315,3 +315,22 @@ int dfs_scrub(struct dfs_client *c, const char *remote_name, unsigned *corrupt)
 		*corrupt = found;
 	return total;
 }
+
+int repair_catch_up(struct dfs_client *c)
+{
+	uint64_t hints = 0;
+
+	for (unsigned i = 0; i < c->conf.nservers; i++) {
+		struct link *l = &c->links[i];
+		dfs_cred_args a = {.cred = l->cred};
+		dfs_status_res r;
+
+		if (!l->up)
+			return 0; /* only a whole cluster can be brought level */
+		memset(&r, 0, sizeof(r));
+		if (dfsproc_status_1(&a, &r, l->clnt[0]) == RPC_SUCCESS && r.status == DFS_OK)
+			hints += r.dfs_status_res_u.ok.chunks_need_repair;
+		xdr_free((xdrproc_t)xdr_dfs_status_res, (char *)&r);
+	}
+	return hints ? dfs_repair(c, NULL) : 0;
+}
