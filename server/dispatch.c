@@ -1,4 +1,5 @@
 /* dispatch.c: the procedure table of DFS_V1: decode, run, reply, free. */
+#include <errno.h>
 #include <string.h>
 #include "dispatch.h"
 #include "log.h"
@@ -94,6 +95,24 @@ out:
 	/* Freeing never fails for these types; a failure would only leak. */
 	if (!svc_freeargs(xprt, p->xdr_args, (char *)&args))
 		log_error("%s: could not free %s arguments", cn->peer_text, p->name);
+}
+
+int dispatch_describe(rpcproc_t proc, struct dispatch_proc_info *out)
+{
+	const struct proc *p;
+
+	if (proc >= sizeof(procs) / sizeof(procs[0]) || !procs[proc].run)
+		return -ENOENT;
+	p = &procs[proc];
+	*out = (struct dispatch_proc_info){p->name, p->xdr_args, p->xdr_res, p->args_size,
+					   p->res_size,
+					   proc != DFSPROC_LOGIN_BEGIN && proc != DFSPROC_LOGIN_FINISH};
+	return 0;
+}
+
+void dispatch_invoke(struct conn *cn, rpcproc_t proc, void *args, void *res)
+{
+	procs[proc].run(cn, args, res);
 }
 
 void dispatch_conn_closed(struct conn *conn)
