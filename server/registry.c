@@ -56,6 +56,29 @@ static bool port_answers(uint32_t prog, uint32_t vers, uint16_t port)
 	return st == RPC_SUCCESS;
 }
 
+/* What pmap_set does, with a buffer this code owns: libtirpc's pmap_set
+ * leaks the address it builds. Registers (prog, vers, tcp) at 0.0.0.0:port. */
+static int rpcbind_set(uint32_t prog, uint32_t vers, uint16_t port)
+{
+	struct netconfig *nconf;
+	struct sockaddr_in addr;
+	struct netbuf nb;
+	bool_t ok;
+
+	nconf = getnetconfigent("tcp");
+	if (!nconf)
+		return -ENOENT;
+	memset(&addr, 0, sizeof(addr));
+	addr.sin_family = AF_INET;
+	addr.sin_port = htons(port);
+	addr.sin_addr.s_addr = htonl(INADDR_ANY);
+	nb.buf = &addr;
+	nb.len = nb.maxlen = sizeof(addr);
+	ok = rpcb_set(prog, vers, nconf, &nb);
+	freenetconfigent(nconf);
+	return ok ? 0 : -ECONNREFUSED;
+}
+
 int registry_register(uint32_t prog, uint32_t vers, uint16_t port, char *err, size_t errlen)
 {
 	uint16_t old = 0;
@@ -74,18 +97,19 @@ int registry_register(uint32_t prog, uint32_t vers, uint16_t port, char *err, si
 		return -EADDRINUSE;
 	}
 	if (old != 0)
-		pmap_unset(prog, vers);
-	if (!pmap_set(prog, vers, IPPROTO_TCP, port)) {
+		registry_unregister(prog, vers);
+	rc = rpcbind_set(prog, vers, port);
+	if (rc < 0) {
 		snprintf(err, errlen,
 			 "cannot register program 0x%x version %u port %u with rpcbind "
 			 "(is rpcbind running?)",
 			 prog, vers, port);
-		return -ECONNREFUSED;
+		return rc;
 	}
 	return 0;
 }
 
 void registry_unregister(uint32_t prog, uint32_t vers)
 {
-	pmap_unset(prog, vers);
+	rpcb_unset(prog, vers, NULL);
 }
