@@ -3,6 +3,7 @@
 #define DFS_DISPATCH_H
 
 #include <rpc/rpc.h>
+#include "server.h"
 
 /* The rpcstream dispatch function: conn_arg is the connection's struct conn.
  * Decodes the arguments, runs the handler, sends the reply, always frees the
