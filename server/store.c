@@ -782,23 +782,35 @@ int store_upload_begin(struct store *st, const char *user, const void *name, siz
 		rc = -ENOMEM;
 		goto out;
 	}
-	up->fd = openat(st->rootfd, up->tmpname, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (up->fd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	/* The same chunk may be arriving on another connection (a client retrying while the
-	 * old connection is not yet gone): only one may write the staged file. */
-	if (flock(up->fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		goto out;
-	}
-	/* Housekeeping may have unlinked the file between our open and our lock. */
-	if (fstat(up->fd, &sb) < 0 || fstatat(st->rootfd, up->tmpname, &sp, 0) < 0 ||
-	    sb.st_ino != sp.st_ino || sb.st_dev != sp.st_dev || !S_ISREG(sb.st_mode)) {
+	/* Housekeeping may unlink the file between our open and our lock: then try again. */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		if (up->fd >= 0)
+			close(up->fd);
+		up->fd = openat(st->rootfd, up->tmpname, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+				0600);
+		if (up->fd < 0) {
+			rc = -errno;
+			goto out;
+		}
+		/* The same chunk may be arriving on another connection (a client retrying
+		 * while the old connection is not yet gone): only one may write it. */
+		if (flock(up->fd, LOCK_EX | LOCK_NB) < 0) {
+			rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+			goto out;
+		}
+		if (fstat(up->fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+			rc = -EIO;
+			goto out;
+		}
 		rc = -EAGAIN;
-		goto out;
+		if (fstatat(st->rootfd, up->tmpname, &sp, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    sb.st_ino == sp.st_ino && sb.st_dev == sp.st_dev) {
+			rc = 0;
+			break;
+		}
 	}
+	if (rc < 0)
+		goto out;
 	created = sb.st_size == 0;
 	if ((uint64_t)sb.st_size > size) {
 		if (ftruncate(up->fd, 0) < 0) {
@@ -813,11 +825,12 @@ int store_upload_begin(struct store *st, const char *user, const void *name, siz
 		goto out;
 	if (size > up->done &&
 	    fallocate(up->fd, FALLOC_FL_KEEP_SIZE, (off_t)up->done, (off_t)(size - up->done)) < 0) {
-		if (errno == ENOSPC || errno == EDQUOT) {
-			rc = -ENOSPC;
+		if (errno == ENOSPC || errno == EDQUOT || errno == EFBIG) {
+			rc = errno == EFBIG ? -EFBIG : -ENOSPC;
 			goto out;
 		}
-		if (errno != EOPNOTSUPP && errno != ENOSYS) {
+		/* Filesystems without preallocation simply get no early warning. */
+		if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL) {
 			rc = -EIO;
 			goto out;
 		}
@@ -831,7 +844,8 @@ out:
 		if (up->fd >= 0) {
 			if (created && rc != -EBUSY)
 				unlinkat(st->rootfd, up->tmpname, 0);
-			else if (rc == -ENOSPC && ftruncate(up->fd, (off_t)up->done) < 0)
+			else if ((rc == -ENOSPC || rc == -EFBIG) &&
+				 ftruncate(up->fd, (off_t)up->done) < 0)
 				rc = -EIO;
 		}
 		upload_free(up);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -213,6 +214,24 @@ static void test_roundtrip(void)
 	store_close(st);
 }
 
+static int count_tmp(const char *root)
+{
+	char path[512];
+	DIR *d;
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/tmp", root);
+	d = opendir(path);
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
 static void test_upload_errors(void)
 {
 	char root[128];
@@ -271,6 +290,21 @@ static void test_upload_errors(void)
 		store_upload_abort(a);
 		CHECK_EQ(store_upload_begin(st, "bob", "g", 1, 1, 1, 10, &b, &off), 0);
 		store_upload_abort(b);
+	}
+
+	/* A chunk larger than the free space is refused before any data is sent. */
+	{
+		struct statvfs vfs;
+		uint64_t big;
+
+		CHECK_EQ(statvfs(root, &vfs), 0);
+		big = (uint64_t)vfs.f_bavail * vfs.f_frsize + (1ULL << 30);
+		if (big < (4ULL << 40)) {
+			CHECK_EQ(store_upload_begin(st, "bob", "huge", 4, 1, 1, big, &up, &off),
+				 -ENOSPC);
+			CHECK(up == NULL);
+			CHECK_EQ(count_tmp(root), 0);
+		}
 	}
 
 	/* Commit of a missing chunk or of a wrong size. */
