@@ -127,7 +127,8 @@ void op_delete(struct conn *cn, dfs_delete_args *a, dfs_stat *r)
 		*r = DFS_EINVAL;
 		return;
 	}
-	err = store_delete(cn->srv->store, user, a->name.dfs_name_val, a->name.dfs_name_len, a->ver);
+	err = store_delete(cn->srv->store, user, a->name.dfs_name_val, a->name.dfs_name_len, a->ver,
+			   a->lacking.lacking_val, a->lacking.lacking_len);
 	*r = op_stat_from_errno(err);
 }
 

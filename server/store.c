@@ -21,6 +21,9 @@
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
+#include "hex.h"
+#include "names.h"
+
 #define STORE_LOCKS	256
 #define HASH_HEX	64
 #define USER_MAX	64
@@ -57,17 +60,6 @@ struct file_ref {
 	pthread_mutex_t *lock;
 };
 
-static void hex_encode(const unsigned char *in, size_t len, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 0xf];
-	}
-	out[2 * len] = '\0';
-}
-
 static bool is_hex_name(const char *s, size_t len)
 {
 	if (strlen(s) != len)
@@ -78,80 +70,15 @@ static bool is_hex_name(const char *s, size_t len)
 	return true;
 }
 
-/* Length of the UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	uint32_t cp;
-	size_t len;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-/* The rules of names.h, enforced here as well so no path is ever built from a bad name. */
+/* The rules of names.h, checked here too so no path is ever built from a bad name. */
 static int store_check_name(const void *name, size_t len)
 {
-	const unsigned char *s = name;
-
-	if (name == NULL || len == 0)
-		return -EINVAL;
-	if (len > DFS_NAME_MAX)
-		return -ENAMETOOLONG;
-	if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
-		return -EINVAL;
-	for (size_t i = 0; i < len;) {
-		size_t n;
-
-		if (s[i] < 0x20 || s[i] == 0x7f || s[i] == '/')
-			return -EINVAL;
-		n = utf8_seq(s + i, len - i);
-		if (n == 0)
-			return -EINVAL;
-		i += n;
-	}
-	return 0;
+	return name ? name_check(name, len, NULL) : -EINVAL;
 }
 
 static int store_check_user(const char *user)
 {
-	size_t len;
-
-	if (user == NULL || user[0] == '.')
-		return -EINVAL;
-	len = strnlen(user, USER_MAX + 1);
-	if (len == 0 || len > USER_MAX)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		char c = user[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return -EINVAL;
-	}
-	return 0;
+	return user ? user_name_check(user, NULL) : -EINVAL;
 }
 
 static pthread_mutex_t *stripe(struct store *st, const char *user, const char *hash)
@@ -1172,7 +1099,7 @@ out:
 }
 
 int store_delete(struct store *st, const char *user, const void *name, size_t name_len,
-		 uint64_t ver)
+		 uint64_t ver, const unsigned *lacking, unsigned nlacking)
 {
 	struct file_ref ref;
 	dfs_meta old, m;
@@ -1206,6 +1133,8 @@ int store_delete(struct store *st, const char *user, const void *name, size_t na
 	m.current.deleted = TRUE;
 	m.current.mtime_ns = now_ns();
 	m.current.nchunks = have_old ? old.current.nchunks : 0;
+	m.current.lacking.lacking_val = (unsigned *)lacking;
+	m.current.lacking.lacking_len = nlacking <= DFS_SERVERS_MAX ? nlacking : DFS_SERVERS_MAX;
 	rc = mkdirs_at(st->rootfd, ref.dir);
 	if (rc < 0)
 		goto out;
@@ -1530,6 +1459,9 @@ static int stats_folder(struct store *st, const char *user, const char *hash, co
 			s->bytes += m.current.chunks.chunks_val[i].size;
 		if (m.current.lacking.lacking_len > 0)
 			s->chunks_need_repair += m.current.chunks.chunks_len;
+	} else if (m.current.lacking.lacking_len > 0) {
+		/* A delete some server missed: one repair item. */
+		s->chunks_need_repair++;
 	}
 	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
 	return 0;

@@ -404,9 +404,9 @@ static void test_delete(void)
 		return;
 	CHECK_EQ(put_file(st, "dave", "d", 3, 2000, 3), 0);
 	CHECK_EQ(put_file(st, "dave", "d", 4, 2000, 4), 0);
-	CHECK_EQ(store_delete(st, "dave", "d", 1, 2), -ESTALE);
+	CHECK_EQ(store_delete(st, "dave", "d", 1, 2, NULL, 0), -ESTALE);
 	CHECK_EQ(read_matches(st, "dave", "d", 4, 1, 2000, 4), 0);
-	CHECK_EQ(store_delete(st, "dave", "d", 1, 5), 0);
+	CHECK_EQ(store_delete(st, "dave", "d", 1, 5, NULL, 0), 0);
 	CHECK_EQ(store_lookup(st, "dave", "d", 1, &m), 0);
 	CHECK_EQ(m.current.deleted, 1);
 	CHECK_EQ(m.current.ver, 5);
@@ -423,8 +423,8 @@ static void test_delete(void)
 	CHECK_EQ(put_file(st, "dave", "d", 4, 2000, 4), -ESTALE);
 	CHECK_EQ(put_file(st, "dave", "d", 5, 2000, 4), -ESTALE);
 	/* Deleting again: no live file; an older delete does not move the tombstone back. */
-	CHECK_EQ(store_delete(st, "dave", "d", 1, 5), -ENOENT);
-	CHECK_EQ(store_delete(st, "dave", "d", 1, 4), -ENOENT);
+	CHECK_EQ(store_delete(st, "dave", "d", 1, 5, NULL, 0), -ENOENT);
+	CHECK_EQ(store_delete(st, "dave", "d", 1, 4, NULL, 0), -ENOENT);
 	CHECK_EQ(store_lookup(st, "dave", "d", 1, &m), 0);
 	CHECK_EQ(m.current.ver, 5);
 	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
@@ -437,7 +437,7 @@ static void test_delete(void)
 	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
 	CHECK_EQ(read_matches(st, "dave", "d", 6, 2, 900, 6), 0);
 	/* Deleting a file never seen writes a tombstone so a lagging copy stays dead. */
-	CHECK_EQ(store_delete(st, "dave", "ghost", 5, 10), -ENOENT);
+	CHECK_EQ(store_delete(st, "dave", "ghost", 5, 10, NULL, 0), -ENOENT);
 	CHECK_EQ(store_lookup(st, "dave", "ghost", 5, &m), 0);
 	CHECK_EQ(m.current.deleted, 1);
 	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
@@ -464,7 +464,7 @@ static void test_list(void)
 		snprintf(name, sizeof(name), "file-%u", i);
 		CHECK_EQ(put_file(st, "erin", name, 1, 16, i), 0);
 		if (i % 10 == 0)
-			CHECK_EQ(store_delete(st, "erin", name, strlen(name), 2), 0);
+			CHECK_EQ(store_delete(st, "erin", name, strlen(name), 2, NULL, 0), 0);
 	}
 	CHECK_EQ(put_file(st, "frank", "file-1", 1, 16, 1), 0);
 	while (!eof && calls < 10) {
@@ -579,7 +579,7 @@ static void test_verify_and_stats(void)
 		CHECK_EQ(store_commit(st, "gina", &fi), 0);
 	}
 	CHECK_EQ(put_file(st, "gina", "z", 1, 10, 9), 0);
-	CHECK_EQ(store_delete(st, "gina", "z", 1, 2), 0);
+	CHECK_EQ(store_delete(st, "gina", "z", 1, 2, NULL, 0), 0);
 	CHECK_EQ(store_stats(st, &s), 0);
 	CHECK_EQ(s.files, 2);
 	CHECK_EQ(s.chunks, 4);
@@ -776,7 +776,7 @@ static void test_housekeep(void)
 		return;
 	CHECK_EQ(put_file(st, "ivan", "keep", 2, 1000, 1), 0);
 	CHECK_EQ(put_file(st, "ivan", "gone", 1, 200000, 1), 0);
-	CHECK_EQ(store_delete(st, "ivan", "gone", 4, 2), 0);
+	CHECK_EQ(store_delete(st, "ivan", "gone", 4, 2, NULL, 0), 0);
 	/* An orphan chunk file of a version meta no longer names. */
 	chunk_path(path, sizeof(path), root, "ivan", "keep", 1, 1);
 	{
@@ -854,7 +854,7 @@ static void test_names_and_users(void)
 	CHECK_EQ(store_upload_begin(st, "u", "\xed\xa0\x80", 3, 1, 1, 1, &up, &off), -EINVAL);
 	CHECK_EQ(store_upload_begin(st, "u", "\xe2\x82", 2, 1, 1, 1, &up, &off), -EINVAL);
 	CHECK_EQ(store_lookup(st, "u", "a/b", 3, &m), -EINVAL);
-	CHECK_EQ(store_delete(st, "u", "..", 2, 1), -EINVAL);
+	CHECK_EQ(store_delete(st, "u", "..", 2, 1, NULL, 0), -EINVAL);
 	for (size_t i = 0; i < sizeof(bad_users) / sizeof(bad_users[0]); i++)
 		CHECK_EQ(store_lookup(st, bad_users[i], "f", 1, &m), -EINVAL);
 	CHECK(up == NULL);
@@ -873,7 +873,7 @@ static void test_names_and_users(void)
 	CHECK_EQ(put_file(st, "AnujK", "same", 3, 200, 2), 0);
 	CHECK_EQ(read_matches(st, "AnujS", "same", 1, 1, 100, 1), 0);
 	CHECK_EQ(read_matches(st, "AnujK", "same", 3, 1, 200, 2), 0);
-	CHECK_EQ(store_delete(st, "AnujK", "same", 4, 4), 0);
+	CHECK_EQ(store_delete(st, "AnujK", "same", 4, 4, NULL, 0), 0);
 	CHECK_EQ(store_lookup(st, "AnujS", "same", 4, &m), 0);
 	CHECK_EQ(m.current.deleted, 0);
 	CHECK_EQ(m.current.ver, 1);
