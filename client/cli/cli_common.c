@@ -76,13 +76,13 @@ void cli_print_command_help(const struct cli_command *cmd, FILE *f)
 {
 	fprintf(f, "Usage: dfs %s [OPTIONS] %s\n\n%s\n", cmd->name, cmd->usage, cmd->help);
 	fputs("\nGlobal options (before or after the command):\n"
-	      "  -c FILE               client configuration file\n"
-	      "  -u USER               user name (default: $DFS_USER)\n"
+	      "  -c, --config FILE         client configuration file\n"
+	      "  -u, --user USER           user name (default: $DFS_USER)\n"
 	      "      --password-file FILE  read the password from the first line of FILE\n"
-	      "  -q                    no warnings, progress or chatter\n"
-	      "  -v                    more detail\n"
-	      "      --json            JSON output (list, status, locate, repair)\n"
-	      "  -h, --help            show this help\n"
+	      "  -q, --quiet               no warnings, progress or chatter\n"
+	      "  -v, --verbose             more detail\n"
+	      "      --json                JSON output (list, status, locate, repair)\n"
+	      "  -h, --help                show this help\n"
 	      "\nExit status: 0 ok, 1 failure, 2 usage error, 3 degraded, 4 unavailable.\n"
 	      "See 'dfs --help' and dfs(1).\n",
 	      f);

@@ -35,7 +35,7 @@ static int locate_main(struct cli *cli, int argc, char **argv)
 		return rc < 0 ? CLI_EXIT_OK : rc;
 	if (nops != 1) {
 		status = cli_usage_error(&cli_cmd_locate,
-					 nops ? "a single NAME, please" : "no NAME given");
+					 nops ? "takes a single NAME" : "no NAME given");
 		goto out;
 	}
 	snprintf(what, sizeof(what), "locate %s", ops[0]);
