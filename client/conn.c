@@ -129,10 +129,13 @@ static void close_link(struct link *l)
 void conn_mark_down(struct dfs_client *c, struct link *l, const char *why)
 {
 	struct dfs_event ev = {.kind = DFS_EVENT_SERVER_DOWN, .server = l->conf->number};
-	char label[160], text[512];
+	char label[160], text[512], reason[sizeof(l->why)];
 
+	/* why may be l->why itself. */
+	snprintf(reason, sizeof(reason), "%s", why);
 	close_link(l);
-	snprintf(l->why, sizeof(l->why), "%s", why);
+	memcpy(l->why, reason, sizeof(reason));
+	why = l->why;
 	snprintf(text, sizeof(text), "%s is down: %s", link_label(l, label, sizeof(label)), why);
 	ev.text = text;
 	client_emit(c, &ev);

@@ -134,12 +134,15 @@ static int merge(struct dfs_client *c, struct records *rs, unsigned answered, bo
 		size_t j = i;
 
 		unsigned agree = 0;
+		bool hinted = false;
 
 		for (; j < rs->count && same_name(&rs->v[j].info, best); j++) {
 			const dfs_file_info *x = &rs->v[j].info;
 
 			if (x->ver == best->ver)
 				agree++;
+			if (x->ver == best->ver && x->lacking.lacking_len)
+				hinted = true;
 			if (x->ver != best->ver || x->deleted)
 				continue;
 			for (u_int k = 0; k < x->chunks.chunks_len; k++) {
@@ -152,7 +155,7 @@ static int merge(struct dfs_client *c, struct records *rs, unsigned answered, bo
 		if (!best->deleted || include_deleted) {
 			/* Every server holds part of every file, so each one
 			 * that answered should have this version. */
-			f->diverged = agree != answered;
+			f->diverged = agree != answered || hinted;
 			f->name = strndup(best->name.dfs_name_val, best->name.dfs_name_len);
 			if (!f->name)
 				return client_fail(c, -ENOMEM, "out of memory");

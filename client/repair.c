@@ -106,11 +106,74 @@ static int repair_delete(struct dfs_client *c, const struct file_view *view,
 	return written;
 }
 
+static bool listed(const unsigned *v, unsigned n, unsigned x)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (v[i] == x)
+			return true;
+	return false;
+}
+
+/* Brings server s up to the planned version, chunk by chunk. Returns the
+ * copies written, or -errno if the server could not be brought level. */
+static int repair_server(struct dfs_client *c, struct file_view *view,
+			 const struct read_plan *plan, unsigned s, int local_fd, const uint64_t *bad)
+{
+	const struct holder_view *h = &view->holders[s - 1];
+	const dfs_file_info *cur = h->has_record ? &h->rec.current : NULL;
+	struct link *l = &c->links[s - 1];
+	unsigned n = view->nservers, pair[2];
+	dfs_chunk_sum held[2];
+	dfs_file_info info;
+	int written = 0;
+
+	placement_pair(view->row, s, n, &pair[0], &pair[1]);
+	for (int i = 0; i < 2; i++) {
+		unsigned k = pair[i];
+		bool is_bad = bad && (bad[s - 1] >> (k - 1)) & 1;
+		bool has = cur && cur->ver == plan->info->ver && plan_has_chunk(cur, k, NULL);
+		struct chunk_source src;
+		uint64_t sum;
+		int fd = -1, err;
+
+		if (has && !is_bad)
+			continue;
+		if (local_fd >= 0) {
+			src.fd = local_fd;
+			chunk_range(plan->info->size, n, k, &src.offset, &src.size);
+		} else {
+			fd = fetch_to_scratch(c, view, plan, k, s);
+			if (fd < 0)
+				return fd;
+			src = (struct chunk_source){fd, 0, plan->chunk_size[k - 1]};
+		}
+		err = put_chunk_to(c, l, role_for(view->row, s, k, n), view->name, plan->info->ver,
+				   k, &src, &sum);
+		if (fd >= 0)
+			close(fd);
+		if (err)
+			return err;
+		if (sum != plan->chunk_sum[k - 1])
+			return -EBADMSG;
+		written++;
+		announce(c, s, k, view->name,
+			 is_bad ? "was corrupt"
+			 : cur && cur->ver != plan->info->ver ? "was stale"
+							      : "was missing");
+	}
+	if (written) {
+		fill_info(plan, view, s, held, NULL, 0, &info);
+		if (put_commit(c, l, &info) != 0)
+			return -EIO;
+	}
+	return written;
+}
+
 int repair_file(struct dfs_client *c, struct file_view *view, const struct read_plan *plan,
 		int local_fd, const uint64_t *bad)
 {
-	unsigned n = view->nservers, lacking[DFS_SERVERS_MAX], nlacking = 0;
-	bool fixed[DFS_SERVERS_MAX] = {false};
+	unsigned n = view->nservers;
+	bool confirmed[DFS_SERVERS_MAX] = {false}, rewritten[DFS_SERVERS_MAX] = {false};
 	int written = 0;
 
 	if (plan->deleted)
@@ -118,82 +181,51 @@ int repair_file(struct dfs_client *c, struct file_view *view, const struct read_
 	if (!plan->found)
 		return 0;
 	for (unsigned s = 1; s <= n; s++) {
-		struct link *l = &c->links[s - 1];
 		const struct holder_view *h = &view->holders[s - 1];
 		const dfs_file_info *cur = h->has_record ? &h->rec.current : NULL;
-		unsigned first, second, pair[2];
-		dfs_chunk_sum held[2];
-		dfs_file_info info;
-		bool ok = true, touched = false;
+		int got;
 
-		if (!l->up || !h->answered) {
-			lacking[nlacking++] = s;
+		if (!c->links[s - 1].up || !h->answered)
 			continue;
-		}
 		/* A newer current version (a put in progress) is left alone. */
 		if (cur && cur->ver > plan->info->ver && !cur->deleted)
 			continue;
-		placement_pair(view->row, s, n, &first, &second);
-		pair[0] = first;
-		pair[1] = second;
-		for (int i = 0; i < 2 && ok; i++) {
-			unsigned k = pair[i];
-			bool is_bad = bad && (bad[s - 1] >> (k - 1)) & 1;
-			bool has = cur && cur->ver == plan->info->ver && plan_has_chunk(cur, k, NULL);
-			struct chunk_source src;
-			uint64_t sum;
-			int fd = -1;
-
-			if (has && !is_bad)
-				continue;
-			if (local_fd >= 0) {
-				src.fd = local_fd;
-				chunk_range(plan->info->size, n, k, &src.offset, &src.size);
-			} else {
-				fd = fetch_to_scratch(c, view, plan, k, s);
-				if (fd < 0) {
-					ok = false;
-					break;
-				}
-				src = (struct chunk_source){fd, 0, plan->chunk_size[k - 1]};
-			}
-			ok = put_chunk_to(c, l, role_for(view->row, s, k, n), view->name,
-					  plan->info->ver, k, &src, &sum) == 0 &&
-			     sum == plan->chunk_sum[k - 1];
-			if (fd >= 0)
-				close(fd);
-			if (ok) {
-				written++;
-				touched = true;
-				announce(c, s, k, view->name,
-					 is_bad ? "was corrupt"
-					 : cur && cur->ver != plan->info->ver ? "was stale"
-									      : "was missing");
-			}
-		}
-		if (!ok) {
-			lacking[nlacking++] = s;
-			continue;
-		}
-		if (touched) {
-			fill_info(plan, view, s, held, NULL, 0, &info);
-			if (put_commit(c, l, &info) != 0) {
-				lacking[nlacking++] = s;
-				continue;
-			}
-			fixed[s - 1] = true;
+		got = repair_server(c, view, plan, s, local_fd, bad);
+		if (got >= 0) {
+			confirmed[s - 1] = true;
+			rewritten[s - 1] = got > 0;
+			written += got;
 		}
 	}
-	/* Refresh the repair hints on servers that recorded someone lacking. */
+	/* Repair hints: each holder of the version keeps, of the servers it
+	 * recorded as lacking, those still not known to hold it, plus those
+	 * that answered and could not be brought level. */
 	for (unsigned s = 1; s <= n; s++) {
 		const struct holder_view *h = &view->holders[s - 1];
+		const dfs_file_info *cur = h->has_record ? &h->rec.current : NULL;
+		unsigned lacking[DFS_SERVERS_MAX], nlacking = 0;
+		const unsigned *old = NULL;
+		unsigned nold = 0;
 		dfs_chunk_sum held[2];
 		dfs_file_info info;
+		bool same;
 
-		if (fixed[s - 1] || !c->links[s - 1].up || !h->has_record ||
-		    h->rec.current.ver != plan->info->ver)
+		if (!confirmed[s - 1])
 			continue;
-		if (h->rec.current.lacking.lacking_len == nlacking)
+		if (!rewritten[s - 1] && cur) {
+			old = cur->lacking.lacking_val;
+			nold = cur->lacking.lacking_len;
+		}
+		for (unsigned x = 1; x <= n; x++) {
+			bool answered = c->links[x - 1].up && view->holders[x - 1].answered;
+
+			if (!confirmed[x - 1] && (listed(old, nold, x) || answered))
+				lacking[nlacking++] = x;
+		}
+		same = nlacking == nold;
+		for (unsigned i = 0; same && i < nlacking; i++)
+			same = listed(old, nold, lacking[i]);
+		if (same)
 			continue;
 		fill_info(plan, view, s, held, lacking, nlacking, &info);
 		put_commit(c, &c->links[s - 1], &info);

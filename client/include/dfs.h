@@ -91,7 +91,8 @@ struct dfs_file {
 	unsigned copies[64];
 	bool readable;            /* every chunk has a copy on a live server */
 	bool degraded;            /* some chunk has fewer than two copies */
-	bool diverged;            /* live servers disagree about its newest version */
+	bool diverged;            /* live servers disagree about its newest version,
+	                             or one records a server that lacks it */
 };
 struct dfs_file_list {
 	struct dfs_file *files;
