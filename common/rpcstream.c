@@ -805,6 +805,7 @@ CLIENT *rpcstream_clnt_create(int fd, uint32_t prog, uint32_t vers,
 {
 	struct clnt_conn *cc = NULL;
 	uint32_t xid = 0;
+	int rc;
 
 	cc = calloc(1, sizeof(*cc));
 	if (!cc) {
@@ -824,8 +825,9 @@ CLIENT *rpcstream_clnt_create(int fd, uint32_t prog, uint32_t vers,
 	if (getrandom(&xid, sizeof(xid), GRND_NONBLOCK) != sizeof(xid))
 		xid = (uint32_t)now_ms() ^ ((uint32_t)getpid() << 16);
 	cc->xid = xid;
-	if (set_nonblocking(fd, true) < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
+	rc = set_nonblocking(fd, true);
+	if (rc < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(-rc));
 		goto fail;
 	}
 	{

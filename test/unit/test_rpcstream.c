@@ -109,7 +109,8 @@ static int write_pem(const char *file, X509 *cert, EVP_PKEY *key)
 	return ok == 1 ? 0 : -1;
 }
 
-/* ca.pem, server.pem/server.key (SAN DNS:dfs-test, signed by ca.pem), other-ca.pem. */
+/* ca.pem, server.pem/server.key (SAN DNS:dfs-test, signed by ca.pem), and an
+ * unrelated other-ca.pem/other-ca.key. */
 static int make_pki(void)
 {
 	EVP_PKEY *ca_key = EVP_EC_gen("P-256"), *srv_key = EVP_EC_gen("P-256");
@@ -127,7 +128,8 @@ static int make_pki(void)
 	if (!srv)
 		goto out;
 	if (write_pem("ca.pem", ca, NULL) || write_pem("other-ca.pem", other, NULL) ||
-	    write_pem("server.pem", srv, NULL) || write_pem("server.key", NULL, srv_key))
+	    write_pem("server.pem", srv, NULL) || write_pem("server.key", NULL, srv_key) ||
+	    write_pem("other-ca.key", NULL, other_key))
 		goto out;
 	rc = 0;
 out:
@@ -951,8 +953,13 @@ int main(void)
 	CHECK(other_cctx != NULL);
 	CHECK(tls_server_ctx(tmpfile_path("server.pem", p1, sizeof(p1)),
 			     tmpfile_path("ca.pem", p2, sizeof(p2)), err, sizeof(err)) == NULL);
-	printf("mismatched key: %s\n", err);
+	printf("not a key: %s\n", err);
 	CHECK(strstr(err, "ca.pem") != NULL);
+	CHECK(tls_server_ctx(tmpfile_path("server.pem", p1, sizeof(p1)),
+			     tmpfile_path("other-ca.key", p2, sizeof(p2)), err,
+			     sizeof(err)) == NULL);
+	printf("mismatched key: %s\n", err);
+	CHECK(strstr(err, "does not match") != NULL);
 	CHECK(tls_client_ctx("/nonexistent/ca.pem", err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "/nonexistent/ca.pem") != NULL);
 	if (!sctx || !cctx || !other_cctx)
@@ -988,6 +995,7 @@ int main(void)
 	unlink(tmpfile_path("other-ca.pem", p1, sizeof(p1)));
 	unlink(tmpfile_path("server.pem", p1, sizeof(p1)));
 	unlink(tmpfile_path("server.key", p1, sizeof(p1)));
+	unlink(tmpfile_path("other-ca.key", p1, sizeof(p1)));
 	rmdir(tmpdir);
 	return CHECK_DONE();
 }
