@@ -788,6 +788,54 @@ static void test_oversized(struct tserver *s)
 	}
 }
 
+/* The STARTTLS answer byte for byte, then a peer that does not speak TLS. */
+static void test_starttls_wire(struct tserver *s)
+{
+	/* clang-format off */
+	static const unsigned char expect_tail[] = {
+		0, 0, 0, 0,                             /* MSG_ACCEPTED */
+		0, 0, 0, 0,                             /* verifier AUTH_NONE */
+		0, 0, 0, 8,                             /* length 8 */
+		'S', 'T', 'A', 'R', 'T', 'T', 'L', 'S',
+		0, 0, 0, 0,                             /* SUCCESS */
+	};
+	unsigned char call[] = {
+		0x80, 0, 0, 40,                         /* last fragment, 40 bytes */
+		0x12, 0x34, 0x56, 0x78,                 /* xid */
+		0, 0, 0, 0,                             /* CALL */
+		0, 0, 0, 2,                             /* RPC version 2 */
+		0, 0, 0, 0,                             /* program, set below */
+		0, 0, 0, 1,                             /* version 1 */
+		0, 0, 0, 0,                             /* NULL */
+		0, 0, 0, 7,                             /* credential AUTH_TLS */
+		0, 0, 0, 0,                             /* empty body */
+		0, 0, 0, 0,                             /* verifier AUTH_NONE */
+		0, 0, 0, 0,
+	};
+	/* clang-format on */
+	unsigned char reply[4 + 8 + sizeof(expect_tail)];
+	static const char not_tls[] = "this is not a TLS ClientHello";
+	uint32_t prog = htonl(DFS_PROG);
+	int fd = raw_connect(s->port);
+	uint16_t lport;
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	lport = local_port(fd);
+	memcpy(call + 16, &prog, 4);
+	CHECK_EQ(send(fd, call, sizeof(call), MSG_NOSIGNAL), (long long)sizeof(call));
+	CHECK_EQ(recv_exact(fd, reply, sizeof(reply), 2000), 0);
+	CHECK_EQ(ntohl(*(uint32_t *)reply), 0x80000000u | (sizeof(reply) - 4));
+	CHECK(memcmp(reply + 4, call + 4, 4) == 0);
+	CHECK_EQ(ntohl(*(uint32_t *)(reply + 8)), REPLY);
+	CHECK(memcmp(reply + 12, expect_tail, sizeof(expect_tail)) == 0);
+	CHECK_EQ(send(fd, not_tls, sizeof(not_tls), MSG_NOSIGNAL), (long long)sizeof(not_tls));
+	CHECK(peer_closes(fd, 3000));
+	CHECK_EQ(server_wait_end(s, lport), -EPROTO);
+	close(fd);
+}
+
 static void test_idle_timeout(struct tserver *s)
 {
 	char err[256];
@@ -979,6 +1027,7 @@ int main(void)
 	test_tls_failures(&opt, &off, cctx, other_cctx);
 	test_garbage(&opt);
 	test_oversized(&opt);
+	test_starttls_wire(&opt);
 	test_idle_timeout(&off);
 	test_slow_request(&off);
 	test_client_timeout();
