@@ -601,7 +601,7 @@ static enum clnt_stat cc_call(CLIENT *cl, rpcproc_t proc, xdrproc_t xargs, void 
 	uint32_t xid = 0;
 
 	/* The CLIENT's own timeout (opts or CLSET_TIMEOUT) rules, as with
-	 * clnt_vc after CLSET_TIMEOUT: rpcgen stubs pass a fixed 25 s. */
+	 * clnt_vc after CLSET_TIMEOUT: the rpcgen client routines pass a fixed 25 s. */
 	(void)tv;
 	if (cc->qlen)
 		return cc_fail(cc, RPC_FAILED, EBUSY);

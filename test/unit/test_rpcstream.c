@@ -373,7 +373,7 @@ static uint16_t local_port(int fd)
 	return ntohs(a.sin_port);
 }
 
-/* ---- client helpers ---- */
+/* ---- client side ---- */
 
 static CLIENT *client_open(uint16_t port, uint32_t vers, SSL_CTX *tls, const char *name,
 			   uint16_t *lport, char *err, size_t errlen)
