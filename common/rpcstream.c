@@ -601,7 +601,7 @@ static enum clnt_stat cc_call(CLIENT *cl, rpcproc_t proc, xdrproc_t xargs, void 
 	uint32_t xid = 0;
 
 	/* The CLIENT's own timeout (opts or CLSET_TIMEOUT) rules, as with
-	 * clnt_vc after CLSET_TIMEOUT: rpcgen stubs pass a fixed 25 s. */
+	 * clnt_vc after CLSET_TIMEOUT: the rpcgen client routines pass a fixed 25 s. */
 	(void)tv;
 	if (cc->qlen)
 		return cc_fail(cc, RPC_FAILED, EBUSY);
@@ -805,6 +805,7 @@ CLIENT *rpcstream_clnt_create(int fd, uint32_t prog, uint32_t vers,
 {
 	struct clnt_conn *cc = NULL;
 	uint32_t xid = 0;
+	int rc;
 
 	cc = calloc(1, sizeof(*cc));
 	if (!cc) {
@@ -824,8 +825,9 @@ CLIENT *rpcstream_clnt_create(int fd, uint32_t prog, uint32_t vers,
 	if (getrandom(&xid, sizeof(xid), GRND_NONBLOCK) != sizeof(xid))
 		xid = (uint32_t)now_ms() ^ ((uint32_t)getpid() << 16);
 	cc->xid = xid;
-	if (set_nonblocking(fd, true) < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
+	rc = set_nonblocking(fd, true);
+	if (rc < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(-rc));
 		goto fail;
 	}
 	{

@@ -38,26 +38,28 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 const char *tls_error_string(char *buf, size_t len)
 {
 	unsigned long code, last = 0;
-	const char *data = NULL, *last_data = NULL;
-	int flags = 0, last_flags = 0;
+	const char *data = NULL;
+	int flags = 0;
+	char detail[256] = "";
 	char reason[256];
 
 	if (len == 0)
 		return buf;
 	while ((code = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
 		last = code;
-		last_data = data;
-		last_flags = flags;
+		/* The detail text lives in the queue slot: copy it before moving on. */
+		if (data && (flags & ERR_TXT_STRING))
+			snprintf(detail, sizeof(detail), "%s", data);
+		else
+			detail[0] = 0;
 	}
 	if (last == 0) {
 		snprintf(buf, len, "no OpenSSL error recorded");
 		return buf;
 	}
 	ERR_error_string_n(last, reason, sizeof(reason));
-	/* The data string belongs to the queue entry just drained; it stays valid
-	 * until the next error is pushed on this thread. */
-	if (last_data && (last_flags & ERR_TXT_STRING) && last_data[0])
-		snprintf(buf, len, "%s (%s)", reason, last_data);
+	if (detail[0])
+		snprintf(buf, len, "%s (%s)", reason, detail);
 	else
 		snprintf(buf, len, "%s", reason);
 	return buf;
@@ -93,8 +95,15 @@ SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file, char *err, 
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-		snprintf(err, errlen, "private key %s: %s", key_file,
-			 tls_error_string(ebuf, sizeof(ebuf)));
+		unsigned long e = ERR_peek_last_error();
+
+		if (ERR_GET_LIB(e) == ERR_LIB_X509 &&
+		    ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+			snprintf(err, errlen, "private key %s does not match certificate %s: %s",
+				 key_file, cert_file, tls_error_string(ebuf, sizeof(ebuf)));
+		else
+			snprintf(err, errlen, "private key %s: %s", key_file,
+				 tls_error_string(ebuf, sizeof(ebuf)));
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {

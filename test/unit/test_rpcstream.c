@@ -109,7 +109,8 @@ static int write_pem(const char *file, X509 *cert, EVP_PKEY *key)
 	return ok == 1 ? 0 : -1;
 }
 
-/* ca.pem, server.pem/server.key (SAN DNS:dfs-test, signed by ca.pem), other-ca.pem. */
+/* ca.pem, server.pem/server.key (SAN DNS:dfs-test, signed by ca.pem), and an
+ * unrelated other-ca.pem/other-ca.key. */
 static int make_pki(void)
 {
 	EVP_PKEY *ca_key = EVP_EC_gen("P-256"), *srv_key = EVP_EC_gen("P-256");
@@ -127,7 +128,8 @@ static int make_pki(void)
 	if (!srv)
 		goto out;
 	if (write_pem("ca.pem", ca, NULL) || write_pem("other-ca.pem", other, NULL) ||
-	    write_pem("server.pem", srv, NULL) || write_pem("server.key", NULL, srv_key))
+	    write_pem("server.pem", srv, NULL) || write_pem("server.key", NULL, srv_key) ||
+	    write_pem("other-ca.key", NULL, other_key))
 		goto out;
 	rc = 0;
 out:
@@ -371,7 +373,7 @@ static uint16_t local_port(int fd)
 	return ntohs(a.sin_port);
 }
 
-/* ---- client helpers ---- */
+/* ---- client side ---- */
 
 static CLIENT *client_open(uint16_t port, uint32_t vers, SSL_CTX *tls, const char *name,
 			   uint16_t *lport, char *err, size_t errlen)
@@ -786,6 +788,54 @@ static void test_oversized(struct tserver *s)
 	}
 }
 
+/* The STARTTLS answer byte for byte, then a peer that does not speak TLS. */
+static void test_starttls_wire(struct tserver *s)
+{
+	/* clang-format off */
+	static const unsigned char expect_tail[] = {
+		0, 0, 0, 0,                             /* MSG_ACCEPTED */
+		0, 0, 0, 0,                             /* verifier AUTH_NONE */
+		0, 0, 0, 8,                             /* length 8 */
+		'S', 'T', 'A', 'R', 'T', 'T', 'L', 'S',
+		0, 0, 0, 0,                             /* SUCCESS */
+	};
+	unsigned char call[] = {
+		0x80, 0, 0, 40,                         /* last fragment, 40 bytes */
+		0x12, 0x34, 0x56, 0x78,                 /* xid */
+		0, 0, 0, 0,                             /* CALL */
+		0, 0, 0, 2,                             /* RPC version 2 */
+		0, 0, 0, 0,                             /* program, set below */
+		0, 0, 0, 1,                             /* version 1 */
+		0, 0, 0, 0,                             /* NULL */
+		0, 0, 0, 7,                             /* credential AUTH_TLS */
+		0, 0, 0, 0,                             /* empty body */
+		0, 0, 0, 0,                             /* verifier AUTH_NONE */
+		0, 0, 0, 0,
+	};
+	/* clang-format on */
+	unsigned char reply[4 + 8 + sizeof(expect_tail)];
+	static const char not_tls[] = "this is not a TLS ClientHello";
+	uint32_t prog = htonl(DFS_PROG);
+	int fd = raw_connect(s->port);
+	uint16_t lport;
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	lport = local_port(fd);
+	memcpy(call + 16, &prog, 4);
+	CHECK_EQ(send(fd, call, sizeof(call), MSG_NOSIGNAL), (long long)sizeof(call));
+	CHECK_EQ(recv_exact(fd, reply, sizeof(reply), 2000), 0);
+	CHECK_EQ(ntohl(*(uint32_t *)reply), 0x80000000u | (sizeof(reply) - 4));
+	CHECK(memcmp(reply + 4, call + 4, 4) == 0);
+	CHECK_EQ(ntohl(*(uint32_t *)(reply + 8)), REPLY);
+	CHECK(memcmp(reply + 12, expect_tail, sizeof(expect_tail)) == 0);
+	CHECK_EQ(send(fd, not_tls, sizeof(not_tls), MSG_NOSIGNAL), (long long)sizeof(not_tls));
+	CHECK(peer_closes(fd, 3000));
+	CHECK_EQ(server_wait_end(s, lport), -EPROTO);
+	close(fd);
+}
+
 static void test_idle_timeout(struct tserver *s)
 {
 	char err[256];
@@ -951,8 +1001,13 @@ int main(void)
 	CHECK(other_cctx != NULL);
 	CHECK(tls_server_ctx(tmpfile_path("server.pem", p1, sizeof(p1)),
 			     tmpfile_path("ca.pem", p2, sizeof(p2)), err, sizeof(err)) == NULL);
-	printf("mismatched key: %s\n", err);
+	printf("not a key: %s\n", err);
 	CHECK(strstr(err, "ca.pem") != NULL);
+	CHECK(tls_server_ctx(tmpfile_path("server.pem", p1, sizeof(p1)),
+			     tmpfile_path("other-ca.key", p2, sizeof(p2)), err,
+			     sizeof(err)) == NULL);
+	printf("mismatched key: %s\n", err);
+	CHECK(strstr(err, "does not match") != NULL);
 	CHECK(tls_client_ctx("/nonexistent/ca.pem", err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "/nonexistent/ca.pem") != NULL);
 	if (!sctx || !cctx || !other_cctx)
@@ -972,6 +1027,7 @@ int main(void)
 	test_tls_failures(&opt, &off, cctx, other_cctx);
 	test_garbage(&opt);
 	test_oversized(&opt);
+	test_starttls_wire(&opt);
 	test_idle_timeout(&off);
 	test_slow_request(&off);
 	test_client_timeout();
@@ -988,6 +1044,7 @@ int main(void)
 	unlink(tmpfile_path("other-ca.pem", p1, sizeof(p1)));
 	unlink(tmpfile_path("server.pem", p1, sizeof(p1)));
 	unlink(tmpfile_path("server.key", p1, sizeof(p1)));
+	unlink(tmpfile_path("other-ca.key", p1, sizeof(p1)));
 	rmdir(tmpdir);
 	return CHECK_DONE();
 }
