@@ -109,6 +109,8 @@ int cli_check_name(struct cli *cli, const char *what, const char *name);
 
 /* Clears the progress line if one is shown. */
 void cli_progress_clear(struct cli *cli);
+/* Ends the current transfer's progress (after each file): the next report starts anew. */
+void cli_progress_done(struct cli *cli);
 
 /* Reads the password: $DFS_PASSWORD, else the first line of file, else a
  * no-echo prompt on /dev/tty when stdin is a terminal. *out is a malloc'd

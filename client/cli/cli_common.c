@@ -181,6 +181,12 @@ void cli_progress_clear(struct cli *cli)
 	}
 }
 
+void cli_progress_done(struct cli *cli)
+{
+	cli_progress_clear(cli);
+	cli->progress.active = false;
+}
+
 void cli_error(struct cli *cli, const char *fmt, ...)
 {
 	va_list ap;
@@ -211,13 +217,17 @@ static void on_progress(struct cli *cli, const struct dfs_event *ev)
 	char line[512];
 	unsigned width;
 
-	if (!p->active || strcmp(p->name, name) != 0 || ev->done < p->last_done) {
+	if (!p->active || strcmp(p->name, name) != 0) {
 		cli_progress_clear(cli);
 		snprintf(p->name, sizeof(p->name), "%s", name);
 		p->start = now;
 		p->last_draw = 0;
+		p->last_done = 0;
 		p->active = true;
 	}
+	/* Chunks are moved in parallel, so reports may come slightly out of order. */
+	if (ev->done < p->last_done)
+		return;
 	p->last_done = ev->done;
 	if (ev->done >= ev->total) {
 		cli_progress_clear(cli);
@@ -488,7 +498,7 @@ out:
 
 void cli_close(struct cli *cli)
 {
-	cli_progress_clear(cli);
+	cli_progress_done(cli);
 	dfs_client_free(cli->client);
 	cli->client = NULL;
 }

@@ -61,7 +61,7 @@ static int get_one(struct cli *cli, const struct get_opts *o, const char *name)
 		}
 		rc = dfs_get(cli->client, name, path);
 	}
-	cli_progress_clear(cli);
+	cli_progress_done(cli);
 	if (rc < 0) {
 		cli_error(cli, "get %s: Transfer failed: %s", name, cli_reason(cli, rc));
 		goto out;

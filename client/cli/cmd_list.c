@@ -114,7 +114,7 @@ static int list_main(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	rc = dfs_list(cli->client, &l);
-	cli_progress_clear(cli);
+	cli_progress_done(cli);
 	if (rc < 0) {
 		cli_error(cli, "list: %s", cli_reason(cli, rc));
 		status = cli_exit_for(rc);

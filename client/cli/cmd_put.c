@@ -96,7 +96,7 @@ static int put_main(struct cli *cli, int argc, char **argv)
 		if (!ok[i])
 			continue;
 		rc = dfs_put(cli->client, files[i], names[i]);
-		cli_progress_clear(cli);
+		cli_progress_done(cli);
 		if (rc < 0) {
 			cli_error(cli, "put %s: %s", files[i], cli_reason(cli, rc));
 			status = CLI_EXIT_FAIL;

@@ -56,7 +56,7 @@ static int repair_main(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	rc = dfs_repair(cli->client, name);
-	cli_progress_clear(cli);
+	cli_progress_done(cli);
 	if (rc < 0) {
 		cli_error(cli, "%s: %s", what, cli_reason(cli, rc));
 		status = cli_exit_for(rc);

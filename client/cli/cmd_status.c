@@ -48,15 +48,20 @@ static void print_plain(const struct dfs_server_info *s, size_t n, int verbose)
 			putchar('\n');
 			continue;
 		}
-		printf(" program 0x%lx tls %s rtt %.1f ms version %s free %s of %s files %llu "
-		       "chunks %llu bytes %llu need-repair %llu",
-		       (unsigned long)s[i].program, s[i].tls ? "on" : "off", s[i].rtt_ms,
-		       s[i].software[0] ? s[i].software : "?",
-		       cli_human_bytes(s[i].space_free, freeb, sizeof(freeb)),
-		       cli_human_bytes(s[i].space_total, totalb, sizeof(totalb)),
-		       (unsigned long long)s[i].files, (unsigned long long)s[i].chunks,
-		       (unsigned long long)s[i].bytes_stored,
-		       (unsigned long long)s[i].chunks_need_repair);
+		printf(" program 0x%lx tls %s rtt %.1f ms", (unsigned long)s[i].program,
+		       s[i].tls ? "on" : "off", s[i].rtt_ms);
+		/* A server that answered but did not log us in gives no details. */
+		if (!s[i].software[0]) {
+			putchar('\n');
+			continue;
+		}
+		printf(
+		    " version %s free %s of %s files %llu chunks %llu bytes %llu need-repair %llu",
+		    s[i].software, cli_human_bytes(s[i].space_free, freeb, sizeof(freeb)),
+		    cli_human_bytes(s[i].space_total, totalb, sizeof(totalb)),
+		    (unsigned long long)s[i].files, (unsigned long long)s[i].chunks,
+		    (unsigned long long)s[i].bytes_stored,
+		    (unsigned long long)s[i].chunks_need_repair);
 		if (verbose)
 			printf(" read %llu written %llu reads %llu",
 			       (unsigned long long)s[i].bytes_read,
