@@ -174,7 +174,12 @@ int dfs_client_new(struct dfs_client **out, const char *config_path)
 		struct link *l = &c->links[i];
 
 		l->conf = &c->conf.servers[i];
-		snprintf(l->address, sizeof(l->address), "%s", l->conf->host);
+		if (l->conf->port)
+			snprintf(l->address, sizeof(l->address), "%s:%u", l->conf->host,
+				 l->conf->port);
+		else
+			snprintf(l->address, sizeof(l->address), "%s, program 0x%x", l->conf->host,
+				 l->conf->program);
 		snprintf(l->why, sizeof(l->why), "not connected");
 	}
 	*out = c;
