@@ -63,7 +63,7 @@ struct cli_command {
 };
 
 extern const struct cli_command cli_cmd_put, cli_cmd_get, cli_cmd_list, cli_cmd_delete,
-    cli_cmd_status, cli_cmd_locate, cli_cmd_repair;
+    cli_cmd_status, cli_cmd_locate, cli_cmd_repair, cli_cmd_scrub;
 
 /* Handles one option returned by getopt for a command (opt is the getopt
  * code, arg its argument); returns 0, or CLI_EXIT_USAGE after printing why. */

@@ -6,7 +6,7 @@
 
 static const struct cli_command *const commands[] = {
     &cli_cmd_put,    &cli_cmd_get,    &cli_cmd_list,   &cli_cmd_delete,
-    &cli_cmd_status, &cli_cmd_locate, &cli_cmd_repair,
+    &cli_cmd_status, &cli_cmd_locate, &cli_cmd_repair, &cli_cmd_scrub,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -44,7 +44,7 @@ static void print_help(FILE *f)
 	      "      --password-file FILE  read the password from the first line of FILE\n"
 	      "  -q, --quiet               no warnings, progress or chatter\n"
 	      "  -v, --verbose             more detail (e.g. which server served each chunk)\n"
-	      "      --json                JSON output (list, status, locate, repair)\n"
+	      "      --json                JSON output (list, status, locate, repair, scrub)\n"
 	      "  -h, --help                show this help, or a command's with a command\n"
 	      "      --version             show the version\n"
 	      "  --                        end of options (for names beginning with '-')\n"
