@@ -71,11 +71,11 @@ static int rpcbind_port(struct dfs_client *c, const struct server_conf *s, uint1
 		       (xdrproc_t)xdr_u_long, (char *)&answer, CALL_TIMEOUT);
 	clnt_destroy(clnt);
 	if (st != RPC_SUCCESS) {
-		snprintf(why, whylen, "rpcbind on %s did not answer", s->host);
+		snprintf(why, whylen, "rpcbind on %.200s did not answer", s->host);
 		return -EHOSTUNREACH;
 	}
 	if (answer == 0 || answer > 65535) {
-		snprintf(why, whylen, "program 0x%x is not registered with rpcbind on %s",
+		snprintf(why, whylen, "program 0x%x is not registered with rpcbind on %.200s",
 			 s->program, s->host);
 		return -ECONNREFUSED;
 	}
