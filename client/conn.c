@@ -1,1 +1,423 @@
-/* placeholder */
+/* conn.c: connections to every server, opened in parallel, and the SCRAM login on each. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <rpc/rpc.h>
+#include <rpc/pmap_prot.h>
+#include <openssl/crypto.h>
+#include "internal.h"
+#include "tls.h"
+
+static const struct timeval CALL_TIMEOUT = {30, 0};
+
+struct login_job {
+	struct dfs_client *c;
+	struct link *link;
+	const char *password;
+	struct scram_client scram;
+	unsigned char salt[SCRAM_SALT_MAX];
+	size_t salt_len;
+	uint32_t iterations;
+	unsigned char salted[SCRAM_KEY_LEN];
+	uint64_t login_id;
+	int err;
+};
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+const char *clnt_problem(CLIENT *clnt, enum clnt_stat st, char *buf, size_t len)
+{
+	struct rpc_err re;
+
+	clnt_geterr(clnt, &re);
+	if (st == RPC_AUTHERROR && re.re_why == AUTH_TOOWEAK)
+		snprintf(buf, len, "the server requires TLS (set tls = required and ca in dfs.conf)");
+	else if (st == RPC_PROGVERSMISMATCH)
+		snprintf(buf, len, "the server speaks protocol versions %lu..%lu, this client 1",
+			 (unsigned long)re.re_vers.low, (unsigned long)re.re_vers.high);
+	else if (st == RPC_TIMEDOUT)
+		snprintf(buf, len, "no answer in time");
+	else
+		snprintf(buf, len, "%s", clnt_sperrno(st));
+	return buf;
+}
+
+/* Asks the portmapper (rpcbind) on host for the program's TCP port. */
+static int rpcbind_port(struct dfs_client *c, const struct server_conf *s, uint16_t *port,
+			char *why, size_t whylen)
+{
+	struct rpcstream_clnt_opts opts = {.call_timeout_ms = c->conf.connect_timeout_ms};
+	struct pmap pm = {.pm_prog = s->program, .pm_vers = DFS_V1, .pm_prot = IPPROTO_TCP};
+	u_long answer = 0;
+	CLIENT *clnt;
+	int fd;
+	enum clnt_stat st;
+
+	fd = rpcstream_connect(s->host, PMAPPORT, c->conf.connect_timeout_ms, why, whylen);
+	if (fd < 0)
+		return fd;
+	clnt = rpcstream_clnt_create(fd, PMAPPROG, PMAPVERS, &opts, why, whylen);
+	if (!clnt)
+		return -ECONNREFUSED;
+	st = clnt_call(clnt, PMAPPROC_GETPORT, (xdrproc_t)xdr_pmap, (char *)&pm,
+		       (xdrproc_t)xdr_u_long, (char *)&answer, CALL_TIMEOUT);
+	clnt_destroy(clnt);
+	if (st != RPC_SUCCESS) {
+		snprintf(why, whylen, "rpcbind on %.200s did not answer", s->host);
+		return -EHOSTUNREACH;
+	}
+	if (answer == 0 || answer > 65535) {
+		snprintf(why, whylen, "program 0x%x is not registered with rpcbind on %.200s",
+			 s->program, s->host);
+		return -ECONNREFUSED;
+	}
+	*port = (uint16_t)answer;
+	return 0;
+}
+
+/* Opens connection number idx of link l (TLS per the configuration). */
+static int open_conn(struct dfs_client *c, struct link *l, int idx, char *why, size_t whylen)
+{
+	struct rpcstream_clnt_opts opts = {
+		.call_timeout_ms = c->conf.call_timeout_ms,
+		.tls = c->tls,
+		.tls_name = l->conf->tls_name,
+	};
+	uint16_t port = l->conf->port;
+	int fd, err;
+
+	if (port == 0) {
+		err = rpcbind_port(c, l->conf, &port, why, whylen);
+		if (err)
+			return err;
+	}
+	snprintf(l->address, sizeof(l->address), "%s:%u", l->conf->host, port);
+	fd = rpcstream_connect(l->conf->host, port, c->conf.connect_timeout_ms, why, whylen);
+	if (fd < 0)
+		return fd;
+	l->clnt[idx] = rpcstream_clnt_create(fd, l->conf->program, DFS_V1, &opts, why, whylen);
+	if (!l->clnt[idx])
+		return -ECONNREFUSED;
+	if (idx == 0) {
+		SSL *ssl = rpcstream_clnt_ssl(l->clnt[0]);
+
+		l->tls = ssl != NULL;
+		if (!ssl || tls_peer_expiry(ssl, &l->cert_expiry_s) < 0)
+			l->cert_expiry_s = -1;
+	}
+	return 0;
+}
+
+static void close_link(struct link *l)
+{
+	for (int i = 0; i < LINK_CONNS; i++) {
+		if (l->clnt[i])
+			clnt_destroy(l->clnt[i]);
+		l->clnt[i] = NULL;
+	}
+	l->up = false;
+}
+
+void conn_mark_down(struct dfs_client *c, struct link *l, const char *why)
+{
+	struct dfs_event ev = {.kind = DFS_EVENT_SERVER_DOWN, .server = l->conf->number};
+	char label[160], text[512], reason[sizeof(l->why)];
+
+	/* why may be l->why itself. */
+	snprintf(reason, sizeof(reason), "%s", why);
+	close_link(l);
+	memcpy(l->why, reason, sizeof(reason));
+	why = l->why;
+	snprintf(text, sizeof(text), "%s is down: %s", link_label(l, label, sizeof(label)), why);
+	ev.text = text;
+	client_emit(c, &ev);
+}
+
+void conn_close_all(struct dfs_client *c)
+{
+	for (unsigned i = 0; i < c->conf.nservers; i++) {
+		struct link *l = &c->links[i];
+
+		if (l->up && l->clnt[0]) {
+			dfs_cred_args a = {.cred = l->cred};
+			dfs_stat st;
+
+			dfsproc_logout_1(&a, &st, l->clnt[0]);
+		}
+		close_link(l);
+	}
+}
+
+int conn_ping(struct dfs_client *c, struct link *l)
+{
+	char why[256];
+	double t0;
+	int err;
+
+	if (!l->clnt[0]) {
+		err = open_conn(c, l, 0, why, sizeof(why));
+		if (err) {
+			snprintf(l->why, sizeof(l->why), "%s", why);
+			return err;
+		}
+	}
+	t0 = now_ms();
+	if (dfsproc_null_1(NULL, NULL, l->clnt[0]) != RPC_SUCCESS) {
+		close_link(l);
+		snprintf(l->why, sizeof(l->why), "no answer to NULL");
+		return -EHOSTDOWN;
+	}
+	l->rtt_ms = now_ms() - t0;
+	return 0;
+}
+
+/* Phase 1, one thread per server: connect, TLS, client-first. */
+static void *login_begin(void *arg)
+{
+	struct login_job *j = arg;
+	struct link *l = j->link;
+	dfs_login_begin_args a;
+	dfs_login_begin_res r;
+	char msg[SCRAM_MSG_MAX], why[256];
+	enum clnt_stat st;
+	int n;
+
+	j->err = conn_ping(j->c, l);
+	if (j->err)
+		return NULL;
+	n = scram_client_first(&j->scram, j->c->user, msg, sizeof(msg));
+	if (n < 0) {
+		j->err = n;
+		snprintf(l->why, sizeof(l->why), "invalid user name");
+		return NULL;
+	}
+	a.client_first.client_first_val = msg;
+	a.client_first.client_first_len = (u_int)n;
+	memset(&r, 0, sizeof(r));
+	st = dfsproc_login_begin_1(&a, &r, l->clnt[0]);
+	if (st != RPC_SUCCESS) {
+		snprintf(l->why, sizeof(l->why), "%s", clnt_problem(l->clnt[0], st, why, sizeof(why)));
+		j->err = -EPROTO;
+		return NULL;
+	}
+	if (r.status != DFS_OK) {
+		j->err = client_errno(r.status);
+		snprintf(l->why, sizeof(l->why), "login refused: %s",
+			 r.status == DFS_EAGAIN ? "too many failed attempts, try later"
+						: dfs_strerror(j->err));
+		goto out;
+	}
+	j->login_id = r.dfs_login_begin_res_u.ok.login_id;
+	j->err = scram_client_parse_server_first(&j->scram,
+						 r.dfs_login_begin_res_u.ok.server_first.server_first_val,
+						 r.dfs_login_begin_res_u.ok.server_first.server_first_len,
+						 j->salt, &j->salt_len, &j->iterations);
+	if (j->err)
+		snprintf(l->why, sizeof(l->why), "malformed login reply");
+out:
+	xdr_free((xdrproc_t)xdr_dfs_login_begin_res, (char *)&r);
+	return NULL;
+}
+
+/* Phase 2, one thread per server: client-final, the server's proof, a
+ * second connection. */
+static void *login_finish(void *arg)
+{
+	struct login_job *j = arg;
+	struct link *l = j->link;
+	dfs_login_finish_args a;
+	dfs_login_finish_res r;
+	char msg[SCRAM_MSG_MAX], why[256];
+	enum clnt_stat st;
+	int n;
+
+	n = scram_client_final(&j->scram, j->salted, msg, sizeof(msg));
+	if (n < 0) {
+		j->err = n;
+		return NULL;
+	}
+	a.login_id = j->login_id;
+	a.client_final.client_final_val = msg;
+	a.client_final.client_final_len = (u_int)n;
+	memset(&r, 0, sizeof(r));
+	st = dfsproc_login_finish_1(&a, &r, l->clnt[0]);
+	if (st != RPC_SUCCESS) {
+		snprintf(l->why, sizeof(l->why), "%s", clnt_problem(l->clnt[0], st, why, sizeof(why)));
+		j->err = -EPROTO;
+		return NULL;
+	}
+	if (r.status != DFS_OK) {
+		j->err = client_errno(r.status);
+		snprintf(l->why, sizeof(l->why), "login refused: %s",
+			 r.status == DFS_EACCES ? "wrong user name or password" : dfs_strerror(j->err));
+		goto out;
+	}
+	j->err = scram_client_check_server(&j->scram,
+					   r.dfs_login_finish_res_u.ok.server_final.server_final_val,
+					   r.dfs_login_finish_res_u.ok.server_final.server_final_len);
+	if (j->err) {
+		/* Mutual authentication: a server that cannot prove it knows
+		 * the verifier is not trusted with data. */
+		snprintf(l->why, sizeof(l->why),
+			 "the server could not prove it knows the user's verifier");
+		j->err = -EKEYREJECTED;
+		goto out;
+	}
+	memcpy(l->cred.token, r.dfs_login_finish_res_u.ok.token, sizeof(l->cred.token));
+	for (int i = 1; i < LINK_CONNS; i++) {
+		j->err = open_conn(j->c, l, i, why, sizeof(why));
+		if (j->err) {
+			snprintf(l->why, sizeof(l->why), "%s", why);
+			goto out;
+		}
+	}
+	l->up = true;
+out:
+	xdr_free((xdrproc_t)xdr_dfs_login_finish_res, (char *)&r);
+	return NULL;
+}
+
+static void run_jobs(struct login_job *jobs, unsigned n, void *(*fn)(void *))
+{
+	pthread_t tids[DFS_SERVERS_MAX];
+	bool started[DFS_SERVERS_MAX] = {false};
+
+	for (unsigned i = 0; i < n; i++) {
+		if (jobs[i].err)
+			continue;
+		started[i] = pthread_create(&tids[i], NULL, fn, &jobs[i]) == 0;
+		if (!started[i])
+			fn(&jobs[i]);
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (started[i])
+			pthread_join(tids[i], NULL);
+}
+
+/* Salts the password once per distinct (salt, iterations); servers sharing
+ * one user database share one salt. */
+static int salt_passwords(struct login_job *jobs, unsigned n, const char *password)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct login_job *j = &jobs[i];
+		bool reused = false;
+
+		if (j->err)
+			continue;
+		for (unsigned k = 0; k < i && !reused; k++) {
+			if (!jobs[k].err && jobs[k].iterations == j->iterations &&
+			    jobs[k].salt_len == j->salt_len &&
+			    memcmp(jobs[k].salt, j->salt, j->salt_len) == 0) {
+				memcpy(j->salted, jobs[k].salted, SCRAM_KEY_LEN);
+				reused = true;
+			}
+		}
+		if (!reused) {
+			int err = scram_salted_password(password, j->salt, j->salt_len,
+							j->iterations, j->salted);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+int conn_login_all(struct dfs_client *c, const char *password)
+{
+	unsigned n = c->conf.nservers, up = 0, refused = 0;
+	struct login_job *jobs;
+	char label[160];
+	int err = 0;
+
+	jobs = calloc(n, sizeof(*jobs));
+	if (!jobs)
+		return client_fail(c, -ENOMEM, "out of memory");
+	for (unsigned i = 0; i < n; i++) {
+		jobs[i].c = c;
+		jobs[i].link = &c->links[i];
+		jobs[i].password = password;
+	}
+	run_jobs(jobs, n, login_begin);
+	err = salt_passwords(jobs, n, password);
+	if (err) {
+		client_fail(c, err, "cannot derive the login key: %s", dfs_strerror(err));
+		goto out;
+	}
+	run_jobs(jobs, n, login_finish);
+	for (unsigned i = 0; i < n; i++) {
+		struct link *l = &c->links[i];
+
+		if (!jobs[i].err && l->up) {
+			up++;
+			if (l->cert_expiry_s >= 0 && l->cert_expiry_s < 30 * 86400) {
+				struct dfs_event ev = {.kind = DFS_EVENT_CERT_EXPIRING,
+						       .server = l->conf->number};
+				char text[256];
+
+				snprintf(text, sizeof(text),
+					 "%s: its certificate expires in %lld days; renew it",
+					 link_label(l, label, sizeof(label)),
+					 l->cert_expiry_s / 86400);
+				ev.text = text;
+				client_emit(c, &ev);
+			}
+			continue;
+		}
+		if (jobs[i].err == -EACCES || jobs[i].err == -EKEYREJECTED ||
+		    jobs[i].err == -EAGAIN)
+			refused++;
+		conn_mark_down(c, l, l->why);
+	}
+	if (refused && up == 0) {
+		err = client_fail(c, -EACCES, "login as %s failed: %s", c->user, c->links[0].why);
+		for (unsigned i = 0; i < n; i++)
+			if (jobs[i].err == -EACCES || jobs[i].err == -EKEYREJECTED ||
+			    jobs[i].err == -EAGAIN) {
+				client_fail(c, jobs[i].err == -EKEYREJECTED ? -EKEYREJECTED : -EACCES,
+					    "login as %s failed on %s: %s", c->user,
+					    link_label(&c->links[i], label, sizeof(label)),
+					    c->links[i].why);
+				err = jobs[i].err == -EKEYREJECTED ? -EKEYREJECTED : -EACCES;
+				break;
+			}
+		goto out;
+	}
+	if (up == 0) {
+		err = client_fail(c, -EHOSTDOWN,
+				  "no server is reachable (%s: %s); is the cluster running?",
+				  link_label(&c->links[0], label, sizeof(label)), c->links[0].why);
+		goto out;
+	}
+	c->logged_in = true;
+out:
+	for (unsigned i = 0; i < n; i++)
+		OPENSSL_cleanse(jobs[i].salted, sizeof(jobs[i].salted));
+	free(jobs);
+	return err;
+}
+
+int dfs_login(struct dfs_client *c, const char *user, const char *password)
+{
+	int err;
+
+	if (!user || !*user || strlen(user) >= sizeof(c->user))
+		return client_fail(c, -EINVAL, "a user name of 1 to 64 characters is needed");
+	if (!password)
+		return client_fail(c, -EINVAL, "no password given");
+	snprintf(c->user, sizeof(c->user), "%s", user);
+	err = conn_login_all(c, password);
+	if (err)
+		return err;
+	/* A server back from an outage is brought level by the next client
+	 * that sees the whole cluster, without anyone having to ask. */
+	repair_catch_up(c);
+	return 0;
+}

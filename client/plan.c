@@ -1,1 +1,184 @@
-/* placeholder */
+/* plan.c: which version of a file to read, and which server serves each chunk. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/rand.h>
+#include "internal.h"
+#include "chunk.h"
+#include "placement.h"
+
+int plan_lookup(struct dfs_client *c, const char *name, struct file_view *view)
+{
+	unsigned answered = 0;
+	char why[256], label[160];
+
+	memset(view, 0, sizeof(*view));
+	view->name = name;
+	view->name_len = strlen(name);
+	view->nservers = c->conf.nservers;
+	view->row = placement_row(name, view->name_len, view->nservers);
+	for (unsigned i = 0; i < view->nservers; i++) {
+		struct link *l = &c->links[i];
+		struct holder_view *h = &view->holders[i];
+		dfs_name_args a = {.cred = l->cred};
+		dfs_lookup_res r;
+		enum clnt_stat st;
+
+		if (!l->up)
+			continue;
+		a.name.dfs_name_val = (char *)name;
+		a.name.dfs_name_len = (u_int)view->name_len;
+		memset(&r, 0, sizeof(r));
+		st = dfsproc_lookup_1(&a, &r, l->clnt[0]);
+		if (st != RPC_SUCCESS) {
+			conn_mark_down(c, l, clnt_problem(l->clnt[0], st, why, sizeof(why)));
+			continue;
+		}
+		if (r.status == DFS_OK) {
+			h->answered = h->has_record = true;
+			h->rec = r.dfs_lookup_res_u.ok;
+			answered++;
+			continue;
+		}
+		xdr_free((xdrproc_t)xdr_dfs_lookup_res, (char *)&r);
+		if (r.status == DFS_ENOENT) {
+			h->answered = true;
+			answered++;
+		} else {
+			client_warn(c, l->conf->number, "%s: lookup failed: %s",
+				    link_label(l, label, sizeof(label)),
+				    dfs_strerror(client_errno(r.status)));
+		}
+	}
+	if (answered == 0)
+		return client_fail(c, -EHOSTDOWN, "no server answered (%s: %s)",
+				   link_label(&c->links[0], label, sizeof(label)), c->links[0].why);
+	return 0;
+}
+
+void plan_view_free(struct file_view *view)
+{
+	for (unsigned i = 0; i < view->nservers; i++) {
+		if (view->holders[i].has_record)
+			xdr_free((xdrproc_t)xdr_dfs_lookup_ok, (char *)&view->holders[i].rec);
+		view->holders[i].has_record = false;
+	}
+}
+
+const dfs_file_info *plan_held(const struct holder_view *h, uint64_t ver)
+{
+	if (!h->has_record)
+		return NULL;
+	if (h->rec.current.ver == ver)
+		return &h->rec.current;
+	if (h->rec.previous.previous_len && h->rec.previous.previous_val[0].ver == ver)
+		return &h->rec.previous.previous_val[0];
+	return NULL;
+}
+
+bool plan_has_chunk(const dfs_file_info *info, unsigned index, uint64_t *sum)
+{
+	if (!info || info->deleted)
+		return false;
+	for (unsigned i = 0; i < info->chunks.chunks_len; i++) {
+		if (info->chunks.chunks_val[i].index == index) {
+			if (sum)
+				*sum = info->chunks.chunks_val[i].checksum;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Fills plan's sources for version ver; true if every chunk has one. */
+static bool try_version(const struct file_view *view, const dfs_file_info *info,
+			struct read_plan *plan)
+{
+	unsigned n = info->nchunks;
+
+	if (n != view->nservers || n > DFS_SERVERS_MAX)
+		return false;
+	memset(plan->source, 0, sizeof(plan->source));
+	memset(plan->backup, 0, sizeof(plan->backup));
+	for (unsigned k = 1; k <= n; k++) {
+		for (int which = 0; which < 2; which++) {
+			unsigned s = placement_holder(view->row, k, n, which);
+			uint64_t sum;
+
+			if (!plan_has_chunk(plan_held(&view->holders[s - 1], info->ver), k, &sum))
+				continue;
+			if (!plan->source[k - 1]) {
+				plan->source[k - 1] = s;
+				plan->chunk_sum[k - 1] = sum;
+			} else {
+				plan->backup[k - 1] = s;
+			}
+		}
+		if (!plan->source[k - 1])
+			return false;
+	}
+	return true;
+}
+
+void plan_choose(const struct file_view *view, struct read_plan *plan)
+{
+	uint64_t tried_below = UINT64_MAX;
+
+	memset(plan, 0, sizeof(*plan));
+	/* Candidates, newest first: every version some server holds. */
+	for (;;) {
+		const dfs_file_info *best = NULL;
+
+		for (unsigned i = 0; i < view->nservers; i++) {
+			const struct holder_view *h = &view->holders[i];
+			const dfs_file_info *cand[2] = {NULL, NULL};
+
+			if (!h->has_record)
+				continue;
+			cand[0] = &h->rec.current;
+			if (h->rec.previous.previous_len)
+				cand[1] = &h->rec.previous.previous_val[0];
+			for (int k = 0; k < 2; k++)
+				if (cand[k] && cand[k]->ver < tried_below &&
+				    (!best || cand[k]->ver > best->ver))
+					best = cand[k];
+		}
+		if (!best)
+			return;
+		if (best->deleted) {
+			/* Deleted at a version newer than anything readable. */
+			plan->deleted = true;
+			plan->info = best;
+			return;
+		}
+		if (try_version(view, best, plan)) {
+			plan->found = true;
+			plan->info = best;
+			break;
+		}
+		tried_below = best->ver;
+	}
+	for (unsigned k = 1; k <= plan->info->nchunks; k++) {
+		uint64_t offset;
+
+		chunk_range(plan->info->size, plan->info->nchunks, k, &offset,
+			    &plan->chunk_size[k - 1]);
+	}
+}
+
+uint64_t plan_new_version(void)
+{
+	struct timespec ts;
+	uint16_t noise = 0;
+	uint64_t ns;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	/* The low 16 bits are random so two clients never pick the same one. */
+	if (RAND_bytes((unsigned char *)&noise, sizeof(noise)) != 1)
+		noise = (uint16_t)getpid();
+	return (ns & ~0xFFFFull) | noise | 1;
+}

@@ -1,1 +1,461 @@
-/* placeholder */
+/* put.c: storing a file: each chunk read once and streamed to both of its servers. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "checksum.h"
+#include "chunk.h"
+#include "internal.h"
+#include "names.h"
+#include "placement.h"
+
+/* Calls in flight per connection: enough to keep the server busy while the
+ * next block is read, few enough that replies never fill a socket buffer. */
+#define PUT_WINDOW 4
+
+struct target {
+	struct link *link;
+	CLIENT *clnt;
+	uint64_t handle;
+	uint64_t start;        /* bytes the server already had (resume) */
+	unsigned outstanding;
+	int err;               /* 0, or why this copy failed */
+	bool broken;           /* the connection itself failed */
+	char why[256];
+};
+
+struct upload {
+	struct dfs_client *c;
+	const char *name;
+	uint64_t ver;
+	unsigned index;
+	struct chunk_source src;
+	struct target targets[2];
+	unsigned ntargets;
+	uint64_t sum;
+	atomic_uint_fast64_t *progress; /* shared bytes-done counter, or NULL */
+	uint64_t total;
+};
+
+static void target_fail_rpc(struct target *t, enum clnt_stat st)
+{
+	char why[200];
+
+	t->err = -EHOSTDOWN;
+	t->broken = true;
+	snprintf(t->why, sizeof(t->why), "%s", clnt_problem(t->clnt, st, why, sizeof(why)));
+}
+
+static void target_fail_status(struct target *t, dfs_stat st)
+{
+	t->err = client_errno(st);
+	snprintf(t->why, sizeof(t->why), "%s", dfs_strerror(t->err));
+}
+
+/* Collects one pipelined reply; records a failure on the target. */
+static void collect(struct target *t)
+{
+	dfs_stat res = DFS_OK;
+	enum clnt_stat st = rpcstream_recv(t->clnt, (xdrproc_t)xdr_dfs_stat, &res);
+
+	t->outstanding--;
+	if (st != RPC_SUCCESS)
+		target_fail_rpc(t, st);
+	else if (res != DFS_OK && !t->err)
+		target_fail_status(t, res);
+}
+
+static void drain(struct target *t)
+{
+	while (t->outstanding && !t->broken)
+		collect(t);
+}
+
+static bool target_live(const struct target *t)
+{
+	return !t->err;
+}
+
+static void begin_target(struct upload *u, struct target *t)
+{
+	dfs_put_begin_args a = {.cred = t->link->cred, .ver = u->ver, .index = u->index,
+				.size = u->src.size};
+	dfs_put_begin_res r;
+	enum clnt_stat st;
+
+	a.name.dfs_name_val = (char *)u->name;
+	a.name.dfs_name_len = (u_int)strlen(u->name);
+	memset(&r, 0, sizeof(r));
+	st = dfsproc_put_begin_1(&a, &r, t->clnt);
+	if (st != RPC_SUCCESS) {
+		target_fail_rpc(t, st);
+		return;
+	}
+	if (r.status != DFS_OK) {
+		target_fail_status(t, r.status);
+		return;
+	}
+	t->handle = r.dfs_put_begin_res_u.ok.handle;
+	t->start = r.dfs_put_begin_res_u.ok.offset;
+	if (t->start > u->src.size)
+		t->start = 0;
+}
+
+static void send_block(struct target *t, uint64_t pos, const char *buf, size_t len)
+{
+	dfs_put_block_args a = {.cred = t->link->cred, .handle = t->handle};
+	uint64_t skip;
+	enum clnt_stat st;
+
+	if (pos + len <= t->start)
+		return;
+	skip = t->start > pos ? t->start - pos : 0;
+	a.offset = pos + skip;
+	a.data.data_val = (char *)buf + skip;
+	a.data.data_len = (u_int)(len - skip);
+	if (t->outstanding >= PUT_WINDOW)
+		collect(t);
+	if (!target_live(t))
+		return;
+	st = rpcstream_send(t->clnt, DFSPROC_PUT_BLOCK, (xdrproc_t)xdr_dfs_put_block_args, &a);
+	if (st != RPC_SUCCESS) {
+		target_fail_rpc(t, st);
+		return;
+	}
+	t->outstanding++;
+}
+
+static void end_target(struct upload *u, struct target *t)
+{
+	dfs_put_end_args a = {.cred = t->link->cred, .handle = t->handle, .checksum = u->sum};
+	dfs_stat res = DFS_OK;
+	enum clnt_stat st;
+
+	drain(t);
+	if (!target_live(t))
+		return;
+	st = dfsproc_put_end_1(&a, &res, t->clnt);
+	if (st != RPC_SUCCESS)
+		target_fail_rpc(t, st);
+	else if (res != DFS_OK)
+		target_fail_status(t, res);
+}
+
+static void report_progress(struct upload *u, size_t len)
+{
+	struct dfs_event ev = {.kind = DFS_EVENT_PROGRESS, .name = u->name, .total = u->total};
+
+	if (!u->progress)
+		return;
+	ev.done = atomic_fetch_add(u->progress, len) + len;
+	client_emit(u->c, &ev);
+}
+
+/* Streams one chunk to every live target; the worker of a chunk thread. */
+static void *upload_run(void *arg)
+{
+	struct upload *u = arg;
+	struct checksum ck;
+	uint64_t pos = 0;
+	char *buf = NULL;
+	bool any;
+
+	checksum_init(&ck);
+	for (unsigned i = 0; i < u->ntargets; i++)
+		begin_target(u, &u->targets[i]);
+	buf = malloc(DFS_BLOCK_MAX);
+	if (!buf) {
+		for (unsigned i = 0; i < u->ntargets; i++)
+			if (!u->targets[i].err)
+				u->targets[i].err = -ENOMEM;
+		goto out;
+	}
+	while (pos < u->src.size) {
+		size_t want = u->src.size - pos < DFS_BLOCK_MAX ? (size_t)(u->src.size - pos)
+								: DFS_BLOCK_MAX;
+		ssize_t got = pread(u->src.fd, buf, want, (off_t)(u->src.offset + pos));
+
+		if (got <= 0) {
+			int err = got < 0 ? -errno : -EIO;
+
+			for (unsigned i = 0; i < u->ntargets; i++) {
+				u->targets[i].err = err;
+				snprintf(u->targets[i].why, sizeof(u->targets[i].why),
+					 "reading the local file: %s", strerror(-err));
+			}
+			goto out;
+		}
+		checksum_update(&ck, buf, (size_t)got);
+		any = false;
+		for (unsigned i = 0; i < u->ntargets; i++) {
+			if (target_live(&u->targets[i])) {
+				send_block(&u->targets[i], pos, buf, (size_t)got);
+				any = any || target_live(&u->targets[i]);
+			}
+		}
+		if (!any)
+			goto out;
+		pos += (uint64_t)got;
+		report_progress(u, (size_t)got);
+	}
+	u->sum = checksum_final(&ck);
+	for (unsigned i = 0; i < u->ntargets; i++)
+		end_target(u, &u->targets[i]);
+out:
+	for (unsigned i = 0; i < u->ntargets; i++)
+		drain(&u->targets[i]);
+	free(buf);
+	return NULL;
+}
+
+int put_chunk_to(struct dfs_client *c, struct link *l, int role, const char *name, uint64_t ver,
+		 unsigned index, const struct chunk_source *src, uint64_t *sum)
+{
+	struct upload u = {.c = c, .name = name, .ver = ver, .index = index, .src = *src,
+			   .ntargets = 1};
+	char label[160];
+
+	u.targets[0].link = l;
+	u.targets[0].clnt = l->clnt[role];
+	upload_run(&u);
+	if (u.targets[0].err) {
+		if (u.targets[0].broken)
+			conn_mark_down(c, l, u.targets[0].why);
+		return client_fail(c, u.targets[0].err, "storing chunk %u on %s: %s", index,
+				   link_label(l, label, sizeof(label)), u.targets[0].why);
+	}
+	*sum = u.sum;
+	return 0;
+}
+
+int put_commit(struct dfs_client *c, struct link *l, const dfs_file_info *info)
+{
+	dfs_commit_args a = {.cred = l->cred, .info = *info};
+	dfs_stat res = DFS_OK;
+	enum clnt_stat st;
+	char why[200], label[160];
+
+	st = dfsproc_commit_1(&a, &res, l->clnt[0]);
+	if (st != RPC_SUCCESS) {
+		conn_mark_down(c, l, clnt_problem(l->clnt[0], st, why, sizeof(why)));
+		return -EHOSTDOWN;
+	}
+	if (res != DFS_OK && res != DFS_ESTALE)
+		client_fail(c, client_errno(res), "commit on %s: %s",
+			    link_label(l, label, sizeof(label)), dfs_strerror(client_errno(res)));
+	return client_errno(res);
+}
+
+static void abort_everywhere(struct dfs_client *c, const char *name, uint64_t ver)
+{
+	for (unsigned i = 0; i < c->conf.nservers; i++) {
+		struct link *l = &c->links[i];
+		dfs_version_args a = {.cred = l->cred, .ver = ver};
+		dfs_stat res;
+
+		if (!l->up)
+			continue;
+		a.name.dfs_name_val = (char *)name;
+		a.name.dfs_name_len = (u_int)strlen(name);
+		dfsproc_abort_1(&a, &res, l->clnt[0]);
+	}
+}
+
+/* The chunk role (connection) that server s uses for chunk k. */
+static int chunk_role(unsigned row, unsigned s, unsigned k, unsigned n)
+{
+	unsigned first, second;
+
+	placement_pair(row, s, n, &first, &second);
+	return first == k ? 0 : 1;
+}
+
+struct put_state {
+	struct upload uploads[DFS_SERVERS_MAX];
+	bool stored[DFS_SERVERS_MAX][DFS_SERVERS_MAX]; /* [server-1][chunk-1] */
+};
+
+/* Runs the chunk uploads in parallel; afterwards marks broken servers down. */
+static void run_uploads(struct dfs_client *c, struct put_state *ps, unsigned n)
+{
+	pthread_t tids[DFS_SERVERS_MAX];
+	bool started[DFS_SERVERS_MAX];
+
+	for (unsigned k = 0; k < n; k++) {
+		started[k] = pthread_create(&tids[k], NULL, upload_run, &ps->uploads[k]) == 0;
+		if (!started[k])
+			upload_run(&ps->uploads[k]);
+	}
+	for (unsigned k = 0; k < n; k++)
+		if (started[k])
+			pthread_join(tids[k], NULL);
+	for (unsigned k = 0; k < n; k++) {
+		for (unsigned i = 0; i < ps->uploads[k].ntargets; i++) {
+			struct target *t = &ps->uploads[k].targets[i];
+
+			if (t->broken && t->link->up)
+				conn_mark_down(c, t->link, t->why);
+			else if (!t->err)
+				ps->stored[t->link->conf->number - 1][k] = true;
+		}
+	}
+}
+
+static int describe_chunk_failure(struct dfs_client *c, const char *path, const struct upload *u)
+{
+	char label[160];
+	int err = -EHOSTDOWN;
+
+	for (unsigned i = 0; i < u->ntargets; i++) {
+		if (u->targets[i].err == -ENOSPC || (u->targets[i].err && err == -EHOSTDOWN &&
+						     u->targets[i].err != -EHOSTDOWN))
+			err = u->targets[i].err;
+	}
+	if (u->ntargets == 0)
+		return client_fail(c, -EHOSTDOWN,
+				   "%s: both servers holding chunk %u are down; nothing was changed",
+				   path, u->index);
+	return client_fail(c, err, "%s: chunk %u could not be stored: %s: %s", path, u->index,
+			   link_label(u->targets[0].link, label, sizeof(label)), u->targets[0].why);
+}
+
+int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
+{
+	struct put_state *ps = NULL;
+	const char *why = NULL;
+	uint64_t sums[DFS_SERVERS_MAX], ver;
+	atomic_uint_fast64_t progress = 0;
+	unsigned n = c->conf.nservers, row, committed[DFS_SERVERS_MAX] = {0};
+	unsigned lacking[DFS_SERVERS_MAX], nlacking = 0;
+	bool superseded = false;
+	struct stat sb;
+	char label[160];
+	int fd = -1, err;
+
+	if (!c->logged_in)
+		return client_fail(c, -ENOTCONN, "not logged in");
+	err = name_check(remote_name, strlen(remote_name), &why);
+	if (err)
+		return client_fail(c, err, "invalid remote name '%s': %s", remote_name, why);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		err = client_fail(c, -errno, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		err = client_fail(c, -EINVAL, "%s: not a regular file", path);
+		goto out;
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	ps = calloc(1, sizeof(*ps));
+	if (!ps) {
+		err = client_fail(c, -ENOMEM, "out of memory");
+		goto out;
+	}
+	row = placement_row(remote_name, strlen(remote_name), n);
+	ver = plan_new_version();
+	for (unsigned k = 1; k <= n; k++) {
+		struct upload *u = &ps->uploads[k - 1];
+
+		*u = (struct upload){.c = c, .name = remote_name, .ver = ver, .index = k,
+				     .progress = &progress, .total = (uint64_t)sb.st_size};
+		u->src.fd = fd;
+		chunk_range((uint64_t)sb.st_size, n, k, &u->src.offset, &u->src.size);
+		for (int which = 0; which < 2; which++) {
+			unsigned s = placement_holder(row, k, n, which);
+			struct link *l = &c->links[s - 1];
+
+			if (!l->up)
+				continue;
+			u->targets[u->ntargets].link = l;
+			u->targets[u->ntargets].clnt = l->clnt[chunk_role(row, s, k, n)];
+			u->ntargets++;
+		}
+	}
+	run_uploads(c, ps, n);
+	for (unsigned k = 0; k < n; k++) {
+		bool any = false;
+
+		for (unsigned s = 0; s < n; s++)
+			any = any || ps->stored[s][k];
+		if (!any) {
+			err = describe_chunk_failure(c, path, &ps->uploads[k]);
+			abort_everywhere(c, remote_name, ver);
+			goto out;
+		}
+		sums[k] = ps->uploads[k].sum;
+	}
+
+	/* A server commits only when both of its chunks arrived. */
+	for (unsigned s = 1; s <= n; s++) {
+		unsigned first, second;
+
+		placement_pair(row, s, n, &first, &second);
+		if (!c->links[s - 1].up || !ps->stored[s - 1][first - 1] ||
+		    !ps->stored[s - 1][second - 1])
+			lacking[nlacking++] = s;
+	}
+	for (unsigned s = 1; s <= n; s++) {
+		struct link *l = &c->links[s - 1];
+		dfs_chunk_sum held[2];
+		dfs_file_info info = {.ver = ver, .size = (uint64_t)sb.st_size, .nchunks = n};
+		unsigned first, second;
+		bool skip = false;
+
+		for (unsigned i = 0; i < nlacking; i++)
+			skip = skip || lacking[i] == s;
+		if (skip)
+			continue;
+		placement_pair(row, s, n, &first, &second);
+		held[0] = (dfs_chunk_sum){first, ps->uploads[first - 1].src.size, sums[first - 1]};
+		held[1] = (dfs_chunk_sum){second, ps->uploads[second - 1].src.size,
+					  sums[second - 1]};
+		info.name.dfs_name_val = (char *)remote_name;
+		info.name.dfs_name_len = (u_int)strlen(remote_name);
+		info.mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+		info.digest = checksum_file_digest(sums, n);
+		info.chunks.chunks_val = held;
+		info.chunks.chunks_len = first == second ? 1 : 2;
+		info.lacking.lacking_val = lacking;
+		info.lacking.lacking_len = nlacking;
+		err = put_commit(c, l, &info);
+		if (err == -ESTALE)
+			superseded = true;
+		else if (err == 0) {
+			committed[first - 1]++;
+			committed[second - 1]++;
+		}
+	}
+	err = 0;
+	for (unsigned k = 0; k < n && !superseded; k++) {
+		if (!committed[k]) {
+			err = client_fail(c, -EHOSTDOWN,
+					  "%s: chunk %u could not be committed on any server; "
+					  "the previous version stays current",
+					  path, k + 1);
+			abort_everywhere(c, remote_name, ver);
+			goto out;
+		}
+	}
+	if (superseded)
+		client_warn(c, 0, "a newer version of %s was stored at the same time; it wins",
+			    remote_name);
+	for (unsigned i = 0; i < nlacking; i++) {
+		struct link *l = &c->links[lacking[i] - 1];
+
+		client_warn(c, lacking[i],
+			    "%s holds no copy of %s: %s; its chunks are stored once until "
+			    "'dfs repair' runs with the server back",
+			    link_label(l, label, sizeof(label)), remote_name,
+			    l->up ? "its upload failed" : l->why);
+	}
+out:
+	free(ps);
+	if (fd >= 0)
+		close(fd);
+	return err;
+}

@@ -1,1 +1,368 @@
-/* placeholder */
+/* repair.c: bringing every copy of a file back to the newest complete version.
+ *
+ * Copies travel through the client: it reads a chunk from a good holder (or
+ * uses a verified local copy) and uploads it to the server that lacks it.
+ * Servers never talk to each other, so they need no credentials of their
+ * own and the client's session already authorises every step. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "chunk.h"
+#include "internal.h"
+#include "placement.h"
+
+static int role_for(unsigned row, unsigned s, unsigned k, unsigned n)
+{
+	unsigned first, second;
+
+	placement_pair(row, s, n, &first, &second);
+	return first == k ? 0 : 1;
+}
+
+static void announce(struct dfs_client *c, unsigned server, unsigned chunk, const char *name,
+		     const char *what)
+{
+	struct dfs_event ev = {.kind = DFS_EVENT_REPAIRED, .server = server, .chunk = chunk,
+			       .name = name};
+	char text[512];
+
+	snprintf(text, sizeof(text), "%s: chunk %u on server %u %s; rewritten", name, chunk,
+		 server, what);
+	ev.text = text;
+	client_emit(c, &ev);
+}
+
+/* Copies chunk k from a good holder into a scratch file so it can be
+ * uploaded; returns that file's descriptor or -errno. */
+static int fetch_to_scratch(struct dfs_client *c, const struct file_view *view,
+			    const struct read_plan *plan, unsigned k, unsigned skip_server)
+{
+	const char *tmpdir = getenv("TMPDIR");
+	int fd = open(tmpdir && *tmpdir ? tmpdir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	unsigned cands[2] = {plan->source[k - 1], plan->backup[k - 1]};
+
+	if (fd < 0)
+		return -errno;
+	for (int i = 0; i < 2; i++) {
+		unsigned s = cands[i];
+
+		if (!s || s == skip_server || !c->links[s - 1].up)
+			continue;
+		if (get_chunk_from(c, &c->links[s - 1], role_for(view->row, s, k, view->nservers),
+				   view->name, plan->info->ver, k, fd, 0, plan->chunk_size[k - 1],
+				   plan->chunk_sum[k - 1]) == 0)
+			return fd;
+	}
+	close(fd);
+	return -EIO;
+}
+
+static void fill_info(const struct read_plan *plan, const struct file_view *view, unsigned s,
+		      dfs_chunk_sum held[2], unsigned *lacking, unsigned nlacking,
+		      dfs_file_info *info)
+{
+	unsigned first, second;
+
+	placement_pair(view->row, s, view->nservers, &first, &second);
+	*info = *plan->info;
+	info->name.dfs_name_val = (char *)view->name;
+	info->name.dfs_name_len = (u_int)view->name_len;
+	held[0] = (dfs_chunk_sum){first, plan->chunk_size[first - 1], plan->chunk_sum[first - 1]};
+	held[1] = (dfs_chunk_sum){second, plan->chunk_size[second - 1],
+				  plan->chunk_sum[second - 1]};
+	info->chunks.chunks_val = held;
+	info->chunks.chunks_len = first == second ? 1 : 2;
+	info->lacking.lacking_val = lacking;
+	info->lacking.lacking_len = nlacking;
+}
+
+/* Spreads a tombstone to live servers that still hold an older version. */
+static int repair_delete(struct dfs_client *c, const struct file_view *view,
+			 const struct read_plan *plan)
+{
+	int written = 0;
+
+	for (unsigned i = 0; i < view->nservers; i++) {
+		const struct holder_view *h = &view->holders[i];
+		struct link *l = &c->links[i];
+		dfs_delete_args a = {.cred = l->cred, .ver = plan->info->ver};
+		dfs_stat res;
+
+		if (!l->up || !h->has_record)
+			continue;
+		if (h->rec.current.deleted && h->rec.current.ver >= plan->info->ver)
+			continue;
+		a.name.dfs_name_val = (char *)view->name;
+		a.name.dfs_name_len = (u_int)view->name_len;
+		if (dfsproc_delete_1(&a, &res, l->clnt[0]) == RPC_SUCCESS &&
+		    (res == DFS_OK || res == DFS_ENOENT)) {
+			announce(c, i + 1, 0, view->name, "held a deleted file");
+			written++;
+		}
+	}
+	return written;
+}
+
+static bool listed(const unsigned *v, unsigned n, unsigned x)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (v[i] == x)
+			return true;
+	return false;
+}
+
+/* Brings server s up to the planned version, chunk by chunk. Returns the
+ * copies written, or -errno if the server could not be brought level. */
+static int repair_server(struct dfs_client *c, struct file_view *view,
+			 const struct read_plan *plan, unsigned s, int local_fd, const uint64_t *bad)
+{
+	const struct holder_view *h = &view->holders[s - 1];
+	const dfs_file_info *cur = h->has_record ? &h->rec.current : NULL;
+	struct link *l = &c->links[s - 1];
+	unsigned n = view->nservers, pair[2];
+	dfs_chunk_sum held[2];
+	dfs_file_info info;
+	int written = 0;
+
+	placement_pair(view->row, s, n, &pair[0], &pair[1]);
+	for (int i = 0; i < 2; i++) {
+		unsigned k = pair[i];
+		bool is_bad = bad && (bad[s - 1] >> (k - 1)) & 1;
+		bool has = cur && cur->ver == plan->info->ver && plan_has_chunk(cur, k, NULL);
+		struct chunk_source src;
+		uint64_t sum;
+		int fd = -1, err;
+
+		if (has && !is_bad)
+			continue;
+		if (local_fd >= 0) {
+			src.fd = local_fd;
+			chunk_range(plan->info->size, n, k, &src.offset, &src.size);
+		} else {
+			fd = fetch_to_scratch(c, view, plan, k, s);
+			if (fd < 0)
+				return fd;
+			src = (struct chunk_source){fd, 0, plan->chunk_size[k - 1]};
+		}
+		err = put_chunk_to(c, l, role_for(view->row, s, k, n), view->name, plan->info->ver,
+				   k, &src, &sum);
+		if (fd >= 0)
+			close(fd);
+		if (err)
+			return err;
+		if (sum != plan->chunk_sum[k - 1])
+			return -EBADMSG;
+		written++;
+		announce(c, s, k, view->name,
+			 is_bad ? "was corrupt"
+			 : cur && cur->ver != plan->info->ver ? "was stale"
+							      : "was missing");
+	}
+	if (written) {
+		fill_info(plan, view, s, held, NULL, 0, &info);
+		if (put_commit(c, l, &info) != 0)
+			return -EIO;
+	}
+	return written;
+}
+
+int repair_file(struct dfs_client *c, struct file_view *view, const struct read_plan *plan,
+		int local_fd, const uint64_t *bad)
+{
+	unsigned n = view->nservers;
+	bool confirmed[DFS_SERVERS_MAX] = {false}, rewritten[DFS_SERVERS_MAX] = {false};
+	int written = 0;
+
+	if (plan->deleted)
+		return repair_delete(c, view, plan);
+	if (!plan->found)
+		return 0;
+	for (unsigned s = 1; s <= n; s++) {
+		const struct holder_view *h = &view->holders[s - 1];
+		const dfs_file_info *cur = h->has_record ? &h->rec.current : NULL;
+		int got;
+
+		if (!c->links[s - 1].up || !h->answered)
+			continue;
+		/* A newer current version (a put in progress) is left alone. */
+		if (cur && cur->ver > plan->info->ver && !cur->deleted)
+			continue;
+		got = repair_server(c, view, plan, s, local_fd, bad);
+		if (got >= 0) {
+			confirmed[s - 1] = true;
+			rewritten[s - 1] = got > 0;
+			written += got;
+		}
+	}
+	/* Repair hints: each holder of the version keeps, of the servers it
+	 * recorded as lacking, those still not known to hold it, plus those
+	 * that answered and could not be brought level. */
+	for (unsigned s = 1; s <= n; s++) {
+		const struct holder_view *h = &view->holders[s - 1];
+		const dfs_file_info *cur = h->has_record ? &h->rec.current : NULL;
+		unsigned lacking[DFS_SERVERS_MAX], nlacking = 0;
+		const unsigned *old = NULL;
+		unsigned nold = 0;
+		dfs_chunk_sum held[2];
+		dfs_file_info info;
+		bool same;
+
+		if (!confirmed[s - 1])
+			continue;
+		if (!rewritten[s - 1] && cur) {
+			old = cur->lacking.lacking_val;
+			nold = cur->lacking.lacking_len;
+		}
+		for (unsigned x = 1; x <= n; x++) {
+			bool answered = c->links[x - 1].up && view->holders[x - 1].answered;
+
+			if (!confirmed[x - 1] && (listed(old, nold, x) || answered))
+				lacking[nlacking++] = x;
+		}
+		same = nlacking == nold;
+		for (unsigned i = 0; same && i < nlacking; i++)
+			same = listed(old, nold, lacking[i]);
+		if (same)
+			continue;
+		fill_info(plan, view, s, held, lacking, nlacking, &info);
+		put_commit(c, &c->links[s - 1], &info);
+	}
+	return written;
+}
+
+/* Repairs one name: lookup on every server, choose, rewrite. */
+static int repair_name(struct dfs_client *c, const char *name, const uint64_t *bad)
+{
+	struct file_view view;
+	struct read_plan plan;
+	int err;
+
+	err = plan_lookup(c, name, &view);
+	if (err)
+		return err;
+	plan_choose(&view, &plan);
+	err = repair_file(c, &view, &plan, -1, bad);
+	plan_view_free(&view);
+	return err;
+}
+
+int dfs_repair(struct dfs_client *c, const char *remote_name)
+{
+	struct dfs_file_list *list = NULL;
+	int total = 0, err;
+
+	if (!c->logged_in)
+		return client_fail(c, -ENOTCONN, "not logged in");
+	if (remote_name)
+		return repair_name(c, remote_name, NULL);
+	err = list_names(c, &list);
+	if (err)
+		return err;
+	for (size_t i = 0; i < list->count; i++) {
+		if (!list->files[i].diverged)
+			continue;
+		err = repair_name(c, list->files[i].name, NULL);
+		if (err > 0)
+			total += err;
+	}
+	dfs_file_list_free(list);
+	return total;
+}
+
+/* Asks every live holder to verify its copies of the newest version;
+ * bad[] gets the corrupt ones. Returns how many were corrupt. */
+static unsigned verify_name(struct dfs_client *c, const char *name, uint64_t bad[])
+{
+	struct file_view view;
+	struct read_plan plan;
+	unsigned corrupt = 0;
+
+	if (plan_lookup(c, name, &view) != 0)
+		return 0;
+	plan_choose(&view, &plan);
+	for (unsigned i = 0; plan.found && i < view.nservers; i++) {
+		struct link *l = &c->links[i];
+		dfs_version_args a = {.cred = l->cred, .ver = plan.info->ver};
+		dfs_verify_res r;
+
+		if (!l->up || !plan_held(&view.holders[i], plan.info->ver))
+			continue;
+		a.name.dfs_name_val = (char *)name;
+		a.name.dfs_name_len = (u_int)strlen(name);
+		memset(&r, 0, sizeof(r));
+		if (dfsproc_verify_1(&a, &r, l->clnt[0]) != RPC_SUCCESS)
+			continue;
+		if (r.status == DFS_OK) {
+			for (u_int k = 0; k < r.dfs_verify_res_u.checks.checks_len; k++) {
+				const dfs_chunk_check *ck = &r.dfs_verify_res_u.checks.checks_val[k];
+
+				if (ck->status != DFS_OK && ck->index >= 1 && ck->index <= 64) {
+					bad[i] |= 1ull << (ck->index - 1);
+					corrupt++;
+				}
+			}
+		}
+		xdr_free((xdrproc_t)xdr_dfs_verify_res, (char *)&r);
+	}
+	plan_view_free(&view);
+	return corrupt;
+}
+
+int dfs_scrub(struct dfs_client *c, const char *remote_name, unsigned *corrupt)
+{
+	struct dfs_file_list *list = NULL;
+	unsigned found = 0;
+	int total = 0, err;
+
+	if (corrupt)
+		*corrupt = 0;
+	if (!c->logged_in)
+		return client_fail(c, -ENOTCONN, "not logged in");
+	if (remote_name) {
+		uint64_t bad[DFS_SERVERS_MAX] = {0};
+
+		found = verify_name(c, remote_name, bad);
+		total = found ? repair_name(c, remote_name, bad) : 0;
+	} else {
+		err = dfs_list(c, &list);
+		if (err)
+			return err;
+		for (size_t i = 0; i < list->count; i++) {
+			uint64_t bad[DFS_SERVERS_MAX] = {0};
+			unsigned n = verify_name(c, list->files[i].name, bad);
+
+			found += n;
+			if (n) {
+				err = repair_name(c, list->files[i].name, bad);
+				if (err > 0)
+					total += err;
+			}
+		}
+		dfs_file_list_free(list);
+	}
+	if (corrupt)
+		*corrupt = found;
+	return total;
+}
+
+int repair_catch_up(struct dfs_client *c)
+{
+	uint64_t hints = 0;
+
+	for (unsigned i = 0; i < c->conf.nservers; i++) {
+		struct link *l = &c->links[i];
+		dfs_cred_args a = {.cred = l->cred};
+		dfs_status_res r;
+
+		if (!l->up)
+			return 0; /* only a whole cluster can be brought level */
+		memset(&r, 0, sizeof(r));
+		if (dfsproc_status_1(&a, &r, l->clnt[0]) == RPC_SUCCESS && r.status == DFS_OK)
+			hints += r.dfs_status_res_u.ok.chunks_need_repair;
+		xdr_free((xdrproc_t)xdr_dfs_status_res, (char *)&r);
+	}
+	return hints ? dfs_repair(c, NULL) : 0;
+}

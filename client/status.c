@@ -1,1 +1,101 @@
-/* placeholder */
+/* status.c: the state of every server, and where a file's chunks live. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+#include "placement.h"
+
+int dfs_status(struct dfs_client *c, struct dfs_server_info **out, size_t *count)
+{
+	unsigned n = c->conf.nservers;
+	struct dfs_server_info *v;
+
+	*out = NULL;
+	*count = 0;
+	v = calloc(n, sizeof(*v));
+	if (!v)
+		return client_fail(c, -ENOMEM, "out of memory");
+	for (unsigned i = 0; i < n; i++) {
+		struct link *l = &c->links[i];
+		struct dfs_server_info *s = &v[i];
+		dfs_cred_args a = {.cred = l->cred};
+		dfs_status_res r;
+
+		s->number = l->conf->number;
+		s->program = l->conf->program;
+		s->up = conn_ping(c, l) == 0;
+		snprintf(s->address, sizeof(s->address), "%s", l->address);
+		if (!s->up) {
+			snprintf(s->error, sizeof(s->error), "%s", l->why);
+			continue;
+		}
+		s->rtt_ms = l->rtt_ms;
+		s->tls = l->tls;
+		if (!l->up)
+			continue; /* answering, but not logged in: no details */
+		memset(&r, 0, sizeof(r));
+		if (dfsproc_status_1(&a, &r, l->clnt[0]) != RPC_SUCCESS || r.status != DFS_OK) {
+			xdr_free((xdrproc_t)xdr_dfs_status_res, (char *)&r);
+			continue;
+		}
+		snprintf(s->software, sizeof(s->software), "%s", r.dfs_status_res_u.ok.software);
+		s->space_free = r.dfs_status_res_u.ok.space_free;
+		s->space_total = r.dfs_status_res_u.ok.space_total;
+		s->files = r.dfs_status_res_u.ok.files;
+		s->chunks = r.dfs_status_res_u.ok.chunks;
+		s->bytes_stored = r.dfs_status_res_u.ok.bytes_stored;
+		s->chunks_need_repair = r.dfs_status_res_u.ok.chunks_need_repair;
+		s->bytes_read = r.dfs_status_res_u.ok.bytes_read;
+		s->bytes_written = r.dfs_status_res_u.ok.bytes_written;
+		s->reads = r.dfs_status_res_u.ok.reads;
+		xdr_free((xdrproc_t)xdr_dfs_status_res, (char *)&r);
+	}
+	*out = v;
+	*count = n;
+	return 0;
+}
+
+int dfs_locate(struct dfs_client *c, const char *remote_name, struct dfs_location **out,
+	       size_t *count)
+{
+	unsigned n = c->conf.nservers;
+	struct file_view view;
+	struct read_plan plan;
+	struct dfs_location *v;
+	int err;
+
+	*out = NULL;
+	*count = 0;
+	err = dfs_name_check(remote_name);
+	if (err)
+		return client_fail(c, err, "invalid remote name '%s'", remote_name);
+	v = calloc(n, sizeof(*v));
+	if (!v)
+		return client_fail(c, -ENOMEM, "out of memory");
+	err = c->logged_in ? plan_lookup(c, remote_name, &view) : -ENOTCONN;
+	if (err) {
+		memset(&view, 0, sizeof(view));
+		view.row = placement_row(remote_name, strlen(remote_name), n);
+	}
+	plan_choose(&view, &plan);
+	for (unsigned s = 1; s <= n; s++) {
+		struct dfs_location *loc = &v[s - 1];
+		const dfs_file_info *held = NULL;
+
+		loc->server = s;
+		placement_pair(view.row, s, n, &loc->first, &loc->second);
+		loc->up = c->links[s - 1].up && view.holders[s - 1].answered;
+		loc->held = -1;
+		if (!loc->up)
+			continue;
+		if (plan.found)
+			held = plan_held(&view.holders[s - 1], plan.info->ver);
+		loc->held = (plan_has_chunk(held, loc->first, NULL) ? 1 : 0) |
+			    (plan_has_chunk(held, loc->second, NULL) ? 2 : 0);
+	}
+	plan_view_free(&view);
+	*out = v;
+	*count = n;
+	return 0;
+}

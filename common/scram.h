@@ -5,19 +5,27 @@
  *          -> scram_client_final -> [server-final] -> scram_client_check_server
  * Server:  scram_server_parse_first -> (look up the verifier) -> scram_server_first
  *          -> [client-final] -> scram_server_final
- * Messages are the RFC's text, not NUL-terminated on the wire. */
+ * Messages are the RFC's text, not NUL-terminated on the wire; functions that
+ * write one also NUL-terminate it in out (so cap must exceed the length).
+ *
+ * Simplifications of RFC 5802: no SASLprep normalization. User names follow
+ * the dfs rule [A-Za-z0-9._-]{1,64}, not starting with '.'; passwords are
+ * 1..1023 bytes of printable ASCII (space included), used as they are. The
+ * gs2 header must be exactly "n,," (no channel binding, no authzid): "y" and
+ * "p=" are refused with -EPROTO, as are extensions and the "m=" attribute.
+ * Every message must be shorter than SCRAM_MSG_MAX and contain no NUL. */
 #ifndef DFS_SCRAM_H
 #define DFS_SCRAM_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define SCRAM_KEY_LEN 32        /* SHA-256 */
-#define SCRAM_SALT_MAX 64
-#define SCRAM_NONCE_LEN 24      /* random bytes, sent base64-encoded */
-#define SCRAM_MSG_MAX 1024      /* matches DFS_SCRAM_MAX */
+#define SCRAM_KEY_LEN		 32 /* SHA-256 */
+#define SCRAM_SALT_MAX		 64
+#define SCRAM_NONCE_LEN		 24   /* random bytes, sent base64-encoded */
+#define SCRAM_MSG_MAX		 1024 /* matches DFS_SCRAM_MAX */
 #define SCRAM_DEFAULT_ITERATIONS 600000
-#define SCRAM_MIN_ITERATIONS 4096
+#define SCRAM_MIN_ITERATIONS	 4096
 
 /* What a server stores for a user: never the password. */
 struct scram_verifier {
@@ -32,8 +40,13 @@ struct scram_verifier {
 int scram_salted_password(const char *password, const unsigned char *salt, size_t salt_len,
 			  uint32_t iterations, unsigned char out[SCRAM_KEY_LEN]);
 
-/* A new verifier with a fresh 16-byte random salt. 0 or -errno. */
+/* A new verifier with a fresh 16-byte random salt; iterations must be at
+ * least SCRAM_MIN_ITERATIONS. 0 or -errno (-EINVAL for a bad password). */
 int scram_make_verifier(const char *password, uint32_t iterations, struct scram_verifier *out);
+/* The verifier for a given salt (1..SCRAM_SALT_MAX bytes): deterministic, for
+ * reproducible tests and imports. 0 or -errno. */
+int scram_verifier_from_salt(const char *password, const unsigned char *salt, size_t salt_len,
+			     uint32_t iterations, struct scram_verifier *out);
 
 struct scram_client {
 	char user[65];
@@ -46,14 +59,18 @@ struct scram_client {
 /* Writes client-first-message "n,,n=USER,r=CNONCE" into out (cap bytes);
  * returns its length or -errno. */
 int scram_client_first(struct scram_client *c, const char *user, char *out, size_t cap);
+/* scram_client_first with a given nonce (printable ASCII, no ','), for
+ * reproducible tests only: a real client must use a fresh random nonce. */
+int scram_client_first_nonce(struct scram_client *c, const char *user, const char *nonce, char *out,
+			     size_t cap);
 /* Parses server-first-message: checks the nonce extends ours, returns the
  * salt and iteration count. 0, or -EPROTO on a malformed or tampered message. */
 int scram_client_parse_server_first(struct scram_client *c, const char *msg, size_t len,
 				    unsigned char *salt, size_t *salt_len, uint32_t *iterations);
 /* Writes client-final-message "c=biws,r=NONCE,p=PROOF" using the salted
  * password; remembers the server signature to expect. Length or -errno. */
-int scram_client_final(struct scram_client *c, const unsigned char salted[SCRAM_KEY_LEN],
-		       char *out, size_t cap);
+int scram_client_final(struct scram_client *c, const unsigned char salted[SCRAM_KEY_LEN], char *out,
+		       size_t cap);
 /* Checks server-final-message "v=SIGNATURE" (constant time). 0, or -EACCES
  * if the server does not know the verifier, -EPROTO if malformed ("e=..."
  * errors included). */
@@ -75,11 +92,14 @@ int scram_server_parse_first(struct scram_server *s, const char *msg, size_t len
  * the answer does not reveal that the user does not exist. */
 int scram_server_first(struct scram_server *s, const struct scram_verifier *v, char *out,
 		       size_t cap);
+/* scram_server_first with a given server nonce part (appended to the
+ * client's), for reproducible tests only. */
+int scram_server_first_nonce(struct scram_server *s, const struct scram_verifier *v,
+			     const char *server_nonce, char *out, size_t cap);
 /* Checks client-final-message's proof; on success writes server-final
  * "v=SIGNATURE" and returns its length; -EACCES on a wrong proof, -EPROTO on
  * a malformed or mismatched message. */
-int scram_server_final(struct scram_server *s, const char *msg, size_t len, char *out,
-		       size_t cap);
+int scram_server_final(struct scram_server *s, const char *msg, size_t len, char *out, size_t cap);
 /* A deterministic stand-in verifier for an unknown user, derived from the
  * user name and a server secret, so probing does not reveal who exists. */
 void scram_fake_verifier(const char *user, const unsigned char secret[32],

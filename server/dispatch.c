@@ -1,1 +1,121 @@
-/* placeholder */
+/* dispatch.c: the procedure table of DFS_V1: decode, run, reply, free. */
+#include <errno.h>
+#include <string.h>
+#include "dispatch.h"
+#include "log.h"
+#include "ops.h"
+#include "rpcstream.h"
+
+typedef void (*handler_fn)(struct conn *, void *, void *);
+
+struct proc {
+	const char *name;
+	xdrproc_t xdr_args;
+	size_t args_size;
+	xdrproc_t xdr_res;
+	size_t res_size;
+	handler_fn run;
+};
+
+#define PROC(NUM, NAME, ARGS, RES, FN)                                                             \
+	[NUM] = {NAME, (xdrproc_t)xdr_##ARGS, sizeof(ARGS), (xdrproc_t)xdr_##RES, sizeof(RES),     \
+		 (handler_fn)FN}
+
+static const struct proc procs[] = {
+	PROC(DFSPROC_LOGIN_BEGIN, "login_begin", dfs_login_begin_args, dfs_login_begin_res,
+	     op_login_begin),
+	PROC(DFSPROC_LOGIN_FINISH, "login_finish", dfs_login_finish_args, dfs_login_finish_res,
+	     op_login_finish),
+	PROC(DFSPROC_LOGOUT, "logout", dfs_cred_args, dfs_stat, op_logout),
+	PROC(DFSPROC_PUT_BEGIN, "put_begin", dfs_put_begin_args, dfs_put_begin_res, op_put_begin),
+	PROC(DFSPROC_PUT_BLOCK, "put_block", dfs_put_block_args, dfs_stat, op_put_block),
+	PROC(DFSPROC_PUT_END, "put_end", dfs_put_end_args, dfs_stat, op_put_end),
+	PROC(DFSPROC_COMMIT, "commit", dfs_commit_args, dfs_stat, op_commit),
+	PROC(DFSPROC_ABORT, "abort", dfs_version_args, dfs_stat, op_abort),
+	PROC(DFSPROC_READ, "read", dfs_read_args, dfs_read_res, op_read),
+	PROC(DFSPROC_LOOKUP, "lookup", dfs_name_args, dfs_lookup_res, op_lookup),
+	PROC(DFSPROC_LIST, "list", dfs_list_args, dfs_list_res, op_list),
+	PROC(DFSPROC_DELETE, "delete", dfs_delete_args, dfs_stat, op_delete),
+	PROC(DFSPROC_STATUS, "status", dfs_cred_args, dfs_status_res, op_status),
+	PROC(DFSPROC_VERIFY, "verify", dfs_version_args, dfs_verify_res, op_verify),
+};
+
+/* Big enough for the largest argument and result structures above. */
+union any_args {
+	dfs_login_begin_args login_begin;
+	dfs_login_finish_args login_finish;
+	dfs_cred_args cred;
+	dfs_put_begin_args put_begin;
+	dfs_put_block_args put_block;
+	dfs_put_end_args put_end;
+	dfs_commit_args commit;
+	dfs_version_args version;
+	dfs_delete_args delete;
+	dfs_read_args read;
+	dfs_name_args name;
+	dfs_list_args list;
+};
+union any_res {
+	dfs_login_begin_res login_begin;
+	dfs_login_finish_res login_finish;
+	dfs_stat stat;
+	dfs_put_begin_res put_begin;
+	dfs_read_res read;
+	dfs_lookup_res lookup;
+	dfs_list_res list;
+	dfs_status_res status;
+	dfs_verify_res verify;
+};
+
+void dispatch_call(struct svc_req *rq, SVCXPRT *xprt, void *conn_arg)
+{
+	struct conn *cn = conn_arg;
+	union any_args args;
+	union any_res res;
+	const struct proc *p;
+
+	if (rq->rq_proc >= sizeof(procs) / sizeof(procs[0]) || !procs[rq->rq_proc].run) {
+		svcerr_noproc(xprt);
+		return;
+	}
+	p = &procs[rq->rq_proc];
+	cn->tls = rpcstream_svc_is_tls(xprt);
+	memset(&args, 0, sizeof(args));
+	memset(&res, 0, sizeof(res));
+	if (!svc_getargs(xprt, p->xdr_args, (char *)&args)) {
+		log_warn("%s: undecodable %s arguments", cn->peer_text, p->name);
+		svcerr_decode(xprt);
+		goto out;
+	}
+	p->run(cn, &args, &res);
+	if (!svc_sendreply(xprt, p->xdr_res, (char *)&res))
+		log_debug("%s: could not send the %s reply", cn->peer_text, p->name);
+	xdr_free(p->xdr_res, (char *)&res);
+out:
+	/* Freeing never fails for these types; a failure would only leak. */
+	if (!svc_freeargs(xprt, p->xdr_args, (char *)&args))
+		log_error("%s: could not free %s arguments", cn->peer_text, p->name);
+}
+
+int dispatch_describe(rpcproc_t proc, struct dispatch_proc_info *out)
+{
+	const struct proc *p;
+
+	if (proc >= sizeof(procs) / sizeof(procs[0]) || !procs[proc].run)
+		return -ENOENT;
+	p = &procs[proc];
+	*out = (struct dispatch_proc_info){p->name, p->xdr_args, p->xdr_res, p->args_size,
+					   p->res_size,
+					   proc != DFSPROC_LOGIN_BEGIN && proc != DFSPROC_LOGIN_FINISH};
+	return 0;
+}
+
+void dispatch_invoke(struct conn *cn, rpcproc_t proc, void *args, void *res)
+{
+	procs[proc].run(cn, args, res);
+}
+
+void dispatch_conn_closed(struct conn *conn)
+{
+	op_uploads_release(conn);
+}

@@ -1,1 +1,459 @@
-/* placeholder */
+/* listener.c: dfsd's accept loop: caps, one detached thread per connection, an orderly stop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include "dfs_prot.h"
+#include "listener.h"
+#include "dispatch.h"
+#include "log.h"
+#include "rpcstream.h"
+
+#define BACKLOG		128
+#define POLL_MS		200
+#define THREAD_STACK	(256 * 1024)
+#define STOP_GRACE_S	5
+#define ACCEPT_PAUSE_MS 100
+
+/* A client address, without the port, as the per-address cap counts it. */
+struct peer_key {
+	sa_family_t family;
+	unsigned char addr[16];
+};
+
+struct peer_count {
+	struct peer_key key;
+	unsigned count;
+};
+
+struct listener;
+
+/* One connection: what its thread owns. conn is what dispatch sees. */
+struct conn_slot {
+	struct conn conn;
+	struct listener *l;
+	int fd;	     /* handed to rpcstream_serve, which closes it */
+	int hold_fd; /* a duplicate kept until the thread ends, so a stop can shut the socket */
+	struct peer_key key;
+	struct conn_slot *prev, *next;
+};
+
+struct listener {
+	struct server *srv;
+	pthread_mutex_t lock;
+	pthread_cond_t changed; /* a connection thread ended; on CLOCK_MONOTONIC */
+	unsigned active;
+	struct peer_count *peers; /* max_connections entries, the first npeers in use */
+	size_t npeers;
+	struct conn_slot *slots; /* live connections */
+	atomic_bool stopping;	 /* ends of connections are the server's doing */
+	time_t last_refusal_log;
+	unsigned refusals_unlogged;
+};
+
+/* Turns an IPv4-mapped IPv6 address into plain IPv4, so both forms count and log alike. */
+static void peer_normalize(struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in in4;
+
+	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+		return;
+	memset(&in4, 0, sizeof(in4));
+	in4.sin_family = AF_INET;
+	in4.sin_port = in6->sin6_port;
+	memcpy(&in4.sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, &in4, sizeof(in4));
+	*len = sizeof(in4);
+}
+
+static void peer_describe(const struct sockaddr_storage *ss, struct peer_key *key, char *text,
+			  size_t cap)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	memset(key, 0, sizeof(*key));
+	key->family = ss->ss_family;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in4 = (const struct sockaddr_in *)ss;
+
+		memcpy(key->addr, &in4->sin_addr, 4);
+		inet_ntop(AF_INET, &in4->sin_addr, ip, sizeof(ip));
+		snprintf(text, cap, "%s:%u", ip, ntohs(in4->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+
+		memcpy(key->addr, &in6->sin6_addr, 16);
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		snprintf(text, cap, "[%s]:%u", ip, ntohs(in6->sin6_port));
+	} else {
+		snprintf(text, cap, "unknown");
+	}
+}
+
+/* With l->lock held. */
+static struct peer_count *peer_find(struct listener *l, const struct peer_key *key)
+{
+	for (size_t i = 0; i < l->npeers; i++)
+		if (memcmp(&l->peers[i].key, key, sizeof(*key)) == 0)
+			return &l->peers[i];
+	return NULL;
+}
+
+/* With l->lock held. */
+static void peer_drop(struct listener *l, const struct peer_key *key)
+{
+	struct peer_count *p = peer_find(l, key);
+
+	if (p && --p->count == 0)
+		*p = l->peers[--l->npeers];
+}
+
+static int set_int_opt(int fd, int level, int name, int value)
+{
+	return setsockopt(fd, level, name, &value, sizeof(value));
+}
+
+int listener_open(struct server *srv, int *fd, uint16_t *port, char *err, size_t errlen)
+{
+	const struct server_config *cfg = &srv->cfg;
+	struct addrinfo hints, *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	char host[sizeof(cfg->listen)], service[8];
+	size_t hlen = strlen(cfg->listen);
+	int s = -1, rc, gai;
+
+	*fd = -1;
+	*port = 0;
+	/* Accept "[::1]" as well as "::1". */
+	if (hlen >= 2 && cfg->listen[0] == '[' && cfg->listen[hlen - 1] == ']') {
+		memcpy(host, cfg->listen + 1, hlen - 2);
+		host[hlen - 2] = '\0';
+	} else {
+		memcpy(host, cfg->listen, hlen + 1);
+	}
+	snprintf(service, sizeof(service), "%u", cfg->port);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	gai = getaddrinfo(host, service, &hints, &res);
+	if (gai != 0) {
+		snprintf(err, errlen, "cannot resolve listen address '%s': %s", cfg->listen,
+			 gai_strerror(gai));
+		rc = -EINVAL;
+		goto out;
+	}
+	rc = -EADDRNOTAVAIL;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		s = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (s < 0) {
+			rc = -errno;
+			continue;
+		}
+		set_int_opt(s, SOL_SOCKET, SO_REUSEADDR, 1);
+		if (ai->ai_family == AF_INET6)
+			set_int_opt(s, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+		/* Set before listen so accepted sockets inherit them and the TCP
+		 * window scale is negotiated for the large buffers. */
+		set_int_opt(s, SOL_SOCKET, SO_RCVBUF, RPCSTREAM_BUFSIZE);
+		set_int_opt(s, SOL_SOCKET, SO_SNDBUF, RPCSTREAM_BUFSIZE);
+		if (bind(s, ai->ai_addr, ai->ai_addrlen) == 0 && listen(s, BACKLOG) == 0) {
+			rc = 0;
+			break;
+		}
+		rc = -errno;
+		close(s);
+		s = -1;
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot listen on %s port %u: %s", cfg->listen, cfg->port,
+			 strerror(-rc));
+		goto out;
+	}
+	if (getsockname(s, (struct sockaddr *)&ss, &sslen) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot read the listening address: %s", strerror(-rc));
+		goto out;
+	}
+	*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					       : ((struct sockaddr_in *)&ss)->sin_port);
+	*fd = s;
+	s = -1;
+out:
+	if (s >= 0)
+		close(s);
+	if (res)
+		freeaddrinfo(res);
+	return rc;
+}
+
+static const char *end_reason(const struct listener *l, int rc, char *buf, size_t cap)
+{
+	if (atomic_load(&l->stopping))
+		return "server stopping";
+	if (rc == 0)
+		return "closed by the client";
+	if (rc == -ETIMEDOUT)
+		return "timed out";
+	snprintf(buf, cap, "%s", strerror(-rc));
+	return buf;
+}
+
+static void *conn_main(void *arg)
+{
+	struct conn_slot *slot = arg;
+	struct listener *l = slot->l;
+	const struct server_config *cfg = &l->srv->cfg;
+	struct rpcstream_svc_opts opts = {
+	    .prog = cfg->program,
+	    .vers = DFS_V1,
+	    .tls = l->srv->tls,
+	    .tls_mode = cfg->tls,
+	    .idle_timeout_ms = (int)cfg->idle_timeout_s * 1000,
+	    .request_timeout_ms = (int)cfg->request_timeout_s * 1000,
+	};
+	char why[128];
+	int rc;
+
+	rc = rpcstream_serve(slot->fd, &opts, dispatch_call, &slot->conn);
+	dispatch_conn_closed(&slot->conn);
+	log_debug("connection from %s closed: %s", slot->conn.peer_text,
+		  end_reason(l, rc, why, sizeof(why)));
+
+	pthread_mutex_lock(&l->lock);
+	if (slot->prev)
+		slot->prev->next = slot->next;
+	else
+		l->slots = slot->next;
+	if (slot->next)
+		slot->next->prev = slot->prev;
+	peer_drop(l, &slot->key);
+	l->active--;
+	pthread_cond_broadcast(&l->changed);
+	pthread_mutex_unlock(&l->lock);
+	/* l may be gone from here on: the listener returns once active is 0. */
+	close(slot->hold_fd);
+	free(slot);
+	return NULL;
+}
+
+/* With l->lock held: logs a refusal, at most once a second under a flood. */
+static void log_refusal(struct listener *l, const char *peer, const char *why, unsigned limit)
+{
+	time_t now = time(NULL);
+
+	if (now == l->last_refusal_log) {
+		l->refusals_unlogged++;
+		return;
+	}
+	if (l->refusals_unlogged)
+		log_warn("refusing connection from %s: %s (limit %u; %u more refused)", peer, why,
+			 limit, l->refusals_unlogged);
+	else
+		log_warn("refusing connection from %s: %s (limit %u)", peer, why, limit);
+	l->last_refusal_log = now;
+	l->refusals_unlogged = 0;
+}
+
+/* Takes ownership of fd: starts its thread, or refuses it and closes it. */
+static void admit(struct listener *l, int fd, struct sockaddr_storage *ss, socklen_t sslen)
+{
+	const struct server_config *cfg = &l->srv->cfg;
+	struct conn_slot *slot = NULL;
+	struct peer_count *pc;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	int rc;
+
+	slot = calloc(1, sizeof(*slot));
+	if (!slot) {
+		log_warn("refusing a connection: out of memory");
+		close(fd);
+		return;
+	}
+	peer_normalize(ss, &sslen);
+	slot->conn.srv = l->srv;
+	slot->conn.peer = *ss;
+	slot->conn.peer_len = sslen;
+	peer_describe(ss, &slot->key, slot->conn.peer_text, sizeof(slot->conn.peer_text));
+	slot->l = l;
+	slot->fd = fd;
+	slot->hold_fd = -1;
+
+	set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+	set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, RPCSTREAM_BUFSIZE);
+	set_int_opt(fd, SOL_SOCKET, SO_RCVBUF, RPCSTREAM_BUFSIZE);
+	slot->hold_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (slot->hold_fd < 0) {
+		log_warn("refusing connection from %s: %s", slot->conn.peer_text, strerror(errno));
+		goto refuse;
+	}
+
+	pthread_mutex_lock(&l->lock);
+	if (l->active >= cfg->max_connections) {
+		log_refusal(l, slot->conn.peer_text, "too many connections", cfg->max_connections);
+		pthread_mutex_unlock(&l->lock);
+		goto refuse;
+	}
+	pc = peer_find(l, &slot->key);
+	if (pc && pc->count >= cfg->max_connections_per_address) {
+		log_refusal(l, slot->conn.peer_text, "too many connections from this address",
+			    cfg->max_connections_per_address);
+		pthread_mutex_unlock(&l->lock);
+		goto refuse;
+	}
+	if (!pc) {
+		pc = &l->peers[l->npeers++];
+		pc->key = slot->key;
+		pc->count = 0;
+	}
+	pc->count++;
+	l->active++;
+	slot->next = l->slots;
+	if (l->slots)
+		l->slots->prev = slot;
+	l->slots = slot;
+
+	log_debug("connection from %s", slot->conn.peer_text);
+	/* Signals belong to the main thread: connection threads block them all. */
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, THREAD_STACK);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_t tid;
+	rc = pthread_create(&tid, &attr, conn_main, slot);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		l->slots = slot->next;
+		if (slot->next)
+			slot->next->prev = NULL;
+		peer_drop(l, &slot->key);
+		l->active--;
+		pthread_mutex_unlock(&l->lock);
+		log_warn("refusing connection from %s: cannot start a thread: %s",
+			 slot->conn.peer_text, strerror(rc));
+		goto refuse;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return;
+
+refuse:
+	close(fd);
+	if (slot->hold_fd >= 0)
+		close(slot->hold_fd);
+	free(slot);
+}
+
+/* With l->lock held: waits until no connection is left or the deadline passes. */
+static void wait_idle(struct listener *l, const struct timespec *deadline)
+{
+	while (l->active > 0) {
+		if (pthread_cond_timedwait(&l->changed, &l->lock, deadline) == ETIMEDOUT)
+			break;
+	}
+}
+
+/* With l->lock held. */
+static void shut_all(struct listener *l, int how)
+{
+	for (struct conn_slot *s = l->slots; s; s = s->next)
+		shutdown(s->hold_fd, how);
+}
+
+int listener_run(struct server *srv, int fd, volatile sig_atomic_t *stop)
+{
+	struct listener *l;
+	pthread_condattr_t ca;
+	struct timespec deadline;
+	time_t last_accept_warn = 0;
+	int rc = 0;
+
+	l = calloc(1, sizeof(*l));
+	if (l)
+		l->peers = calloc(srv->cfg.max_connections, sizeof(*l->peers));
+	if (!l || !l->peers) {
+		log_error("cannot serve: out of memory");
+		close(fd);
+		free(l);
+		return -ENOMEM;
+	}
+	l->srv = srv;
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&l->changed, &ca);
+	pthread_condattr_destroy(&ca);
+
+	while (!*stop) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		struct sockaddr_storage ss;
+		socklen_t sslen = sizeof(ss);
+		int cfd;
+
+		if (poll(&pfd, 1, POLL_MS) <= 0)
+			continue;
+		cfd = accept4(fd, (struct sockaddr *)&ss, &sslen, SOCK_CLOEXEC);
+		if (cfd >= 0) {
+			admit(l, cfd, &ss, sslen);
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			/* The pending connection stays queued; pause rather than spin. */
+			if (time(NULL) != last_accept_warn) {
+				log_warn("cannot accept a connection: %s", strerror(errno));
+				last_accept_warn = time(NULL);
+			}
+			poll(NULL, 0, ACCEPT_PAUSE_MS);
+		}
+	}
+	close(fd);
+
+	/* Stop reading new calls: a call already received is still answered,
+	 * then each connection sees end of input and its thread ends. */
+	pthread_mutex_lock(&l->lock);
+	atomic_store(&l->stopping, true);
+	if (l->active > 0)
+		log_info("stopping: closing %u connection(s)", l->active);
+	shut_all(l, SHUT_RD);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += STOP_GRACE_S;
+	wait_idle(l, &deadline);
+	if (l->active > 0) {
+		log_warn("%u connection(s) still busy after %d s: cutting them", l->active,
+			 STOP_GRACE_S);
+		shut_all(l, SHUT_RDWR);
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += 1;
+		wait_idle(l, &deadline);
+	}
+	if (l->active > 0) {
+		log_error("%u connection thread(s) did not end", l->active);
+		rc = -EBUSY;
+	}
+	pthread_mutex_unlock(&l->lock);
+	if (rc < 0)
+		return rc; /* the threads still use l: leave it to the process exit */
+	pthread_cond_destroy(&l->changed);
+	pthread_mutex_destroy(&l->lock);
+	free(l->peers);
+	free(l);
+	return 0;
+}

@@ -1,1 +1,277 @@
-/* placeholder */
+/* main.c: dfsd's start-up, rpcbind registration, signals, housekeeping and orderly stop. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <openssl/rand.h>
+#include "dfs_prot.h"
+#include "listener.h"
+#include "log.h"
+#include "registry.h"
+#include "server.h"
+#include "server_config.h"
+#include "session.h"
+#include "store.h"
+#include "tls.h"
+#include "users.h"
+
+#define MAX_SESSIONS	     10000
+#define MAX_PENDING_LOGINS   1024
+#define HOUSEKEEP_INTERVAL_S 600
+#define TMP_MAX_AGE_S	     3600
+
+static volatile sig_atomic_t stop_requested;
+
+/* The background thread that removes stale uploads, old chunk versions and old tombstones. */
+struct housekeeper {
+	struct store *store;
+	unsigned tombstone_ttl_s;
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* on CLOCK_MONOTONIC */
+	bool stop;
+	bool running;
+	pthread_t tid;
+};
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void *housekeep_main(void *arg)
+{
+	struct housekeeper *hk = arg;
+	struct timespec next;
+	int n;
+
+	pthread_mutex_lock(&hk->lock);
+	while (!hk->stop) {
+		pthread_mutex_unlock(&hk->lock);
+		n = store_housekeep(hk->store, TMP_MAX_AGE_S, hk->tombstone_ttl_s);
+		if (n < 0)
+			log_warn("housekeeping failed: %s", strerror(-n));
+		else if (n > 0)
+			log_info("housekeeping removed %d file(s)", n);
+		pthread_mutex_lock(&hk->lock);
+		clock_gettime(CLOCK_MONOTONIC, &next);
+		next.tv_sec += HOUSEKEEP_INTERVAL_S;
+		while (!hk->stop &&
+		       pthread_cond_timedwait(&hk->wake, &hk->lock, &next) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&hk->lock);
+	return NULL;
+}
+
+static int housekeeper_start(struct housekeeper *hk, struct store *store, unsigned tombstone_ttl_s)
+{
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	int rc;
+
+	hk->store = store;
+	hk->tombstone_ttl_s = tombstone_ttl_s;
+	pthread_mutex_init(&hk->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&hk->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	/* Signals belong to the main thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&hk->tid, NULL, housekeep_main, hk);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		pthread_cond_destroy(&hk->wake);
+		pthread_mutex_destroy(&hk->lock);
+		return -rc;
+	}
+	hk->running = true;
+	return 0;
+}
+
+static void housekeeper_stop(struct housekeeper *hk)
+{
+	if (!hk->running)
+		return;
+	pthread_mutex_lock(&hk->lock);
+	hk->stop = true;
+	pthread_cond_signal(&hk->wake);
+	pthread_mutex_unlock(&hk->lock);
+	pthread_join(hk->tid, NULL);
+	pthread_cond_destroy(&hk->wake);
+	pthread_mutex_destroy(&hk->lock);
+	hk->running = false;
+}
+
+static int install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) < 0)
+		return -errno;
+	/* No SA_RESTART: a blocked call returns EINTR so the stop is seen at once. */
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Each connection holds two descriptors; take what the hard limit allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int check_readable(const char *what, const char *path)
+{
+	if (access(path, R_OK) == 0)
+		return 0;
+	log_error("cannot read the TLS %s %s: %s", what, path, strerror(errno));
+	return -errno;
+}
+
+static const char *tls_word(enum rpcstream_tls_mode mode)
+{
+	switch (mode) {
+	case RPCSTREAM_TLS_OFF:
+		return "off";
+	case RPCSTREAM_TLS_OPTIONAL:
+		return "optional";
+	case RPCSTREAM_TLS_REQUIRED:
+		return "required";
+	}
+	return "?";
+}
+
+int main(int argc, char **argv)
+{
+	static struct server srv;
+	struct server_config *cfg = &srv.cfg;
+	struct housekeeper hk;
+	char err[512] = "", tag[32], where[80];
+	bool registered = false, keep_state = false;
+	uint16_t port = 0;
+	int lfd = -1, rc, status = 1;
+
+	memset(&hk, 0, sizeof(hk));
+	log_set_tag("dfsd");
+	rc = server_config_load(cfg, argc, argv, err, sizeof(err));
+	if (rc == 1)
+		return 0;
+	if (rc < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	log_set_level(cfg->log_level);
+	snprintf(tag, sizeof(tag), "dfsd[%u]", cfg->id);
+	log_set_tag(tag);
+	srv.started = time(NULL);
+
+	rc = install_signals();
+	if (rc < 0) {
+		log_error("cannot install signal handlers: %s", strerror(-rc));
+		goto out;
+	}
+	raise_fd_limit();
+
+	if (cfg->tls != RPCSTREAM_TLS_OFF) {
+		if (check_readable("certificate", cfg->cert) < 0 ||
+		    check_readable("key", cfg->key) < 0)
+			goto out;
+		err[0] = '\0';
+		srv.tls = tls_server_ctx(cfg->cert, cfg->key, err, sizeof(err));
+		if (!srv.tls) {
+			log_error("cannot set up TLS: %s", err[0] ? err : "unknown error");
+			goto out;
+		}
+	}
+	err[0] = '\0';
+	rc = store_open(&srv.store, cfg->data, err, sizeof(err));
+	if (rc < 0) {
+		if (err[0])
+			log_error("data folder: %s", err);
+		else
+			log_error("cannot open the data folder %s: %s", cfg->data, strerror(-rc));
+		goto out;
+	}
+	err[0] = '\0';
+	rc = user_db_open(&srv.users, cfg->users, false, err, sizeof(err));
+	if (rc < 0) {
+		if (err[0])
+			log_error("user database: %s", err);
+		else
+			log_error("cannot open the user database %s: %s", cfg->users,
+				  strerror(-rc));
+		goto out;
+	}
+	rc = sessions_new(&srv.sessions, cfg->session_ttl_s, MAX_SESSIONS, MAX_PENDING_LOGINS);
+	if (rc < 0) {
+		log_error("cannot create the session table: %s", strerror(-rc));
+		goto out;
+	}
+	if (RAND_bytes(srv.secret, sizeof(srv.secret)) != 1) {
+		log_error("cannot draw random bytes for the server secret");
+		goto out;
+	}
+
+	rc = listener_open(&srv, &lfd, &port, err, sizeof(err));
+	if (rc < 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	rc = registry_register(cfg->program, DFS_V1, port, err, sizeof(err));
+	if (rc < 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	registered = true;
+	rc = housekeeper_start(&hk, srv.store, cfg->tombstone_ttl_s);
+	if (rc < 0) {
+		log_error("cannot start the housekeeping thread: %s", strerror(-rc));
+		goto out;
+	}
+
+	if (strchr(cfg->listen, ':') && cfg->listen[0] != '[')
+		snprintf(where, sizeof(where), "[%s]", cfg->listen);
+	else
+		snprintf(where, sizeof(where), "%s", cfg->listen);
+	log_info("ready: program 0x%x version %u on %s:%u, data %s, tls %s", cfg->program, DFS_V1,
+		 where, port, cfg->data, tls_word(cfg->tls));
+
+	rc = listener_run(&srv, lfd, &stop_requested);
+	lfd = -1;
+	/* Threads that did not end still use the shared state: the exit frees it. */
+	keep_state = rc == -EBUSY;
+	status = rc == 0 || rc == -EBUSY ? 0 : 1;
+out:
+	if (registered)
+		registry_unregister(cfg->program, DFS_V1);
+	housekeeper_stop(&hk);
+	if (lfd >= 0)
+		close(lfd);
+	if (!keep_state) {
+		SSL_CTX_free(srv.tls);
+		sessions_free(srv.sessions);
+		user_db_close(srv.users);
+		store_close(srv.store);
+	}
+	if (status == 0)
+		log_info("stopped");
+	return status;
+}

@@ -1,1 +1,201 @@
-/* placeholder */
+/* ops_data.c: chunk uploads (PUT_BEGIN, PUT_BLOCK, PUT_END) and READ. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "names.h"
+#include "ops.h"
+#include "store.h"
+
+/* Uploads open on one connection; a connection is served by one thread. */
+#define UPLOADS_PER_CONN 16
+
+struct upload_slot {
+	struct upload_slot *next;
+	uint64_t handle;
+	char user[65];
+	struct store_upload *up;
+};
+
+static uint64_t next_handle(struct conn *cn)
+{
+	uint64_t max = 0;
+
+	for (struct upload_slot *s = cn->uploads; s; s = s->next)
+		if (s->handle > max)
+			max = s->handle;
+	return max + 1;
+}
+
+static struct upload_slot *find_slot(struct conn *cn, uint64_t handle, const char *user)
+{
+	for (struct upload_slot *s = cn->uploads; s; s = s->next)
+		if (s->handle == handle && strcmp(s->user, user) == 0)
+			return s;
+	return NULL;
+}
+
+static void unlink_slot(struct conn *cn, struct upload_slot *slot)
+{
+	for (struct upload_slot **p = &cn->uploads; *p; p = &(*p)->next) {
+		if (*p == slot) {
+			*p = slot->next;
+			free(slot);
+			return;
+		}
+	}
+}
+
+static unsigned count_slots(const struct conn *cn)
+{
+	unsigned n = 0;
+
+	for (const struct upload_slot *s = cn->uploads; s; s = s->next)
+		n++;
+	return n;
+}
+
+static dfs_stat check_name(const dfs_name *name)
+{
+	int err = name_check(name->dfs_name_val, name->dfs_name_len, NULL);
+
+	return err ? op_stat_from_errno(err) : DFS_OK;
+}
+
+void op_put_begin(struct conn *cn, dfs_put_begin_args *a, dfs_put_begin_res *r)
+{
+	struct upload_slot *slot = NULL;
+	char user[65];
+	uint64_t offset = 0;
+	int err;
+
+	r->status = op_authenticate(cn, &a->cred, user);
+	if (r->status != DFS_OK)
+		return;
+	r->status = check_name(&a->name);
+	if (r->status != DFS_OK)
+		return;
+	if (a->index < 1 || a->index > DFS_SERVERS_MAX || a->ver == 0) {
+		r->status = DFS_EINVAL;
+		return;
+	}
+	if (count_slots(cn) >= UPLOADS_PER_CONN) {
+		r->status = DFS_EBUSY;
+		return;
+	}
+	slot = calloc(1, sizeof(*slot));
+	if (!slot) {
+		r->status = DFS_ENOMEM;
+		return;
+	}
+	err = store_upload_begin(cn->srv->store, user, a->name.dfs_name_val, a->name.dfs_name_len,
+				 a->ver, a->index, a->size, &slot->up, &offset);
+	if (err < 0) {
+		if (err == -ENOSPC)
+			log_warn("%s: no space for a %llu-byte chunk", cn->peer_text,
+				 (unsigned long long)a->size);
+		free(slot);
+		r->status = op_stat_from_errno(err);
+		return;
+	}
+	slot->handle = next_handle(cn);
+	memcpy(slot->user, user, sizeof(slot->user));
+	slot->next = cn->uploads;
+	cn->uploads = slot;
+	r->dfs_put_begin_res_u.ok.handle = slot->handle;
+	r->dfs_put_begin_res_u.ok.offset = offset;
+	r->status = DFS_OK;
+}
+
+void op_put_block(struct conn *cn, dfs_put_block_args *a, dfs_stat *r)
+{
+	struct upload_slot *slot;
+	char user[65];
+	int err;
+
+	*r = op_authenticate(cn, &a->cred, user);
+	if (*r != DFS_OK)
+		return;
+	slot = find_slot(cn, a->handle, user);
+	if (!slot) {
+		*r = DFS_ENOENT;
+		return;
+	}
+	err = store_upload_write(slot->up, a->offset, a->data.data_val, a->data.data_len);
+	if (err < 0) {
+		/* A failed write leaves the upload unusable: drop it now. */
+		store_upload_abort(slot->up);
+		unlink_slot(cn, slot);
+		*r = op_stat_from_errno(err);
+		return;
+	}
+	atomic_fetch_add(&cn->srv->bytes_written, a->data.data_len);
+	*r = DFS_OK;
+}
+
+void op_put_end(struct conn *cn, dfs_put_end_args *a, dfs_stat *r)
+{
+	struct upload_slot *slot;
+	char user[65];
+	int err;
+
+	*r = op_authenticate(cn, &a->cred, user);
+	if (*r != DFS_OK)
+		return;
+	slot = find_slot(cn, a->handle, user);
+	if (!slot) {
+		*r = DFS_ENOENT;
+		return;
+	}
+	err = store_upload_finish(slot->up, a->checksum);
+	unlink_slot(cn, slot);
+	if (err == -EBADMSG)
+		log_warn("%s: chunk upload failed its checksum", cn->peer_text);
+	*r = op_stat_from_errno(err);
+}
+
+void op_uploads_release(struct conn *cn)
+{
+	while (cn->uploads) {
+		struct upload_slot *slot = cn->uploads;
+
+		store_upload_suspend(slot->up);
+		cn->uploads = slot->next;
+		free(slot);
+	}
+}
+
+void op_read(struct conn *cn, dfs_read_args *a, dfs_read_res *r)
+{
+	char user[65];
+	size_t got = 0;
+	char *buf;
+	int err;
+
+	r->status = op_authenticate(cn, &a->cred, user);
+	if (r->status != DFS_OK)
+		return;
+	r->status = check_name(&a->name);
+	if (r->status != DFS_OK)
+		return;
+	if (a->count > DFS_BLOCK_MAX) {
+		r->status = DFS_EINVAL;
+		return;
+	}
+	buf = malloc(a->count ? a->count : 1);
+	if (!buf) {
+		r->status = DFS_ENOMEM;
+		return;
+	}
+	err = store_read(cn->srv->store, user, a->name.dfs_name_val, a->name.dfs_name_len, a->ver,
+			 a->index, a->offset, buf, a->count, &got);
+	if (err < 0) {
+		free(buf);
+		r->status = op_stat_from_errno(err);
+		return;
+	}
+	atomic_fetch_add(&cn->srv->bytes_read, got);
+	atomic_fetch_add(&cn->srv->reads, 1);
+	r->dfs_read_res_u.data.data_val = buf;
+	r->dfs_read_res_u.data.data_len = (u_int)got;
+	r->status = DFS_OK;
+}

@@ -1,1 +1,201 @@
-/* placeholder */
+/* ops_file.c: COMMIT, ABORT, LOOKUP, LIST, DELETE, VERIFY and STATUS. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "names.h"
+#include "ops.h"
+#include "store.h"
+
+/* Authenticates and checks the name: the preamble of every per-file call. */
+static dfs_stat begin_file_call(struct conn *cn, const dfs_cred *cred, const dfs_name *name,
+				char user[65])
+{
+	dfs_stat st = op_authenticate(cn, cred, user);
+	int err;
+
+	if (st != DFS_OK)
+		return st;
+	err = name_check(name->dfs_name_val, name->dfs_name_len, NULL);
+	return err ? op_stat_from_errno(err) : DFS_OK;
+}
+
+void op_commit(struct conn *cn, dfs_commit_args *a, dfs_stat *r)
+{
+	char user[65];
+	int err;
+
+	*r = begin_file_call(cn, &a->cred, &a->info.name, user);
+	if (*r != DFS_OK)
+		return;
+	if (a->info.deleted || a->info.ver == 0 || a->info.nchunks < 1 ||
+	    a->info.nchunks > DFS_SERVERS_MAX) {
+		*r = DFS_EINVAL;
+		return;
+	}
+	err = store_commit(cn->srv->store, user, &a->info);
+	if (err < 0 && err != -ESTALE)
+		log_warn("%s: commit of version %016llx failed: %s", cn->peer_text,
+			 (unsigned long long)a->info.ver, strerror(-err));
+	*r = op_stat_from_errno(err);
+}
+
+void op_abort(struct conn *cn, dfs_version_args *a, dfs_stat *r)
+{
+	char user[65];
+
+	*r = begin_file_call(cn, &a->cred, &a->name, user);
+	if (*r != DFS_OK)
+		return;
+	*r = op_stat_from_errno(
+		store_abort(cn->srv->store, user, a->name.dfs_name_val, a->name.dfs_name_len, a->ver));
+}
+
+void op_lookup(struct conn *cn, dfs_name_args *a, dfs_lookup_res *r)
+{
+	char user[65];
+	dfs_meta meta;
+	int err;
+
+	r->status = begin_file_call(cn, &a->cred, &a->name, user);
+	if (r->status != DFS_OK)
+		return;
+	memset(&meta, 0, sizeof(meta));
+	err = store_lookup(cn->srv->store, user, a->name.dfs_name_val, a->name.dfs_name_len, &meta);
+	if (err < 0) {
+		r->status = op_stat_from_errno(err);
+		return;
+	}
+	/* Hand the decoded record over to the reply; it is freed with the reply. */
+	r->dfs_lookup_res_u.ok.current = meta.current;
+	r->dfs_lookup_res_u.ok.previous.previous_len = meta.previous.previous_len;
+	r->dfs_lookup_res_u.ok.previous.previous_val = meta.previous.previous_val;
+	r->status = DFS_OK;
+}
+
+void op_list(struct conn *cn, dfs_list_args *a, dfs_list_res *r)
+{
+	char user[65], cookie[65], next[65];
+	dfs_file_info *entries;
+	unsigned count = 0;
+	bool eof = false;
+	int err;
+
+	r->status = op_authenticate(cn, &a->cred, user);
+	if (r->status != DFS_OK)
+		return;
+	if (a->cookie.cookie_len != 0 && a->cookie.cookie_len != 64) {
+		r->status = DFS_EINVAL;
+		return;
+	}
+	memcpy(cookie, a->cookie.cookie_val, a->cookie.cookie_len);
+	cookie[a->cookie.cookie_len] = '\0';
+	entries = calloc(DFS_LIST_MAX, sizeof(*entries));
+	if (!entries) {
+		r->status = DFS_ENOMEM;
+		return;
+	}
+	err = store_list(cn->srv->store, user, cookie, entries, DFS_LIST_MAX, &count, next, &eof);
+	if (err < 0) {
+		free(entries);
+		r->status = op_stat_from_errno(err);
+		return;
+	}
+	r->dfs_list_res_u.ok.entries.entries_val = entries;
+	r->dfs_list_res_u.ok.entries.entries_len = count;
+	r->dfs_list_res_u.ok.eof = eof;
+	if (!eof) {
+		r->dfs_list_res_u.ok.cookie.cookie_val = malloc(64);
+		if (!r->dfs_list_res_u.ok.cookie.cookie_val) {
+			r->status = DFS_ENOMEM;
+			return;
+		}
+		memcpy(r->dfs_list_res_u.ok.cookie.cookie_val, next, 64);
+		r->dfs_list_res_u.ok.cookie.cookie_len = 64;
+	}
+	r->status = DFS_OK;
+}
+
+void op_delete(struct conn *cn, dfs_delete_args *a, dfs_stat *r)
+{
+	char user[65];
+	int err;
+
+	*r = begin_file_call(cn, &a->cred, &a->name, user);
+	if (*r != DFS_OK)
+		return;
+	if (a->ver == 0) {
+		*r = DFS_EINVAL;
+		return;
+	}
+	err = store_delete(cn->srv->store, user, a->name.dfs_name_val, a->name.dfs_name_len, a->ver,
+			   a->lacking.lacking_val, a->lacking.lacking_len);
+	*r = op_stat_from_errno(err);
+}
+
+void op_verify(struct conn *cn, dfs_version_args *a, dfs_verify_res *r)
+{
+	char user[65];
+	dfs_chunk_check *checks;
+	unsigned count = 0;
+	int err;
+
+	r->status = begin_file_call(cn, &a->cred, &a->name, user);
+	if (r->status != DFS_OK)
+		return;
+	checks = calloc(DFS_HELD_MAX, sizeof(*checks));
+	if (!checks) {
+		r->status = DFS_ENOMEM;
+		return;
+	}
+	err = store_verify(cn->srv->store, user, a->name.dfs_name_val, a->name.dfs_name_len, a->ver,
+			   checks, &count);
+	if (err < 0) {
+		free(checks);
+		r->status = op_stat_from_errno(err);
+		return;
+	}
+	for (unsigned i = 0; i < count; i++)
+		if (checks[i].status != DFS_OK)
+			log_warn("user %s: chunk %u of version %016llx fails its checksum", user,
+				 checks[i].index, (unsigned long long)a->ver);
+	r->dfs_verify_res_u.checks.checks_val = checks;
+	r->dfs_verify_res_u.checks.checks_len = count;
+	r->status = DFS_OK;
+}
+
+void op_status(struct conn *cn, dfs_cred_args *a, dfs_status_res *r)
+{
+	struct server *srv = cn->srv;
+	dfs_server_status *s = &r->dfs_status_res_u.ok;
+	struct store_stats stats;
+	char user[65];
+	int err;
+
+	r->status = op_authenticate(cn, &a->cred, user);
+	if (r->status != DFS_OK)
+		return;
+	err = store_stats(srv->store, &stats);
+	if (err < 0) {
+		r->status = op_stat_from_errno(err);
+		return;
+	}
+	s->software = strdup("dfsd " DFS_VERSION_STRING);
+	if (!s->software) {
+		r->status = DFS_ENOMEM;
+		return;
+	}
+	s->server_id = srv->cfg.id;
+	s->format = STORE_FORMAT;
+	s->tls = cn->tls;
+	s->uptime_s = time(NULL) - srv->started;
+	s->space_free = stats.space_free;
+	s->space_total = stats.space_total;
+	s->files = stats.files;
+	s->chunks = stats.chunks;
+	s->bytes_stored = stats.bytes;
+	s->chunks_need_repair = stats.chunks_need_repair;
+	s->bytes_read = atomic_load(&srv->bytes_read);
+	s->bytes_written = atomic_load(&srv->bytes_written);
+	s->reads = atomic_load(&srv->reads);
+	r->status = DFS_OK;
+}

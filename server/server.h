@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -53,6 +54,7 @@ struct conn {
 	socklen_t peer_len;
 	char peer_text[64];           /* "127.0.0.1:51234", for logs */
 	struct upload_slot *uploads;  /* chunk uploads open on this connection */
+	bool tls;                     /* the current call arrived inside TLS */
 };
 
 #endif

@@ -1,1 +1,1594 @@
-/* placeholder */
+/* store.c: chunk files, versioned metadata and housekeeping in a server's data folder. */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <rpc/rpc.h>
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include "hex.h"
+#include "names.h"
+
+#define STORE_LOCKS	256
+#define HASH_HEX	64
+#define USER_MAX	64
+#define META_BUF	4096
+#define READ_BUF	(1024 * 1024)
+#define PATH_BUF	512
+#define FORMAT_MAGIC	"dfs-data "
+#define FORMAT_NAME	"FORMAT"
+#define META_NAME	"meta"
+#define META_TMP_PREFIX "meta.tmp."
+
+struct store {
+	int rootfd;
+	pthread_mutex_t locks[STORE_LOCKS];
+};
+
+struct store_upload {
+	struct store *st;
+	int fd;
+	uint64_t size, done;
+	uint64_t ver;
+	unsigned index;
+	XXH3_state_t *xs;
+	char user[USER_MAX + 1];
+	char hash[HASH_HEX + 1];
+	char tmpname[PATH_BUF];
+};
+
+/* Everything a per-file operation needs to find and lock a file's folder. */
+struct file_ref {
+	char user[USER_MAX + 1];
+	char hash[HASH_HEX + 1];
+	char dir[PATH_BUF]; /* relative to the root: u/USER/HH/HASH */
+	pthread_mutex_t *lock;
+};
+
+static bool is_hex_name(const char *s, size_t len)
+{
+	if (strlen(s) != len)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* The rules of names.h, checked here too so no path is ever built from a bad name. */
+static int store_check_name(const void *name, size_t len)
+{
+	return name ? name_check(name, len, NULL) : -EINVAL;
+}
+
+static int store_check_user(const char *user)
+{
+	return user ? user_name_check(user, NULL) : -EINVAL;
+}
+
+static pthread_mutex_t *stripe(struct store *st, const char *user, const char *hash)
+{
+	uint64_t h = XXH3_64bits_withSeed(hash, HASH_HEX, XXH3_64bits(user, strlen(user)));
+
+	return &st->locks[h % STORE_LOCKS];
+}
+
+static int ref_init(struct store *st, const char *user, const char *hash, struct file_ref *ref)
+{
+	int n;
+
+	memcpy(ref->user, user, strlen(user) + 1);
+	memcpy(ref->hash, hash, HASH_HEX + 1);
+	n = snprintf(ref->dir, sizeof(ref->dir), "u/%s/%.2s/%s", user, hash, hash);
+	if (n < 0 || (size_t)n >= sizeof(ref->dir))
+		return -ENAMETOOLONG;
+	ref->lock = stripe(st, user, hash);
+	return 0;
+}
+
+/* Checks user and name and fills ref with the file's folder and lock. */
+static int ref_for(struct store *st, const char *user, const void *name, size_t name_len,
+		   struct file_ref *ref)
+{
+	unsigned char md[32];
+	char hash[HASH_HEX + 1];
+	int rc;
+
+	rc = store_check_user(user);
+	if (rc < 0)
+		return rc;
+	rc = store_check_name(name, name_len);
+	if (rc < 0)
+		return rc;
+	if (!EVP_Digest(name, name_len, md, NULL, EVP_sha256(), NULL))
+		return -EIO;
+	hex_encode(md, sizeof(md), hash);
+	return ref_init(st, user, hash, ref);
+}
+
+/* out = a/b; -ENAMETOOLONG if it does not fit. */
+static int path_join(char *out, size_t len, const char *a, const char *b)
+{
+	int n = snprintf(out, len, "%s/%s", a, b);
+
+	return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int write_all(int fd, const void *data, size_t len, uint64_t off)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return (errno == ENOSPC || errno == EDQUOT) ? -ENOSPC : -EIO;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static ssize_t read_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	char *p = buf;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, p + got, len - got, (off_t)(off + got));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -EIO;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+static int fsync_dir_at(int dirfd, const char *path)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Creates every missing folder of path (relative to dirfd), making each new entry durable. */
+static int mkdirs_at(int dirfd, const char *path)
+{
+	char buf[PATH_BUF];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdirat(dirfd, buf, 0700) == 0) {
+			char *slash = strrchr(buf, '/');
+			int rc;
+
+			if (slash == buf) {
+				rc = fsync_dir_at(dirfd, "/");
+			} else if (slash) {
+				*slash = '\0';
+				rc = fsync_dir_at(dirfd, buf);
+				*slash = '/';
+			} else {
+				rc = fsync_dir_at(dirfd, ".");
+			}
+			if (rc < 0)
+				return rc;
+		} else if (errno != EEXIST) {
+			return -errno;
+		}
+		if (i < len)
+			buf[i] = '/';
+	}
+	return 0;
+}
+
+static void chunk_name(char *out, size_t outlen, uint64_t ver, unsigned index)
+{
+	snprintf(out, outlen, "%016" PRIx64 ".%u", ver, index);
+}
+
+/* Parses "VVVVVVVVVVVVVVVV.K"; false for anything else. */
+static bool parse_chunk_name(const char *s, uint64_t *ver, unsigned *index)
+{
+	char *end;
+	unsigned long k;
+
+	if (strlen(s) < 18 || s[16] != '.')
+		return false;
+	for (int i = 0; i < 16; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	if (s[17] < '1' || s[17] > '9')
+		return false;
+	errno = 0;
+	k = strtoul(s + 17, &end, 10);
+	if (errno || *end != '\0' || k == 0 || k > DFS_SERVERS_MAX)
+		return false;
+	*ver = strtoull(s, NULL, 16);
+	*index = (unsigned)k;
+	return true;
+}
+
+static bool name_equal(const dfs_name *n, const void *name, size_t len)
+{
+	return n->dfs_name_len == len && memcmp(n->dfs_name_val, name, len) == 0;
+}
+
+static bool name_hashes_to(const dfs_name *n, const char *hash)
+{
+	unsigned char md[32];
+	char hex[HASH_HEX + 1];
+
+	if (!EVP_Digest(n->dfs_name_val, n->dfs_name_len, md, NULL, EVP_sha256(), NULL))
+		return false;
+	hex_encode(md, sizeof(md), hex);
+	return memcmp(hex, hash, HASH_HEX) == 0;
+}
+
+/* Reads dir/meta. With name, the record must be that name's; otherwise (name NULL) its
+ * name must hash to hash. 0, -ENOENT (no record) or -EBADMSG/-EIO. */
+static int meta_read(int rootfd, const char *dir, const void *name, size_t name_len,
+		     const char *hash, dfs_meta *out)
+{
+	char path[PATH_BUF], buf[META_BUF + 1];
+	ssize_t n;
+	XDR xdr;
+	int fd, rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (path_join(path, sizeof(path), dir, META_NAME) < 0)
+		return -ENOENT;
+	fd = openat(rootfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return (errno == ENOENT || errno == ENOTDIR) ? -ENOENT : -EIO;
+	n = read_full(fd, buf, sizeof(buf), 0);
+	close(fd);
+	if (n < 0)
+		return (int)n;
+	if (n > META_BUF)
+		return -EBADMSG;
+	xdrmem_create(&xdr, buf, (u_int)n, XDR_DECODE);
+	if (!xdr_dfs_meta(&xdr, out)) {
+		rc = -EBADMSG;
+	} else if (out->format != STORE_FORMAT) {
+		rc = -EBADMSG;
+	} else if (name ? !name_equal(&out->current.name, name, name_len)
+			: !name_hashes_to(&out->current.name, hash)) {
+		rc = -EBADMSG;
+	}
+	xdr_destroy(&xdr);
+	if (rc < 0) {
+		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)out);
+		memset(out, 0, sizeof(*out));
+	}
+	return rc;
+}
+
+/* Replaces dir/meta atomically and durably. */
+static int meta_write(int rootfd, const char *dir, const dfs_meta *meta)
+{
+	char buf[META_BUF], tmp[PATH_BUF], path[PATH_BUF], rnd_hex[17];
+	unsigned char rnd[8];
+	XDR xdr;
+	u_int len;
+	int fd = -1, dirfd = -1, rc = 0;
+
+	xdrmem_create(&xdr, buf, sizeof(buf), XDR_ENCODE);
+	if (!xdr_dfs_meta(&xdr, (dfs_meta *)meta)) {
+		xdr_destroy(&xdr);
+		return -EINVAL;
+	}
+	len = xdr_getpos(&xdr);
+	xdr_destroy(&xdr);
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return -EIO;
+	hex_encode(rnd, sizeof(rnd), rnd_hex);
+	snprintf(tmp, sizeof(tmp), "%s%s", META_TMP_PREFIX, rnd_hex);
+	snprintf(path, sizeof(path), "%s", dir);
+	dirfd = openat(rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = write_all(fd, buf, len, 0);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -EIO;
+	close(fd);
+	fd = -1;
+	if (rc == 0 && renameat(dirfd, tmp, dirfd, META_NAME) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		unlinkat(dirfd, tmp, 0);
+		goto out;
+	}
+	if (fsync(dirfd) < 0)
+		rc = -EIO;
+out:
+	if (dirfd >= 0)
+		close(dirfd);
+	return rc;
+}
+
+/* Which version of meta (if any) is committed as ver: current (live) or previous. */
+static const dfs_file_info *meta_version(const dfs_meta *m, uint64_t ver)
+{
+	if (m->current.ver == ver && !m->current.deleted)
+		return &m->current;
+	if (m->previous.previous_len == 1 && m->previous.previous_val[0].ver == ver)
+		return &m->previous.previous_val[0];
+	return NULL;
+}
+
+/* Whether chunk files of version v are still needed per meta (m NULL = no record). */
+static bool version_kept(const dfs_meta *m, uint64_t v)
+{
+	if (m == NULL)
+		return false;
+	return meta_version(m, v) != NULL;
+}
+
+/* Removes chunk files in dir that satisfy: version below `below` and not kept by m.
+ * Returns the count removed. */
+static int remove_old_chunks(int rootfd, const char *dir, const dfs_meta *m, uint64_t below)
+{
+	DIR *d;
+	struct dirent *de;
+	int dirfd, removed = 0;
+
+	dirfd = openat(rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return 0;
+	d = fdopendir(dirfd);
+	if (d == NULL) {
+		close(dirfd);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		uint64_t v;
+		unsigned k;
+
+		if (!parse_chunk_name(de->d_name, &v, &k))
+			continue;
+		if (v >= below || version_kept(m, v))
+			continue;
+		if (unlinkat(dirfd, de->d_name, 0) == 0)
+			removed++;
+	}
+	if (removed > 0)
+		fsync(dirfd);
+	closedir(d);
+	return removed;
+}
+
+static int write_format(int rootfd)
+{
+	char text[32];
+	int fd, n, rc = 0;
+
+	n = snprintf(text, sizeof(text), "%s%d\n", FORMAT_MAGIC, STORE_FORMAT);
+	fd = openat(rootfd, FORMAT_NAME ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	rc = write_all(fd, text, (size_t)n, 0);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -EIO;
+	close(fd);
+	if (rc == 0 && renameat(rootfd, FORMAT_NAME ".tmp", rootfd, FORMAT_NAME) < 0)
+		rc = -errno;
+	if (rc == 0 && fsync(rootfd) < 0)
+		rc = -EIO;
+	return rc;
+}
+
+/* 1 if the folder holds nothing but lost+found or our own half-written FORMAT, else 0. */
+static int folder_is_empty(int rootfd)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd = dup(rootfd), empty = 1;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -errno;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    strcmp(de->d_name, "lost+found") == 0 ||
+		    strcmp(de->d_name, FORMAT_NAME ".tmp") == 0)
+			continue;
+		empty = 0;
+		break;
+	}
+	closedir(d);
+	return empty;
+}
+
+static int check_format(int rootfd, const char *root, char *err, size_t errlen)
+{
+	char text[64];
+	unsigned long long num;
+	char *end;
+	ssize_t n;
+	int fd, rc;
+
+	fd = openat(rootfd, FORMAT_NAME, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot read %s/%s: %s", root, FORMAT_NAME, strerror(-rc));
+		return rc;
+	}
+	if (fd < 0) {
+		rc = folder_is_empty(rootfd);
+		if (rc < 0) {
+			snprintf(err, errlen, "cannot read data folder %s: %s", root,
+				 strerror(-rc));
+			return rc;
+		}
+		if (!rc) {
+			snprintf(err, errlen,
+				 "data folder %s is not empty and has no %s file: not a dfs data "
+				 "folder",
+				 root, FORMAT_NAME);
+			return -ENOTEMPTY;
+		}
+		rc = write_format(rootfd);
+		if (rc < 0)
+			snprintf(err, errlen, "cannot write %s/%s: %s", root, FORMAT_NAME,
+				 strerror(-rc));
+		return rc;
+	}
+	n = read_full(fd, text, sizeof(text) - 1, 0);
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "cannot read %s/%s", root, FORMAT_NAME);
+		return -EIO;
+	}
+	text[n] = '\0';
+	if (strncmp(text, FORMAT_MAGIC, strlen(FORMAT_MAGIC)) != 0 ||
+	    text[strlen(FORMAT_MAGIC)] < '0' || text[strlen(FORMAT_MAGIC)] > '9')
+		goto bad;
+	errno = 0;
+	num = strtoull(text + strlen(FORMAT_MAGIC), &end, 10);
+	if (errno || (*end != '\n' && *end != '\0') || num == 0)
+		goto bad;
+	if (num > STORE_FORMAT) {
+		snprintf(err, errlen,
+			 "data folder %s has format %llu, newer than this dfsd supports (%d); "
+			 "upgrade dfsd",
+			 root, num, STORE_FORMAT);
+		return -EPROTONOSUPPORT;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "data folder %s: %s/%s is not a dfs format file", root, root,
+		 FORMAT_NAME);
+	return -EBADMSG;
+}
+
+/* Removes regular files in tmp/ (all, or those older than max_age_s that no upload holds). */
+static int clean_tmp(int rootfd, bool all, unsigned max_age_s)
+{
+	DIR *d;
+	struct dirent *de;
+	int dirfd, removed = 0;
+	time_t now = time(NULL);
+
+	dirfd = openat(rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -errno;
+	d = fdopendir(dirfd);
+	if (d == NULL) {
+		close(dirfd);
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat sb;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (!all && (!S_ISREG(sb.st_mode) || now - sb.st_mtime < (time_t)max_age_s))
+			continue;
+		if (all) {
+			if (unlinkat(dirfd, de->d_name, S_ISDIR(sb.st_mode) ? AT_REMOVEDIR : 0) ==
+			    0)
+				removed++;
+			continue;
+		}
+		/* An upload in progress holds a lock on its file: leave it. */
+		fd = openat(dirfd, de->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(dirfd, de->d_name, 0) == 0)
+			removed++;
+		close(fd);
+	}
+	closedir(d);
+	return removed;
+}
+
+int store_open(struct store **out, const char *root, char *err, size_t errlen)
+{
+	struct store *st = NULL;
+	int rootfd = -1, rc, nlocks = 0;
+
+	*out = NULL;
+	if (errlen > 0)
+		err[0] = '\0';
+	rc = mkdirs_at(AT_FDCWD, root);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot create data folder %s: %s", root, strerror(-rc));
+		goto out;
+	}
+	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open data folder %s: %s", root, strerror(-rc));
+		goto out;
+	}
+	if (flock(rootfd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		snprintf(err, errlen, "data folder %s is in use by another dfsd", root);
+		goto out;
+	}
+	rc = check_format(rootfd, root, err, errlen);
+	if (rc < 0)
+		goto out;
+	if ((mkdirat(rootfd, "tmp", 0700) < 0 && errno != EEXIST) ||
+	    (mkdirat(rootfd, "u", 0700) < 0 && errno != EEXIST)) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot create folders in %s: %s", root, strerror(-rc));
+		goto out;
+	}
+	rc = clean_tmp(rootfd, true, 0);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot empty %s/tmp: %s", root, strerror(-rc));
+		goto out;
+	}
+	st = calloc(1, sizeof(*st));
+	if (st == NULL) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (; nlocks < STORE_LOCKS; nlocks++) {
+		if (pthread_mutex_init(&st->locks[nlocks], NULL) != 0) {
+			rc = -ENOMEM;
+			snprintf(err, errlen, "cannot create locks");
+			goto out;
+		}
+	}
+	st->rootfd = rootfd;
+	rootfd = -1;
+	*out = st;
+	st = NULL;
+	rc = 0;
+out:
+	if (st) {
+		while (nlocks-- > 0)
+			pthread_mutex_destroy(&st->locks[nlocks]);
+		free(st);
+	}
+	if (rootfd >= 0)
+		close(rootfd);
+	return rc;
+}
+
+void store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < STORE_LOCKS; i++)
+		pthread_mutex_destroy(&st->locks[i]);
+	close(st->rootfd);
+	free(st);
+}
+
+static void upload_free(struct store_upload *up)
+{
+	if (up->fd >= 0)
+		close(up->fd);
+	XXH3_freeState(up->xs);
+	free(up);
+}
+
+/* Feeds the bytes already staged in a resumed upload to its checksum state. */
+static int rehash_staged(struct store_upload *up)
+{
+	char *buf = malloc(READ_BUF);
+	uint64_t off = 0;
+	int rc = 0;
+
+	if (buf == NULL)
+		return -ENOMEM;
+	while (off < up->done) {
+		size_t want = up->done - off < READ_BUF ? (size_t)(up->done - off) : READ_BUF;
+		ssize_t n = read_full(up->fd, buf, want, off);
+
+		if (n <= 0) {
+			rc = -EIO;
+			break;
+		}
+		XXH3_64bits_update(up->xs, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	free(buf);
+	return rc;
+}
+
+int store_upload_begin(struct store *st, const char *user, const void *name, size_t name_len,
+		       uint64_t ver, unsigned index, uint64_t size, struct store_upload **out,
+		       uint64_t *offset)
+{
+	struct store_upload *up = NULL;
+	struct file_ref ref;
+	struct stat sb, sp;
+	bool created = false;
+	int rc, n;
+
+	*out = NULL;
+	*offset = 0;
+	rc = ref_for(st, user, name, name_len, &ref);
+	if (rc < 0)
+		return rc;
+	if (index == 0 || index > DFS_SERVERS_MAX || ver == 0 || size > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	up = calloc(1, sizeof(*up));
+	if (up == NULL)
+		return -ENOMEM;
+	up->fd = -1;
+	up->st = st;
+	up->size = size;
+	up->ver = ver;
+	up->index = index;
+	memcpy(up->user, ref.user, sizeof(up->user));
+	memcpy(up->hash, ref.hash, sizeof(up->hash));
+	n = snprintf(up->tmpname, sizeof(up->tmpname), "tmp/%s.%s.%016" PRIx64 ".%u.%016" PRIx64,
+		     user, ref.hash, ver, index, size);
+	if (n < 0 || (size_t)n >= sizeof(up->tmpname)) {
+		rc = -ENAMETOOLONG;
+		goto out;
+	}
+	up->xs = XXH3_createState();
+	if (up->xs == NULL || XXH3_64bits_reset(up->xs) != XXH_OK) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* Housekeeping may unlink the file between our open and our lock: then try again. */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		if (up->fd >= 0)
+			close(up->fd);
+		up->fd = openat(st->rootfd, up->tmpname, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+				0600);
+		if (up->fd < 0) {
+			rc = -errno;
+			goto out;
+		}
+		/* The same chunk may be arriving on another connection (a client retrying
+		 * while the old connection is not yet gone): only one may write it. */
+		if (flock(up->fd, LOCK_EX | LOCK_NB) < 0) {
+			rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+			goto out;
+		}
+		if (fstat(up->fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+			rc = -EIO;
+			goto out;
+		}
+		rc = -EAGAIN;
+		if (fstatat(st->rootfd, up->tmpname, &sp, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    sb.st_ino == sp.st_ino && sb.st_dev == sp.st_dev) {
+			rc = 0;
+			break;
+		}
+	}
+	if (rc < 0)
+		goto out;
+	created = sb.st_size == 0;
+	if ((uint64_t)sb.st_size > size) {
+		if (ftruncate(up->fd, 0) < 0) {
+			rc = -EIO;
+			goto out;
+		}
+		sb.st_size = 0;
+	}
+	up->done = (uint64_t)sb.st_size;
+	rc = rehash_staged(up);
+	if (rc < 0)
+		goto out;
+	if (size > up->done &&
+	    fallocate(up->fd, FALLOC_FL_KEEP_SIZE, (off_t)up->done, (off_t)(size - up->done)) < 0) {
+		if (errno == ENOSPC || errno == EDQUOT || errno == EFBIG) {
+			rc = errno == EFBIG ? -EFBIG : -ENOSPC;
+			goto out;
+		}
+		/* Filesystems without preallocation simply get no early warning. */
+		if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL) {
+			rc = -EIO;
+			goto out;
+		}
+	}
+	*offset = up->done;
+	*out = up;
+	up = NULL;
+	rc = 0;
+out:
+	if (up) {
+		if (up->fd >= 0) {
+			if (created && rc != -EBUSY)
+				unlinkat(st->rootfd, up->tmpname, 0);
+			else if ((rc == -ENOSPC || rc == -EFBIG) &&
+				 ftruncate(up->fd, (off_t)up->done) < 0)
+				rc = -EIO;
+		}
+		upload_free(up);
+	}
+	return rc;
+}
+
+int store_upload_write(struct store_upload *up, uint64_t offset, const void *data, size_t len)
+{
+	int rc;
+
+	if (offset != up->done)
+		return -EINVAL;
+	if (len > up->size - up->done)
+		return -EFBIG;
+	if (len == 0)
+		return 0;
+	rc = write_all(up->fd, data, len, offset);
+	if (rc < 0)
+		return rc;
+	XXH3_64bits_update(up->xs, data, len);
+	up->done += len;
+	return 0;
+}
+
+int store_upload_finish(struct store_upload *up, uint64_t checksum)
+{
+	struct file_ref ref;
+	char final[PATH_BUF];
+	int dirfd = -1, rc;
+	bool locked = false;
+
+	if (up->done != up->size || XXH3_64bits_digest(up->xs) != checksum) {
+		rc = -EBADMSG;
+		goto out;
+	}
+	if (fdatasync(up->fd) < 0) {
+		rc = -EIO;
+		goto out;
+	}
+	rc = ref_init(up->st, up->user, up->hash, &ref);
+	if (rc < 0)
+		goto out;
+	chunk_name(final, sizeof(final), up->ver, up->index);
+	/* Under the file's lock: housekeeping may remove an empty folder, and commit and
+	 * delete look at the chunk files. */
+	pthread_mutex_lock(ref.lock);
+	locked = true;
+	rc = mkdirs_at(up->st->rootfd, ref.dir);
+	if (rc < 0)
+		goto out;
+	dirfd = openat(up->st->rootfd, ref.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (renameat(up->st->rootfd, up->tmpname, dirfd, final) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (fsync(dirfd) < 0)
+		rc = -EIO;
+	pthread_mutex_unlock(ref.lock);
+	locked = false;
+	upload_free(up);
+	close(dirfd);
+	return rc;
+out:
+	if (locked)
+		pthread_mutex_unlock(ref.lock);
+	if (dirfd >= 0)
+		close(dirfd);
+	unlinkat(up->st->rootfd, up->tmpname, 0);
+	upload_free(up);
+	return rc;
+}
+
+void store_upload_abort(struct store_upload *up)
+{
+	if (up == NULL)
+		return;
+	unlinkat(up->st->rootfd, up->tmpname, 0);
+	upload_free(up);
+}
+
+void store_upload_suspend(struct store_upload *up)
+{
+	if (up == NULL)
+		return;
+	/* A failed write may have left bytes past what was accepted; resume trusts the length. */
+	if (ftruncate(up->fd, (off_t)up->done) < 0)
+		unlinkat(up->st->rootfd, up->tmpname, 0);
+	upload_free(up);
+}
+
+static int check_chunks_present(struct store *st, const struct file_ref *ref,
+				const dfs_file_info *info)
+{
+	for (u_int i = 0; i < info->chunks.chunks_len; i++) {
+		const dfs_chunk_sum *c = &info->chunks.chunks_val[i];
+		char path[PATH_BUF], file[32];
+		struct stat sb;
+
+		if (c->index == 0 || c->index > DFS_SERVERS_MAX)
+			return -EINVAL;
+		chunk_name(file, sizeof(file), info->ver, c->index);
+		if (path_join(path, sizeof(path), ref->dir, file) < 0)
+			return -ENOENT;
+		if (fstatat(st->rootfd, path, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			return errno == ENOENT || errno == ENOTDIR ? -ENOENT : -EIO;
+		if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != c->size)
+			return -ENOENT;
+	}
+	return 0;
+}
+
+int store_commit(struct store *st, const char *user, const dfs_file_info *info)
+{
+	struct file_ref ref;
+	dfs_meta old, m;
+	bool have_old = false;
+	int rc;
+
+	if (info == NULL)
+		return -EINVAL;
+	rc = ref_for(st, user, info->name.dfs_name_val, info->name.dfs_name_len, &ref);
+	if (rc < 0)
+		return rc;
+	if (info->deleted || info->ver == 0 || info->chunks.chunks_len > DFS_HELD_MAX ||
+	    info->lacking.lacking_len > DFS_SERVERS_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(ref.lock);
+	rc = meta_read(st->rootfd, ref.dir, info->name.dfs_name_val, info->name.dfs_name_len, NULL,
+		       &old);
+	if (rc < 0 && rc != -ENOENT)
+		goto out;
+	have_old = rc == 0;
+	if (have_old && (old.current.ver > info->ver ||
+			 (old.current.deleted && old.current.ver == info->ver))) {
+		rc = -ESTALE;
+		goto out;
+	}
+	rc = check_chunks_present(st, &ref, info);
+	if (rc < 0)
+		goto out;
+	memset(&m, 0, sizeof(m));
+	m.format = STORE_FORMAT;
+	m.current = *info;
+	if (have_old) {
+		if (old.current.ver == info->ver) {
+			/* Same version again: refresh it and keep what it replaced. */
+			m.previous.previous_len = old.previous.previous_len;
+			m.previous.previous_val = old.previous.previous_val;
+		} else if (!old.current.deleted) {
+			m.previous.previous_len = 1;
+			m.previous.previous_val = &old.current;
+		}
+	}
+	rc = meta_write(st->rootfd, ref.dir, &m);
+	if (rc < 0)
+		goto out;
+	remove_old_chunks(st->rootfd, ref.dir, &m, info->ver);
+out:
+	pthread_mutex_unlock(ref.lock);
+	if (have_old)
+		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&old);
+	return rc;
+}
+
+/* Removes tmp/ files of (user, hash, ver) that no upload holds. */
+static void abort_tmp(struct store *st, const char *user, const char *hash, uint64_t ver)
+{
+	char prefix[PATH_BUF];
+	DIR *d;
+	struct dirent *de;
+	int dirfd;
+	size_t plen;
+
+	snprintf(prefix, sizeof(prefix), "%s.%s.%016" PRIx64 ".", user, hash, ver);
+	plen = strlen(prefix);
+	dirfd = openat(st->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return;
+	d = fdopendir(dirfd);
+	if (d == NULL) {
+		close(dirfd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		int fd;
+
+		if (strncmp(de->d_name, prefix, plen) != 0)
+			continue;
+		fd = openat(dirfd, de->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			unlinkat(dirfd, de->d_name, 0);
+		close(fd);
+	}
+	closedir(d);
+}
+
+int store_abort(struct store *st, const char *user, const void *name, size_t name_len, uint64_t ver)
+{
+	struct file_ref ref;
+	dfs_meta m;
+	bool have = false;
+	int rc, dirfd = -1;
+
+	rc = ref_for(st, user, name, name_len, &ref);
+	if (rc < 0)
+		return rc;
+	if (ver == 0)
+		return -EINVAL;
+	abort_tmp(st, ref.user, ref.hash, ver);
+	pthread_mutex_lock(ref.lock);
+	rc = meta_read(st->rootfd, ref.dir, name, name_len, NULL, &m);
+	if (rc < 0 && rc != -ENOENT)
+		goto out;
+	have = rc == 0;
+	rc = 0;
+	if (have && meta_version(&m, ver) != NULL)
+		goto out;
+	dirfd = openat(st->rootfd, ref.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		goto out;
+	for (unsigned k = 1; k <= DFS_SERVERS_MAX; k++) {
+		char file[32];
+
+		chunk_name(file, sizeof(file), ver, k);
+		unlinkat(dirfd, file, 0);
+	}
+out:
+	pthread_mutex_unlock(ref.lock);
+	if (dirfd >= 0)
+		close(dirfd);
+	if (have)
+		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	return rc;
+}
+
+int store_lookup(struct store *st, const char *user, const void *name, size_t name_len,
+		 dfs_meta *out)
+{
+	struct file_ref ref;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = ref_for(st, user, name, name_len, &ref);
+	if (rc < 0)
+		return rc;
+	/* meta is only ever replaced by rename, so reading it needs no lock. */
+	return meta_read(st->rootfd, ref.dir, name, name_len, NULL, out);
+}
+
+/* Why ver cannot be served according to m: -ESTALE if it is older than what is kept (or
+ * the file was deleted since), -ENOENT if this server never committed it. */
+static int missing_version(const dfs_meta *m, uint64_t ver)
+{
+	if (ver < m->current.ver || (m->current.deleted && ver == m->current.ver))
+		return -ESTALE;
+	return -ENOENT;
+}
+
+int store_read(struct store *st, const char *user, const void *name, size_t name_len, uint64_t ver,
+	       unsigned index, uint64_t offset, void *buf, size_t count, size_t *got)
+{
+	struct file_ref ref;
+	char path[PATH_BUF], file[32];
+	dfs_meta m;
+	bool have = false;
+	ssize_t n;
+	int fd = -1, rc;
+
+	*got = 0;
+	rc = ref_for(st, user, name, name_len, &ref);
+	if (rc < 0)
+		return rc;
+	if (index == 0 || index > DFS_SERVERS_MAX || offset > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	rc = meta_read(st->rootfd, ref.dir, name, name_len, NULL, &m);
+	if (rc < 0)
+		goto out;
+	have = true;
+	if (meta_version(&m, ver) == NULL) {
+		rc = missing_version(&m, ver);
+		goto out;
+	}
+	chunk_name(file, sizeof(file), ver, index);
+	if (path_join(path, sizeof(path), ref.dir, file) < 0) {
+		rc = -ENOENT;
+		goto out;
+	}
+	fd = openat(st->rootfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno != ENOENT) {
+			rc = -EIO;
+			goto out;
+		}
+		/* Not held here, or removed by a commit or delete since meta was read. */
+		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+		have = false;
+		rc = meta_read(st->rootfd, ref.dir, name, name_len, NULL, &m);
+		if (rc < 0)
+			goto out;
+		have = true;
+		rc = meta_version(&m, ver) ? -ENOENT : missing_version(&m, ver);
+		goto out;
+	}
+	n = read_full(fd, buf, count, offset);
+	if (n < 0) {
+		rc = (int)n;
+		goto out;
+	}
+	*got = (size_t)n;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (have)
+		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	return rc;
+}
+
+int store_delete(struct store *st, const char *user, const void *name, size_t name_len,
+		 uint64_t ver, const unsigned *lacking, unsigned nlacking)
+{
+	struct file_ref ref;
+	dfs_meta old, m;
+	bool have_old = false, was_live;
+	int rc;
+
+	rc = ref_for(st, user, name, name_len, &ref);
+	if (rc < 0)
+		return rc;
+	if (ver == 0)
+		return -EINVAL;
+	pthread_mutex_lock(ref.lock);
+	rc = meta_read(st->rootfd, ref.dir, name, name_len, NULL, &old);
+	if (rc < 0 && rc != -ENOENT)
+		goto out;
+	have_old = rc == 0;
+	was_live = have_old && !old.current.deleted;
+	if (was_live && old.current.ver > ver) {
+		rc = -ESTALE;
+		goto out;
+	}
+	if (have_old && old.current.deleted && old.current.ver >= ver) {
+		rc = -ENOENT;
+		goto out;
+	}
+	memset(&m, 0, sizeof(m));
+	m.format = STORE_FORMAT;
+	m.current.name.dfs_name_len = (u_int)name_len;
+	m.current.name.dfs_name_val = (char *)name;
+	m.current.ver = ver;
+	m.current.deleted = TRUE;
+	m.current.mtime_ns = now_ns();
+	m.current.nchunks = have_old ? old.current.nchunks : 0;
+	m.current.lacking.lacking_val = (unsigned *)lacking;
+	m.current.lacking.lacking_len = nlacking <= DFS_SERVERS_MAX ? nlacking : DFS_SERVERS_MAX;
+	rc = mkdirs_at(st->rootfd, ref.dir);
+	if (rc < 0)
+		goto out;
+	rc = meta_write(st->rootfd, ref.dir, &m);
+	if (rc < 0)
+		goto out;
+	/* Staged chunks of a newer version belong to a put that may still commit after
+	 * this delete; everything up to the tombstone goes. */
+	remove_old_chunks(st->rootfd, ref.dir, &m, ver == UINT64_MAX ? ver : ver + 1);
+	rc = was_live ? 0 : -ENOENT;
+out:
+	pthread_mutex_unlock(ref.lock);
+	if (have_old)
+		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&old);
+	return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names of the entries of dir (relative to dirfd) that are `len` hex digits and sort
+ * after `after` (NULL: all), sorted. *out is freed by free_names. */
+static int sorted_hex_names(int dirfd, const char *dir, size_t len, const char *after, char ***out,
+			    size_t *count)
+{
+	DIR *d;
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int fd, rc = 0;
+
+	*out = NULL;
+	*count = 0;
+	fd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -EIO;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -EIO;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!is_hex_name(de->d_name, len))
+			continue;
+		if (after && strncmp(de->d_name, after, len) <= 0)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			char **nn = realloc(names, ncap * sizeof(*nn));
+
+			if (nn == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			names = nn;
+			cap = ncap;
+		}
+		names[n] = strdup(de->d_name);
+		if (names[n] == NULL) {
+			rc = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (rc < 0) {
+		while (n > 0)
+			free(names[--n]);
+		free(names);
+		return rc;
+	}
+	if (n > 0)
+		qsort(names, n, sizeof(*names), cmp_str);
+	*out = names;
+	*count = n;
+	return 0;
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int store_list(struct store *st, const char *user, const char *cookie, dfs_file_info *entries,
+	       unsigned max, unsigned *count, char next_cookie[65], bool *eof)
+{
+	char udir[PATH_BUF], prefix_after[3] = "", hhdir[PATH_BUF];
+	char **hh = NULL;
+	size_t nhh = 0;
+	unsigned got = 0;
+	bool more = false;
+	int rc;
+
+	*count = 0;
+	*eof = false;
+	next_cookie[0] = '\0';
+	rc = store_check_user(user);
+	if (rc < 0)
+		return rc;
+	if (max == 0)
+		return -EINVAL;
+	if (cookie == NULL)
+		cookie = "";
+	if (cookie[0] != '\0' && !is_hex_name(cookie, HASH_HEX))
+		return -EINVAL;
+	memcpy(next_cookie, cookie, strlen(cookie) + 1);
+	snprintf(udir, sizeof(udir), "u/%s", user);
+	if (cookie[0]) {
+		/* Folders before the cookie's own cannot hold anything after it. */
+		prefix_after[0] = cookie[0];
+		prefix_after[1] = cookie[1];
+		prefix_after[2] = '\0';
+	}
+	rc = sorted_hex_names(st->rootfd, udir, 2, NULL, &hh, &nhh);
+	if (rc < 0)
+		goto out;
+	for (size_t i = 0; i < nhh && !more; i++) {
+		char **files = NULL;
+		size_t nfiles = 0;
+
+		if (cookie[0] && strcmp(hh[i], prefix_after) < 0)
+			continue;
+		if (path_join(hhdir, sizeof(hhdir), udir, hh[i]) < 0)
+			continue;
+		rc = sorted_hex_names(st->rootfd, hhdir, HASH_HEX, cookie[0] ? cookie : NULL,
+				      &files, &nfiles);
+		if (rc < 0)
+			goto out;
+		for (size_t j = 0; j < nfiles; j++) {
+			char dir[PATH_BUF];
+			dfs_meta m;
+
+			if (strncmp(files[j], hh[i], 2) != 0 ||
+			    path_join(dir, sizeof(dir), hhdir, files[j]) < 0)
+				continue;
+			if (meta_read(st->rootfd, dir, NULL, 0, files[j], &m) < 0)
+				continue;
+			if (got == max) {
+				more = true;
+				xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+				break;
+			}
+			entries[got++] = m.current;
+			memset(&m.current, 0, sizeof(m.current));
+			xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+			memcpy(next_cookie, files[j], HASH_HEX + 1);
+		}
+		free_names(files, nfiles);
+	}
+	*count = got;
+	*eof = !more;
+	rc = 0;
+out:
+	free_names(hh, nhh);
+	if (rc < 0) {
+		for (unsigned i = 0; i < got; i++)
+			xdr_free((xdrproc_t)xdr_dfs_file_info, (char *)&entries[i]);
+		*count = 0;
+	}
+	return rc;
+}
+
+/* Checksums the open chunk file: DFS_OK, DFS_EBADMSG, or DFS_ENOENT (shorter or unreadable). */
+static dfs_stat verify_fd(int fd, const dfs_chunk_sum *c, char *buf)
+{
+	XXH3_state_t *xs = XXH3_createState();
+	uint64_t off = 0;
+	struct stat sb;
+	dfs_stat status = DFS_OK;
+
+	if (xs == NULL || XXH3_64bits_reset(xs) != XXH_OK) {
+		XXH3_freeState(xs);
+		return DFS_EIO;
+	}
+	if (fstat(fd, &sb) < 0 || (uint64_t)sb.st_size != c->size)
+		status = DFS_EBADMSG;
+	while (status == DFS_OK && off < c->size) {
+		size_t want = c->size - off < READ_BUF ? (size_t)(c->size - off) : READ_BUF;
+		ssize_t n = read_full(fd, buf, want, off);
+
+		if (n <= 0) {
+			status = n < 0 ? DFS_EIO : DFS_EBADMSG;
+			break;
+		}
+		XXH3_64bits_update(xs, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	if (status == DFS_OK && XXH3_64bits_digest(xs) != c->checksum)
+		status = DFS_EBADMSG;
+	XXH3_freeState(xs);
+	return status;
+}
+
+int store_verify(struct store *st, const char *user, const void *name, size_t name_len,
+		 uint64_t ver, dfs_chunk_check *checks, unsigned *count)
+{
+	struct file_ref ref;
+	const dfs_file_info *fi;
+	dfs_chunk_sum sums[DFS_HELD_MAX];
+	int fds[DFS_HELD_MAX];
+	unsigned n = 0;
+	dfs_meta m;
+	bool have = false;
+	char *buf = NULL;
+	int rc;
+
+	*count = 0;
+	rc = ref_for(st, user, name, name_len, &ref);
+	if (rc < 0)
+		return rc;
+	/* Open the files under the lock, read them without it: an open file stays readable
+	 * even if a commit removes it meanwhile, and a long read blocks nobody. */
+	pthread_mutex_lock(ref.lock);
+	rc = meta_read(st->rootfd, ref.dir, name, name_len, NULL, &m);
+	if (rc < 0) {
+		pthread_mutex_unlock(ref.lock);
+		return rc;
+	}
+	have = true;
+	fi = meta_version(&m, ver);
+	if (fi == NULL) {
+		rc = missing_version(&m, ver);
+		pthread_mutex_unlock(ref.lock);
+		goto out;
+	}
+	for (; n < fi->chunks.chunks_len && n < DFS_HELD_MAX; n++) {
+		char path[PATH_BUF], file[32];
+
+		sums[n] = fi->chunks.chunks_val[n];
+		chunk_name(file, sizeof(file), ver, sums[n].index);
+		fds[n] = path_join(path, sizeof(path), ref.dir, file) < 0
+			     ? -1
+			     : openat(st->rootfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	}
+	pthread_mutex_unlock(ref.lock);
+	buf = malloc(READ_BUF);
+	if (buf == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		checks[i].index = sums[i].index;
+		checks[i].status = fds[i] < 0 ? DFS_ENOENT : verify_fd(fds[i], &sums[i], buf);
+	}
+	*count = n;
+	rc = 0;
+out:
+	for (unsigned i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(buf);
+	if (have)
+		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	return rc;
+}
+
+/* Calls fn for each file folder u/USER/HH/HASH, stopping at a negative return. */
+typedef int (*folder_fn)(struct store *st, const char *user, const char *hash, const char *dir,
+			 void *arg);
+
+static int walk_folders(struct store *st, folder_fn fn, void *arg)
+{
+	DIR *ud;
+	struct dirent *ue;
+	int fd, rc = 0;
+
+	fd = openat(st->rootfd, "u", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -EIO;
+	ud = fdopendir(fd);
+	if (ud == NULL) {
+		close(fd);
+		return -EIO;
+	}
+	while (rc >= 0 && (ue = readdir(ud)) != NULL) {
+		char udir[PATH_BUF], hhdir[PATH_BUF], dir[PATH_BUF];
+		char **hh = NULL;
+		size_t nhh = 0;
+
+		if (store_check_user(ue->d_name) < 0)
+			continue;
+		snprintf(udir, sizeof(udir), "u/%s", ue->d_name);
+		rc = sorted_hex_names(st->rootfd, udir, 2, NULL, &hh, &nhh);
+		for (size_t i = 0; rc >= 0 && i < nhh; i++) {
+			char **files = NULL;
+			size_t nfiles = 0;
+
+			if (path_join(hhdir, sizeof(hhdir), udir, hh[i]) < 0)
+				continue;
+			rc = sorted_hex_names(st->rootfd, hhdir, HASH_HEX, NULL, &files, &nfiles);
+			for (size_t j = 0; rc >= 0 && j < nfiles; j++) {
+				if (strncmp(files[j], hh[i], 2) != 0 ||
+				    path_join(dir, sizeof(dir), hhdir, files[j]) < 0)
+					continue;
+				rc = fn(st, ue->d_name, files[j], dir, arg);
+			}
+			free_names(files, nfiles);
+		}
+		free_names(hh, nhh);
+	}
+	closedir(ud);
+	return rc;
+}
+
+static int stats_folder(struct store *st, const char *user, const char *hash, const char *dir,
+			void *arg)
+{
+	struct store_stats *s = arg;
+	dfs_meta m;
+
+	(void)user;
+	if (meta_read(st->rootfd, dir, NULL, 0, hash, &m) < 0)
+		return 0;
+	if (!m.current.deleted) {
+		s->files++;
+		s->chunks += m.current.chunks.chunks_len;
+		for (u_int i = 0; i < m.current.chunks.chunks_len; i++)
+			s->bytes += m.current.chunks.chunks_val[i].size;
+		if (m.current.lacking.lacking_len > 0)
+			s->chunks_need_repair += m.current.chunks.chunks_len;
+	} else if (m.current.lacking.lacking_len > 0) {
+		/* A delete some server missed: one repair item. */
+		s->chunks_need_repair++;
+	}
+	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	return 0;
+}
+
+int store_stats(struct store *st, struct store_stats *out)
+{
+	struct statvfs vfs;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (fstatvfs(st->rootfd, &vfs) < 0)
+		return -errno;
+	out->space_free = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	out->space_total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	rc = walk_folders(st, stats_folder, out);
+	return rc < 0 ? rc : 0;
+}
+
+struct housekeep {
+	time_t now;
+	unsigned max_tmp_age_s;
+	int64_t tombstone_before_ns;
+	int removed;
+};
+
+/* Cleans one file folder under its lock: expired tombstone, unneeded chunk files, stale
+ * meta temporaries, and the folder itself once empty. */
+static int housekeep_folder(struct store *st, const char *user, const char *hash, const char *dir,
+			    void *arg)
+{
+	struct housekeep *hk = arg;
+	pthread_mutex_t *lock = stripe(st, user, hash);
+	dfs_meta m;
+	bool have = false, empty = true;
+	DIR *d = NULL;
+	struct dirent *de;
+	int dirfd, rc, removed = 0;
+
+	pthread_mutex_lock(lock);
+	rc = meta_read(st->rootfd, dir, NULL, 0, hash, &m);
+	have = rc == 0;
+	if (rc < 0 && rc != -ENOENT)
+		goto out; /* an unreadable record is kept for a human to look at */
+	dirfd = openat(st->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		goto out;
+	if (have && m.current.deleted && m.current.mtime_ns <= hk->tombstone_before_ns) {
+		if (unlinkat(dirfd, META_NAME, 0) == 0) {
+			removed++;
+			xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+			have = false;
+		}
+	}
+	d = fdopendir(dirfd);
+	if (d == NULL) {
+		close(dirfd);
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat sb;
+		uint64_t v;
+		unsigned k;
+		bool drop;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			empty = false;
+			continue;
+		}
+		if (strncmp(de->d_name, META_TMP_PREFIX, strlen(META_TMP_PREFIX)) == 0) {
+			/* meta is only written under this lock: this is a crash leftover. */
+			drop = true;
+		} else if (parse_chunk_name(de->d_name, &v, &k)) {
+			if (have && version_kept(&m, v))
+				drop = false;
+			else if (!have || v > m.current.ver)
+				/* Staged for a put that has not committed yet, unless abandoned. */
+				drop = hk->now - sb.st_mtime >= (time_t)hk->max_tmp_age_s;
+			else
+				drop = true;
+		} else {
+			drop = false;
+		}
+		if (drop && unlinkat(dirfd, de->d_name, 0) == 0)
+			removed++;
+		else
+			empty = false;
+	}
+	if (removed > 0)
+		fsync(dirfd);
+	closedir(d);
+	if (empty && unlinkat(st->rootfd, dir, AT_REMOVEDIR) == 0) {
+		char parent[PATH_BUF];
+		char *slash;
+
+		snprintf(parent, sizeof(parent), "%s", dir);
+		slash = strrchr(parent, '/');
+		if (slash) {
+			*slash = '\0';
+			fsync_dir_at(st->rootfd, parent);
+		}
+	}
+out:
+	pthread_mutex_unlock(lock);
+	if (have)
+		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	hk->removed += removed;
+	return 0;
+}
+
+int store_housekeep(struct store *st, unsigned max_tmp_age_s, unsigned tombstone_ttl_s)
+{
+	struct housekeep hk;
+	int rc;
+
+	hk.now = time(NULL);
+	hk.max_tmp_age_s = max_tmp_age_s;
+	hk.tombstone_before_ns = now_ns() - (int64_t)tombstone_ttl_s * 1000000000;
+	hk.removed = 0;
+	rc = clean_tmp(st->rootfd, false, max_tmp_age_s);
+	if (rc < 0)
+		return rc;
+	hk.removed += rc;
+	rc = walk_folders(st, housekeep_folder, &hk);
+	if (rc < 0)
+		return rc;
+	return hk.removed;
+}

@@ -14,8 +14,9 @@
  * A chunk is received into tmp/, its checksum checked, fsync'ed and renamed
  * to VVVVVVVVVVVVVVVV.K. store_commit then rewrites meta, which is what makes
  * a version current: the switch is atomic for all the chunks the server holds.
- * Chunk files of versions that meta names neither as current nor previous are
- * removed by commit, delete and housekeeping. A tombstone is a meta whose
+ * Chunk files of older versions that meta names neither as current nor
+ * previous are removed by commit and delete; abandoned staged chunks of
+ * newer versions by housekeeping. A tombstone is a meta whose
  * current version has deleted = TRUE.
  *
  * All functions are thread-safe. Names are raw bytes and are checked here
@@ -85,12 +86,13 @@ int store_read(struct store *st, const char *user, const void *name, size_t name
 	       uint64_t ver, unsigned index, uint64_t offset, void *buf, size_t count,
 	       size_t *got);
 
-/* Deletes the file at version ver: writes a tombstone and removes its chunk
+/* Deletes the file at version ver: writes a tombstone (recording the
+ * servers known to miss it, lacking[0..nlacking)) and removes its chunk
  * files. -ESTALE if a newer version exists (nothing changes); -ENOENT if
  * there was no live file (a tombstone is still written or advanced, so
  * a lagging copy never revives it). */
 int store_delete(struct store *st, const char *user, const void *name, size_t name_len,
-		 uint64_t ver);
+		 uint64_t ver, const unsigned *lacking, unsigned nlacking);
 
 /* Lists the user's records (tombstones included), ordered by name hash,
  * starting after cookie (empty = the start). Fills at most max entries

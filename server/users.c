@@ -1,1 +1,351 @@
-/* placeholder */
+/* users.c: the user database, one LMDB file of versioned SCRAM verifier records. */
+#include "users.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#define MAP_SIZE       (64u << 20)
+#define USER_MAX       64
+#define RECORD_VERSION 1
+/* version, salt_len, salt, iterations (BE32), stored_key, server_key */
+#define RECORD_MAX (2 + SCRAM_SALT_MAX + 4 + 2 * SCRAM_KEY_LEN)
+
+struct user_db {
+	MDB_env *env;
+	MDB_dbi dbi;
+	bool writable;
+};
+
+/* LMDB's own codes as -errno; plain errno values pass through negated. */
+static int mdb_errno(int rc)
+{
+	switch (rc) {
+	case MDB_SUCCESS:
+		return 0;
+	case MDB_NOTFOUND:
+		return -ENOENT;
+	case MDB_KEYEXIST:
+		return -EEXIST;
+	case MDB_MAP_FULL:
+		return -ENOSPC;
+	case MDB_READERS_FULL:
+	case MDB_TXN_FULL:
+		return -EAGAIN;
+	default:
+		return rc > 0 ? -rc : -EIO;
+	}
+}
+
+/* [A-Za-z0-9._-]{1,64}, not starting with '.'. */
+static bool user_name_ok(const char *u)
+{
+	size_t len = u ? strnlen(u, USER_MAX + 1) : 0;
+
+	if (len == 0 || len > USER_MAX || u[0] == '.')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = u[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* Creates path with mode 0600 exactly (whatever the umask) if it is missing. */
+static int create_private(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int rc = 0;
+
+	if (fd < 0)
+		return errno == EEXIST ? 0 : -errno;
+	if (fchmod(fd, 0600) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int user_db_open(struct user_db **out, const char *path, bool writable, char *err, size_t errlen)
+{
+	struct user_db *db = NULL;
+	MDB_txn *txn = NULL;
+	char lockpath[4096];
+	struct stat st;
+	unsigned flags = MDB_NOSUBDIR | MDB_NOTLS;
+	int rc, dead = 0;
+
+	*out = NULL;
+	if (errlen)
+		err[0] = '\0';
+	if (!path || !*path) {
+		rc = -EINVAL;
+		snprintf(err, errlen, "no user database path given");
+		goto out;
+	}
+	if ((size_t)snprintf(lockpath, sizeof(lockpath), "%s-lock", path) >= sizeof(lockpath)) {
+		rc = -ENAMETOOLONG;
+		snprintf(err, errlen, "user database path too long");
+		goto out;
+	}
+	if (writable) {
+		rc = create_private(path);
+		if (rc == 0)
+			rc = create_private(lockpath);
+		if (rc < 0) {
+			snprintf(err, errlen, "cannot create user database %s: %s", path,
+				 strerror(-rc));
+			goto out;
+		}
+	} else {
+		/* Opening would create a stray lock file; say clearly what is missing. */
+		if (stat(path, &st) < 0) {
+			rc = -errno;
+			if (rc == -ENOENT)
+				snprintf(
+				    err, errlen,
+				    "user database %s does not exist (create it with dfsadm add)",
+				    path);
+			else
+				snprintf(err, errlen, "cannot access user database %s: %s", path,
+					 strerror(-rc));
+			goto out;
+		}
+		flags |= MDB_RDONLY;
+	}
+	db = calloc(1, sizeof(*db));
+	if (!db) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	db->writable = writable;
+	rc = mdb_errno(mdb_env_create(&db->env));
+	if (rc == 0)
+		rc = mdb_errno(mdb_env_set_mapsize(db->env, MAP_SIZE));
+	if (rc == 0)
+		rc = mdb_errno(mdb_env_open(db->env, path, flags, 0600));
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot open user database %s: %s", path, strerror(-rc));
+		goto out;
+	}
+	/* Reader slots left by crashed processes would otherwise pin old pages. */
+	mdb_reader_check(db->env, &dead);
+	rc = mdb_errno(mdb_txn_begin(db->env, NULL, writable ? 0 : MDB_RDONLY, &txn));
+	if (rc == 0)
+		rc = mdb_errno(mdb_dbi_open(txn, NULL, 0, &db->dbi));
+	if (rc == 0) {
+		rc = mdb_errno(mdb_txn_commit(txn));
+		txn = NULL;
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot read user database %s: %s", path, strerror(-rc));
+		goto out;
+	}
+	*out = db;
+	db = NULL;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	user_db_close(db);
+	return rc;
+}
+
+void user_db_close(struct user_db *db)
+{
+	if (!db)
+		return;
+	if (db->env)
+		mdb_env_close(db->env);
+	free(db);
+}
+
+static size_t pack(const struct scram_verifier *v, unsigned char *rec)
+{
+	size_t n = 0;
+
+	rec[n++] = RECORD_VERSION;
+	rec[n++] = (unsigned char)v->salt_len;
+	memcpy(rec + n, v->salt, v->salt_len);
+	n += v->salt_len;
+	rec[n++] = (unsigned char)(v->iterations >> 24);
+	rec[n++] = (unsigned char)(v->iterations >> 16);
+	rec[n++] = (unsigned char)(v->iterations >> 8);
+	rec[n++] = (unsigned char)v->iterations;
+	memcpy(rec + n, v->stored_key, SCRAM_KEY_LEN);
+	n += SCRAM_KEY_LEN;
+	memcpy(rec + n, v->server_key, SCRAM_KEY_LEN);
+	n += SCRAM_KEY_LEN;
+	return n;
+}
+
+/* 0, or -EBADMSG for a record of an unknown version or a wrong size. */
+static int unpack(const unsigned char *rec, size_t len, struct scram_verifier *v)
+{
+	size_t n = 2, salt_len;
+
+	memset(v, 0, sizeof(*v));
+	if (len < 2 || rec[0] != RECORD_VERSION)
+		return -EBADMSG;
+	salt_len = rec[1];
+	if (salt_len == 0 || salt_len > SCRAM_SALT_MAX ||
+	    len != 2 + salt_len + 4 + 2 * SCRAM_KEY_LEN)
+		return -EBADMSG;
+	memcpy(v->salt, rec + n, salt_len);
+	v->salt_len = salt_len;
+	n += salt_len;
+	v->iterations = (uint32_t)rec[n] << 24 | (uint32_t)rec[n + 1] << 16 |
+			(uint32_t)rec[n + 2] << 8 | (uint32_t)rec[n + 3];
+	n += 4;
+	memcpy(v->stored_key, rec + n, SCRAM_KEY_LEN);
+	n += SCRAM_KEY_LEN;
+	memcpy(v->server_key, rec + n, SCRAM_KEY_LEN);
+	if (v->iterations == 0) {
+		memset(v, 0, sizeof(*v));
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int user_db_get(struct user_db *db, const char *user, struct scram_verifier *out)
+{
+	MDB_txn *txn = NULL;
+	MDB_val key, val;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!db || !user_name_ok(user))
+		return -EINVAL;
+	key.mv_data = (void *)user;
+	key.mv_size = strlen(user);
+	/* A fresh read transaction each time sees dfsadm's latest commit. */
+	rc = mdb_errno(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn));
+	if (rc < 0)
+		return rc;
+	rc = mdb_errno(mdb_get(txn, db->dbi, &key, &val));
+	if (rc == 0)
+		rc = unpack(val.mv_data, val.mv_size, out);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int user_db_put(struct user_db *db, const char *user, const struct scram_verifier *v, bool replace)
+{
+	unsigned char rec[RECORD_MAX];
+	MDB_txn *txn = NULL;
+	MDB_val key, val;
+	int rc;
+
+	if (!db || !user_name_ok(user) || !v || v->salt_len == 0 || v->salt_len > SCRAM_SALT_MAX ||
+	    v->iterations == 0)
+		return -EINVAL;
+	if (!db->writable)
+		return -EROFS;
+	key.mv_data = (void *)user;
+	key.mv_size = strlen(user);
+	val.mv_data = rec;
+	val.mv_size = pack(v, rec);
+	rc = mdb_errno(mdb_txn_begin(db->env, NULL, 0, &txn));
+	if (rc < 0)
+		goto out;
+	rc = mdb_errno(mdb_put(txn, db->dbi, &key, &val, replace ? 0 : MDB_NOOVERWRITE));
+	if (rc < 0)
+		goto out;
+	rc = mdb_errno(mdb_txn_commit(txn));
+	txn = NULL;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	OPENSSL_cleanse(rec, sizeof(rec));
+	return rc;
+}
+
+int user_db_delete(struct user_db *db, const char *user)
+{
+	MDB_txn *txn = NULL;
+	MDB_val key;
+	int rc;
+
+	if (!db || !user_name_ok(user))
+		return -EINVAL;
+	if (!db->writable)
+		return -EROFS;
+	key.mv_data = (void *)user;
+	key.mv_size = strlen(user);
+	rc = mdb_errno(mdb_txn_begin(db->env, NULL, 0, &txn));
+	if (rc < 0)
+		goto out;
+	rc = mdb_errno(mdb_del(txn, db->dbi, &key, NULL));
+	if (rc < 0)
+		goto out;
+	rc = mdb_errno(mdb_txn_commit(txn));
+	txn = NULL;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return rc;
+}
+
+/* Names are copied out first so fn runs with no transaction open (it may
+ * itself change the database). */
+int user_db_each(struct user_db *db, int (*fn)(const char *user, void *arg), void *arg)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val key, val;
+	char(*names)[USER_MAX + 1] = NULL;
+	size_t count = 0, cap = 0;
+	MDB_cursor_op op = MDB_FIRST;
+	int rc;
+
+	if (!db || !fn)
+		return -EINVAL;
+	rc = mdb_errno(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn));
+	if (rc == 0)
+		rc = mdb_errno(mdb_cursor_open(txn, db->dbi, &cur));
+	if (rc < 0)
+		goto out;
+	for (; (rc = mdb_cursor_get(cur, &key, &val, op)) == 0; op = MDB_NEXT) {
+		if (key.mv_size == 0 || key.mv_size > USER_MAX)
+			continue; /* not a user record: skip rather than fail the listing */
+		if (count == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			void *p = realloc(names, ncap * sizeof(*names));
+
+			if (!p) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			names = p;
+			cap = ncap;
+		}
+		memcpy(names[count], key.mv_data, key.mv_size);
+		names[count][key.mv_size] = '\0';
+		count++;
+	}
+	rc = rc == MDB_NOTFOUND ? 0 : mdb_errno(rc);
+	if (rc < 0)
+		goto out;
+	mdb_cursor_close(cur);
+	cur = NULL;
+	mdb_txn_abort(txn);
+	txn = NULL;
+	for (size_t i = 0; i < count && rc == 0; i++)
+		rc = fn(names[i], arg);
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		mdb_txn_abort(txn);
+	free(names);
+	return rc;
+}

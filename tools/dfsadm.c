@@ -1,1 +1,450 @@
-/* placeholder */
+/* dfsadm.c: administers the dfs user database (add, passwd, remove, list). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "scram.h"
+#include "users.h"
+
+#define DEFAULT_DB     "/var/lib/dfs/users.db"
+#define ITERATIONS_MAX 10000000u
+#define PASSWORD_CAP   1024
+#define USER_MAX       64
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+struct command {
+	const char *name;
+	const char *args;
+	const char *help;
+	int (*run)(const char *db, int argc, char **argv);
+};
+
+static int cmd_add(const char *path, int argc, char **argv);
+static int cmd_passwd(const char *path, int argc, char **argv);
+static int cmd_remove(const char *path, int argc, char **argv);
+static int cmd_list(const char *path, int argc, char **argv);
+
+static const struct command commands[] = {
+    {"add", "USER [--iterations N]", "add a user (asks for the password)", cmd_add},
+    {"passwd", "USER [--iterations N]", "change a user's password", cmd_passwd},
+    {"remove", "USER", "remove a user", cmd_remove},
+    {"list", "", "list the users, one a line", cmd_list},
+    {NULL, NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: dfsadm [-f DBFILE] COMMAND [ARGS]\n"
+		"       dfsadm --help | --version\n\n"
+		"Administers the dfs user database (default: $DFS_USERS_DB, otherwise\n" DEFAULT_DB
+		").\nPasswords are read from the terminal without echo, or from the first\n"
+		"line of standard input; never from the command line.\n\nCommands:\n");
+	for (const struct command *c = commands; c->name; c++)
+		fprintf(f, "  %-8s %-24s %s\n", c->name, c->args, c->help);
+}
+
+/* [A-Za-z0-9._-]{1,64}, not starting with '.'. */
+static int user_name_ok(const char *u)
+{
+	size_t len = strnlen(u, USER_MAX + 1);
+
+	if (len == 0 || len > USER_MAX || u[0] == '.')
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-",
+			    u[i]))
+			return 0;
+	return 1;
+}
+
+static int check_user(const char *u)
+{
+	if (user_name_ok(u))
+		return 0;
+	fprintf(stderr,
+		"dfsadm: invalid user name '%s' (1 to 64 of A-Z a-z 0-9 . _ -, not starting "
+		"with '.')\n",
+		u);
+	return -EINVAL;
+}
+
+static struct termios saved_tio;
+static volatile sig_atomic_t tio_saved;
+
+/* Puts the terminal's echo back before dying of the signal. */
+static void restore_tty_and_die(int sig)
+{
+	if (tio_saved)
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tio);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Reads one line from fd into buf without stdio buffering (so nothing past
+ * the line is consumed or left in memory). Length, -ENODATA at immediate end
+ * of input, -E2BIG for an over-long line, or -errno. */
+static int read_line(int fd, char *buf, size_t cap)
+{
+	size_t n = 0;
+	int rc;
+
+	for (;;) {
+		char ch;
+		ssize_t r = read(fd, &ch, 1);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = -errno;
+			break;
+		}
+		if (r == 0) {
+			rc = n ? (int)n : -ENODATA;
+			break;
+		}
+		if (ch == '\n') {
+			rc = (int)n;
+			break;
+		}
+		if (n + 1 >= cap) {
+			rc = -E2BIG;
+			break;
+		}
+		buf[n++] = ch;
+	}
+	if (n && buf[n - 1] == '\r' && rc > 0)
+		rc = (int)--n;
+	buf[rc > 0 ? n : 0] = '\0';
+	return rc;
+}
+
+/* Prompts on the terminal with echo off; restores it on return or signal. */
+static int prompt_no_echo(const char *prompt, char *buf, size_t cap)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+	struct sigaction sa, old[4];
+	struct termios tio;
+	int rc;
+
+	if (tcgetattr(STDIN_FILENO, &saved_tio) < 0)
+		return -errno;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = restore_tty_and_die;
+	sigemptyset(&sa.sa_mask);
+	for (int i = 0; i < 4; i++)
+		sigaction(sigs[i], &sa, &old[i]);
+	tio_saved = 1;
+	tio = saved_tio;
+	tio.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK);
+	tio.c_lflag |= ECHONL;
+	fputs(prompt, stderr);
+	fflush(stderr);
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = read_line(STDIN_FILENO, buf, cap);
+out:
+	tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tio);
+	tio_saved = 0;
+	for (int i = 0; i < 4; i++)
+		sigaction(sigs[i], &old[i], NULL);
+	return rc;
+}
+
+static int password_ok(const char *p)
+{
+	for (; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* Reads the new password for user into buf: twice from a terminal, else the
+ * first line of stdin. 0, or -1 after printing why. */
+static int read_password(const char *user, char *buf, size_t cap)
+{
+	char again[PASSWORD_CAP], prompt[128];
+	int tty = isatty(STDIN_FILENO), rc;
+
+	if (tty) {
+		snprintf(prompt, sizeof(prompt), "New password for %s: ", user);
+		rc = prompt_no_echo(prompt, buf, cap);
+		if (rc >= 0 && buf[0]) {
+			int rc2 = prompt_no_echo("Retype password: ", again, sizeof(again));
+
+			if (rc2 < 0 || strcmp(buf, again) != 0) {
+				OPENSSL_cleanse(again, sizeof(again));
+				fprintf(stderr, "dfsadm: passwords do not match\n");
+				return -1;
+			}
+			OPENSSL_cleanse(again, sizeof(again));
+		}
+	} else {
+		rc = read_line(STDIN_FILENO, buf, cap);
+	}
+	if (rc == -E2BIG) {
+		fprintf(stderr, "dfsadm: password too long (at most %d characters)\n",
+			PASSWORD_CAP - 1);
+		return -1;
+	}
+	if (rc == -ENODATA || (rc >= 0 && buf[0] == '\0')) {
+		fprintf(stderr, "dfsadm: empty password refused\n");
+		return -1;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "dfsadm: cannot read password: %s\n", strerror(-rc));
+		return -1;
+	}
+	if (!password_ok(buf)) {
+		fprintf(stderr, "dfsadm: password must be printable ASCII characters\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Parses "--iterations N" / "--iterations=N" among args; the one other
+ * argument is the user name. 0, or EXIT_USAGE after printing why. */
+static int parse_user_args(const char *cmd, int argc, char **argv, const char **user,
+			   uint32_t *iterations, int allow_iterations)
+{
+	*user = NULL;
+	for (int i = 1; i < argc; i++) {
+		const char *val = NULL;
+
+		if (allow_iterations && strcmp(argv[i], "--iterations") == 0) {
+			if (++i == argc) {
+				fprintf(stderr, "dfsadm: --iterations needs a value\n");
+				return EXIT_USAGE;
+			}
+			val = argv[i];
+		} else if (allow_iterations && strncmp(argv[i], "--iterations=", 13) == 0) {
+			val = argv[i] + 13;
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+			fprintf(stderr, "dfsadm: %s: unknown option '%s'\n", cmd, argv[i]);
+			return EXIT_USAGE;
+		} else if (*user) {
+			fprintf(stderr, "dfsadm: %s: unexpected argument '%s'\n", cmd, argv[i]);
+			return EXIT_USAGE;
+		} else {
+			*user = argv[i];
+		}
+		if (val) {
+			char *end = NULL;
+			unsigned long long n;
+
+			errno = 0;
+			n = strtoull(val, &end, 10);
+			if (errno || end == val || *end || val[0] == '-' ||
+			    n < SCRAM_MIN_ITERATIONS || n > ITERATIONS_MAX) {
+				fprintf(stderr,
+					"dfsadm: --iterations must be a number from %u to %u\n",
+					(unsigned)SCRAM_MIN_ITERATIONS, ITERATIONS_MAX);
+				return EXIT_USAGE;
+			}
+			*iterations = (uint32_t)n;
+		}
+	}
+	if (!*user) {
+		fprintf(stderr, "dfsadm: %s: missing user name\n", cmd);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int open_db(const char *path, bool writable, struct user_db **db)
+{
+	char err[512];
+	int rc = user_db_open(db, path, writable, err, sizeof(err));
+
+	if (rc < 0)
+		fprintf(stderr, "dfsadm: %s\n", err);
+	return rc;
+}
+
+/* add and passwd: set a user's password, creating the user or requiring it. */
+static int set_password(const char *path, int argc, char **argv, bool create)
+{
+	struct user_db *db = NULL;
+	struct scram_verifier v;
+	char password[PASSWORD_CAP];
+	const char *user;
+	uint32_t iterations = SCRAM_DEFAULT_ITERATIONS;
+	int rc, status = EXIT_FAIL;
+
+	password[0] = '\0';
+	memset(&v, 0, sizeof(v));
+	rc = parse_user_args(argv[0], argc, argv, &user, &iterations, 1);
+	if (rc)
+		return rc;
+	if (check_user(user) < 0)
+		return EXIT_USAGE;
+	if (open_db(path, true, &db) < 0)
+		goto out;
+	/* Ask for the password only once the change can succeed. */
+	rc = user_db_get(db, user, &v);
+	if (create && rc == 0) {
+		fprintf(stderr, "dfsadm: user %s already exists (use passwd to change it)\n", user);
+		goto out;
+	}
+	if (!create && rc == -ENOENT) {
+		fprintf(stderr, "dfsadm: no such user: %s\n", user);
+		goto out;
+	}
+	if (rc < 0 && rc != -ENOENT) {
+		fprintf(stderr, "dfsadm: cannot read user %s: %s\n", user, strerror(-rc));
+		goto out;
+	}
+	if (read_password(user, password, sizeof(password)) < 0)
+		goto out;
+	rc = scram_make_verifier(password, iterations, &v);
+	if (rc < 0) {
+		fprintf(stderr, "dfsadm: cannot derive the verifier: %s\n", strerror(-rc));
+		goto out;
+	}
+	rc = user_db_put(db, user, &v, !create);
+	if (rc == -EEXIST) {
+		fprintf(stderr, "dfsadm: user %s already exists\n", user);
+		goto out;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "dfsadm: cannot store user %s: %s\n", user, strerror(-rc));
+		goto out;
+	}
+	status = EXIT_OK;
+out:
+	OPENSSL_cleanse(password, sizeof(password));
+	OPENSSL_cleanse(&v, sizeof(v));
+	user_db_close(db);
+	return status;
+}
+
+static int cmd_add(const char *path, int argc, char **argv)
+{
+	return set_password(path, argc, argv, true);
+}
+
+static int cmd_passwd(const char *path, int argc, char **argv)
+{
+	return set_password(path, argc, argv, false);
+}
+
+static int cmd_remove(const char *path, int argc, char **argv)
+{
+	struct user_db *db = NULL;
+	const char *user;
+	uint32_t unused = 0;
+	int rc, status = EXIT_FAIL;
+
+	rc = parse_user_args(argv[0], argc, argv, &user, &unused, 0);
+	if (rc)
+		return rc;
+	if (check_user(user) < 0)
+		return EXIT_USAGE;
+	if (open_db(path, true, &db) < 0)
+		goto out;
+	rc = user_db_delete(db, user);
+	if (rc == -ENOENT)
+		fprintf(stderr, "dfsadm: no such user: %s\n", user);
+	else if (rc < 0)
+		fprintf(stderr, "dfsadm: cannot remove user %s: %s\n", user, strerror(-rc));
+	else
+		status = EXIT_OK;
+out:
+	user_db_close(db);
+	return status;
+}
+
+static int print_user(const char *user, void *arg)
+{
+	(void)arg;
+	return puts(user) < 0 ? -EIO : 0;
+}
+
+static int cmd_list(const char *path, int argc, char **argv)
+{
+	struct user_db *db = NULL;
+	int rc, status = EXIT_FAIL;
+
+	if (argc > 1) {
+		fprintf(stderr, "dfsadm: list: unexpected argument '%s'\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	if (open_db(path, false, &db) < 0)
+		goto out;
+	rc = user_db_each(db, print_user, NULL);
+	if (rc == 0 && fflush(stdout) != 0)
+		rc = -errno;
+	if (rc < 0)
+		fprintf(stderr, "dfsadm: cannot list users: %s\n", strerror(-rc));
+	else
+		status = EXIT_OK;
+out:
+	user_db_close(db);
+	return status;
+}
+
+static int wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return 1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = getenv("DFS_USERS_DB");
+	int i = 1;
+
+	if (!path || !*path)
+		path = DEFAULT_DB;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return EXIT_OK;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("dfsadm %s\n", DFS_VERSION_STRING);
+			return EXIT_OK;
+		} else if (strcmp(argv[i], "-f") == 0) {
+			if (i + 1 == argc || !argv[i + 1][0]) {
+				fprintf(stderr, "dfsadm: -f needs a database file\n");
+				return EXIT_USAGE;
+			}
+			path = argv[++i];
+		} else if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else {
+			fprintf(stderr, "dfsadm: unknown option '%s'\n", argv[i]);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (i == argc) {
+		fprintf(stderr, "dfsadm: missing command\n");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (const struct command *c = commands; c->name; c++) {
+		if (strcmp(argv[i], c->name) != 0)
+			continue;
+		if (wants_help(argc - i, argv + i)) {
+			printf("Usage: dfsadm [-f DBFILE] %s %s\n  %s\n", c->name, c->args,
+			       c->help);
+			return EXIT_OK;
+		}
+		return c->run(path, argc - i, argv + i);
+	}
+	fprintf(stderr, "dfsadm: unknown command '%s'\n", argv[i]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

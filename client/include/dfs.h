@@ -91,6 +91,8 @@ struct dfs_file {
 	unsigned copies[64];
 	bool readable;            /* every chunk has a copy on a live server */
 	bool degraded;            /* some chunk has fewer than two copies */
+	bool diverged;            /* live servers disagree about its newest version,
+	                             or one records a server that lacks it */
 };
 struct dfs_file_list {
 	struct dfs_file *files;
@@ -102,7 +104,7 @@ DFS_API void dfs_file_list_free(struct dfs_file_list *list);
 
 struct dfs_server_info {
 	unsigned number;
-	char address[128];        /* host:port */
+	char address[300];        /* host:port */
 	uint32_t program;
 	bool up;
 	bool tls;
@@ -111,7 +113,7 @@ struct dfs_server_info {
 	uint64_t space_free, space_total;
 	uint64_t files, chunks, bytes_stored, chunks_need_repair;
 	uint64_t bytes_read, bytes_written, reads;
-	char error[160];          /* why it is down, if it is */
+	char error[256];          /* why it is down, if it is */
 };
 /* Fills one entry per configured server (up or not). *out freed with free(). */
 DFS_API int dfs_status(struct dfs_client *c, struct dfs_server_info **out, size_t *count);
@@ -128,9 +130,16 @@ struct dfs_location {
 DFS_API int dfs_locate(struct dfs_client *c, const char *remote_name, struct dfs_location **out,
 		       size_t *count);
 
-/* Brings every chunk of remote_name (NULL: every file) back to two good
- * current copies; deletes propagate. Returns the number of copies written. */
+/* Brings every chunk of remote_name (NULL: every file whose servers
+ * disagree) back to two good current copies; deletes propagate. Returns the
+ * number of copies written. */
 DFS_API int dfs_repair(struct dfs_client *c, const char *remote_name);
+
+/* Has every server re-read its copies of remote_name (NULL: every file) and
+ * check them against their checksums; corrupt copies are rewritten from a
+ * good one. *corrupt (if non-NULL) gets the number of corrupt copies found.
+ * Returns the number of copies rewritten or -errno. */
+DFS_API int dfs_scrub(struct dfs_client *c, const char *remote_name, unsigned *corrupt);
 
 /* Checks a remote name against the rules; 0, or -EINVAL / -ENAMETOOLONG. */
 DFS_API int dfs_name_check(const char *name);

@@ -1,0 +1,144 @@
+/* cli.h: what the dfs tool's subcommands share (options, connection, output). */
+#ifndef DFS_CLI_H
+#define DFS_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dfs.h"
+
+/* Exit statuses of the tool. */
+enum {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_FAIL = 1,
+	CLI_EXIT_USAGE = 2,
+	CLI_EXIT_DEGRADED = 3,
+	CLI_EXIT_UNAVAILABLE = 4,
+};
+
+/* Option codes above the character range for long-only options. */
+enum {
+	CLI_OPT_PASSWORD_FILE = 0x100,
+	CLI_OPT_JSON,
+	CLI_OPT_VERSION,
+	CLI_OPT_AS,
+	CLI_OPT_ALL,
+};
+
+struct cli_progress {
+	char name[DFS_NAME_MAX_BYTES + 1];
+	double start, last_draw;
+	uint64_t last_done;
+	bool active, shown;
+};
+
+/* The state of one run of the tool. */
+struct cli {
+	const char *config;	   /* -c FILE, or NULL for the library's search */
+	const char *user;	   /* -u USER */
+	const char *password_file; /* --password-file FILE */
+	int verbose;		   /* -v, repeatable */
+	bool quiet;		   /* -q */
+	bool json;		   /* --json */
+	bool help;		   /* -h / --help seen */
+	bool mute_server_down;	   /* the command reports servers itself */
+	bool progress_ok;	   /* stderr is a terminal and not -q */
+	struct dfs_client *client;
+	struct cli_progress progress;
+};
+
+/* One subcommand: its name, what it does, its options and its entry point.
+ * run() gets argv with argv[0] = the command's name and returns the exit status. */
+struct cli_command {
+	const char *name;
+	const char *summary;
+	const char *usage; /* "NAME... [-d DIR | -o LOCAL]" */
+	const char *help;  /* the description and the command's own options */
+	const char *shortopts;
+	const struct option *longopts;
+	int (*run)(struct cli *cli, int argc, char **argv);
+};
+
+extern const struct cli_command cli_cmd_put, cli_cmd_get, cli_cmd_list, cli_cmd_delete,
+    cli_cmd_status, cli_cmd_locate, cli_cmd_repair, cli_cmd_scrub;
+
+/* Handles one option returned by getopt for a command (opt is the getopt
+ * code, arg its argument); returns 0, or CLI_EXIT_USAGE after printing why. */
+typedef int (*cli_opt_fn)(struct cli *cli, void *ctx, int opt, const char *arg);
+
+/* Parses a command's argv: the global options and the command's own (passed
+ * to opt_fn), in any order around the operands; "--" ends the options.
+ * *operands (freed by the caller with free(); pointers into argv) receives
+ * the operands in order. Returns 0, CLI_EXIT_USAGE after printing a usage
+ * error, or -1 when --help was asked for and the usage has been printed. */
+int cli_parse(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+	      cli_opt_fn opt_fn, void *ctx, char ***operands, int *noperands);
+/* Applies a global option (-c -u -q -v -h --password-file --json); returns 1
+ * if opt was one, else 0. */
+int cli_global_option(struct cli *cli, int opt, const char *arg);
+/* The global options' getopt letters and long options (terminated). */
+extern const char cli_global_shortopts[];
+extern const struct option cli_global_longopts[];
+
+/* Prints "dfs: CMD: MSG" and "Try 'dfs CMD --help'." on stderr; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Prints the command's full help on f. */
+void cli_print_command_help(const struct cli_command *cmd, FILE *f);
+
+/* Prints "dfs: " + the formatted message on stderr (clearing any progress line). */
+void cli_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Creates the client, installs the event handler and logs in. Returns 0, or
+ * the exit status after printing why. With tolerate_down, a login that fails
+ * only because no server answered leaves the client usable and returns 0. */
+int cli_open(struct cli *cli, bool tolerate_down);
+/* Frees the client (if any) and clears the progress line. */
+void cli_close(struct cli *cli);
+/* The library's explanation of the client's last failure, or of err. */
+const char *cli_reason(struct cli *cli, int err);
+/* Exit status for a library error: 4 for -EHOSTDOWN, else 1. */
+int cli_exit_for(int err);
+
+/* Checks a remote name before any server is contacted; prints
+ * "dfs: WHAT: ..." and returns -EINVAL / -ENAMETOOLONG if it is refused. */
+int cli_check_name(struct cli *cli, const char *what, const char *name);
+
+/* Clears the progress line if one is shown. */
+void cli_progress_clear(struct cli *cli);
+/* Ends the current transfer's progress (after each file): the next report starts anew. */
+void cli_progress_done(struct cli *cli);
+
+/* Reads the password: $DFS_PASSWORD, else the first line of file, else a
+ * no-echo prompt on /dev/tty when stdin is a terminal. *out is a malloc'd
+ * string for the caller to wipe and free. Returns 0 or -errno (-ENOKEY when
+ * there is no source), with a message printed. */
+int cli_read_password(const char *user, const char *file, char **out);
+
+/* --- Pure formatting helpers (cli_format.c) --- */
+
+/* Writes s as a JSON string literal (with quotes) to f: quote and backslash
+ * escaped, control characters as \u00XX, valid UTF-8 passed through, each
+ * byte of an invalid sequence as \ufffd. */
+void cli_json_string(FILE *f, const char *s);
+/* Formats n bytes as "512 B", "45.2 MiB", ... into buf. Returns buf. */
+char *cli_human_bytes(uint64_t n, char *buf, size_t len);
+/* Formats seconds as "M:SS" or "H:MM:SS" into buf. Returns buf. */
+char *cli_duration(uint64_t seconds, char *buf, size_t len);
+/* Formats a time in nanoseconds since the epoch as ISO 8601 UTC
+ * ("2024-05-01T12:34:56Z") into buf. Returns buf. */
+char *cli_iso_time(int64_t ns, char *buf, size_t len);
+/* Formats the first n copy counts as "2,2,1,2" into buf. Returns buf. */
+char *cli_copies(const unsigned *copies, unsigned n, char *buf, size_t len);
+/* Formats one progress line (without the leading \r) into buf: "NAME  DONE /
+ * TOTAL  RATE/s  M:SS left", the name cut to keep the line within width. */
+char *cli_progress_line(const char *name, uint64_t done, uint64_t total, double elapsed,
+			unsigned width, char *buf, size_t len);
+/* Copies the last path component of path, without trailing slashes, into
+ * buf ("/" and "" give ""). Returns 0, or -ENAMETOOLONG if it does not fit. */
+int cli_basename(const char *path, char *buf, size_t len);
+
+#endif

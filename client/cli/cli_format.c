@@ -1,0 +1,194 @@
+/* cli_format.c: pure text formatting for the dfs tool (JSON, sizes, times, progress). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n, i;
+	unsigned cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* Overlong forms, UTF-16 surrogates and values past U+10FFFF are invalid. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void cli_json_string(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	fputc('"', f);
+	while (*p) {
+		size_t n;
+
+		if (*p == '"' || *p == '\\') {
+			fputc('\\', f);
+			fputc(*p++, f);
+			continue;
+		}
+		if (*p < 0x20 || *p == 0x7f) {
+			fprintf(f, "\\u%04x", *p++);
+			continue;
+		}
+		n = utf8_seq_len(p);
+		if (n == 0) {
+			fputs("\\ufffd", f);
+			p++;
+			continue;
+		}
+		fwrite(p, 1, n, f);
+		p += n;
+	}
+	fputc('"', f);
+}
+
+char *cli_human_bytes(uint64_t n, char *buf, size_t len)
+{
+	static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+	double v = (double)n;
+	size_t u = 0;
+
+	if (n < 1024) {
+		snprintf(buf, len, "%llu B", (unsigned long long)n);
+		return buf;
+	}
+	v /= 1024.0;
+	while (v >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024.0;
+		u++;
+	}
+	/* Keep "1023.96 KiB" from printing as "1024.0 KiB". */
+	if (v >= 1023.95 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024.0;
+		u++;
+	}
+	snprintf(buf, len, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+char *cli_duration(uint64_t seconds, char *buf, size_t len)
+{
+	unsigned long long h = seconds / 3600, m = seconds / 60 % 60, s = seconds % 60;
+
+	if (h)
+		snprintf(buf, len, "%llu:%02llu:%02llu", h, m, s);
+	else
+		snprintf(buf, len, "%llu:%02llu", m, s);
+	return buf;
+}
+
+char *cli_iso_time(int64_t ns, char *buf, size_t len)
+{
+	time_t t = (time_t)(ns / 1000000000);
+	struct tm tm;
+
+	if (ns < 0 && ns % 1000000000)
+		t--;
+	if (!gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+char *cli_copies(const unsigned *copies, unsigned n, char *buf, size_t len)
+{
+	size_t off = 0;
+	unsigned k;
+
+	if (len)
+		buf[0] = '\0';
+	for (k = 0; k < n && off < len; k++) {
+		int w = snprintf(buf + off, len - off, k ? ",%u" : "%u", copies[k]);
+
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+	return buf;
+}
+
+/* The largest prefix of name no longer than max bytes that ends on a UTF-8 boundary. */
+static size_t utf8_prefix(const char *name, size_t max)
+{
+	size_t n = strlen(name);
+
+	if (n <= max)
+		return n;
+	n = max;
+	while (n > 0 && ((unsigned char)name[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
+char *cli_progress_line(const char *name, uint64_t done, uint64_t total, double elapsed,
+			unsigned width, char *buf, size_t len)
+{
+	char sdone[32], stotal[32], srate[32], sleft[32];
+	char tail[160];
+	double rate = elapsed > 0 ? (double)done / elapsed : 0;
+	size_t namelen, taillen;
+
+	cli_human_bytes(done, sdone, sizeof(sdone));
+	cli_human_bytes(total, stotal, sizeof(stotal));
+	cli_human_bytes((uint64_t)rate, srate, sizeof(srate));
+	if (rate >= 1 && total >= done)
+		cli_duration((uint64_t)((double)(total - done) / rate + 0.5), sleft, sizeof(sleft));
+	else
+		snprintf(sleft, sizeof(sleft), "-:--");
+	snprintf(tail, sizeof(tail), "  %s / %s  %s/s  %s left", sdone, stotal, srate, sleft);
+	taillen = strlen(tail);
+	namelen = strlen(name);
+	if (width > 0) {
+		size_t room = width > taillen ? width - taillen : 0;
+
+		if (namelen > room) {
+			size_t keep = utf8_prefix(name, room > 3 ? room - 3 : 0);
+
+			snprintf(buf, len, "%.*s...%s", (int)keep, name, tail);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "%s%s", name, tail);
+	return buf;
+}
+
+int cli_basename(const char *path, char *buf, size_t len)
+{
+	size_t end = strlen(path), start;
+
+	while (end > 0 && path[end - 1] == '/')
+		end--;
+	start = end;
+	while (start > 0 && path[start - 1] != '/')
+		start--;
+	if (end - start >= len)
+		return -ENAMETOOLONG;
+	memcpy(buf, path + start, end - start);
+	buf[end - start] = '\0';
+	return 0;
+}

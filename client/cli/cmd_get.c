@@ -1,0 +1,163 @@
+/* cmd_get.c: dfs get NAME... [-d DIR | -o LOCAL]: fetch files. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+struct get_opts {
+	const char *dir;
+	const char *out;
+};
+
+static int get_option(struct cli *cli, void *ctx, int opt, const char *arg)
+{
+	struct get_opts *o = ctx;
+
+	(void)cli;
+	if (opt == 'd')
+		o->dir = arg;
+	else if (opt == 'o')
+		o->out = arg;
+	else
+		return cli_usage_error(&cli_cmd_get, "unexpected option");
+	return 0;
+}
+
+/* DIR/NAME in a malloc'd string, or NULL when out of memory. */
+static char *join_path(const char *dir, const char *name)
+{
+	size_t dl = strlen(dir), nl = strlen(name);
+	bool slash = dl > 0 && dir[dl - 1] != '/';
+	char *p = malloc(dl + slash + nl + 1);
+
+	if (!p)
+		return NULL;
+	memcpy(p, dir, dl);
+	if (slash)
+		p[dl] = '/';
+	memcpy(p + dl + slash, name, nl + 1);
+	return p;
+}
+
+/* Fetches one NAME; returns 0 or -errno after printing why. */
+static int get_one(struct cli *cli, const struct get_opts *o, const char *name)
+{
+	bool to_stdout = o->out && strcmp(o->out, "-") == 0;
+	char *path = NULL;
+	struct stat st;
+	int rc;
+
+	if (to_stdout) {
+		rc = dfs_get_fd(cli->client, name, STDOUT_FILENO);
+	} else {
+		path = o->out ? strdup(o->out) : join_path(o->dir ? o->dir : ".", name);
+		if (!path) {
+			cli_error(cli, "get %s: Transfer failed: out of memory", name);
+			return -ENOMEM;
+		}
+		rc = dfs_get(cli->client, name, path);
+	}
+	cli_progress_done(cli);
+	if (rc < 0) {
+		cli_error(cli, "get %s: Transfer failed: %s", name, cli_reason(cli, rc));
+		goto out;
+	}
+	if (cli->verbose && !cli->quiet) {
+		/* With -o - stdout carries the file itself. */
+		FILE *f = to_stdout ? stderr : stdout;
+
+		if (to_stdout)
+			fprintf(f, "get %s to standard output\n", name);
+		else if (stat(path, &st) == 0)
+			fprintf(f, "get %s to %s (%lld bytes)\n", name, path,
+				(long long)st.st_size);
+		else
+			fprintf(f, "get %s to %s\n", name, path);
+	}
+	rc = 0;
+out:
+	free(path);
+	return rc;
+}
+
+static int get_main(struct cli *cli, int argc, char **argv)
+{
+	struct get_opts o = {0};
+	char **names = NULL;
+	bool *ok = NULL;
+	int n = 0, i, rc, status = CLI_EXIT_OK, todo = 0;
+
+	rc = cli_parse(cli, &cli_cmd_get, argc, argv, get_option, &o, &names, &n);
+	if (rc)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	if (n == 0) {
+		status = cli_usage_error(&cli_cmd_get, "no NAME given");
+		goto out;
+	}
+	if (o.dir && o.out) {
+		status = cli_usage_error(&cli_cmd_get, "-d DIR and -o LOCAL exclude each other");
+		goto out;
+	}
+	if (o.out && n > 1) {
+		status = cli_usage_error(&cli_cmd_get, "-o LOCAL needs a single NAME");
+		goto out;
+	}
+	if ((o.out && !*o.out) || (o.dir && !*o.dir)) {
+		status = cli_usage_error(&cli_cmd_get, "an empty path was given");
+		goto out;
+	}
+	ok = calloc((size_t)n, sizeof(*ok));
+	if (!ok) {
+		cli_error(cli, "out of memory");
+		status = CLI_EXIT_FAIL;
+		goto out;
+	}
+	/* The name becomes a local file name, so it is checked first. */
+	for (i = 0; i < n; i++) {
+		char what[64 + DFS_NAME_MAX_BYTES];
+
+		snprintf(what, sizeof(what), "get %s", names[i]);
+		ok[i] = cli_check_name(cli, what, names[i]) == 0;
+		if (ok[i])
+			todo++;
+		else
+			status = CLI_EXIT_FAIL;
+	}
+	if (todo == 0)
+		goto out;
+	rc = cli_open(cli, false);
+	if (rc) {
+		status = rc;
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if (ok[i] && get_one(cli, &o, names[i]) < 0)
+			status = CLI_EXIT_FAIL;
+out:
+	cli_close(cli);
+	free(ok);
+	free(names);
+	return status;
+}
+
+const struct cli_command cli_cmd_get = {
+    .name = "get",
+    .summary = "fetch files",
+    .usage = "NAME... [-d DIR | -o LOCAL]",
+    .help = "Fetch each NAME into DIR (default: the current folder) under its name.\n"
+	    "A file appears only once complete and verified; on failure a line with\n"
+	    "'Transfer failed' and the reason goes to stderr, no file is created and an\n"
+	    "existing file of that name is left untouched. The exit status is 1 if any\n"
+	    "NAME failed.\n"
+	    "\n"
+	    "Options:\n"
+	    "  -d DIR      write into DIR\n"
+	    "  -o LOCAL    write the single NAME to LOCAL; '-o -' writes it to standard\n"
+	    "              output, each chunk as soon as it is verified",
+    .shortopts = "d:o:",
+    .run = get_main,
+};

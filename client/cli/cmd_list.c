@@ -1,0 +1,152 @@
+/* cmd_list.c: dfs list [-l] [--json]: the user's files. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct list_opts {
+	bool longfmt;
+};
+
+static int list_option(struct cli *cli, void *ctx, int opt, const char *arg)
+{
+	struct list_opts *o = ctx;
+
+	(void)cli;
+	(void)arg;
+	if (opt != 'l')
+		return cli_usage_error(&cli_cmd_list, "unexpected option");
+	o->longfmt = true;
+	return 0;
+}
+
+static unsigned chunk_count(const struct dfs_file *f)
+{
+	unsigned n = f->nchunks;
+
+	return n > 64 ? 64 : n;
+}
+
+static void print_json(const struct dfs_file_list *l)
+{
+	char when[64];
+	size_t i;
+	unsigned k;
+
+	fputs("[", stdout);
+	for (i = 0; i < l->count; i++) {
+		const struct dfs_file *f = &l->files[i];
+
+		fputs(i ? ",\n  {\"name\": " : "\n  {\"name\": ", stdout);
+		cli_json_string(stdout, f->name);
+		printf(
+		    ", \"size\": %llu, \"version\": %llu, \"mtime\": \"%s\", \"mtime_ns\": %lld, "
+		    "\"copies\": [",
+		    (unsigned long long)f->size, (unsigned long long)f->version,
+		    cli_iso_time(f->mtime_ns, when, sizeof(when)), (long long)f->mtime_ns);
+		for (k = 0; k < chunk_count(f); k++)
+			printf(k ? ", %u" : "%u", f->copies[k]);
+		printf("], \"readable\": %s, \"degraded\": %s}", f->readable ? "true" : "false",
+		       f->degraded ? "true" : "false");
+	}
+	fputs(l->count ? "\n]\n" : "]\n", stdout);
+}
+
+static void print_long(const struct dfs_file_list *l)
+{
+	char when[64], copies[64 * 4];
+	int wver = 1, wsize = 1, wcopies = 1;
+	size_t i;
+
+	for (i = 0; i < l->count; i++) {
+		const struct dfs_file *f = &l->files[i];
+		int w;
+
+		w = snprintf(NULL, 0, "%llu", (unsigned long long)f->version);
+		wver = w > wver ? w : wver;
+		w = snprintf(NULL, 0, "%llu", (unsigned long long)f->size);
+		wsize = w > wsize ? w : wsize;
+		w = (int)strlen(cli_copies(f->copies, chunk_count(f), copies, sizeof(copies)));
+		wcopies = w > wcopies ? w : wcopies;
+	}
+	for (i = 0; i < l->count; i++) {
+		const struct dfs_file *f = &l->files[i];
+
+		printf("%*llu %s %*llu %-*s %s\n", wver, (unsigned long long)f->version,
+		       cli_iso_time(f->mtime_ns, when, sizeof(when)), wsize,
+		       (unsigned long long)f->size, wcopies,
+		       cli_copies(f->copies, chunk_count(f), copies, sizeof(copies)), f->name);
+	}
+}
+
+static void print_plain(const struct dfs_file_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->count; i++) {
+		const struct dfs_file *f = &l->files[i];
+		const char *mark = !f->readable	 ? " (unreadable)"
+				   : f->degraded ? " (degraded)"
+						 : "";
+
+		printf("%s %llu%s\n", f->name, (unsigned long long)f->size, mark);
+	}
+}
+
+static int list_main(struct cli *cli, int argc, char **argv)
+{
+	struct list_opts o = {0};
+	struct dfs_file_list *l = NULL;
+	char **ops = NULL;
+	int n = 0, rc, status = CLI_EXIT_OK;
+
+	rc = cli_parse(cli, &cli_cmd_list, argc, argv, list_option, &o, &ops, &n);
+	if (rc)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	if (n > 0) {
+		status = cli_usage_error(&cli_cmd_list, "unexpected operand '%s'", ops[0]);
+		goto out;
+	}
+	rc = cli_open(cli, false);
+	if (rc) {
+		status = rc;
+		goto out;
+	}
+	rc = dfs_list(cli->client, &l);
+	cli_progress_done(cli);
+	if (rc < 0) {
+		cli_error(cli, "list: %s", cli_reason(cli, rc));
+		status = cli_exit_for(rc);
+		goto out;
+	}
+	if (cli->json)
+		print_json(l);
+	else if (o.longfmt)
+		print_long(l);
+	else
+		print_plain(l);
+out:
+	dfs_file_list_free(l);
+	cli_close(cli);
+	free(ops);
+	return status;
+}
+
+const struct cli_command cli_cmd_list = {
+    .name = "list",
+    .summary = "list your files",
+    .usage = "[-l] [--json]",
+    .help = "List your files, merged from every server that answers, one a line: the\n"
+	    "name, a space, the size in bytes; ' (degraded)' follows when some chunk has\n"
+	    "fewer than two good copies and ' (unreadable)' when some chunk has none on\n"
+	    "a server that answered.\n"
+	    "\n"
+	    "Options:\n"
+	    "  -l        long format: VERSION MTIME SIZE COPIES NAME, with MTIME in\n"
+	    "            ISO 8601 UTC and COPIES the good copies of each chunk (2,2,2,2)\n"
+	    "  --json    a JSON array of objects: name, size, version, mtime, mtime_ns,\n"
+	    "            copies, readable, degraded",
+    .shortopts = "l",
+    .run = list_main,
+};

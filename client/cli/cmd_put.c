@@ -1,0 +1,135 @@
+/* cmd_put.c: dfs put FILE... [--as NAME]: store local files. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+struct put_opts {
+	const char *as;
+};
+
+static const struct option put_longopts[] = {
+    {"as", required_argument, NULL, CLI_OPT_AS},
+    {NULL, 0, NULL, 0},
+};
+
+static int put_option(struct cli *cli, void *ctx, int opt, const char *arg)
+{
+	struct put_opts *o = ctx;
+
+	(void)cli;
+	if (opt != CLI_OPT_AS)
+		return cli_usage_error(&cli_cmd_put, "unexpected option");
+	o->as = arg;
+	return 0;
+}
+
+/* The name FILE is stored as: NAME from --as, else the path's base name. */
+static int remote_name(const char *file, const char *as, char *buf, size_t len)
+{
+	size_t n;
+
+	if (!as)
+		return cli_basename(file, buf, len);
+	n = strlen(as);
+	if (n >= len)
+		return -ENAMETOOLONG;
+	memcpy(buf, as, n + 1);
+	return 0;
+}
+
+static int put_main(struct cli *cli, int argc, char **argv)
+{
+	struct put_opts o = {0};
+	char(*names)[DFS_NAME_MAX_BYTES + 2] = NULL;
+	bool *ok = NULL;
+	char **files = NULL;
+	int nfiles = 0, i, rc, status = CLI_EXIT_OK, todo = 0;
+
+	rc = cli_parse(cli, &cli_cmd_put, argc, argv, put_option, &o, &files, &nfiles);
+	if (rc)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	if (nfiles == 0) {
+		status = cli_usage_error(&cli_cmd_put, "no FILE given");
+		goto out;
+	}
+	if (o.as && nfiles > 1) {
+		status = cli_usage_error(&cli_cmd_put, "--as NAME needs a single FILE");
+		goto out;
+	}
+	names = calloc((size_t)nfiles, sizeof(*names));
+	ok = calloc((size_t)nfiles, sizeof(*ok));
+	if (!names || !ok) {
+		cli_error(cli, "out of memory");
+		status = CLI_EXIT_FAIL;
+		goto out;
+	}
+	/* Every name is checked before any server is contacted. */
+	for (i = 0; i < nfiles; i++) {
+		char what[64 + DFS_NAME_MAX_BYTES];
+
+		snprintf(what, sizeof(what), "put %s", files[i]);
+		rc = remote_name(files[i], o.as, names[i], sizeof(names[i]));
+		if (rc == -ENAMETOOLONG) {
+			cli_error(cli, "%s: the name is longer than %d bytes", what,
+				  DFS_NAME_MAX_BYTES);
+		} else if (cli_check_name(cli, what, names[i]) == 0) {
+			ok[i] = true;
+			todo++;
+		}
+		if (!ok[i])
+			status = CLI_EXIT_FAIL;
+	}
+	if (todo == 0)
+		goto out;
+	rc = cli_open(cli, false);
+	if (rc) {
+		status = rc;
+		goto out;
+	}
+	for (i = 0; i < nfiles; i++) {
+		struct stat st;
+
+		if (!ok[i])
+			continue;
+		rc = dfs_put(cli->client, files[i], names[i]);
+		cli_progress_done(cli);
+		if (rc < 0) {
+			cli_error(cli, "put %s: %s", files[i], cli_reason(cli, rc));
+			status = CLI_EXIT_FAIL;
+			continue;
+		}
+		if (cli->verbose && !cli->quiet) {
+			if (stat(files[i], &st) == 0)
+				printf("put %s as %s (%lld bytes)\n", files[i], names[i],
+				       (long long)st.st_size);
+			else
+				printf("put %s as %s\n", files[i], names[i]);
+		}
+	}
+out:
+	cli_close(cli);
+	free(names);
+	free(ok);
+	free(files);
+	return status;
+}
+
+const struct cli_command cli_cmd_put = {
+    .name = "put",
+    .summary = "store files",
+    .usage = "FILE... [--as NAME]",
+    .help = "Store each FILE (any bytes, any size) under its base name, replacing any\n"
+	    "file of that name atomically: readers see the whole old or the whole new\n"
+	    "file. Each chunk goes to both of its servers; with one of them down the put\n"
+	    "still succeeds, with a warning. One failed FILE does not stop the others;\n"
+	    "the exit status is 1 if any failed. Nothing is printed on success.\n"
+	    "\n"
+	    "Options:\n"
+	    "      --as NAME   store the single FILE as NAME",
+    .longopts = put_longopts,
+    .run = put_main,
+};

@@ -1,0 +1,89 @@
+/* cmd_repair.c: dfs repair [NAME | --all]: bring copies back to two per chunk. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+struct repair_opts {
+	bool all;
+};
+
+static const struct option repair_longopts[] = {
+    {"all", no_argument, NULL, CLI_OPT_ALL},
+    {NULL, 0, NULL, 0},
+};
+
+static int repair_option(struct cli *cli, void *ctx, int opt, const char *arg)
+{
+	struct repair_opts *o = ctx;
+
+	(void)cli;
+	(void)arg;
+	if (opt != CLI_OPT_ALL)
+		return cli_usage_error(&cli_cmd_repair, "unexpected option");
+	o->all = true;
+	return 0;
+}
+
+static int repair_main(struct cli *cli, int argc, char **argv)
+{
+	struct repair_opts o = {0};
+	const char *name = NULL;
+	char **ops = NULL;
+	char what[64 + DFS_NAME_MAX_BYTES];
+	int nops = 0, rc, status = CLI_EXIT_OK;
+
+	rc = cli_parse(cli, &cli_cmd_repair, argc, argv, repair_option, &o, &ops, &nops);
+	if (rc)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	if (nops > 1 || (nops == 1 && o.all)) {
+		status = cli_usage_error(&cli_cmd_repair, "give a single NAME or --all");
+		goto out;
+	}
+	if (nops == 1) {
+		name = ops[0];
+		snprintf(what, sizeof(what), "repair %s", name);
+		if (cli_check_name(cli, what, name) < 0) {
+			status = CLI_EXIT_FAIL;
+			goto out;
+		}
+	} else {
+		snprintf(what, sizeof(what), "repair");
+	}
+	rc = cli_open(cli, false);
+	if (rc) {
+		status = rc;
+		goto out;
+	}
+	rc = dfs_repair(cli->client, name);
+	cli_progress_done(cli);
+	if (rc < 0) {
+		cli_error(cli, "%s: %s", what, cli_reason(cli, rc));
+		status = cli_exit_for(rc);
+		goto out;
+	}
+	if (cli->json)
+		printf("{\"repaired\": %d}\n", rc);
+	else if (!cli->quiet)
+		printf("repaired %d %s\n", rc, rc == 1 ? "copy" : "copies");
+out:
+	cli_close(cli);
+	free(ops);
+	return status;
+}
+
+const struct cli_command cli_cmd_repair = {
+    .name = "repair",
+    .summary = "restore missing copies",
+    .usage = "[NAME | --all]",
+    .help = "Bring every chunk of NAME (of every file with --all or without NAME) back\n"
+	    "to two good current copies: missing, stale or corrupt copies are rewritten\n"
+	    "from a good one and deletes reach servers that missed them. Prints\n"
+	    "'repaired N copies'.\n"
+	    "\n"
+	    "Options:\n"
+	    "  --all     repair every file\n"
+	    "  --json    print {\"repaired\": N}",
+    .longopts = repair_longopts,
+    .run = repair_main,
+};

@@ -1,0 +1,133 @@
+/* cmd_status.c: dfs status [--json]: which servers are up, and how they fare. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+static void print_json(const struct dfs_server_info *s, size_t n)
+{
+	size_t i;
+
+	fputs("[", stdout);
+	for (i = 0; i < n; i++) {
+		fprintf(stdout, "%s\n  {\"server\": %u, \"address\": ", i ? "," : "", s[i].number);
+		cli_json_string(stdout, s[i].address);
+		printf(", \"up\": %s", s[i].up ? "true" : "false");
+		if (!s[i].up) {
+			fputs(", \"error\": ", stdout);
+			cli_json_string(stdout, s[i].error);
+			fputs("}", stdout);
+			continue;
+		}
+		printf(", \"program\": %lu, \"tls\": %s, \"rtt_ms\": %.3f, \"version\": ",
+		       (unsigned long)s[i].program, s[i].tls ? "true" : "false", s[i].rtt_ms);
+		cli_json_string(stdout, s[i].software);
+		printf(", \"space_free\": %llu, \"space_total\": %llu, \"files\": %llu, "
+		       "\"chunks\": %llu, \"bytes_stored\": %llu, \"chunks_need_repair\": %llu, "
+		       "\"bytes_read\": %llu, \"bytes_written\": %llu, \"reads\": %llu}",
+		       (unsigned long long)s[i].space_free, (unsigned long long)s[i].space_total,
+		       (unsigned long long)s[i].files, (unsigned long long)s[i].chunks,
+		       (unsigned long long)s[i].bytes_stored,
+		       (unsigned long long)s[i].chunks_need_repair,
+		       (unsigned long long)s[i].bytes_read, (unsigned long long)s[i].bytes_written,
+		       (unsigned long long)s[i].reads);
+	}
+	fputs(n ? "\n]\n" : "]\n", stdout);
+}
+
+static void print_plain(const struct dfs_server_info *s, size_t n, int verbose)
+{
+	char freeb[32], totalb[32];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		printf("DFS%u %s %s", s[i].number, s[i].address, s[i].up ? "up" : "down");
+		if (!s[i].up) {
+			if (s[i].error[0])
+				printf(" (%s)", s[i].error);
+			putchar('\n');
+			continue;
+		}
+		printf(" program 0x%lx tls %s rtt %.1f ms", (unsigned long)s[i].program,
+		       s[i].tls ? "on" : "off", s[i].rtt_ms);
+		/* A server that answered but did not log us in gives no details. */
+		if (!s[i].software[0]) {
+			putchar('\n');
+			continue;
+		}
+		printf(
+		    " version %s free %s of %s files %llu chunks %llu bytes %llu need-repair %llu",
+		    s[i].software, cli_human_bytes(s[i].space_free, freeb, sizeof(freeb)),
+		    cli_human_bytes(s[i].space_total, totalb, sizeof(totalb)),
+		    (unsigned long long)s[i].files, (unsigned long long)s[i].chunks,
+		    (unsigned long long)s[i].bytes_stored,
+		    (unsigned long long)s[i].chunks_need_repair);
+		if (verbose)
+			printf(" read %llu written %llu reads %llu",
+			       (unsigned long long)s[i].bytes_read,
+			       (unsigned long long)s[i].bytes_written,
+			       (unsigned long long)s[i].reads);
+		putchar('\n');
+	}
+}
+
+static int status_main(struct cli *cli, int argc, char **argv)
+{
+	struct dfs_server_info *info = NULL;
+	size_t n = 0, i, up = 0;
+	char **ops = NULL;
+	int nops = 0, rc, status = CLI_EXIT_OK;
+
+	rc = cli_parse(cli, &cli_cmd_status, argc, argv, NULL, NULL, &ops, &nops);
+	if (rc)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	if (nops > 0) {
+		status = cli_usage_error(&cli_cmd_status, "unexpected operand '%s'", ops[0]);
+		goto out;
+	}
+	/* The table says which servers are down; no warning per server. */
+	cli->mute_server_down = true;
+	rc = cli_open(cli, true);
+	if (rc) {
+		status = rc;
+		goto out;
+	}
+	rc = dfs_status(cli->client, &info, &n);
+	if (rc < 0) {
+		cli_error(cli, "status: %s", cli_reason(cli, rc));
+		status = cli_exit_for(rc);
+		goto out;
+	}
+	if (cli->json)
+		print_json(info, n);
+	else
+		print_plain(info, n, cli->verbose);
+	for (i = 0; i < n; i++)
+		up += info[i].up;
+	if (up == 0)
+		status = CLI_EXIT_UNAVAILABLE;
+	else if (up < n)
+		status = CLI_EXIT_DEGRADED;
+out:
+	free(info);
+	cli_close(cli);
+	free(ops);
+	return status;
+}
+
+const struct cli_command cli_cmd_status = {
+    .name = "status",
+    .summary = "show the servers",
+    .usage = "[--json]",
+    .help = "Print one line per configured server: DFS<n>, its address and 'up' or\n"
+	    "'down'. A server that is up is followed by its RPC program number, whether\n"
+	    "TLS is on, the round-trip time, its software version, free space, and the\n"
+	    "files, chunks and bytes it stores and its chunks that need repair (with\n"
+	    "-v also bytes read and written); one that is down by the reason.\n"
+	    "\n"
+	    "Exit status: 0 every server up, 3 some down (degraded), 4 none up.\n"
+	    "\n"
+	    "Options:\n"
+	    "  --json    a JSON array with one object per server",
+    .run = status_main,
+};

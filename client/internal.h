@@ -1,0 +1,158 @@
+/* internal.h: libdfs's private state, shared by its source files. */
+#ifndef DFS_CLIENT_INTERNAL_H
+#define DFS_CLIENT_INTERNAL_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <openssl/ssl.h>
+#include "dfs.h"
+#include "dfs_prot.h"
+#include "rpcstream.h"
+#include "scram.h"
+
+#define DFS_INTERNAL __attribute__((visibility("hidden")))
+
+/* Connections per server: one per chunk role (first or second of its pair),
+ * so the two chunks a server holds move in parallel. */
+#define LINK_CONNS 2
+
+struct server_conf {
+	unsigned number;
+	char host[256];
+	uint32_t program;
+	uint16_t port;            /* 0: ask rpcbind on host */
+	char tls_name[256];
+};
+
+struct client_conf {
+	char path[PATH_MAX];
+	bool tls;
+	char ca[PATH_MAX];
+	int connect_timeout_ms;
+	int call_timeout_ms;
+	unsigned nservers;
+	struct server_conf servers[DFS_SERVERS_MAX];
+};
+
+/* One server as the client sees it. */
+struct link {
+	const struct server_conf *conf;
+	char address[300];        /* host:port once known, else host */
+	bool up;                  /* connected and logged in */
+	char why[256];            /* why it is not up */
+	CLIENT *clnt[LINK_CONNS];
+	dfs_cred cred;
+	double rtt_ms;
+	long long cert_expiry_s;
+	bool tls;
+};
+
+struct dfs_client {
+	struct client_conf conf;
+	SSL_CTX *tls;
+	struct link links[DFS_SERVERS_MAX];
+	char user[65];
+	bool logged_in;
+	dfs_event_fn on_event;
+	void *event_arg;
+	pthread_mutex_t event_lock;
+	char last_error[512];
+};
+
+/* client.c */
+DFS_INTERNAL int client_load_conf(struct client_conf *conf, const char *path, char *err,
+				  size_t errlen);
+/* Records err's explanation (printf-style) as the last error; returns err. */
+DFS_INTERNAL int client_fail(struct dfs_client *c, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+DFS_INTERNAL void client_emit(struct dfs_client *c, const struct dfs_event *ev);
+DFS_INTERNAL void client_warn(struct dfs_client *c, unsigned server, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* -errno for a status received from a server. */
+DFS_INTERNAL int client_errno(dfs_stat st);
+/* Names a server for messages: "server 3 (127.0.0.1:40003)". */
+DFS_INTERNAL const char *link_label(const struct link *l, char *buf, size_t len);
+
+/* conn.c */
+/* Connects to and logs in on every server in parallel. */
+DFS_INTERNAL int conn_login_all(struct dfs_client *c, const char *password);
+/* Marks a link down after a failed call (closes its connections). */
+DFS_INTERNAL void conn_mark_down(struct dfs_client *c, struct link *l, const char *why);
+/* Opens the connections of one link without logging in (for status). */
+DFS_INTERNAL int conn_ping(struct dfs_client *c, struct link *l);
+DFS_INTERNAL void conn_close_all(struct dfs_client *c);
+DFS_INTERNAL const char *clnt_problem(CLIENT *clnt, enum clnt_stat st, char *buf, size_t len);
+
+/* plan.c: which version of a file to read, and from where. */
+struct holder_view {
+	bool answered;            /* the server answered LOOKUP */
+	bool has_record;
+	dfs_lookup_ok rec;        /* current and previous, when has_record */
+};
+struct file_view {
+	const char *name;
+	size_t name_len;
+	unsigned nservers;
+	unsigned row;
+	struct holder_view holders[DFS_SERVERS_MAX];
+};
+struct read_plan {
+	const dfs_file_info *info;   /* the version chosen (points into a view) */
+	bool deleted;                /* the newest record is a tombstone */
+	bool found;                  /* some version is readable */
+	/* source[k] = server (1-based) to read chunk k+1 from, 0 if none */
+	unsigned source[DFS_SERVERS_MAX];
+	unsigned backup[DFS_SERVERS_MAX];
+	uint64_t chunk_sum[DFS_SERVERS_MAX];
+	uint64_t chunk_size[DFS_SERVERS_MAX];
+};
+/* Asks every live server for its record of name. 0, or -errno. */
+DFS_INTERNAL int plan_lookup(struct dfs_client *c, const char *name, struct file_view *view);
+DFS_INTERNAL void plan_view_free(struct file_view *view);
+/* Picks the newest version whose every chunk is held by some live server. */
+DFS_INTERNAL void plan_choose(const struct file_view *view, struct read_plan *plan);
+/* The version of a file info a server holds as current or previous, or NULL. */
+DFS_INTERNAL const dfs_file_info *plan_held(const struct holder_view *h, uint64_t ver);
+/* Whether info lists chunk index (1-based) as held. */
+DFS_INTERNAL bool plan_has_chunk(const dfs_file_info *info, unsigned index, uint64_t *sum);
+/* A fresh version number: larger than any earlier one from this clock. */
+DFS_INTERNAL uint64_t plan_new_version(void);
+
+/* put.c: the streaming upload of chunks, also used by repair. */
+struct chunk_source {
+	int fd;                      /* the local file holding the whole file */
+	uint64_t offset, size;       /* of the chunk in that file */
+};
+/* Uploads chunk `index` of (name, ver) from src to server l on connection
+ * role; checks the checksum as it goes (*sum = its XXH3). 0 or -errno. */
+DFS_INTERNAL int put_chunk_to(struct dfs_client *c, struct link *l, int role, const char *name,
+			      uint64_t ver, unsigned index, const struct chunk_source *src,
+			      uint64_t *sum);
+/* Commits info on server l. 0 or -errno. */
+DFS_INTERNAL int put_commit(struct dfs_client *c, struct link *l, const dfs_file_info *info);
+
+/* get.c: reads chunk index of ver from server l into fd at offset,
+ * verifying sum. 0 or -errno (-EBADMSG for a bad checksum). */
+DFS_INTERNAL int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *name,
+				uint64_t ver, unsigned index, int fd, uint64_t offset, uint64_t size,
+				uint64_t sum);
+
+/* repair.c: brings the servers of one file up to date with the chosen
+ * version, using a local copy of the whole file when local_fd >= 0 (else
+ * copying through the client from a good holder). bad[s-1] has bit k-1 set
+ * when server s served chunk k corrupt (NULL: none known). Returns the
+ * number of chunk copies written or -errno. */
+DFS_INTERNAL int repair_file(struct dfs_client *c, struct file_view *view,
+			     const struct read_plan *plan, int local_fd, const uint64_t *bad);
+
+/* With every server up, and some server recording chunks that another
+ * missed, repairs every file whose servers disagree. Returns copies written. */
+DFS_INTERNAL int repair_catch_up(struct dfs_client *c);
+
+/* list.c: every name any live server has a record of, tombstones included
+ * (so repair can spread deletes). */
+DFS_INTERNAL int list_names(struct dfs_client *c, struct dfs_file_list **out);
+
+#endif

@@ -1,0 +1,35 @@
+/* ops.h: the procedure handlers of DFS_V1, grouped by concern (login, data, files). */
+#ifndef DFS_OPS_H
+#define DFS_OPS_H
+
+#include "dfs_prot.h"
+#include "server.h"
+
+/* Each handler fills *res (zeroed by the caller) and returns nothing: the
+ * outcome travels in the result's status. */
+void op_login_begin(struct conn *cn, dfs_login_begin_args *a, dfs_login_begin_res *r);
+void op_login_finish(struct conn *cn, dfs_login_finish_args *a, dfs_login_finish_res *r);
+void op_logout(struct conn *cn, dfs_cred_args *a, dfs_stat *r);
+
+void op_put_begin(struct conn *cn, dfs_put_begin_args *a, dfs_put_begin_res *r);
+void op_put_block(struct conn *cn, dfs_put_block_args *a, dfs_stat *r);
+void op_put_end(struct conn *cn, dfs_put_end_args *a, dfs_stat *r);
+void op_read(struct conn *cn, dfs_read_args *a, dfs_read_res *r);
+/* Discards the uploads a closed connection left unfinished (kept for resume). */
+void op_uploads_release(struct conn *cn);
+
+void op_commit(struct conn *cn, dfs_commit_args *a, dfs_stat *r);
+void op_abort(struct conn *cn, dfs_version_args *a, dfs_stat *r);
+void op_lookup(struct conn *cn, dfs_name_args *a, dfs_lookup_res *r);
+void op_list(struct conn *cn, dfs_list_args *a, dfs_list_res *r);
+void op_delete(struct conn *cn, dfs_delete_args *a, dfs_stat *r);
+void op_status(struct conn *cn, dfs_cred_args *a, dfs_status_res *r);
+void op_verify(struct conn *cn, dfs_version_args *a, dfs_verify_res *r);
+
+/* Checks the session token; copies its user into user (65 bytes). Returns
+ * DFS_OK, DFS_EACCES (unknown token) or DFS_EKEYEXPIRED. */
+dfs_stat op_authenticate(struct conn *cn, const dfs_cred *cred, char user[65]);
+/* Maps a negative errno to the status sent on the wire. */
+dfs_stat op_stat_from_errno(int err);
+
+#endif

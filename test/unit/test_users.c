@@ -1,0 +1,238 @@
+/* test_users.c: the LMDB user database, including a second process's writes. */
+#include "check.h"
+#include "users.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[64];
+static char path[128];
+static char lockpath[160];
+
+static void make_verifier(struct scram_verifier *v, unsigned char seed)
+{
+	memset(v, 0, sizeof(*v));
+	v->salt_len = 16;
+	for (size_t i = 0; i < v->salt_len; i++)
+		v->salt[i] = (unsigned char)(seed + i);
+	v->iterations = 4096u + seed;
+	memset(v->stored_key, seed ^ 0x5a, sizeof(v->stored_key));
+	memset(v->server_key, seed ^ 0xa5, sizeof(v->server_key));
+	v->stored_key[0] = 0;
+	v->server_key[31] = 0xff;
+}
+
+static int same(const struct scram_verifier *a, const struct scram_verifier *b)
+{
+	return a->salt_len == b->salt_len && memcmp(a->salt, b->salt, a->salt_len) == 0 &&
+	       a->iterations == b->iterations &&
+	       memcmp(a->stored_key, b->stored_key, SCRAM_KEY_LEN) == 0 &&
+	       memcmp(a->server_key, b->server_key, SCRAM_KEY_LEN) == 0;
+}
+
+struct names {
+	char buf[256];
+	int stop_after;
+	int seen;
+};
+
+static int collect(const char *user, void *arg)
+{
+	struct names *n = arg;
+	size_t len = strlen(n->buf);
+
+	snprintf(n->buf + len, sizeof(n->buf) - len, "%s%s", len ? " " : "", user);
+	n->seen++;
+	return n->seen == n->stop_after ? 42 : 0;
+}
+
+static void test_missing_read_only(void)
+{
+	struct user_db *db = (struct user_db *)&db;
+	char err[256];
+	struct stat st;
+
+	CHECK_EQ(user_db_open(&db, path, false, err, sizeof(err)), -ENOENT);
+	CHECK(db == NULL);
+	CHECK(strstr(err, path) != NULL);
+	CHECK(strstr(err, "does not exist") != NULL);
+	CHECK(stat(lockpath, &st) < 0 && errno == ENOENT);
+}
+
+static void test_crud(void)
+{
+	struct user_db *db = NULL;
+	struct scram_verifier a, b, got;
+	struct names n = {.stop_after = -1};
+	char err[256];
+	struct stat st;
+	mode_t old = umask(0277); /* would leave the owner unable to write */
+
+	CHECK_EQ(user_db_open(&db, path, true, err, sizeof(err)), 0);
+	umask(old);
+	CHECK(db != NULL);
+	if (!db) {
+		fprintf(stderr, "open: %s\n", err);
+		return;
+	}
+	CHECK_EQ(stat(path, &st), 0);
+	CHECK_EQ(st.st_mode & 07777, 0600);
+	CHECK_EQ(stat(lockpath, &st), 0);
+	CHECK_EQ(st.st_mode & 07777, 0600);
+
+	make_verifier(&a, 1);
+	make_verifier(&b, 2);
+	CHECK_EQ(user_db_get(db, "AnujS", &got), -ENOENT);
+	CHECK_EQ(user_db_put(db, "AnujS", &a, false), 0);
+	CHECK_EQ(user_db_get(db, "AnujS", &got), 0);
+	CHECK(same(&got, &a));
+	CHECK_EQ(user_db_get(db, "anujs", &got), -ENOENT);
+	CHECK_EQ(user_db_put(db, "AnujS", &b, false), -EEXIST);
+	CHECK_EQ(user_db_get(db, "AnujS", &got), 0);
+	CHECK(same(&got, &a));
+	CHECK_EQ(user_db_put(db, "AnujS", &b, true), 0);
+	CHECK_EQ(user_db_get(db, "AnujS", &got), 0);
+	CHECK(same(&got, &b));
+
+	CHECK_EQ(user_db_put(db, "b", &a, false), 0);
+	CHECK_EQ(user_db_put(db, "a", &a, false), 0);
+	CHECK_EQ(user_db_put(db, "A-z_0.9", &a, false), 0);
+	CHECK_EQ(user_db_each(db, collect, &n), 0);
+	CHECK_STR(n.buf, "A-z_0.9 AnujS a b");
+	memset(&n, 0, sizeof(n));
+	n.stop_after = 2;
+	CHECK_EQ(user_db_each(db, collect, &n), 42);
+	CHECK_STR(n.buf, "A-z_0.9 AnujS");
+
+	CHECK_EQ(user_db_delete(db, "a"), 0);
+	CHECK_EQ(user_db_delete(db, "a"), -ENOENT);
+	CHECK_EQ(user_db_get(db, "a", &got), -ENOENT);
+	memset(&n, 0, sizeof(n));
+	n.stop_after = -1;
+	CHECK_EQ(user_db_each(db, collect, &n), 0);
+	CHECK_STR(n.buf, "A-z_0.9 AnujS b");
+
+	/* Names outside the rule never reach the database. */
+	CHECK_EQ(user_db_put(db, ".hidden", &a, false), -EINVAL);
+	CHECK_EQ(user_db_put(db, "", &a, false), -EINVAL);
+	CHECK_EQ(user_db_put(db, "a/b", &a, false), -EINVAL);
+	CHECK_EQ(user_db_put(db,
+			     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+			     &a, false),
+		 -EINVAL);
+	CHECK_EQ(user_db_get(db, "a,b", &got), -EINVAL);
+	got.salt_len = 0;
+	CHECK_EQ(user_db_put(db, "x", &got, false), -EINVAL);
+	user_db_close(db);
+	user_db_close(NULL);
+}
+
+/* Writes or deletes in a separate process, as dfsadm does beside a server. */
+static int child_change(const char *user, int del)
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	if (pid == 0) {
+		struct user_db *db = NULL;
+		struct scram_verifier v;
+		char err[256];
+		int rc = user_db_open(&db, path, true, err, sizeof(err));
+
+		make_verifier(&v, 7);
+		if (rc == 0)
+			rc = del ? user_db_delete(db, user) : user_db_put(db, user, &v, false);
+		user_db_close(db);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_read_only_sees_other_process(void)
+{
+	struct user_db *db = NULL;
+	struct scram_verifier got, want;
+	char err[256];
+
+	CHECK_EQ(user_db_open(&db, path, false, err, sizeof(err)), 0);
+	if (!db) {
+		fprintf(stderr, "open: %s\n", err);
+		return;
+	}
+	make_verifier(&want, 7);
+	CHECK_EQ(user_db_get(db, "late", &got), -ENOENT);
+	CHECK_EQ(user_db_put(db, "late", &want, false), -EROFS);
+	CHECK_EQ(user_db_delete(db, "b"), -EROFS);
+
+	CHECK_EQ(child_change("late", 0), 0);
+	CHECK_EQ(user_db_get(db, "late", &got), 0);
+	CHECK(same(&got, &want));
+
+	CHECK_EQ(child_change("late", 1), 0);
+	CHECK_EQ(user_db_get(db, "late", &got), -ENOENT);
+	CHECK_EQ(child_change("late", 1), 1); /* already gone */
+	user_db_close(db);
+}
+
+/* A record this code did not write (other version, truncated) is refused. */
+static void test_bad_record(void)
+{
+	char bad[160];
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	MDB_val k1 = {2, "v2"}, v1 = {3, "\x02\x01x"};
+	MDB_val k2 = {5, "short"}, v2 = {10, "\x01\x10xxxxxxxx"};
+	struct user_db *db = NULL;
+	struct scram_verifier got;
+	char err[256];
+
+	snprintf(bad, sizeof(bad), "%s/bad.db", dir);
+	CHECK_EQ(mdb_env_create(&env), 0);
+	CHECK_EQ(mdb_env_open(env, bad, MDB_NOSUBDIR, 0600), 0);
+	CHECK_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	CHECK_EQ(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+	CHECK_EQ(mdb_put(txn, dbi, &k1, &v1, 0), 0);
+	CHECK_EQ(mdb_put(txn, dbi, &k2, &v2, 0), 0);
+	CHECK_EQ(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	CHECK_EQ(user_db_open(&db, bad, false, err, sizeof(err)), 0);
+	CHECK_EQ(user_db_get(db, "v2", &got), -EBADMSG);
+	CHECK_EQ(user_db_get(db, "short", &got), -EBADMSG);
+	user_db_close(db);
+}
+
+int main(void)
+{
+	char cmd[128];
+
+	snprintf(dir, sizeof(dir), "/tmp/test_users.XXXXXX");
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/users.db", dir);
+	snprintf(lockpath, sizeof(lockpath), "%s-lock", path);
+
+	test_missing_read_only();
+	test_crud();
+	test_read_only_sees_other_process();
+	test_bad_record();
+
+	snprintf(cmd, sizeof(cmd), "%s/bad.db", dir);
+	unlink(cmd);
+	snprintf(cmd, sizeof(cmd), "%s/bad.db-lock", dir);
+	unlink(cmd);
+	unlink(path);
+	unlink(lockpath);
+	rmdir(dir);
+	return CHECK_DONE();
+}
