@@ -41,7 +41,7 @@ _cleanup() {
 		for f in "$dir"/run/dfsd-*.pid; do
 			[[ -f $f ]] || continue
 			pid=$(<"$f")
-			if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
+			if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" |
 				grep -Fq "$dir/conf/"; then
 				kill -KILL "$pid" 2>/dev/null || true
 			fi
@@ -215,4 +215,17 @@ for line in open(sys.argv[2], encoding="utf-8", errors="surrogateescape"):
     if m:
         print(m.group(1))
         break' "$1" "$T/out"
+}
+
+# eventually CMD...: retries CMD (every 0.2 s, up to 20 s) until it succeeds, e.g.
+# while a server still throttles logins after failed attempts.
+eventually() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		run "$@"
+		((RC == 0)) && return 0
+		sleep 0.2
+	done
+	printf 'stdout: %s\nstderr: %s\n' "$OUT" "$ERR" >&2
+	fail "still failing after 20 s: $*"
 }
