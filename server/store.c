@@ -40,10 +40,14 @@ struct store {
 	pthread_mutex_t locks[STORE_LOCKS];
 };
 
+/* Bytes of an upload between two starts of writeback. */
+#define WRITEBACK_STEP (8u << 20)
+
 struct store_upload {
 	struct store *st;
 	int fd;
 	uint64_t size, done;
+	uint64_t flushed; /* bytes handed to writeback so far */
 	uint64_t ver;
 	unsigned index;
 	XXH3_state_t *xs;
@@ -795,6 +799,13 @@ int store_upload_write(struct store_upload *up, uint64_t offset, const void *dat
 		return rc;
 	XXH3_64bits_update(up->xs, data, len);
 	up->done += len;
+	/* Start writeback while the rest streams in, so the fdatasync at the
+	 * end waits for the last few MiB rather than the whole chunk. */
+	if (up->done - up->flushed >= WRITEBACK_STEP) {
+		sync_file_range(up->fd, (off_t)up->flushed, (off_t)(up->done - up->flushed),
+				SYNC_FILE_RANGE_WRITE);
+		up->flushed = up->done;
+	}
 	return 0;
 }
 
