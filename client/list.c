@@ -105,7 +105,8 @@ static int collect(struct dfs_client *c, struct records *rs, unsigned *answered_
 			cookie_len = r.dfs_list_res_u.ok.cookie.cookie_len;
 			if (cookie_len > sizeof(cookie))
 				cookie_len = 0;
-			memcpy(cookie, r.dfs_list_res_u.ok.cookie.cookie_val, cookie_len);
+			if (cookie_len)
+				memcpy(cookie, r.dfs_list_res_u.ok.cookie.cookie_val, cookie_len);
 			xdr_free((xdrproc_t)xdr_dfs_list_res, (char *)&r);
 			if (!eof && cookie_len == 0)
 				break;
