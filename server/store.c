@@ -680,6 +680,32 @@ static int rehash_staged(struct store_upload *up)
 	return rc;
 }
 
+/* Reserves the disk space for bytes [done, size) of an upload, so a full
+ * disk is reported before any data is sent. A request larger than the free
+ * space is refused outright: asking the filesystem would fill the disk for
+ * everyone else before it gave up. */
+static int reserve_space(int fd, uint64_t done, uint64_t size)
+{
+	struct statvfs vfs;
+	int err;
+
+	if (size <= done)
+		return 0;
+	if (fstatvfs(fd, &vfs) == 0 && size - done > (uint64_t)vfs.f_bavail * vfs.f_frsize)
+		return -ENOSPC;
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)done, (off_t)(size - done)) == 0)
+		return 0;
+	err = errno;
+	/* Filesystems without preallocation simply get no early warning. */
+	if (err == EOPNOTSUPP || err == ENOSYS || err == EINVAL)
+		return 0;
+	/* Give back whatever part of the reservation was made. */
+	fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)done, (off_t)(size - done));
+	if (err == ENOSPC || err == EDQUOT)
+		return -ENOSPC;
+	return err == EFBIG ? -EFBIG : -EIO;
+}
+
 int store_upload_begin(struct store *st, const char *user, const void *name, size_t name_len,
 		       uint64_t ver, unsigned index, uint64_t size, struct store_upload **out,
 		       uint64_t *offset)
@@ -759,18 +785,9 @@ int store_upload_begin(struct store *st, const char *user, const void *name, siz
 	rc = rehash_staged(up);
 	if (rc < 0)
 		goto out;
-	if (size > up->done &&
-	    fallocate(up->fd, FALLOC_FL_KEEP_SIZE, (off_t)up->done, (off_t)(size - up->done)) < 0) {
-		if (errno == ENOSPC || errno == EDQUOT || errno == EFBIG) {
-			rc = errno == EFBIG ? -EFBIG : -ENOSPC;
-			goto out;
-		}
-		/* Filesystems without preallocation simply get no early warning. */
-		if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL) {
-			rc = -EIO;
-			goto out;
-		}
-	}
+	rc = reserve_space(up->fd, up->done, size);
+	if (rc < 0)
+		goto out;
 	*offset = up->done;
 	*out = up;
 	up = NULL;
