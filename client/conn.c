@@ -357,6 +357,7 @@ int conn_login_all(struct dfs_client *c, const char *password)
 
 		if (!jobs[i].err && l->up) {
 			up++;
+			c->login_iterations = jobs[i].iterations;
 			if (l->cert_expiry_s >= 0 && l->cert_expiry_s < 30 * 86400) {
 				struct dfs_event ev = {.kind = DFS_EVENT_CERT_EXPIRING,
 						       .server = l->conf->number};
