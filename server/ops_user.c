@@ -25,8 +25,9 @@ void op_set_verifier(struct conn *cn, dfs_set_verifier_args *a, dfs_stat *r)
 		*r = DFS_EPERM;
 		goto out;
 	}
+	/* The bound matches dfsadm's: more would only make every login slow. */
 	if (a->salt.salt_len == 0 || a->salt.salt_len > SCRAM_SALT_MAX ||
-	    a->iterations < SCRAM_MIN_ITERATIONS) {
+	    a->iterations < SCRAM_MIN_ITERATIONS || a->iterations > 10000000u) {
 		*r = DFS_EINVAL;
 		goto out;
 	}
