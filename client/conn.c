@@ -381,6 +381,7 @@ int conn_login_all(struct dfs_client *c, const char *password)
 
 		if (!jobs[i].err && l->up) {
 			up++;
+			c->login_iterations = jobs[i].iterations;
 			warn_cert_expiry(c, l);
 			continue;
 		}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "checksum.h"
@@ -16,20 +17,77 @@
 
 #define GET_WINDOW 4
 
-int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *name, uint64_t ver,
-		   unsigned index, int fd, uint64_t offset, uint64_t size, uint64_t sum)
+/* The sidecar of a partial get: a header naming the version, then one
+ * fixed-width line per chunk counting the bytes of it already written, so
+ * each chunk's thread rewrites its own line in place. */
+#define PART_MAGIC    "dfs-part 1"
+#define PART_SLOT_LEN 21 /* "%020llu\n" */
+
+struct part {
+	int state_fd; /* -1: no sidecar */
+	off_t slots;  /* offset of chunk 1's line */
+	uint64_t have[DFS_SERVERS_MAX];
+};
+
+static void part_record(const struct part *p, unsigned index, uint64_t done)
+{
+	char line[PART_SLOT_LEN + 1];
+
+	if (!p || p->state_fd < 0)
+		return;
+	snprintf(line, sizeof(line), "%020llu\n", (unsigned long long)done);
+	if (pwrite(p->state_fd, line, PART_SLOT_LEN,
+		   p->slots + (off_t)(index - 1) * PART_SLOT_LEN) != PART_SLOT_LEN) {
+		/* A stale count only means those bytes are fetched again. */
+	}
+}
+
+/* Feeds the first `len` bytes of the chunk already in fd to the checksum. */
+static int checksum_prefix(int fd, uint64_t offset, uint64_t len, struct checksum *ck)
+{
+	char *buf = malloc(DFS_BLOCK_MAX);
+	uint64_t pos = 0;
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (pos < len) {
+		size_t want = len - pos < DFS_BLOCK_MAX ? (size_t)(len - pos) : DFS_BLOCK_MAX;
+		ssize_t r = pread(fd, buf, want, (off_t)(offset + pos));
+
+		if (r <= 0) {
+			err = r < 0 ? -errno : -EIO;
+			break;
+		}
+		checksum_update(ck, buf, (size_t)r);
+		pos += (uint64_t)r;
+	}
+	free(buf);
+	return err;
+}
+
+/* get_chunk_from, starting at byte `start` of the chunk (the bytes before
+ * it are already in fd; they are checksummed, not fetched), recording
+ * progress in part. */
+static int get_chunk_part(struct link *l, int role, const char *name, uint64_t ver, unsigned index,
+			  int fd, uint64_t offset, uint64_t size, uint64_t sum, uint64_t start,
+			  const struct part *part)
 {
 	CLIENT *clnt = l->clnt[role];
 	dfs_read_args a = {.cred = l->cred, .ver = ver, .index = index};
 	struct checksum ck;
-	uint64_t asked = 0, got = 0;
+	uint64_t asked = start, got = start;
 	unsigned outstanding = 0;
 	int err = 0;
 
-	(void)c;
 	a.name.dfs_name_val = (char *)name;
 	a.name.dfs_name_len = (u_int)strlen(name);
 	checksum_init(&ck);
+	if (start > size)
+		return -EINVAL;
+	err = checksum_prefix(fd, offset, start, &ck);
+	if (err)
+		return err;
 	while (got < size) {
 		dfs_read_res r;
 		enum clnt_stat st;
@@ -66,6 +124,8 @@ int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *n
 				len -= (size_t)w;
 				got += (uint64_t)w;
 			}
+			if (!err)
+				part_record(part, index, got);
 		}
 		xdr_free((xdrproc_t)xdr_dfs_read_res, (char *)&r);
 		if (err)
@@ -85,6 +145,13 @@ int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *n
 	return checksum_final(&ck) == sum ? 0 : -EBADMSG;
 }
 
+int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *name, uint64_t ver,
+		   unsigned index, int fd, uint64_t offset, uint64_t size, uint64_t sum)
+{
+	(void)c;
+	return get_chunk_part(l, role, name, ver, index, fd, offset, size, sum, 0, NULL);
+}
+
 struct fetch {
 	struct dfs_client *c;
 	const struct file_view *view;
@@ -92,6 +159,7 @@ struct fetch {
 	unsigned index;
 	int fd;
 	uint64_t offset, size;
+	const struct part *part; /* partial get being continued, or NULL */
 	atomic_uint_fast64_t *progress;
 	/* results */
 	unsigned served_by;
@@ -118,6 +186,7 @@ static void *fetch_run(void *arg)
 	for (int i = 0; i < 2 && !f->served_by; i++) {
 		unsigned s = candidates[i];
 		struct link *l;
+		uint64_t have;
 		int err;
 
 		if (!s)
@@ -125,9 +194,19 @@ static void *fetch_run(void *arg)
 		l = &f->c->links[s - 1];
 		if (!l->up)
 			continue;
-		err = get_chunk_from(f->c, l, role_of(f->view->row, s, f->index, f->view->nservers),
+		have = f->part ? f->part->have[f->index - 1] : 0;
+		if (have > f->size)
+			have = 0;
+		err = get_chunk_part(l, role_of(f->view->row, s, f->index, f->view->nservers),
 				     f->view->name, info->ver, f->index, f->fd, f->offset, f->size,
-				     f->plan->chunk_sum[f->index - 1]);
+				     f->plan->chunk_sum[f->index - 1], have, f->part);
+		/* Bytes kept from an earlier attempt that do not add up to
+		 * the checksum: fetch the whole chunk again. */
+		if (err == -EBADMSG && have > 0)
+			err =
+			    get_chunk_part(l, role_of(f->view->row, s, f->index, f->view->nservers),
+					   f->view->name, info->ver, f->index, f->fd, f->offset,
+					   f->size, f->plan->chunk_sum[f->index - 1], 0, f->part);
 		if (err == 0) {
 			struct dfs_event ev = {.kind = DFS_EVENT_CHUNK_SERVED, .server = s,
 					       .chunk = f->index, .name = f->view->name};
@@ -163,7 +242,8 @@ static const char *fetch_reason(int err)
 }
 
 /* Fetches every chunk of the planned version into fd; repairs what failed. */
-static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_plan *plan, int fd)
+static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_plan *plan, int fd,
+		     const struct part *part)
 {
 	struct fetch f[DFS_SERVERS_MAX];
 	pthread_t tids[DFS_SERVERS_MAX];
@@ -180,6 +260,7 @@ static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_p
 		struct fetch *x = &f[k - 1];
 
 		*x = (struct fetch){.c = c, .view = view, .plan = plan, .index = k, .fd = fd,
+				    .part = part,
 				    .progress = &progress};
 		chunk_range(plan->info->size, n, k, &x->offset, &x->size);
 		started[k - 1] = pthread_create(&tids[k - 1], NULL, fetch_run, x) == 0;
@@ -263,12 +344,53 @@ static int prepare(struct dfs_client *c, const char *remote_name, struct file_vi
 			   remote_name);
 }
 
+/* Opens the sidecar of a partial get of info (creating or resetting it);
+ * with resume, keeps the byte counts of an earlier get of the same version. */
+static int part_open(struct dfs_client *c, const char *path, const dfs_file_info *info,
+		     struct part *p, uint64_t *kept)
+{
+	char head[128], text[128 + DFS_SERVERS_MAX * PART_SLOT_LEN + 1], zero[PART_SLOT_LEN + 1];
+	ssize_t got;
+	int n;
+
+	memset(p, 0, sizeof(*p));
+	*kept = 0;
+	p->state_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (p->state_fd < 0)
+		return client_fail(c, -errno, "cannot create %s: %s", path, strerror(errno));
+	n = snprintf(head, sizeof(head), PART_MAGIC " %016llx %020llu %016llx %02u\n",
+		     (unsigned long long)info->ver, (unsigned long long)info->size,
+		     (unsigned long long)info->digest, info->nchunks);
+	p->slots = n;
+	got = pread(p->state_fd, text, sizeof(text) - 1, 0);
+	text[got > 0 ? got : 0] = '\0';
+	if (c->resume && got == n + (ssize_t)info->nchunks * PART_SLOT_LEN &&
+	    memcmp(text, head, (size_t)n) == 0) {
+		for (unsigned k = 0; k < info->nchunks; k++) {
+			p->have[k] = strtoull(text + n + k * PART_SLOT_LEN, NULL, 10);
+			*kept += p->have[k];
+		}
+		return 0;
+	}
+	snprintf(zero, sizeof(zero), "%020llu\n", 0ull);
+	if (ftruncate(p->state_fd, 0) < 0 || pwrite(p->state_fd, head, (size_t)n, 0) != n)
+		return client_fail(c, -errno, "cannot write %s: %s", path, strerror(errno));
+	for (unsigned k = 0; k < info->nchunks; k++)
+		if (pwrite(p->state_fd, zero, PART_SLOT_LEN, n + (off_t)k * PART_SLOT_LEN) !=
+		    PART_SLOT_LEN)
+			return client_fail(c, -errno, "cannot write %s: %s", path, strerror(errno));
+	return 0;
+}
+
 int dfs_get(struct dfs_client *c, const char *remote_name, const char *local_path)
 {
 	struct file_view view;
 	struct read_plan plan;
-	char tmp[PATH_MAX] = "", dir[PATH_MAX], base[PATH_MAX];
+	struct part part = {.state_fd = -1};
+	char tmp[PATH_MAX] = "", state[PATH_MAX + 8] = "", dir[PATH_MAX], base[PATH_MAX];
 	struct timespec times[2];
+	uint64_t kept = 0;
+	bool keep = false;
 	mode_t mask;
 	int fd = -1, err;
 
@@ -277,20 +399,45 @@ int dfs_get(struct dfs_client *c, const char *remote_name, const char *local_pat
 		goto out;
 	snprintf(dir, sizeof(dir), "%s", local_path);
 	snprintf(base, sizeof(base), "%s", local_path);
-	if (snprintf(tmp, sizeof(tmp), "%s/.%s.dfs-XXXXXX", dirname(dir), basename(base)) >=
-	    (int)sizeof(tmp)) {
+	/* A fixed name beside the target, so an interrupted get can be
+	 * continued by the next one (see dfs_set_resume). */
+	if (snprintf(tmp, sizeof(tmp), "%s/.%s.dfs-part", dirname(dir), basename(base)) >=
+		(int)sizeof(tmp) ||
+	    snprintf(state, sizeof(state), "%s.state", tmp) >= (int)sizeof(state)) {
+		tmp[0] = state[0] = '\0';
 		err = client_fail(c, -ENAMETOOLONG, "%s: path too long", local_path);
 		goto out;
 	}
-	fd = mkostemp(tmp, O_CLOEXEC);
+	fd = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		err = client_fail(c, -errno, "cannot create a file beside %s: %s", local_path,
 				  strerror(errno));
+		tmp[0] = state[0] = '\0';
 		goto out;
 	}
-	err = fetch_all(c, &view, &plan, fd);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		err = client_fail(c, -EBUSY, "another dfs get is writing %s", local_path);
+		close(fd);
+		fd = -1;
+		tmp[0] = state[0] = '\0';
+		goto out;
+	}
+	err = part_open(c, state, plan.info, &part, &kept);
 	if (err)
 		goto out;
+	if (kept)
+		client_warn(c, 0, "%s: continuing an interrupted get: %llu of %llu bytes are here",
+			    remote_name, (unsigned long long)kept,
+			    (unsigned long long)plan.info->size);
+	else if (ftruncate(fd, 0) < 0) {
+		err = client_fail(c, -errno, "cannot reset %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	err = fetch_all(c, &view, &plan, fd, &part);
+	if (err) {
+		keep = c->resume;
+		goto out;
+	}
 	mask = umask(0);
 	umask(mask);
 	times[0].tv_sec = 0;
@@ -305,11 +452,19 @@ int dfs_get(struct dfs_client *c, const char *remote_name, const char *local_pat
 	}
 	tmp[0] = '\0';
 out:
-	if (fd >= 0) {
-		if (tmp[0] && err)
+	if (err && keep)
+		client_fail(c, err, "%s; 'dfs get --resume' continues where this one stopped",
+			    strdupa(dfs_last_error(c)));
+	if (!keep) {
+		if (tmp[0])
 			unlink(tmp);
-		close(fd);
+		if (state[0])
+			unlink(state);
 	}
+	if (part.state_fd >= 0)
+		close(part.state_fd);
+	if (fd >= 0)
+		close(fd);
 	plan_view_free(&view);
 	return err;
 }
@@ -332,7 +487,7 @@ int dfs_get_fd(struct dfs_client *c, const char *remote_name, int out_fd)
 		err = client_fail(c, -errno, "cannot create a temporary file: %s", strerror(errno));
 		goto out;
 	}
-	err = fetch_all(c, &view, &plan, fd);
+	err = fetch_all(c, &view, &plan, fd, NULL);
 	if (err)
 		goto out;
 	for (off_t pos = 0;;) {

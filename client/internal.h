@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <openssl/ssl.h>
 #include "dfs.h"
 #include "dfs_prot.h"
@@ -55,6 +56,8 @@ struct dfs_client {
 	struct link links[DFS_SERVERS_MAX];
 	char user[65];
 	bool logged_in;
+	uint32_t login_iterations; /* of the verifier the login used */
+	bool resume;		   /* dfs_set_resume */
 	dfs_event_fn on_event;
 	void *event_arg;
 	pthread_mutex_t event_lock;
@@ -132,6 +135,26 @@ DFS_INTERNAL int put_chunk_to(struct dfs_client *c, struct link *l, int role, co
 			      uint64_t *sum);
 /* Commits info on server l. 0 or -errno. */
 DFS_INTERNAL int put_commit(struct dfs_client *c, struct link *l, const dfs_file_info *info);
+
+/* resume.c: the record of a put in progress, for --resume. */
+struct put_resume {
+	char path[PATH_MAX];
+	int fd;	      /* appends "stored S K" lines; -1 if none */
+	bool resumed; /* continuing an earlier put */
+};
+/* Picks the version for a put of the local file sb as remote_name: with
+ * resume on and a record of an interrupted put of the same unchanged file,
+ * that put's version (and done[s-1][k-1] for copies already stored), else a
+ * new one, recorded for a later resume. Never fails: without a cache folder
+ * nothing is recorded. */
+DFS_INTERNAL int resume_put_open(struct dfs_client *c, const char *remote_name,
+				 const struct stat *sb, uint64_t *ver,
+				 bool done[DFS_SERVERS_MAX][DFS_SERVERS_MAX],
+				 struct put_resume *out);
+/* Records that chunk is stored (staged and verified) on server. */
+DFS_INTERNAL void resume_put_stored(struct put_resume *r, unsigned server, unsigned chunk);
+/* Closes the record; removes it unless keep. */
+DFS_INTERNAL void resume_put_close(struct put_resume *r, bool keep);
 
 /* get.c: reads chunk index of ver from server l into fd at offset,
  * verifying sum. 0 or -errno (-EBADMSG for a bad checksum). */

@@ -68,6 +68,7 @@ static int collect(struct dfs_client *c, struct records *rs, unsigned *answered_
 {
 	char why[200], label[160];
 	unsigned answered = 0;
+	int refused = 0;
 
 	for (unsigned i = 0; i < c->conf.nservers; i++) {
 		struct link *l = &c->links[i];
@@ -92,6 +93,8 @@ static int collect(struct dfs_client *c, struct records *rs, unsigned *answered_
 				client_warn(c, l->conf->number, "%s: list failed: %s",
 					    link_label(l, label, sizeof(label)),
 					    dfs_strerror(client_errno(r.status)));
+				if (r.status == DFS_EACCES || r.status == DFS_EKEYEXPIRED)
+					refused = client_errno(r.status);
 				xdr_free((xdrproc_t)xdr_dfs_list_res, (char *)&r);
 				break;
 			}
@@ -115,6 +118,10 @@ static int collect(struct dfs_client *c, struct records *rs, unsigned *answered_
 		}
 	}
 	*answered_out = answered;
+	if (answered == 0 && refused)
+		return client_fail(c, refused, "the servers refused the session: %s",
+				   refused == -EACCES ? "the user no longer exists or the session ended"
+						      : dfs_strerror(refused));
 	if (answered == 0)
 		return client_fail(c, -EHOSTDOWN, "no server answered; is the cluster running?");
 	return 0;

@@ -25,6 +25,7 @@ struct target {
 	unsigned outstanding;
 	int err;               /* 0, or why this copy failed */
 	bool broken;           /* the connection itself failed */
+	bool skip;             /* already stored by the put being resumed */
 	char why[256];
 };
 
@@ -39,6 +40,7 @@ struct upload {
 	uint64_t sum;
 	atomic_uint_fast64_t *progress; /* shared bytes-done counter, or NULL */
 	uint64_t total;
+	struct put_resume *resume; /* where stored copies are recorded, or NULL */
 };
 
 static void target_fail_rpc(struct target *t, enum clnt_stat st)
@@ -87,6 +89,8 @@ static void begin_target(struct upload *u, struct target *t)
 	dfs_put_begin_res r;
 	enum clnt_stat st;
 
+	if (t->skip)
+		return;
 	a.name.dfs_name_val = (char *)u->name;
 	a.name.dfs_name_len = (u_int)strlen(u->name);
 	memset(&r, 0, sizeof(r));
@@ -111,7 +115,9 @@ static void send_block(struct target *t, uint64_t pos, const char *buf, size_t l
 	uint64_t skip;
 	enum clnt_stat st;
 
-	if (pos + len <= t->start)
+	/* Bytes a server already has were still read and checksummed here:
+	 * the chunk's checksum covers all of it. */
+	if (t->skip || pos + len <= t->start)
 		return;
 	skip = t->start > pos ? t->start - pos : 0;
 	a.offset = pos + skip;
@@ -135,6 +141,8 @@ static void end_target(struct upload *u, struct target *t)
 	dfs_stat res = DFS_OK;
 	enum clnt_stat st;
 
+	if (t->skip)
+		return;
 	drain(t);
 	if (!target_live(t))
 		return;
@@ -143,6 +151,8 @@ static void end_target(struct upload *u, struct target *t)
 		target_fail_rpc(t, st);
 	else if (res != DFS_OK)
 		target_fail_status(t, res);
+	else if (u->resume)
+		resume_put_stored(u->resume, t->link->conf->number, u->index);
 }
 
 static void report_progress(struct upload *u, size_t len)
@@ -326,6 +336,8 @@ static int describe_chunk_failure(struct dfs_client *c, const char *path, const 
 int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 {
 	struct put_state *ps = NULL;
+	struct put_resume resume = {.fd = -1};
+	bool done[DFS_SERVERS_MAX][DFS_SERVERS_MAX], keep = false;
 	const char *why = NULL;
 	uint64_t sums[DFS_SERVERS_MAX], ver;
 	atomic_uint_fast64_t progress = 0;
@@ -357,12 +369,15 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 		goto out;
 	}
 	row = placement_row(remote_name, strlen(remote_name), n);
-	ver = plan_new_version();
+	resume_put_open(c, remote_name, &sb, &ver, done, &resume);
+	if (resume.resumed)
+		client_warn(c, 0, "%s: continuing the interrupted upload of %s", path, remote_name);
 	for (unsigned k = 1; k <= n; k++) {
 		struct upload *u = &ps->uploads[k - 1];
 
 		*u = (struct upload){.c = c, .name = remote_name, .ver = ver, .index = k,
-				     .progress = &progress, .total = (uint64_t)sb.st_size};
+				     .progress = &progress, .total = (uint64_t)sb.st_size,
+				     .resume = &resume};
 		u->src.fd = fd;
 		chunk_range((uint64_t)sb.st_size, n, k, &u->src.offset, &u->src.size);
 		for (int which = 0; which < 2; which++) {
@@ -373,6 +388,7 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 				continue;
 			u->targets[u->ntargets].link = l;
 			u->targets[u->ntargets].clnt = l->clnt[chunk_role(row, s, k, n)];
+			u->targets[u->ntargets].skip = done[s - 1][k - 1];
 			u->ntargets++;
 		}
 	}
@@ -384,7 +400,19 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 			any = any || ps->stored[s][k];
 		if (!any) {
 			err = describe_chunk_failure(c, path, &ps->uploads[k]);
-			abort_everywhere(c, remote_name, ver);
+			/* Lost connections: every server keeps what it staged
+			 * (housekeeping drops it if nobody comes back for it),
+			 * and a later put --resume sends only the rest. */
+			keep = err == -EHOSTDOWN && resume.fd >= 0;
+			if (keep) {
+				char reason[sizeof(c->last_error)];
+
+				snprintf(reason, sizeof(reason), "%s", dfs_last_error(c));
+				client_fail(c, err, "%s; 'dfs put --resume' continues this upload",
+					    reason);
+			} else {
+				abort_everywhere(c, remote_name, ver);
+			}
 			goto out;
 		}
 		sums[k] = ps->uploads[k].sum;
@@ -454,6 +482,7 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 			    l->up ? "its upload failed" : l->why);
 	}
 out:
+	resume_put_close(&resume, keep);
 	free(ps);
 	if (fd >= 0)
 		close(fd);

@@ -38,6 +38,8 @@ static const struct proc procs[] = {
 	PROC(DFSPROC_DELETE, "delete", dfs_delete_args, dfs_stat, op_delete),
 	PROC(DFSPROC_STATUS, "status", dfs_cred_args, dfs_status_res, op_status),
 	PROC(DFSPROC_VERIFY, "verify", dfs_version_args, dfs_verify_res, op_verify),
+	PROC(DFSPROC_SET_VERIFIER, "set_verifier", dfs_set_verifier_args, dfs_stat,
+	     op_set_verifier),
 };
 
 /* Big enough for the largest argument and result structures above. */
@@ -54,6 +56,7 @@ union any_args {
 	dfs_read_args read;
 	dfs_name_args name;
 	dfs_list_args list;
+	dfs_set_verifier_args set_verifier;
 };
 union any_res {
 	dfs_login_begin_res login_begin;

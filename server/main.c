@@ -265,7 +265,19 @@ int main(int argc, char **argv)
 		    cfg->data, when, cfg->tombstone_ttl_s, cfg->data);
 		goto out;
 	}
-	rc = user_db_open(&srv.users, cfg->users, false, err, sizeof(err));
+	/* Writable so that users can change their own password; a database
+	 * this server may only read still serves logins. A missing file is
+	 * never created here: the read-only open explains it. */
+	rc = access(cfg->users, W_OK) == 0
+		 ? user_db_open(&srv.users, cfg->users, true, err, sizeof(err))
+		 : -EACCES;
+	if (rc < 0) {
+		err[0] = '\0';
+		rc = user_db_open(&srv.users, cfg->users, false, err, sizeof(err));
+		if (rc == 0)
+			log_info("user database %s is read-only here: 'dfs passwd' is refused",
+				 cfg->users);
+	}
 	if (rc < 0) {
 		if (err[0])
 			log_error("user database: %s", err);

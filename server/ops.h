@@ -26,8 +26,12 @@ void op_delete(struct conn *cn, dfs_delete_args *a, dfs_stat *r);
 void op_status(struct conn *cn, dfs_cred_args *a, dfs_status_res *r);
 void op_verify(struct conn *cn, dfs_version_args *a, dfs_verify_res *r);
 
-/* Checks the session token; copies its user into user (65 bytes). Returns
- * DFS_OK, DFS_EACCES (unknown token) or DFS_EKEYEXPIRED. */
+/* Replaces the session user's verifier (TLS only; needs a writable database). */
+void op_set_verifier(struct conn *cn, dfs_set_verifier_args *a, dfs_stat *r);
+
+/* Checks the session token and that its user still exists (a removed
+ * user's sessions end); copies its user into user (65 bytes). Returns
+ * DFS_OK, DFS_EACCES (unknown token or user) or DFS_EKEYEXPIRED. */
 dfs_stat op_authenticate(struct conn *cn, const dfs_cred *cred, char user[65]);
 /* Maps a negative errno to the status sent on the wire. */
 dfs_stat op_stat_from_errno(int err);

@@ -40,10 +40,23 @@ dfs_stat op_stat_from_errno(int err)
 dfs_stat op_authenticate(struct conn *cn, const dfs_cred *cred, char user[65])
 {
 	int err = sessions_check(cn->srv->sessions, (const unsigned char *)cred->token, user, 65);
+	struct scram_verifier v;
 
 	if (err == -EKEYEXPIRED)
 		return DFS_EKEYEXPIRED;
-	return err ? DFS_EACCES : DFS_OK;
+	if (err)
+		return DFS_EACCES;
+	/* A user removed with dfsadm loses every session at its next call. A
+	 * database that cannot be read does not end sessions: logins already
+	 * fail then, and a transient error should not cut off transfers. */
+	err = user_db_get(cn->srv->users, user, &v);
+	OPENSSL_cleanse(&v, sizeof(v));
+	if (err == -ENOENT) {
+		sessions_end_user(cn->srv->sessions, user);
+		log_warn("%s: user %s no longer exists; their sessions end", cn->peer_text, user);
+		return DFS_EACCES;
+	}
+	return DFS_OK;
 }
 
 void op_login_begin(struct conn *cn, dfs_login_begin_args *a, dfs_login_begin_res *r)

@@ -1,6 +1,7 @@
 /* users.h: the user database, an LMDB file holding one SCRAM verifier per user.
- * Servers open it read-only; dfsadm writes it; LMDB keeps readers consistent
- * across processes. */
+ * dfsadm writes it, and so do servers when a user changes their own password
+ * (servers open it writable when they may); LMDB's lock file serialises
+ * writers and keeps readers consistent across processes. */
 #ifndef DFS_USERS_H
 #define DFS_USERS_H
 

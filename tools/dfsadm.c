@@ -1,9 +1,13 @@
 /* dfsadm.c: administers the dfs user database (add, passwd, remove, list). */
+#include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -34,7 +38,8 @@ static int cmd_list(const char *path, int argc, char **argv);
 static const struct command commands[] = {
     {"add", "USER [--iterations N]", "add a user (asks for the password)", cmd_add},
     {"passwd", "USER [--iterations N]", "change a user's password", cmd_passwd},
-    {"remove", "USER", "remove a user", cmd_remove},
+    {"remove", "USER [--purge --data DIR...]",
+     "remove a user; --purge also deletes their files in each data folder DIR", cmd_remove},
     {"list", "", "list the users, one a line", cmd_list},
     {NULL, NULL, NULL, NULL},
 };
@@ -337,28 +342,151 @@ static int cmd_passwd(const char *path, int argc, char **argv)
 	return set_password(path, argc, argv, false);
 }
 
+static unsigned long purged_files;
+
+static int purge_entry(const char *fpath, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if (type == FTW_DP)
+		return rmdir(fpath) < 0 ? -errno : 0;
+	purged_files++;
+	return unlink(fpath) < 0 ? -errno : 0;
+}
+
+/* Deletes DATA/u/USER and USER's staged uploads in DATA/tmp. Refuses a
+ * folder that is not a dfs data folder. 0, or -1 after printing why. */
+static int purge_data(const char *data, const char *user)
+{
+	char path[PATH_MAX], magic[16] = "";
+	FILE *f;
+	DIR *d;
+	struct dirent *e;
+	size_t ulen = strlen(user);
+	int rc;
+
+	if (snprintf(path, sizeof(path), "%s/FORMAT", data) >= (int)sizeof(path))
+		goto toolong;
+	f = fopen(path, "re");
+	if (!f || !fgets(magic, sizeof(magic), f) || strncmp(magic, "dfs-data ", 9) != 0) {
+		fprintf(stderr,
+			"dfsadm: %s is not a dfs data folder (no FORMAT file); not touched\n",
+			data);
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	purged_files = 0;
+	if (snprintf(path, sizeof(path), "%s/u/%s", data, user) >= (int)sizeof(path))
+		goto toolong;
+	errno = 0;
+	rc = nftw(path, purge_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (rc != 0 && errno != ENOENT) {
+		fprintf(stderr, "dfsadm: cannot delete %s: %s\n", path,
+			strerror(rc < 0 ? errno : -rc));
+		return -1;
+	}
+	/* Staged uploads are named "USER.HASH.VERSION.INDEX.SIZE". */
+	if (snprintf(path, sizeof(path), "%s/tmp", data) >= (int)sizeof(path))
+		goto toolong;
+	d = opendir(path);
+	while (d && (e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, user, ulen) == 0 && e->d_name[ulen] == '.' &&
+		    unlinkat(dirfd(d), e->d_name, 0) == 0)
+			purged_files++;
+	}
+	if (d)
+		closedir(d);
+	printf("deleted %s/u/%s (%lu files)\n", data, user, purged_files);
+	return 0;
+toolong:
+	fprintf(stderr, "dfsadm: path too long: %s\n", data);
+	return -1;
+}
+
 static int cmd_remove(const char *path, int argc, char **argv)
 {
 	struct user_db *db = NULL;
-	const char *user;
-	uint32_t unused = 0;
-	int rc, status = EXIT_FAIL;
+	const char *user = NULL;
+	const char **data = NULL;
+	int ndata = 0, rc, status = EXIT_FAIL;
+	bool purge = false;
 
-	rc = parse_user_args(argv[0], argc, argv, &user, &unused, 0);
-	if (rc)
-		return rc;
-	if (check_user(user) < 0)
-		return EXIT_USAGE;
+	data = calloc((size_t)argc, sizeof(*data));
+	if (!data) {
+		fprintf(stderr, "dfsadm: out of memory\n");
+		return EXIT_FAIL;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--purge") == 0) {
+			purge = true;
+		} else if (strcmp(argv[i], "--data") == 0 || strncmp(argv[i], "--data=", 7) == 0) {
+			const char *v =
+			    argv[i][6] == '=' ? argv[i] + 7 : (i + 1 < argc ? argv[++i] : NULL);
+
+			if (!v || !*v) {
+				fprintf(stderr, "dfsadm: remove: --data needs a data folder\n");
+				status = EXIT_USAGE;
+				goto out;
+			}
+			data[ndata++] = v;
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+			fprintf(stderr, "dfsadm: remove: unknown option '%s'\n", argv[i]);
+			status = EXIT_USAGE;
+			goto out;
+		} else if (user) {
+			fprintf(stderr, "dfsadm: remove: unexpected argument '%s'\n", argv[i]);
+			status = EXIT_USAGE;
+			goto out;
+		} else {
+			user = argv[i];
+		}
+	}
+	if (!user) {
+		fprintf(stderr, "dfsadm: remove: missing user name\n");
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (purge != (ndata > 0)) {
+		fprintf(stderr, "dfsadm: remove: --purge needs --data DIR (each data folder whose "
+				"files to delete), and --data goes with --purge\n");
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (check_user(user) < 0) {
+		status = EXIT_USAGE;
+		goto out;
+	}
 	if (open_db(path, true, &db) < 0)
 		goto out;
 	rc = user_db_delete(db, user);
-	if (rc == -ENOENT)
+	if (rc == -ENOENT && !purge) {
 		fprintf(stderr, "dfsadm: no such user: %s\n", user);
-	else if (rc < 0)
+		goto out;
+	}
+	if (rc < 0 && rc != -ENOENT) {
 		fprintf(stderr, "dfsadm: cannot remove user %s: %s\n", user, strerror(-rc));
+		goto out;
+	}
+	if (rc == -ENOENT)
+		printf("user %s was not in the database\n", user);
+	else if (purge)
+		printf("user %s removed; they can no longer log in, and a session still open "
+		       "ends at its next request\n",
+		       user);
 	else
-		status = EXIT_OK;
+		printf("user %s removed; their files stay in the data folders (use --purge --data "
+		       "DIR... to delete them); a session still open ends at its next request\n",
+		       user);
+	status = EXIT_OK;
+	/* The user is gone from the database first, so no new call of theirs
+	 * can write while their folders are deleted. */
+	for (int i = 0; i < ndata; i++)
+		if (purge_data(data[i], user) < 0)
+			status = EXIT_FAIL;
 out:
+	free(data);
 	user_db_close(db);
 	return status;
 }

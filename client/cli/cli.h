@@ -26,6 +26,8 @@ enum {
 	CLI_OPT_VERSION,
 	CLI_OPT_AS,
 	CLI_OPT_ALL,
+	CLI_OPT_RESUME,
+	CLI_OPT_NEW_PASSWORD_FILE,
 };
 
 struct cli_progress {
@@ -63,7 +65,7 @@ struct cli_command {
 };
 
 extern const struct cli_command cli_cmd_put, cli_cmd_get, cli_cmd_list, cli_cmd_delete,
-    cli_cmd_status, cli_cmd_locate, cli_cmd_repair, cli_cmd_scrub;
+    cli_cmd_status, cli_cmd_locate, cli_cmd_repair, cli_cmd_scrub, cli_cmd_stat, cli_cmd_passwd;
 
 /* Handles one option returned by getopt for a command (opt is the getopt
  * code, arg its argument); returns 0, or CLI_EXIT_USAGE after printing why. */

@@ -11,6 +11,12 @@
 struct get_opts {
 	const char *dir;
 	const char *out;
+	bool resume;
+};
+
+static const struct option get_longopts[] = {
+    {"resume", no_argument, NULL, CLI_OPT_RESUME},
+    {NULL, 0, NULL, 0},
 };
 
 static int get_option(struct cli *cli, void *ctx, int opt, const char *arg)
@@ -22,6 +28,8 @@ static int get_option(struct cli *cli, void *ctx, int opt, const char *arg)
 		o->dir = arg;
 	else if (opt == 'o')
 		o->out = arg;
+	else if (opt == CLI_OPT_RESUME)
+		o->resume = true;
 	else
 		return cli_usage_error(&cli_cmd_get, "unexpected option");
 	return 0;
@@ -134,6 +142,7 @@ static int get_main(struct cli *cli, int argc, char **argv)
 		status = rc;
 		goto out;
 	}
+	dfs_set_resume(cli->client, o.resume);
 	for (i = 0; i < n; i++)
 		if (ok[i] && get_one(cli, &o, names[i]) < 0)
 			status = CLI_EXIT_FAIL;
@@ -147,7 +156,7 @@ out:
 const struct cli_command cli_cmd_get = {
     .name = "get",
     .summary = "fetch files",
-    .usage = "NAME... [-d DIR | -o LOCAL]",
+    .usage = "NAME... [-d DIR | -o LOCAL] [--resume]",
     .help = "Fetch each NAME into DIR (default: the current folder) under its name.\n"
 	    "A file appears only once complete and verified; on failure a line with\n"
 	    "'Transfer failed' and the reason goes to stderr, no file is created and an\n"
@@ -157,7 +166,11 @@ const struct cli_command cli_cmd_get = {
 	    "Options:\n"
 	    "  -d DIR      write into DIR\n"
 	    "  -o LOCAL    write the single NAME to LOCAL; '-o -' writes it to standard\n"
-	    "              output, each chunk as soon as it is verified",
+	    "              output, each chunk as soon as it is verified\n"
+	    "  --resume    on failure keep the partial file (.NAME.dfs-part beside the\n"
+	    "              target); a later get --resume of the same version fetches\n"
+	    "              only the missing bytes. The modification time is kept.",
     .shortopts = "d:o:",
+    .longopts = get_longopts,
     .run = get_main,
 };

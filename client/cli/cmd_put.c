@@ -9,10 +9,12 @@
 
 struct put_opts {
 	const char *as;
+	bool resume;
 };
 
 static const struct option put_longopts[] = {
     {"as", required_argument, NULL, CLI_OPT_AS},
+    {"resume", no_argument, NULL, CLI_OPT_RESUME},
     {NULL, 0, NULL, 0},
 };
 
@@ -21,6 +23,10 @@ static int put_option(struct cli *cli, void *ctx, int opt, const char *arg)
 	struct put_opts *o = ctx;
 
 	(void)cli;
+	if (opt == CLI_OPT_RESUME) {
+		o->resume = true;
+		return 0;
+	}
 	if (opt != CLI_OPT_AS)
 		return cli_usage_error(&cli_cmd_put, "unexpected option");
 	o->as = arg;
@@ -90,6 +96,7 @@ static int put_main(struct cli *cli, int argc, char **argv)
 		status = rc;
 		goto out;
 	}
+	dfs_set_resume(cli->client, o.resume);
 	for (i = 0; i < nfiles; i++) {
 		struct stat st;
 
@@ -121,7 +128,7 @@ out:
 const struct cli_command cli_cmd_put = {
     .name = "put",
     .summary = "store files",
-    .usage = "FILE... [--as NAME]",
+    .usage = "FILE... [--as NAME] [--resume]",
     .help = "Store each FILE (any bytes, any size) under its base name, replacing any\n"
 	    "file of that name atomically: readers see the whole old or the whole new\n"
 	    "file. Each chunk goes to both of its servers; with one of them down the put\n"
@@ -129,7 +136,9 @@ const struct cli_command cli_cmd_put = {
 	    "the exit status is 1 if any failed. Nothing is printed on success.\n"
 	    "\n"
 	    "Options:\n"
-	    "      --as NAME   store the single FILE as NAME",
+	    "      --as NAME   store the single FILE as NAME\n"
+	    "      --resume    continue an interrupted put of the same unchanged FILE:\n"
+	    "                  what the servers already hold is not sent again",
     .longopts = put_longopts,
     .run = put_main,
 };

@@ -5,8 +5,8 @@
 #include "cli.h"
 
 static const struct cli_command *const commands[] = {
-    &cli_cmd_put,    &cli_cmd_get,    &cli_cmd_list,   &cli_cmd_delete,
-    &cli_cmd_status, &cli_cmd_locate, &cli_cmd_repair, &cli_cmd_scrub,
+    &cli_cmd_put,    &cli_cmd_get,    &cli_cmd_list,  &cli_cmd_delete, &cli_cmd_status,
+    &cli_cmd_locate, &cli_cmd_repair, &cli_cmd_scrub, &cli_cmd_stat,   &cli_cmd_passwd,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

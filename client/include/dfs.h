@@ -141,6 +141,59 @@ DFS_API int dfs_repair(struct dfs_client *c, const char *remote_name);
  * Returns the number of copies rewritten or -errno. */
 DFS_API int dfs_scrub(struct dfs_client *c, const char *remote_name, unsigned *corrupt);
 
+/* Resuming interrupted transfers (off by default). While a put runs, what it
+ * stores is recorded in $XDG_CACHE_HOME/dfs/resume (default ~/.cache/dfs/
+ * resume); with resume on, a put of the same unchanged local file to the
+ * same name and servers continues that upload: chunks already stored are
+ * not sent again, nor the bytes each server already staged of the others.
+ * A get writes into ".NAME.dfs-part" beside the target, with a sidecar
+ * ".NAME.dfs-part.state" counting the bytes of each chunk written; with
+ * resume on, a failed get keeps both, and the next get of the same version
+ * fetches only what is missing (every chunk is still verified whole). */
+DFS_API void dfs_set_resume(struct dfs_client *c, bool on);
+
+/* Replaces the logged-in user's password on every live server. The new
+ * SCRAM verifier is computed here (same iteration count as the login's);
+ * the password never leaves the process. Sessions stay valid. Returns the
+ * number of servers that were NOT updated (down, or refusing; each named by
+ * a warning event), or -errno if none was: -EPERM outside TLS, -EROFS if
+ * the servers may not write their user database. */
+DFS_API int dfs_set_password(struct dfs_client *c, const char *new_password);
+
+/* The state of one copy of a chunk. */
+enum dfs_copy_state {
+	DFS_COPY_GOOD,	  /* holds this version of the chunk */
+	DFS_COPY_MISSING, /* answered without holding it */
+	DFS_COPY_STALE,	  /* holds only an older (or other) version */
+	DFS_COPY_DOWN,	  /* did not answer */
+};
+struct dfs_copy {
+	unsigned server; /* 1-based */
+	enum dfs_copy_state state;
+	uint64_t version; /* the server's current version, 0 if none */
+};
+struct dfs_chunk_state {
+	unsigned index; /* 1-based */
+	uint64_t offset, size;
+	uint64_t checksum;	   /* XXH3-64 of the chunk, 0 if unknown */
+	struct dfs_copy copies[2]; /* its first and second holder */
+};
+struct dfs_file_stat {
+	char name[DFS_NAME_MAX_BYTES + 1];
+	uint64_t size;
+	uint64_t version;
+	int64_t mtime_ns;
+	uint64_t digest; /* XXH3-64 over the chunk checksums */
+	unsigned nchunks;
+	unsigned row;  /* placement row */
+	bool readable; /* every chunk has a good copy on a live server */
+	struct dfs_chunk_state chunks[64];
+};
+/* The newest version of remote_name and the state of every copy of every
+ * chunk, from a LOOKUP on every server. -ENOENT if no server has it (or
+ * the newest record is a delete). */
+DFS_API int dfs_stat_file(struct dfs_client *c, const char *remote_name, struct dfs_file_stat *out);
+
 /* Checks a remote name against the rules; 0, or -EINVAL / -ENAMETOOLONG. */
 DFS_API int dfs_name_check(const char *name);
 /* Number of servers in the configuration. */

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# test_resume: an interrupted put or get of a 64 MiB file resumes without moving it all again.
+# shellcheck source=test/integration/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+export XDG_CACHE_HOME=$T/cache
+SIZE=$((64 << 20))
+
+cluster_up
+make_random "$T/big" "$SIZE"
+
+# counter FIELD: the sum of FIELD over every server (dfs status --json).
+counter() {
+	dfs_s status --json | python3 -c 'import json, sys
+print(sum(s.get(sys.argv[1], 0) for s in json.load(sys.stdin) if s["up"]))' "$1"
+}
+
+# staged_bytes: bytes of uploads in progress in every server's tmp folder.
+staged_bytes() {
+	find "$C"/data/*/tmp -type f -printf '%s\n' 2>/dev/null | awk '{s += $1} END {print s + 0}'
+}
+
+# part_bytes FILE: bytes a partial get recorded in its sidecar.
+part_bytes() {
+	awk 'NR > 1 {s += $1} END {print s + 0}' "$1" 2>/dev/null || echo 0
+}
+
+# kill_when CMD-PID PROBE LIMIT: SIGKILLs the client once PROBE prints more than LIMIT.
+kill_when() {
+	local pid=$1 probe=$2 limit=$3 i
+	for ((i = 0; i < 3000; i++)); do
+		if (($($probe) > limit)); then
+			kill -KILL "$pid"
+			wait "$pid" 2>/dev/null || true
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.01
+	done
+	return 1
+}
+
+# --- put ---
+w0=$(counter bytes_written)
+DFS_PASSWORD=Bluepanda "$DFS" -c "$C/dfs.conf" -u AnujS put "$T/big" 2>"$T/put1.err" &
+kill_when $! staged_bytes $((16 << 20)) || fail "the put ended before it could be interrupted"
+w1=$(counter bytes_written)
+sent1=$((w1 - w0))
+ok "put interrupted by SIGKILL after $sent1 bytes reached the servers"
+[[ -n $(ls "$XDG_CACHE_HOME/dfs/resume") ]] || fail "no resume record was left"
+
+must dfs_s put --resume "$T/big"
+assert_contains "$ERR" "continuing the interrupted upload"
+w2=$(counter bytes_written)
+sent2=$((w2 - w1))
+((sent2 < 2 * SIZE)) || fail "put --resume sent $sent2 bytes: as much as a whole new put"
+((sent1 + sent2 < 2 * SIZE + (4 << 20))) ||
+	fail "put + put --resume sent $((sent1 + sent2)) bytes, more than one put's $((2 * SIZE))"
+ok "put --resume sent $sent2 of $((2 * SIZE)) bytes (both copies)"
+[[ -z $(ls "$XDG_CACHE_HOME/dfs/resume") ]] || fail "the resume record outlived the put"
+
+must dfs_s get big -o "$T/big.back"
+assert_file_eq "$T/big" "$T/big.back"
+ok "the resumed file reads back byte for byte"
+
+# A changed source is not resumed: a fresh version is stored whole.
+make_random "$T/small" 1000
+DFS_PASSWORD=Bluepanda "$DFS" -c "$C/dfs.conf" -u AnujS put "$T/big" 2>/dev/null &
+kill_when $! staged_bytes $((4 << 20)) || fail "the second put ended before it could be interrupted"
+touch -d '2001-01-01' "$T/big"
+w3=$(counter bytes_written)
+must dfs_s put --resume "$T/big"
+assert_not_contains "$ERR" "continuing"
+w4=$(counter bytes_written)
+((w4 - w3 >= 2 * SIZE)) || fail "a changed source was resumed ($((w4 - w3)) bytes sent)"
+ok "a source changed since the interrupted put is stored whole"
+
+# --- get ---
+rm -f "$T/big.back"
+r0=$(counter bytes_read)
+DFS_PASSWORD=Bluepanda "$DFS" -c "$C/dfs.conf" -u AnujS get big -o "$T/big.back" 2>/dev/null &
+state=$T/.big.back.dfs-part.state
+kill_when $! "part_bytes $state" $((16 << 20)) || fail "the get ended before it could be interrupted"
+assert_no_file "$T/big.back"
+[[ -f $T/.big.back.dfs-part ]] || fail "the partial file is gone"
+r1=$(counter bytes_read)
+got1=$((r1 - r0))
+kept=$(part_bytes "$state")
+ok "get interrupted by SIGKILL with $kept bytes kept ($got1 read from the servers)"
+
+must dfs_s get --resume big -o "$T/big.back"
+assert_contains "$ERR" "continuing an interrupted get"
+r2=$(counter bytes_read)
+got2=$((r2 - r1))
+assert_file_eq "$T/big" "$T/big.back"
+((got2 <= SIZE - kept)) || fail "get --resume read $got2 bytes; $((SIZE - kept)) were missing"
+((got2 < SIZE)) || fail "get --resume read the whole file again"
+[[ ! -e $T/.big.back.dfs-part && ! -e $state ]] || fail "the partial files outlived the get"
+[[ $(stat -c %Y "$T/big.back") == "$(stat -c %Y "$T/big")" ]] || fail "mtime not kept"
+ok "get --resume read $got2 of $SIZE bytes; the file is whole, verified, with its mtime"
+
+# A corrupt partial file is caught by the chunk checksums and fetched again.
+rm -f "$T/big.back"
+DFS_PASSWORD=Bluepanda "$DFS" -c "$C/dfs.conf" -u AnujS get big -o "$T/big.back" 2>/dev/null &
+kill_when $! "part_bytes $state" $((8 << 20)) || fail "the get ended before it could be interrupted"
+printf 'garbage' | dd of="$T/.big.back.dfs-part" bs=1 seek=10 conv=notrunc status=none
+must dfs_s get --resume big -o "$T/big.back"
+assert_file_eq "$T/big" "$T/big.back"
+ok "a damaged partial file is detected by the checksums and fetched again"
+
+# A get that fails leaves nothing behind.
+cluster stop 1
+cluster stop 2
+assert_fails dfs_s get big -o "$T/nothing"
+assert_transfer_failed
+assert_fails dfs_s get --resume big -o "$T/nothing"
+assert_transfer_failed
+[[ -z $(find "$T" -maxdepth 1 -name '.nothing*' -o -maxdepth 1 -name nothing) ]] ||
+	fail "a failed get left files behind"
+ok "a get that cannot start leaves no file behind"

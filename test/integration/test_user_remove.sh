@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# test_user_remove: removing a user keeps or purges their files, and ends their open sessions.
+# shellcheck source=test/integration/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+DFSADM=$DFS_BUILD/bin/dfsadm
+HOLD=$DFS_BUILD/test-bin/dfs-session-hold
+[[ -x $HOLD ]] || fail "$HOLD not built"
+
+cluster_up
+make_random "$T/k1" 5000
+make_random "$T/s1" 3000
+must dfs_k put "$T/k1"
+must dfs_s put "$T/s1"
+
+# A libdfs client of AnujK logs in and keeps its session open.
+mkfifo "$T/hold.in"
+DFS_PASSWORD=wiger "$HOLD" "$C/dfs.conf" AnujK <"$T/hold.in" >"$T/hold.out" 2>"$T/hold.err" &
+HOLD_PID=$!
+exec 3>"$T/hold.in"
+for ((i = 0; i < 300; i++)); do
+	grep -q '^ready$' "$T/hold.out" && break
+	kill -0 "$HOLD_PID" 2>/dev/null || { cat "$T/hold.err" >&2; fail "the session holder exited"; }
+	sleep 0.1
+done
+grep -q '^ready$' "$T/hold.out" || fail "the session holder never logged in"
+echo list >&3
+for ((i = 0; i < 300; i++)); do
+	grep -q '^list ' "$T/hold.out" && break
+	sleep 0.1
+done
+assert_contains "$(cat "$T/hold.out")" "list rc=0 files=1" "session holder"
+ok "a libdfs client of AnujK is logged in and its session works"
+
+# Removing the user, without --purge, keeps the files and says so.
+run "$DFSADM" -f "$C/users.db" remove AnujK
+((RC == 0)) || fail "dfsadm remove failed: $ERR"
+assert_contains "$OUT" "user AnujK removed; their files stay in the data folders"
+assert_contains "$OUT" "--purge --data DIR"
+kept=$(find "$C"/data/*/u/AnujK -type f -name '*.[0-9]*' 2>/dev/null | wc -l)
+((kept == 8)) || fail "expected 8 chunk files of AnujK kept, found $kept"
+ok "dfsadm remove keeps the files by default and says so ($kept chunk files stay)"
+
+# The open session ends at its next call.
+echo list >&3
+for ((i = 0; i < 300; i++)); do
+	(($(grep -c '^list ' "$T/hold.out") >= 2)) && break
+	sleep 0.1
+done
+second=$(grep '^list ' "$T/hold.out" | sed -n 2p)
+[[ $second == "list rc=-13 "* ]] || fail "the removed user's session still works: $second"
+exec 3>&-
+wait "$HOLD_PID" || fail "the session holder failed"
+grep -q "user AnujK no longer exists; their sessions end" "$C"/logs/dfsd-*.log ||
+	fail "no server logged the end of the removed user's sessions"
+ok "the removed user's open session is refused at its next call (EACCES) and the server logs it"
+
+assert_fails dfs_k list
+assert_contains "$ERR" "login as AnujK"
+must dfs_s get s1 -o "$T/s1.back"
+assert_file_eq "$T/s1" "$T/s1.back"
+ok "a new login of the removed user is refused; the other user is unaffected"
+
+# --purge needs the data folders, and deletes the files in each.
+assert_fails "$DFSADM" -f "$C/users.db" remove AnujK --purge
+((RC == 2)) || fail "--purge without --data: exit status $RC, expected 2"
+data_args=()
+for d in "$C"/data/*; do
+	data_args+=(--data "$d")
+done
+must "$DFSADM" -f "$C/users.db" remove AnujK --purge "${data_args[@]}"
+assert_contains "$OUT" "user AnujK was not in the database"
+assert_contains "$OUT" "deleted $C/data/1/u/AnujK"
+for d in "$C"/data/*; do
+	[[ ! -e $d/u/AnujK ]] || fail "$d/u/AnujK survived --purge"
+	[[ -d $d/u/AnujS ]] || fail "--purge touched AnujS's folder in $d"
+done
+ok "remove --purge --data DIR... deletes the user's folder in every data folder, nothing else"
+
+# Removing a user and purging in one step; a folder that is not a data folder is refused.
+printf 'pw-for-temp\n' | "$DFSADM" -f "$C/users.db" add Temp --iterations 4096 >/dev/null
+make_random "$T/t1" 100
+must dfs_as Temp pw-for-temp put "$T/t1"
+mkdir "$T/not-data"
+run "$DFSADM" -f "$C/users.db" remove Temp --purge "${data_args[@]}" --data "$T/not-data"
+((RC == 1)) || fail "a non-data folder should make remove --purge fail (status $RC)"
+assert_contains "$OUT" "user Temp removed; they can no longer log in"
+assert_contains "$ERR" "is not a dfs data folder"
+[[ ! -e $C/data/1/u/Temp && ! -e $C/data/2/u/Temp ]] || fail "Temp's files survived --purge"
+ok "remove --purge in one step; a folder without FORMAT is left alone and reported"
