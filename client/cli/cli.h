@@ -133,6 +133,14 @@ char *cli_duration(uint64_t seconds, char *buf, size_t len);
 char *cli_iso_time(int64_t ns, char *buf, size_t len);
 /* Formats the first n copy counts as "2,2,1,2" into buf. Returns buf. */
 char *cli_copies(const unsigned *copies, unsigned n, char *buf, size_t len);
+/* The servers (bit s-1 for server s) whose loss alone a file with these
+ * chunk holders (bit s-1 of holders[k]: server s has chunk k+1) would
+ * survive, among the servers holding any of its chunks (*held_by, if
+ * non-NULL, receives those). 0 when some chunk has no holder. */
+uint64_t cli_survivable(const uint64_t *holders, unsigned nchunks, uint64_t *held_by);
+/* Formats cli_survivable() as "any" (every holder may fail), "none", or the
+ * server numbers "1,3" into buf. Returns buf. */
+char *cli_survives(const uint64_t *holders, unsigned nchunks, char *buf, size_t len);
 /* Formats one progress line (without the leading \r) into buf: "NAME  DONE /
  * TOTAL  RATE/s  M:SS left", the name cut to keep the line within width. */
 char *cli_progress_line(const char *name, uint64_t done, uint64_t total, double elapsed,
