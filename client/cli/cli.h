@@ -46,6 +46,8 @@ struct cli {
 	bool help;		   /* -h / --help seen */
 	bool mute_server_down;	   /* the command reports servers itself */
 	bool progress_ok;	   /* stderr is a terminal and not -q */
+	bool keep_client;    /* in the shell: cli_open reuses the client, cli_close keeps it */
+	size_t json_results; /* elements of a --json result array printed so far */
 	struct dfs_client *client;
 	struct cli_progress progress;
 };
@@ -63,7 +65,14 @@ struct cli_command {
 };
 
 extern const struct cli_command cli_cmd_put, cli_cmd_get, cli_cmd_list, cli_cmd_delete,
-    cli_cmd_status, cli_cmd_locate, cli_cmd_repair, cli_cmd_scrub;
+    cli_cmd_status, cli_cmd_locate, cli_cmd_repair, cli_cmd_scrub, cli_cmd_shell;
+
+/* The table of subcommands (dfs.c), and the one called name, or NULL. */
+extern const struct cli_command *const cli_commands[];
+extern const size_t cli_ncommands;
+const struct cli_command *cli_find_command(const char *name);
+/* Prints the general help of the tool on f. */
+void cli_print_help(FILE *f);
 
 /* Handles one option returned by getopt for a command (opt is the getopt
  * code, arg its argument); returns 0, or CLI_EXIT_USAGE after printing why. */
@@ -96,8 +105,20 @@ void cli_error(struct cli *cli, const char *fmt, ...) __attribute__((format(prin
  * the exit status after printing why. With tolerate_down, a login that fails
  * only because no server answered leaves the client usable and returns 0. */
 int cli_open(struct cli *cli, bool tolerate_down);
-/* Frees the client (if any) and clears the progress line. */
+/* Frees the client (if any) and clears the progress line; with keep_client
+ * (in the shell) the client stays open for the next command. */
 void cli_close(struct cli *cli);
+/* Sends the client's events to cli's handler (the shell, after a command
+ * ran on a copy of its state). */
+void cli_attach_events(struct cli *cli);
+
+/* With --json, prints one element of the result array of put, get or delete:
+ * {"file": FILE, "name": NAME, "ok": true} or with "ok": false and "error":
+ * REASON (file or name may be NULL to leave them out). The first call opens
+ * the array. */
+void cli_json_result(struct cli *cli, const char *file, const char *name, const char *error);
+/* With --json, closes the result array ("[]" if empty). */
+void cli_json_results_end(struct cli *cli);
 /* The library's explanation of the client's last failure, or of err. */
 const char *cli_reason(struct cli *cli, int err);
 /* Exit status for a library error: 4 for -EHOSTDOWN, else 1. */
