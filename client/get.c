@@ -16,8 +16,29 @@
 
 #define GET_WINDOW 4
 
-int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *name, uint64_t ver,
-		   unsigned index, int fd, uint64_t offset, uint64_t size, uint64_t sum)
+/* Bytes of a whole file fetched so far, reported block by block so that a
+ * long transfer shows its progress while the chunks are still coming in. */
+struct read_progress {
+	atomic_uint_fast64_t *done;
+	uint64_t total;
+};
+
+static void report_read(struct dfs_client *c, const struct read_progress *p, const char *name,
+			uint64_t len, uint64_t *reported)
+{
+	struct dfs_event ev = {.kind = DFS_EVENT_PROGRESS, .name = name};
+
+	if (!p || len == 0)
+		return;
+	*reported += len;
+	ev.total = p->total;
+	ev.done = atomic_fetch_add(p->done, len) + len;
+	client_emit(c, &ev);
+}
+
+static int read_chunk_blocks(struct dfs_client *c, struct link *l, int role, const char *name,
+			     uint64_t ver, unsigned index, int fd, uint64_t offset, uint64_t size,
+			     uint64_t sum, const struct read_progress *prog, uint64_t *reported)
 {
 	CLIENT *clnt = l->clnt[role];
 	dfs_read_args a = {.cred = l->cred, .ver = ver, .index = index};
@@ -26,7 +47,6 @@ int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *n
 	unsigned outstanding = 0;
 	int err = 0;
 
-	(void)c;
 	a.name.dfs_name_val = (char *)name;
 	a.name.dfs_name_len = (u_int)strlen(name);
 	checksum_init(&ck);
@@ -66,6 +86,7 @@ int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *n
 				len -= (size_t)w;
 				got += (uint64_t)w;
 			}
+			report_read(c, prog, name, r.dfs_read_res_u.data.data_len - len, reported);
 		}
 		xdr_free((xdrproc_t)xdr_dfs_read_res, (char *)&r);
 		if (err)
@@ -83,6 +104,26 @@ int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *n
 	if (err)
 		return err;
 	return checksum_final(&ck) == sum ? 0 : -EBADMSG;
+}
+
+static int read_chunk(struct dfs_client *c, struct link *l, int role, const char *name, uint64_t ver,
+		      unsigned index, int fd, uint64_t offset, uint64_t size, uint64_t sum,
+		      const struct read_progress *prog)
+{
+	uint64_t reported = 0;
+	int err = read_chunk_blocks(c, l, role, name, ver, index, fd, offset, size, sum, prog,
+				    &reported);
+
+	/* What a failed holder delivered will come again from the other one. */
+	if (err && reported)
+		atomic_fetch_sub(prog->done, reported);
+	return err;
+}
+
+int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *name, uint64_t ver,
+		   unsigned index, int fd, uint64_t offset, uint64_t size, uint64_t sum)
+{
+	return read_chunk(c, l, role, name, ver, index, fd, offset, size, sum, NULL);
 }
 
 struct fetch {
@@ -114,6 +155,7 @@ static void *fetch_run(void *arg)
 	struct fetch *f = arg;
 	unsigned candidates[2] = {f->plan->source[f->index - 1], f->plan->backup[f->index - 1]};
 	const dfs_file_info *info = f->plan->info;
+	const struct read_progress prog = {.done = f->progress, .total = info->size};
 
 	for (int i = 0; i < 2 && !f->served_by; i++) {
 		unsigned s = candidates[i];
@@ -125,19 +167,15 @@ static void *fetch_run(void *arg)
 		l = &f->c->links[s - 1];
 		if (!l->up)
 			continue;
-		err = get_chunk_from(f->c, l, role_of(f->view->row, s, f->index, f->view->nservers),
-				     f->view->name, info->ver, f->index, f->fd, f->offset, f->size,
-				     f->plan->chunk_sum[f->index - 1]);
+		err = read_chunk(f->c, l, role_of(f->view->row, s, f->index, f->view->nservers),
+				 f->view->name, info->ver, f->index, f->fd, f->offset, f->size,
+				 f->plan->chunk_sum[f->index - 1], &prog);
 		if (err == 0) {
 			struct dfs_event ev = {.kind = DFS_EVENT_CHUNK_SERVED, .server = s,
 					       .chunk = f->index, .name = f->view->name};
-			struct dfs_event pe = {.kind = DFS_EVENT_PROGRESS, .name = f->view->name,
-					       .total = info->size};
 
 			f->served_by = s;
 			client_emit(f->c, &ev);
-			pe.done = atomic_fetch_add(f->progress, f->size) + f->size;
-			client_emit(f->c, &pe);
 		} else {
 			f->failed[f->nfailed] = s;
 			f->failed_err[f->nfailed] = err;

@@ -46,6 +46,7 @@ struct cli {
 	bool help;		   /* -h / --help seen */
 	bool mute_server_down;	   /* the command reports servers itself */
 	bool progress_ok;	   /* stderr is a terminal and not -q */
+	double progress_delay;	   /* seconds before a transfer shows its progress */
 	bool keep_client;    /* in the shell: cli_open reuses the client, cli_close keeps it */
 	size_t json_results; /* elements of a --json result array printed so far */
 	struct dfs_client *client;

@@ -235,7 +235,7 @@ static void on_progress(struct cli *cli, const struct dfs_event *ev)
 		return;
 	}
 	/* Short transfers finish without a line; redraw at most ten times a second. */
-	if (now - p->start < 1.0 || (p->shown && now - p->last_draw < 0.1))
+	if (now - p->start < cli->progress_delay || (p->shown && now - p->last_draw < 0.1))
 		return;
 	width = terminal_width();
 	cli_progress_line(name, ev->done, ev->total, now - p->start, width > 1 ? width - 1 : 0,
@@ -458,6 +458,22 @@ int cli_exit_for(int err)
 	return err == -EHOSTDOWN ? CLI_EXIT_UNAVAILABLE : CLI_EXIT_FAIL;
 }
 
+/* Seconds a transfer runs before its progress line appears: $DFS_PROGRESS_DELAY, else 1. */
+static double progress_delay(void)
+{
+	const char *env = getenv("DFS_PROGRESS_DELAY");
+	char *end;
+	double d;
+
+	if (!env || !*env)
+		return 1.0;
+	errno = 0;
+	d = strtod(env, &end);
+	if (errno || *end || d < 0 || d > 86400)
+		return 1.0;
+	return d;
+}
+
 int cli_open(struct cli *cli, bool tolerate_down)
 {
 	const char *user = cli->user ? cli->user : getenv("DFS_USER");
@@ -465,6 +481,7 @@ int cli_open(struct cli *cli, bool tolerate_down)
 	int rc;
 
 	cli->progress_ok = !cli->quiet && isatty(STDERR_FILENO);
+	cli->progress_delay = progress_delay();
 	if (cli->client && cli->keep_client) {
 		cli_attach_events(cli);
 		return 0;
