@@ -22,9 +22,12 @@ pty_run() {
 	ELAPSED=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
 }
 
-# has_progress TRANSCRIPT: the transcript shows a progress line (DONE / TOTAL  RATE/s  M:SS left).
+# has_progress TRANSCRIPT [NAME [TOTAL]]: the transcript shows a progress line for NAME (default
+# big) of TOTAL (default 512.0 MiB): "NAME  DONE / TOTAL  RATE/s  M:SS left".
 has_progress() {
-	tr '\r' '\n' <"$1" | grep -aEq '^big  [0-9.]+ [KMG]iB / 512\.0 MiB  [0-9.]+ [KMG]?i?B/s  [0-9]+:[0-9]{2} left'
+	local total=${3:-512.0 MiB}
+	tr '\r' '\n' <"$1" |
+		grep -aEq "^${2:-big}  [0-9.]+ [KMG]iB / ${total//./\\.}  [0-9.]+ [KMG]?i?B/s  [0-9]+:[0-9]{2} left"
 }
 
 # --- (a) the progress line ---
@@ -59,23 +62,32 @@ for op in put get; do
 done
 assert_file_eq "$T/big" "$T/big.back"
 ok "the file came back whole"
+must dfs_s delete big
+rm -f "$T"/big*
 
-DFS_PROGRESS_DELAY=0 pty_run "$T/pty-q" "$DFS" -c "$conf" -u AnujS -q get big -o "$T/big.q"
+# The cases without a line use a smaller file, shown at once where a line is allowed at all.
+make_random "$T/mid" $((64 << 20))
+must dfs_s put "$T/mid"
+DFS_PROGRESS_DELAY=0 pty_run "$T/pty-mid" "$DFS" -c "$conf" -u AnujS get mid -o "$T/mid.t"
+has_progress "$T/pty-mid" mid "64.0 MiB" || fail "no progress line for mid: $(cat -v "$T/pty-mid")"
+
+DFS_PROGRESS_DELAY=0 pty_run "$T/pty-q" "$DFS" -c "$conf" -u AnujS -q get mid -o "$T/mid.q"
 assert_eq 0 "$RC" "exit status of get -q"
-! has_progress "$T/pty-q" || fail "-q on a terminal showed a progress line"
+! has_progress "$T/pty-q" mid "64.0 MiB" || fail "-q on a terminal showed a progress line"
 assert_not_contains "$(cat "$T/pty-q")" "MiB/s" "the terminal with -q"
 ok "-q: no progress line on a terminal"
 
 # stdout on the terminal, stderr to a file: no progress anywhere.
-printf -v cmd '%q ' "$DFS" -c "$conf" -u AnujS get big -o "$T/big.e"
+printf -v cmd '%q ' "$DFS" -c "$conf" -u AnujS get mid -o "$T/mid.e"
 DFS_PROGRESS_DELAY=0 DFS_PASSWORD=Bluepanda script -qfec "$cmd 2>$T/stderr-file" "$T/pty-e" \
 	</dev/null >/dev/null || fail "get with stderr to a file failed"
 assert_not_contains "$(cat "$T/stderr-file")" "MiB/s" "stderr written to a file"
 assert_not_contains "$(cat "$T/pty-e")" "MiB/s" "the terminal when stderr is a file"
-must dfs_s get big -o "$T/big.n"
+DFS_PROGRESS_DELAY=0 must dfs_s get mid -o "$T/mid.n"
 assert_not_contains "$ERR" "MiB/s" "stderr of get outside a terminal"
+assert_file_eq "$T/mid" "$T/mid.n"
 ok "stderr not a terminal: no progress line"
-rm -f "$T"/big*
+rm -f "$T"/mid*
 
 # --- (b) -v: which server served which chunk ---
 # Chunk c is first of the pair on server ((c - 1 + r) mod 4) + 1 and second on the one before it.
