@@ -23,15 +23,15 @@ pty_run() {
 }
 
 # has_progress TRANSCRIPT [NAME [TOTAL]]: the transcript shows a progress line for NAME (default
-# big) of TOTAL (default 512.0 MiB): "NAME  DONE / TOTAL  RATE/s  M:SS left".
+# big) of TOTAL (default 256.0 MiB): "NAME  DONE / TOTAL  RATE/s  M:SS left".
 has_progress() {
-	local total=${3:-512.0 MiB}
+	local total=${3:-256.0 MiB}
 	tr '\r' '\n' <"$1" |
 		grep -aEq "^${2:-big}  [0-9.]+ [KMG]iB / ${total//./\\.}  [0-9.]+ [KMG]?i?B/s  [0-9]+:[0-9]{2} left"
 }
 
 # --- (a) the progress line ---
-make_random "$T/big" $((512 << 20))
+make_random "$T/big" $((256 << 20))
 conf=$C/dfs.conf
 for op in put get; do
 	if [[ $op == put ]]; then
@@ -41,12 +41,12 @@ for op in put get; do
 	fi
 	assert_eq 0 "$RC" "exit status of $op on a terminal"
 	if has_progress "$T/pty-$op"; then
-		ok "$op of 512 MiB on a terminal shows a progress line (${ELAPSED} s)"
+		ok "$op of 256 MiB on a terminal shows a progress line (${ELAPSED} s)"
 	elif awk -v e="$ELAPSED" 'BEGIN { exit !(e >= 1.5) }'; then
 		cat -v "$T/pty-$op" >&2
 		fail "$op took ${ELAPSED} s on a terminal and showed no progress line"
 	else
-		# A fast machine moved 512 MiB in about a second: show the line sooner.
+		# A fast machine moved 256 MiB in about a second: show the line sooner.
 		if [[ $op == put ]]; then
 			DFS_PROGRESS_DELAY=0 pty_run "$T/pty-$op" "$DFS" -c "$conf" -u AnujS put "$T/big"
 		else
@@ -54,7 +54,7 @@ for op in put get; do
 				get big -o "$T/big.back"
 		fi
 		has_progress "$T/pty-$op" || fail "no progress line even with DFS_PROGRESS_DELAY=0"
-		ok "$op of 512 MiB on a terminal shows a progress line (fast: DFS_PROGRESS_DELAY=0)"
+		ok "$op of 256 MiB on a terminal shows a progress line (fast: DFS_PROGRESS_DELAY=0)"
 	fi
 	# The line is cleared at the end: the last thing on the terminal is no progress text.
 	last=$(tr '\r' '\n' <"$T/pty-$op" | tail -n 1)
