@@ -66,12 +66,33 @@ static int checksum_prefix(int fd, uint64_t offset, uint64_t len, struct checksu
 	return err;
 }
 
+/* Bytes of a whole file fetched so far, reported block by block so that a
+ * long transfer shows its progress while the chunks are still coming in. */
+struct read_progress {
+	atomic_uint_fast64_t *done;
+	uint64_t total;
+};
+
+static void report_read(struct dfs_client *c, const struct read_progress *p, const char *name,
+			uint64_t len, uint64_t *reported)
+{
+	struct dfs_event ev = {.kind = DFS_EVENT_PROGRESS, .name = name};
+
+	if (!p || len == 0)
+		return;
+	*reported += len;
+	ev.total = p->total;
+	ev.done = atomic_fetch_add(p->done, len) + len;
+	client_emit(c, &ev);
+}
+
 /* get_chunk_from, starting at byte `start` of the chunk (the bytes before
  * it are already in fd; they are checksummed, not fetched), recording
- * progress in part. */
-static int get_chunk_part(struct link *l, int role, const char *name, uint64_t ver, unsigned index,
-			  int fd, uint64_t offset, uint64_t size, uint64_t sum, uint64_t start,
-			  const struct part *part)
+ * progress in part and reporting it through prog (bytes added to *reported). */
+static int get_chunk_part(struct dfs_client *c, struct link *l, int role, const char *name,
+			  uint64_t ver, unsigned index, int fd, uint64_t offset, uint64_t size,
+			  uint64_t sum, uint64_t start, const struct part *part,
+			  const struct read_progress *prog, uint64_t *reported)
 {
 	CLIENT *clnt = l->clnt[role];
 	dfs_read_args a = {.cred = l->cred, .ver = ver, .index = index};
@@ -94,7 +115,8 @@ static int get_chunk_part(struct link *l, int role, const char *name, uint64_t v
 
 		while (outstanding < GET_WINDOW && asked < size) {
 			a.offset = asked;
-			a.count = size - asked < DFS_BLOCK_MAX ? (u_int)(size - asked) : DFS_BLOCK_MAX;
+			a.count =
+			    size - asked < DFS_BLOCK_MAX ? (u_int)(size - asked) : DFS_BLOCK_MAX;
 			st = rpcstream_send(clnt, DFSPROC_READ, (xdrproc_t)xdr_dfs_read_args, &a);
 			if (st != RPC_SUCCESS)
 				return -EHOSTDOWN;
@@ -126,6 +148,7 @@ static int get_chunk_part(struct link *l, int role, const char *name, uint64_t v
 			}
 			if (!err)
 				part_record(part, index, got);
+			report_read(c, prog, name, r.dfs_read_res_u.data.data_len - len, reported);
 		}
 		xdr_free((xdrproc_t)xdr_dfs_read_res, (char *)&r);
 		if (err)
@@ -148,8 +171,8 @@ static int get_chunk_part(struct link *l, int role, const char *name, uint64_t v
 int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *name, uint64_t ver,
 		   unsigned index, int fd, uint64_t offset, uint64_t size, uint64_t sum)
 {
-	(void)c;
-	return get_chunk_part(l, role, name, ver, index, fd, offset, size, sum, 0, NULL);
+	return get_chunk_part(c, l, role, name, ver, index, fd, offset, size, sum, 0, NULL, NULL,
+			      NULL);
 }
 
 struct fetch {
@@ -163,7 +186,7 @@ struct fetch {
 	atomic_uint_fast64_t *progress;
 	/* results */
 	unsigned served_by;
-	unsigned failed[2];    /* servers that failed, 0 if none */
+	unsigned failed[2]; /* servers that failed, 0 if none */
 	int failed_err[2];
 	unsigned nfailed;
 	bool broken[2];
@@ -182,42 +205,48 @@ static void *fetch_run(void *arg)
 	struct fetch *f = arg;
 	unsigned candidates[2] = {f->plan->source[f->index - 1], f->plan->backup[f->index - 1]};
 	const dfs_file_info *info = f->plan->info;
+	const struct read_progress prog = {.done = f->progress, .total = info->size};
 
 	for (int i = 0; i < 2 && !f->served_by; i++) {
 		unsigned s = candidates[i];
 		struct link *l;
-		uint64_t have;
-		int err;
+		uint64_t have, reported = 0;
+		int role, err;
 
 		if (!s)
 			continue;
 		l = &f->c->links[s - 1];
 		if (!l->up)
 			continue;
+		role = role_of(f->view->row, s, f->index, f->view->nservers);
 		have = f->part ? f->part->have[f->index - 1] : 0;
 		if (have > f->size)
 			have = 0;
-		err = get_chunk_part(l, role_of(f->view->row, s, f->index, f->view->nservers),
-				     f->view->name, info->ver, f->index, f->fd, f->offset, f->size,
-				     f->plan->chunk_sum[f->index - 1], have, f->part);
+		report_read(f->c, &prog, f->view->name, have, &reported);
+		err = get_chunk_part(f->c, l, role, f->view->name, info->ver, f->index, f->fd,
+				     f->offset, f->size, f->plan->chunk_sum[f->index - 1], have,
+				     f->part, &prog, &reported);
 		/* Bytes kept from an earlier attempt that do not add up to
 		 * the checksum: fetch the whole chunk again. */
-		if (err == -EBADMSG && have > 0)
+		if (err == -EBADMSG && have > 0) {
+			atomic_fetch_sub(f->progress, reported);
+			reported = 0;
 			err =
-			    get_chunk_part(l, role_of(f->view->row, s, f->index, f->view->nservers),
-					   f->view->name, info->ver, f->index, f->fd, f->offset,
-					   f->size, f->plan->chunk_sum[f->index - 1], 0, f->part);
+			    get_chunk_part(f->c, l, role, f->view->name, info->ver, f->index, f->fd,
+					   f->offset, f->size, f->plan->chunk_sum[f->index - 1], 0,
+					   f->part, &prog, &reported);
+		}
 		if (err == 0) {
-			struct dfs_event ev = {.kind = DFS_EVENT_CHUNK_SERVED, .server = s,
-					       .chunk = f->index, .name = f->view->name};
-			struct dfs_event pe = {.kind = DFS_EVENT_PROGRESS, .name = f->view->name,
-					       .total = info->size};
+			struct dfs_event ev = {.kind = DFS_EVENT_CHUNK_SERVED,
+					       .server = s,
+					       .chunk = f->index,
+					       .name = f->view->name};
 
 			f->served_by = s;
 			client_emit(f->c, &ev);
-			pe.done = atomic_fetch_add(f->progress, f->size) + f->size;
-			client_emit(f->c, &pe);
 		} else {
+			/* What a failed holder delivered will come again from the other. */
+			atomic_fetch_sub(f->progress, reported);
 			f->failed[f->nfailed] = s;
 			f->failed_err[f->nfailed] = err;
 			f->broken[f->nfailed] = err == -EHOSTDOWN;
@@ -259,7 +288,11 @@ static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_p
 	for (unsigned k = 1; k <= n; k++) {
 		struct fetch *x = &f[k - 1];
 
-		*x = (struct fetch){.c = c, .view = view, .plan = plan, .index = k, .fd = fd,
+		*x = (struct fetch){.c = c,
+				    .view = view,
+				    .plan = plan,
+				    .index = k,
+				    .fd = fd,
 				    .part = part,
 				    .progress = &progress};
 		chunk_range(plan->info->size, n, k, &x->offset, &x->size);
@@ -286,13 +319,13 @@ static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_p
 		}
 		if (!f[k].served_by && !err) {
 			if (f[k].nfailed)
-				err = client_fail(c, -EIO, "chunk %u: %s failed: %s", k + 1,
-						  link_label(&c->links[f[k].failed[0] - 1], label,
-							     sizeof(label)),
-						  fetch_reason(f[k].failed_err[0]));
+				err = client_fail(
+				    c, -EIO, "chunk %u: %s failed: %s", k + 1,
+				    link_label(&c->links[f[k].failed[0] - 1], label, sizeof(label)),
+				    fetch_reason(f[k].failed_err[0]));
 			else
-				err = client_fail(c, -EIO,
-						  "chunk %u: no server holding it is reachable", k + 1);
+				err = client_fail(
+				    c, -EIO, "chunk %u: no server holding it is reachable", k + 1);
 		}
 	}
 	if (err)

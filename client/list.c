@@ -157,8 +157,10 @@ static int merge(struct dfs_client *c, struct records *rs, unsigned answered, bo
 			for (u_int k = 0; k < x->chunks.chunks_len; k++) {
 				unsigned idx = x->chunks.chunks_val[k].index;
 
-				if (idx >= 1 && idx <= 64)
+				if (idx >= 1 && idx <= 64) {
 					f->copies[idx - 1]++;
+					f->holders[idx - 1] |= UINT64_C(1) << (rs->v[j].server - 1);
+				}
 			}
 		}
 		if (!best->deleted || include_deleted) {

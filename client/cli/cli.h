@@ -48,6 +48,9 @@ struct cli {
 	bool help;		   /* -h / --help seen */
 	bool mute_server_down;	   /* the command reports servers itself */
 	bool progress_ok;	   /* stderr is a terminal and not -q */
+	double progress_delay;	   /* seconds before a transfer shows its progress */
+	bool keep_client;    /* in the shell: cli_open reuses the client, cli_close keeps it */
+	size_t json_results; /* elements of a --json result array printed so far */
 	struct dfs_client *client;
 	struct cli_progress progress;
 };
@@ -65,7 +68,15 @@ struct cli_command {
 };
 
 extern const struct cli_command cli_cmd_put, cli_cmd_get, cli_cmd_list, cli_cmd_delete,
-    cli_cmd_status, cli_cmd_locate, cli_cmd_repair, cli_cmd_scrub, cli_cmd_stat, cli_cmd_passwd;
+    cli_cmd_status, cli_cmd_locate, cli_cmd_repair, cli_cmd_scrub, cli_cmd_stat, cli_cmd_passwd,
+    cli_cmd_shell;
+
+/* The table of subcommands (dfs.c), and the one called name, or NULL. */
+extern const struct cli_command *const cli_commands[];
+extern const size_t cli_ncommands;
+const struct cli_command *cli_find_command(const char *name);
+/* Prints the general help of the tool on f. */
+void cli_print_help(FILE *f);
 
 /* Handles one option returned by getopt for a command (opt is the getopt
  * code, arg its argument); returns 0, or CLI_EXIT_USAGE after printing why. */
@@ -98,8 +109,20 @@ void cli_error(struct cli *cli, const char *fmt, ...) __attribute__((format(prin
  * the exit status after printing why. With tolerate_down, a login that fails
  * only because no server answered leaves the client usable and returns 0. */
 int cli_open(struct cli *cli, bool tolerate_down);
-/* Frees the client (if any) and clears the progress line. */
+/* Frees the client (if any) and clears the progress line; with keep_client
+ * (in the shell) the client stays open for the next command. */
 void cli_close(struct cli *cli);
+/* Sends the client's events to cli's handler (the shell, after a command
+ * ran on a copy of its state). */
+void cli_attach_events(struct cli *cli);
+
+/* With --json, prints one element of the result array of put, get or delete:
+ * {"file": FILE, "name": NAME, "ok": true} or with "ok": false and "error":
+ * REASON (file or name may be NULL to leave them out). The first call opens
+ * the array. */
+void cli_json_result(struct cli *cli, const char *file, const char *name, const char *error);
+/* With --json, closes the result array ("[]" if empty). */
+void cli_json_results_end(struct cli *cli);
 /* The library's explanation of the client's last failure, or of err. */
 const char *cli_reason(struct cli *cli, int err);
 /* Exit status for a library error: 4 for -EHOSTDOWN, else 1. */
@@ -135,6 +158,14 @@ char *cli_duration(uint64_t seconds, char *buf, size_t len);
 char *cli_iso_time(int64_t ns, char *buf, size_t len);
 /* Formats the first n copy counts as "2,2,1,2" into buf. Returns buf. */
 char *cli_copies(const unsigned *copies, unsigned n, char *buf, size_t len);
+/* The servers (bit s-1 for server s) whose loss alone a file with these
+ * chunk holders (bit s-1 of holders[k]: server s has chunk k+1) would
+ * survive, among the servers holding any of its chunks (*held_by, if
+ * non-NULL, receives those). 0 when some chunk has no holder. */
+uint64_t cli_survivable(const uint64_t *holders, unsigned nchunks, uint64_t *held_by);
+/* Formats cli_survivable() as "any" (every holder may fail), "none", or the
+ * server numbers "1,3" into buf. Returns buf. */
+char *cli_survives(const uint64_t *holders, unsigned nchunks, char *buf, size_t len);
 /* Formats one progress line (without the leading \r) into buf: "NAME  DONE /
  * TOTAL  RATE/s  M:SS left", the name cut to keep the line within width. */
 char *cli_progress_line(const char *name, uint64_t done, uint64_t total, double elapsed,

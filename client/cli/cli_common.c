@@ -81,7 +81,7 @@ void cli_print_command_help(const struct cli_command *cmd, FILE *f)
 	      "      --password-file FILE  read the password from the first line of FILE\n"
 	      "  -q, --quiet               no warnings, progress or chatter\n"
 	      "  -v, --verbose             more detail\n"
-	      "      --json                JSON output (list, status, locate, repair)\n"
+	      "      --json                JSON output\n"
 	      "  -h, --help                show this help\n"
 	      "\nExit status: 0 ok, 1 failure, 2 usage error, 3 degraded, 4 unavailable.\n"
 	      "See 'dfs --help' and dfs(1).\n",
@@ -235,7 +235,7 @@ static void on_progress(struct cli *cli, const struct dfs_event *ev)
 		return;
 	}
 	/* Short transfers finish without a line; redraw at most ten times a second. */
-	if (now - p->start < 1.0 || (p->shown && now - p->last_draw < 0.1))
+	if (now - p->start < cli->progress_delay || (p->shown && now - p->last_draw < 0.1))
 		return;
 	width = terminal_width();
 	cli_progress_line(name, ev->done, ev->total, now - p->start, width > 1 ? width - 1 : 0,
@@ -458,6 +458,22 @@ int cli_exit_for(int err)
 	return err == -EHOSTDOWN ? CLI_EXIT_UNAVAILABLE : CLI_EXIT_FAIL;
 }
 
+/* Seconds a transfer runs before its progress line appears: $DFS_PROGRESS_DELAY, else 1. */
+static double progress_delay(void)
+{
+	const char *env = getenv("DFS_PROGRESS_DELAY");
+	char *end;
+	double d;
+
+	if (!env || !*env)
+		return 1.0;
+	errno = 0;
+	d = strtod(env, &end);
+	if (errno || *end || d < 0 || d > 86400)
+		return 1.0;
+	return d;
+}
+
 int cli_open(struct cli *cli, bool tolerate_down)
 {
 	const char *user = cli->user ? cli->user : getenv("DFS_USER");
@@ -465,6 +481,11 @@ int cli_open(struct cli *cli, bool tolerate_down)
 	int rc;
 
 	cli->progress_ok = !cli->quiet && isatty(STDERR_FILENO);
+	cli->progress_delay = progress_delay();
+	if (cli->client && cli->keep_client) {
+		cli_attach_events(cli);
+		return 0;
+	}
 	if (!user || !*user) {
 		cli_error(cli, "no user: pass -u USER or set DFS_USER");
 		return CLI_EXIT_USAGE;
@@ -478,7 +499,7 @@ int cli_open(struct cli *cli, bool tolerate_down)
 		rc = CLI_EXIT_FAIL;
 		goto out;
 	}
-	dfs_set_event_handler(cli->client, on_event, cli);
+	cli_attach_events(cli);
 	rc = dfs_login(cli->client, user, password);
 	if (rc < 0) {
 		if (tolerate_down && rc == -EHOSTDOWN) {
@@ -499,8 +520,44 @@ out:
 void cli_close(struct cli *cli)
 {
 	cli_progress_done(cli);
+	if (cli->keep_client)
+		return;
 	dfs_client_free(cli->client);
 	cli->client = NULL;
+}
+
+void cli_attach_events(struct cli *cli)
+{
+	if (cli->client)
+		dfs_set_event_handler(cli->client, on_event, cli);
+}
+
+void cli_json_result(struct cli *cli, const char *file, const char *name, const char *error)
+{
+	if (!cli->json)
+		return;
+	fputs(cli->json_results++ ? ",\n  {" : "[\n  {", stdout);
+	if (file) {
+		fputs("\"file\": ", stdout);
+		cli_json_string(stdout, file);
+		fputs(", ", stdout);
+	}
+	if (name) {
+		fputs("\"name\": ", stdout);
+		cli_json_string(stdout, name);
+		fputs(", ", stdout);
+	}
+	fputs(error ? "\"ok\": false, \"error\": " : "\"ok\": true", stdout);
+	if (error)
+		cli_json_string(stdout, error);
+	fputs("}", stdout);
+}
+
+void cli_json_results_end(struct cli *cli)
+{
+	if (cli->json)
+		fputs(cli->json_results ? "\n]\n" : "[]\n", stdout);
+	fflush(stdout);
 }
 
 int cli_check_name(struct cli *cli, const char *what, const char *name)

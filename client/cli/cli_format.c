@@ -192,3 +192,55 @@ int cli_basename(const char *path, char *buf, size_t len)
 	buf[end - start] = '\0';
 	return 0;
 }
+
+uint64_t cli_survivable(const uint64_t *holders, unsigned nchunks, uint64_t *held_by)
+{
+	uint64_t any = 0, ok;
+	unsigned k;
+
+	for (k = 0; k < nchunks; k++)
+		any |= holders[k];
+	ok = any;
+	/* Losing server s is survived when every chunk keeps a holder besides s:
+	 * a chunk with a single holder rules that holder out, one with none
+	 * rules out everyone. */
+	for (k = 0; k < nchunks; k++) {
+		if (holders[k] == 0)
+			ok = 0;
+		else if ((holders[k] & (holders[k] - 1)) == 0)
+			ok &= ~holders[k];
+	}
+	if (held_by)
+		*held_by = any;
+	return ok;
+}
+
+char *cli_survives(const uint64_t *holders, unsigned nchunks, char *buf, size_t len)
+{
+	uint64_t any, ok = cli_survivable(holders, nchunks, &any);
+	size_t off = 0;
+	unsigned s;
+
+	if (len == 0)
+		return buf;
+	buf[0] = '\0';
+	if (ok == 0) {
+		snprintf(buf, len, "none");
+		return buf;
+	}
+	if (ok == any) {
+		snprintf(buf, len, "any");
+		return buf;
+	}
+	for (s = 0; s < 64 && off < len; s++) {
+		int w;
+
+		if (!(ok & (UINT64_C(1) << s)))
+			continue;
+		w = snprintf(buf + off, len - off, off ? ",%u" : "%u", s + 1);
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+	return buf;
+}

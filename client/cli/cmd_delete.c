@@ -29,16 +29,21 @@ static int delete_main(struct cli *cli, int argc, char **argv)
 
 		snprintf(what, sizeof(what), "delete %s", names[i]);
 		ok[i] = cli_check_name(cli, what, names[i]) == 0;
-		if (ok[i])
+		if (ok[i]) {
 			todo++;
-		else
+		} else {
+			cli_json_result(cli, NULL, names[i], "invalid name");
 			status = CLI_EXIT_FAIL;
+		}
 	}
 	if (todo == 0)
 		goto out;
 	rc = cli_open(cli, false);
 	if (rc) {
 		status = rc;
+		for (i = 0; i < n; i++)
+			if (ok[i])
+				cli_json_result(cli, NULL, names[i], "not logged in");
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -47,15 +52,21 @@ static int delete_main(struct cli *cli, int argc, char **argv)
 		rc = dfs_delete(cli->client, names[i]);
 		if (rc == -ENOENT) {
 			cli_error(cli, "delete %s: no such file", names[i]);
+			cli_json_result(cli, NULL, names[i], "no such file");
 			status = CLI_EXIT_FAIL;
 		} else if (rc < 0) {
 			cli_error(cli, "delete %s: %s", names[i], cli_reason(cli, rc));
+			cli_json_result(cli, NULL, names[i], cli_reason(cli, rc));
 			status = CLI_EXIT_FAIL;
-		} else if (cli->verbose && !cli->quiet) {
-			printf("deleted %s\n", names[i]);
+		} else {
+			cli_json_result(cli, NULL, names[i], NULL);
+			if (cli->verbose && !cli->quiet && !cli->json)
+				printf("deleted %s\n", names[i]);
 		}
 	}
 out:
+	if (status != CLI_EXIT_USAGE)
+		cli_json_results_end(cli);
 	cli_close(cli);
 	free(ok);
 	free(names);
@@ -68,6 +79,11 @@ const struct cli_command cli_cmd_delete = {
     .usage = "NAME...",
     .help = "Remove every copy of every chunk of each NAME. Servers that are down\n"
 	    "catch up when 'dfs repair' runs. The exit status is 1 if some NAME did not\n"
-	    "exist on any server that answered, or could not be removed.",
+	    "exist on any server that answered, or could not be removed. Nothing is\n"
+	    "printed on success (with -v a line per name).\n"
+	    "\n"
+	    "Options:\n"
+	    "  --json    print a JSON array with one object per NAME: name, ok, and\n"
+	    "            error when ok is false",
     .run = delete_main,
 };

@@ -51,6 +51,21 @@ static char *join_path(const char *dir, const char *name)
 	return p;
 }
 
+/* One element of the --json result array: name, path, ok, error. */
+static void json_result(struct cli *cli, const char *name, const char *path, const char *error)
+{
+	if (!cli->json)
+		return;
+	fputs(cli->json_results++ ? ",\n  {\"name\": " : "[\n  {\"name\": ", stdout);
+	cli_json_string(stdout, name);
+	fputs(", \"path\": ", stdout);
+	cli_json_string(stdout, path ? path : "-");
+	fputs(error ? ", \"ok\": false, \"error\": " : ", \"ok\": true", stdout);
+	if (error)
+		cli_json_string(stdout, error);
+	fputs("}", stdout);
+}
+
 /* Fetches one NAME; returns 0 or -errno after printing why. */
 static int get_one(struct cli *cli, const struct get_opts *o, const char *name)
 {
@@ -65,6 +80,7 @@ static int get_one(struct cli *cli, const struct get_opts *o, const char *name)
 		path = o->out ? strdup(o->out) : join_path(o->dir ? o->dir : ".", name);
 		if (!path) {
 			cli_error(cli, "get %s: Transfer failed: out of memory", name);
+			cli_json_result(cli, NULL, name, "out of memory");
 			return -ENOMEM;
 		}
 		rc = dfs_get(cli->client, name, path);
@@ -72,9 +88,11 @@ static int get_one(struct cli *cli, const struct get_opts *o, const char *name)
 	cli_progress_done(cli);
 	if (rc < 0) {
 		cli_error(cli, "get %s: Transfer failed: %s", name, cli_reason(cli, rc));
+		json_result(cli, name, path, cli_reason(cli, rc));
 		goto out;
 	}
-	if (cli->verbose && !cli->quiet) {
+	json_result(cli, name, path, NULL);
+	if (cli->verbose && !cli->quiet && !cli->json) {
 		/* With -o - stdout carries the file itself. */
 		FILE *f = to_stdout ? stderr : stdout;
 
@@ -114,6 +132,11 @@ static int get_main(struct cli *cli, int argc, char **argv)
 		status = cli_usage_error(&cli_cmd_get, "-o LOCAL needs a single NAME");
 		goto out;
 	}
+	if (cli->json && o.out && strcmp(o.out, "-") == 0) {
+		status =
+		    cli_usage_error(&cli_cmd_get, "--json and '-o -' both need standard output");
+		goto out;
+	}
 	if ((o.out && !*o.out) || (o.dir && !*o.dir)) {
 		status = cli_usage_error(&cli_cmd_get, "an empty path was given");
 		goto out;
@@ -130,16 +153,21 @@ static int get_main(struct cli *cli, int argc, char **argv)
 
 		snprintf(what, sizeof(what), "get %s", names[i]);
 		ok[i] = cli_check_name(cli, what, names[i]) == 0;
-		if (ok[i])
+		if (ok[i]) {
 			todo++;
-		else
+		} else {
+			json_result(cli, names[i], NULL, "invalid name");
 			status = CLI_EXIT_FAIL;
+		}
 	}
 	if (todo == 0)
 		goto out;
 	rc = cli_open(cli, false);
 	if (rc) {
 		status = rc;
+		for (i = 0; i < n; i++)
+			if (ok[i])
+				json_result(cli, names[i], NULL, "not logged in");
 		goto out;
 	}
 	dfs_set_resume(cli->client, o.resume);
@@ -147,6 +175,8 @@ static int get_main(struct cli *cli, int argc, char **argv)
 		if (ok[i] && get_one(cli, &o, names[i]) < 0)
 			status = CLI_EXIT_FAIL;
 out:
+	if (status != CLI_EXIT_USAGE)
+		cli_json_results_end(cli);
 	cli_close(cli);
 	free(ok);
 	free(names);
@@ -169,7 +199,9 @@ const struct cli_command cli_cmd_get = {
 	    "              output, each chunk as soon as it is verified\n"
 	    "  --resume    on failure keep the partial file (.NAME.dfs-part beside the\n"
 	    "              target); a later get --resume of the same version fetches\n"
-	    "              only the missing bytes. The modification time is kept.",
+	    "              only the missing bytes. The modification time is kept.\n"
+	    "  --json      print a JSON array with one object per NAME: name, path,\n"
+	    "              ok, and error when ok is false (not with '-o -')",
     .shortopts = "d:o:",
     .longopts = get_longopts,
     .run = get_main,

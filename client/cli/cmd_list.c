@@ -28,6 +28,18 @@ static unsigned chunk_count(const struct dfs_file *f)
 	return n > 64 ? 64 : n;
 }
 
+/* Prints before, the server numbers set in mask as "1, 3", then after. */
+static void print_servers(const char *before, uint64_t mask, const char *after)
+{
+	unsigned s, n = 0;
+
+	fputs(before, stdout);
+	for (s = 0; s < 64; s++)
+		if (mask & (UINT64_C(1) << s))
+			printf(n++ ? ", %u" : "%u", s + 1);
+	fputs(after, stdout);
+}
+
 static void print_json(const struct dfs_file_list *l)
 {
 	char when[64];
@@ -47,16 +59,32 @@ static void print_json(const struct dfs_file_list *l)
 		    cli_iso_time(f->mtime_ns, when, sizeof(when)), (long long)f->mtime_ns);
 		for (k = 0; k < chunk_count(f); k++)
 			printf(k ? ", %u" : "%u", f->copies[k]);
-		printf("], \"readable\": %s, \"degraded\": %s}", f->readable ? "true" : "false",
+		fputs("], \"holders\": [", stdout);
+		for (k = 0; k < chunk_count(f); k++)
+			print_servers(k ? ", [" : "[", f->holders[k], "]");
+		print_servers("], \"survives\": [",
+			      cli_survivable(f->holders, chunk_count(f), NULL), "]");
+		printf(", \"readable\": %s, \"degraded\": %s}", f->readable ? "true" : "false",
 		       f->degraded ? "true" : "false");
 	}
 	fputs(l->count ? "\n]\n" : "]\n", stdout);
 }
 
+/* "survives:any", "survives:none" or "survives:1,3": which single server
+ * failures the file would still be readable after. */
+static char *long_survives(const struct dfs_file *f, char *buf, size_t len)
+{
+	char list[64 * 3 + 1];
+
+	snprintf(buf, len, "survives:%s",
+		 cli_survives(f->holders, chunk_count(f), list, sizeof(list)));
+	return buf;
+}
+
 static void print_long(const struct dfs_file_list *l)
 {
-	char when[64], copies[64 * 4];
-	int wver = 1, wsize = 1, wcopies = 1;
+	char when[64], copies[64 * 4], survives[64 * 3 + 16];
+	int wver = 1, wsize = 1, wcopies = 1, wsurv = 1;
 	size_t i;
 
 	for (i = 0; i < l->count; i++) {
@@ -69,14 +97,17 @@ static void print_long(const struct dfs_file_list *l)
 		wsize = w > wsize ? w : wsize;
 		w = (int)strlen(cli_copies(f->copies, chunk_count(f), copies, sizeof(copies)));
 		wcopies = w > wcopies ? w : wcopies;
+		w = (int)strlen(long_survives(f, survives, sizeof(survives)));
+		wsurv = w > wsurv ? w : wsurv;
 	}
 	for (i = 0; i < l->count; i++) {
 		const struct dfs_file *f = &l->files[i];
 
-		printf("%*llu %s %*llu %-*s %s\n", wver, (unsigned long long)f->version,
+		printf("%*llu %s %*llu %-*s %-*s %s\n", wver, (unsigned long long)f->version,
 		       cli_iso_time(f->mtime_ns, when, sizeof(when)), wsize,
 		       (unsigned long long)f->size, wcopies,
-		       cli_copies(f->copies, chunk_count(f), copies, sizeof(copies)), f->name);
+		       cli_copies(f->copies, chunk_count(f), copies, sizeof(copies)), wsurv,
+		       long_survives(f, survives, sizeof(survives)), f->name);
 	}
 }
 
@@ -143,10 +174,14 @@ const struct cli_command cli_cmd_list = {
 	    "a server that answered.\n"
 	    "\n"
 	    "Options:\n"
-	    "  -l        long format: VERSION MTIME SIZE COPIES NAME, with MTIME in\n"
-	    "            ISO 8601 UTC and COPIES the good copies of each chunk (2,2,2,2)\n"
+	    "  -l        long format: VERSION MTIME SIZE COPIES SURVIVES NAME, with MTIME\n"
+	    "            in ISO 8601 UTC, COPIES the good copies of each chunk on the\n"
+	    "            servers that answered (2,2,2,2), and SURVIVES the single server\n"
+	    "            failures after which the file stays readable: 'survives:any',\n"
+	    "            'survives:4' (only the loss of server 4), or 'survives:none'\n"
 	    "  --json    a JSON array of objects: name, size, version, mtime, mtime_ns,\n"
-	    "            copies, readable, degraded",
+	    "            copies, holders (the servers holding each chunk), survives\n"
+	    "            (the servers whose loss it survives), readable, degraded",
     .shortopts = "l",
     .run = list_main,
 };

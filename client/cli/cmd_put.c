@@ -86,14 +86,19 @@ static int put_main(struct cli *cli, int argc, char **argv)
 			ok[i] = true;
 			todo++;
 		}
-		if (!ok[i])
+		if (!ok[i]) {
+			cli_json_result(cli, files[i], NULL, "invalid name");
 			status = CLI_EXIT_FAIL;
+		}
 	}
 	if (todo == 0)
 		goto out;
 	rc = cli_open(cli, false);
 	if (rc) {
 		status = rc;
+		for (i = 0; i < nfiles; i++)
+			if (ok[i])
+				cli_json_result(cli, files[i], names[i], "not logged in");
 		goto out;
 	}
 	dfs_set_resume(cli->client, o.resume);
@@ -106,9 +111,13 @@ static int put_main(struct cli *cli, int argc, char **argv)
 		cli_progress_done(cli);
 		if (rc < 0) {
 			cli_error(cli, "put %s: %s", files[i], cli_reason(cli, rc));
+			cli_json_result(cli, files[i], names[i], cli_reason(cli, rc));
 			status = CLI_EXIT_FAIL;
 			continue;
 		}
+		cli_json_result(cli, files[i], names[i], NULL);
+		if (cli->json)
+			continue;
 		if (cli->verbose && !cli->quiet) {
 			if (stat(files[i], &st) == 0)
 				printf("put %s as %s (%lld bytes)\n", files[i], names[i],
@@ -118,6 +127,8 @@ static int put_main(struct cli *cli, int argc, char **argv)
 		}
 	}
 out:
+	if (status != CLI_EXIT_USAGE)
+		cli_json_results_end(cli);
 	cli_close(cli);
 	free(names);
 	free(ok);
@@ -133,12 +144,15 @@ const struct cli_command cli_cmd_put = {
 	    "file of that name atomically: readers see the whole old or the whole new\n"
 	    "file. Each chunk goes to both of its servers; with one of them down the put\n"
 	    "still succeeds, with a warning. One failed FILE does not stop the others;\n"
-	    "the exit status is 1 if any failed. Nothing is printed on success.\n"
+	    "the exit status is 1 if any failed. Nothing is printed on success (with\n"
+	    "-v a line per file).\n"
 	    "\n"
 	    "Options:\n"
 	    "      --as NAME   store the single FILE as NAME\n"
 	    "      --resume    continue an interrupted put of the same unchanged FILE:\n"
-	    "                  what the servers already hold is not sent again",
+	    "                  what the servers already hold is not sent again\n"
+	    "      --json      print a JSON array with one object per FILE: file,\n"
+	    "                  name, ok, and error when ok is false",
     .longopts = put_longopts,
     .run = put_main,
 };

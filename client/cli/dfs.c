@@ -1,31 +1,35 @@
 /* dfs.c: the dfs tool's entry point: global options and the table of subcommands. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
-static const struct cli_command *const commands[] = {
+const struct cli_command *const cli_commands[] = {
     &cli_cmd_put,    &cli_cmd_get,    &cli_cmd_list,  &cli_cmd_delete, &cli_cmd_status,
     &cli_cmd_locate, &cli_cmd_repair, &cli_cmd_scrub, &cli_cmd_stat,   &cli_cmd_passwd,
+    &cli_cmd_shell,
 };
-#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+#define NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
+const size_t cli_ncommands = NCOMMANDS;
 
-static const struct cli_command *find_command(const char *name)
+const struct cli_command *cli_find_command(const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < NCOMMANDS; i++)
-		if (strcmp(commands[i]->name, name) == 0)
-			return commands[i];
+		if (strcmp(cli_commands[i]->name, name) == 0)
+			return cli_commands[i];
 	return NULL;
 }
 
-static void print_help(FILE *f)
+void cli_print_help(FILE *f)
 {
 	char left[96];
 	size_t i;
 
 	fputs("Usage: dfs [OPTIONS] COMMAND [ARGS...]\n"
+	      "       dfs [OPTIONS]             (at a terminal: the interactive shell)\n"
 	      "\n"
 	      "Store files on a cluster of dfs servers; each file is cut into one chunk per\n"
 	      "server and every chunk is kept on two neighbouring servers.\n"
@@ -33,8 +37,9 @@ static void print_help(FILE *f)
 	      "Commands:\n",
 	      f);
 	for (i = 0; i < NCOMMANDS; i++) {
-		snprintf(left, sizeof(left), "%s %s", commands[i]->name, commands[i]->usage);
-		fprintf(f, "  %-33s %s\n", left, commands[i]->summary);
+		snprintf(left, sizeof(left), "%s %s", cli_commands[i]->name,
+			 cli_commands[i]->usage);
+		fprintf(f, "  %-33s %s\n", left, cli_commands[i]->summary);
 	}
 	fprintf(f, "  %-33s %s\n", "help [COMMAND]", "show the usage of COMMAND");
 	fputs("\n"
@@ -44,7 +49,8 @@ static void print_help(FILE *f)
 	      "      --password-file FILE  read the password from the first line of FILE\n"
 	      "  -q, --quiet               no warnings, progress or chatter\n"
 	      "  -v, --verbose             more detail (e.g. which server served each chunk)\n"
-	      "      --json                JSON output (list, status, locate, repair, scrub)\n"
+	      "      --json                JSON output (every command that prints data;\n"
+	      "                            put, get and delete print one result per file)\n"
 	      "  -h, --help                show this help, or a command's with a command\n"
 	      "      --version             show the version\n"
 	      "  --                        end of options (for names beginning with '-')\n"
@@ -63,6 +69,8 @@ static void print_help(FILE *f)
 	      "  3  degraded: 'dfs status' found some servers down\n"
 	      "  4  unavailable: no server answered\n"
 	      "\n"
+	      "Output has no colours, so NO_COLOR changes nothing.\n"
+	      "\n"
 	      "'dfs COMMAND --help' or 'dfs help COMMAND' shows a command's usage; see dfs(1).\n",
 	      f);
 }
@@ -73,10 +81,10 @@ static int help_main(struct cli *cli, int argc, char **argv)
 
 	(void)cli;
 	if (argc < 2) {
-		print_help(stdout);
+		cli_print_help(stdout);
 		return CLI_EXIT_OK;
 	}
-	cmd = find_command(argv[1]);
+	cmd = cli_find_command(argv[1]);
 	if (!cmd)
 		return cli_usage_error(NULL, "unknown command '%s'", argv[1]);
 	cli_print_command_help(cmd, stdout);
@@ -124,14 +132,20 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc) {
 		if (cli.help) {
-			print_help(stdout);
+			cli_print_help(stdout);
 			return CLI_EXIT_OK;
+		}
+		/* At a terminal, no command means the interactive shell. */
+		if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
+			char *shell_argv[] = {(char *)"shell", NULL};
+
+			return cli_cmd_shell.run(&cli, 1, shell_argv);
 		}
 		return cli_usage_error(NULL, "no command given");
 	}
 	if (strcmp(argv[optind], "help") == 0)
 		return help_main(&cli, argc - optind, argv + optind);
-	cmd = find_command(argv[optind]);
+	cmd = cli_find_command(argv[optind]);
 	if (!cmd)
 		return cli_usage_error(NULL, "unknown command '%s'", argv[optind]);
 	return cmd->run(&cli, argc - optind, argv + optind);

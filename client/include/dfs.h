@@ -89,6 +89,9 @@ struct dfs_file {
 	unsigned nchunks;
 	/* copies[k] = good current copies of chunk k+1 on servers that answered */
 	unsigned copies[64];
+	/* holders[k]: bit s-1 set when server s answered with a good current
+	 * copy of chunk k+1 (servers are numbered 1..64) */
+	uint64_t holders[64];
 	bool readable;            /* every chunk has a copy on a live server */
 	bool degraded;            /* some chunk has fewer than two copies */
 	bool diverged;            /* live servers disagree about its newest version,

@@ -114,6 +114,41 @@ static void test_basename(void)
 	CHECK_STR(b, "c d");
 }
 
+/* Bit of server s. */
+#define S(s) (UINT64_C(1) << ((s)-1))
+
+static void test_survives(void)
+{
+	/* Row 0 of four servers: server s holds chunks s and s+1 (4 wraps to 1),
+	 * so chunk k is on servers k-1 and k. */
+	uint64_t all[4] = {S(4) | S(1), S(1) | S(2), S(2) | S(3), S(3) | S(4)};
+	/* Server 2 down: chunk 2 only on 1, chunk 3 only on 3. */
+	uint64_t one_down[4] = {S(4) | S(1), S(1), S(3), S(3) | S(4)};
+	/* Servers 2 and 3 down: chunk 3 is nowhere. */
+	uint64_t two_down[4] = {S(4) | S(1), S(1), 0, S(4)};
+	/* Servers 1 and 3 down: every chunk on one server. */
+	uint64_t apart[4] = {S(4), S(2), S(2), S(4)};
+	uint64_t held;
+	char b[64];
+
+	CHECK_EQ(cli_survivable(all, 4, &held), S(1) | S(2) | S(3) | S(4));
+	CHECK_EQ(held, S(1) | S(2) | S(3) | S(4));
+	CHECK_STR(cli_survives(all, 4, b, sizeof(b)), "any");
+	CHECK_EQ(cli_survivable(one_down, 4, &held), S(4));
+	CHECK_EQ(held, S(1) | S(3) | S(4));
+	CHECK_STR(cli_survives(one_down, 4, b, sizeof(b)), "4");
+	CHECK_EQ(cli_survivable(two_down, 4, NULL), 0);
+	CHECK_STR(cli_survives(two_down, 4, b, sizeof(b)), "none");
+	CHECK_STR(cli_survives(apart, 4, b, sizeof(b)), "none");
+	/* Servers 1 and 3 survivable: chunks single-held only on 2 and 4. */
+	uint64_t mixed[4] = {S(2), S(1) | S(3), S(4), S(1) | S(3)};
+	CHECK_STR(cli_survives(mixed, 4, b, sizeof(b)), "1,3");
+	CHECK_STR(cli_survives(all, 0, b, sizeof(b)), "none");
+	/* Server 64 is the last bit. */
+	uint64_t high[2] = {S(64) | S(1), S(1)};
+	CHECK_STR(cli_survives(high, 2, b, sizeof(b)), "64");
+}
+
 int main(void)
 {
 	test_json();
@@ -122,5 +157,6 @@ int main(void)
 	test_copies();
 	test_progress();
 	test_basename();
+	test_survives();
 	return CHECK_DONE();
 }
