@@ -87,7 +87,6 @@ void op_list(struct conn *cn, dfs_list_args *a, dfs_list_res *r)
 		r->status = DFS_EINVAL;
 		return;
 	}
-	/* An empty cookie decodes to a NULL pointer: memcpy must not see it. */
 	if (a->cookie.cookie_len)
 		memcpy(cookie, a->cookie.cookie_val, a->cookie.cookie_len);
 	cookie[a->cookie.cookie_len] = '\0';
