@@ -42,7 +42,7 @@ static const struct key_def keys[] = {
     {"request_timeout", KIND_UINT, FIELD(request_timeout_s), 1, 86400},
     {"max_connections", KIND_UINT, FIELD(max_connections), 1, 65536},
     {"max_connections_per_address", KIND_UINT, FIELD(max_connections_per_address), 1, 65536},
-    {"session_ttl", KIND_UINT, FIELD(session_ttl_s), 60, 31536000},
+    {"session_ttl", KIND_UINT, FIELD(session_ttl_s), 1, 31536000},
     {"tombstone_ttl", KIND_UINT, FIELD(tombstone_ttl_s), 60, 0xFFFFFFFFu},
     {"previous_ttl", KIND_UINT, FIELD(previous_ttl_s), 0, 0xFFFFFFFFu},
     {"housekeep_interval", KIND_UINT, FIELD(housekeep_interval_s), 1, 86400},

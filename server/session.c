@@ -332,7 +332,9 @@ int sessions_check(struct sessions *s, const unsigned char token[SESSION_TOKEN_L
 	if (i < 0) {
 		rc = -EACCES;
 	} else if (s->tab[i].expires_ms <= now_ms(s)) {
-		remove_at(s, (size_t)i);
+		/* Kept until its slot is needed (sessions_create drops expired
+		 * sessions then), so every connection sharing the token gets the
+		 * same answer: expired, not unknown. */
 		rc = -EKEYEXPIRED;
 	} else if (user && cap) {
 		size_t len = strlen(s->tab[i].user);

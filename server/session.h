@@ -26,7 +26,8 @@ int sessions_login_take(struct sessions *s, uint64_t id, struct scram_server *ou
  * live (expired ones are dropped first). */
 int sessions_create(struct sessions *s, const char *user, unsigned char token[SESSION_TOKEN_LEN],
 		    int64_t *expires);
-/* 0 and the user name (cap bytes), -EKEYEXPIRED if expired, -EACCES if unknown. */
+/* 0 and the user name (cap bytes), -EKEYEXPIRED if expired (on every use until
+ * the slot is reused), -EACCES if unknown. */
 int sessions_check(struct sessions *s, const unsigned char token[SESSION_TOKEN_LEN], char *user,
 		   size_t cap);
 void sessions_end(struct sessions *s, const unsigned char token[SESSION_TOKEN_LEN]);

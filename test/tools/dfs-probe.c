@@ -1,0 +1,1057 @@
+/* dfs-probe.c: a protocol-level dfs client for the security tests: it does what the dfs tool
+ * refuses to do. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "config.h"
+#include "dfs_prot.h"
+#include "hex.h"
+#include "rpcstream.h"
+#include "scram.h"
+#include "tls.h"
+
+static const char usage_text[] =
+    "usage: dfs-probe [OPTIONS] COMMAND [ARGS]\n"
+    "\n"
+    "Talks to one dfs server directly, below the dfs tool's own checks. Results\n"
+    "are printed one a line as 'COMMAND RESULT' with dfs_stat / clnt_stat names;\n"
+    "the exit status is 0 when the exchange took place (whatever the server\n"
+    "answered), 2 on a usage error, 3 when the server could not be reached.\n"
+    "\n"
+    "Target (a dfs.conf and a server number, or explicit values, which win):\n"
+    "  -c FILE            client configuration (tls, ca, [server N] host/port/program/tls_name)\n"
+    "  -s N               server number in FILE (default 1)\n"
+    "  --host H --port P --program NUM --ca FILE --tls-name NAME\n"
+    "  --plain            do not start TLS even if the configuration asks for it\n"
+    "  -u USER            user (default $DFS_USER); the password comes from $DFS_PASSWORD\n"
+    "  --timeout-ms MS    per call (default 10000)\n"
+    "  --interval-ms MS   pause between bytes for 'slow' (default 500)\n"
+    "  --max-s S          how long 'slow', 'silent' and 'garbage' wait for the server (default "
+    "30)\n"
+    "  --hold-s S         how long 'connections' holds its connections (default 0)\n"
+    "\n"
+    "Commands:\n"
+    "  login                    SCRAM login; prints 'login STAT', 'token HEX', 'expires UNIX'\n"
+    "  replay-final             log in, then send the same client-final again, on the same\n"
+    "                           exchange and on a new one: 'same-exchange STAT', 'new-exchange "
+    "STAT'\n"
+    "  alter-final              log in with one byte of the proof flipped: 'alter-final STAT'\n"
+    "  call-with-token HEX PROC [NAME]\n"
+    "                           PROC (LOOKUP READ DELETE LIST STATUS PUT_BEGIN VERIFY LOGOUT)\n"
+    "                           with the given token: 'PROC STAT'\n"
+    "  raw-name KIND PROC       log in, then PROC (LOOKUP PUT_BEGIN DELETE) with a hostile name,\n"
+    "                           KIND one of dot dotdot slash long nul badutf8 ctrl empty max:\n"
+    "                           'raw-name KIND PROC STAT' (or 'rpc CLNT_STAT' if undecodable)\n"
+    "  plain-call               NULL and STATUS on a plain connection: 'plain-null RPC_STAT',\n"
+    "                           'plain-call rpc RPC_STAT auth AUTH_STAT' (or a dfs_stat)\n"
+    "  garbage                  random bytes, then a record marker of 0x7fffffff and junk, each\n"
+    "                           on its own connection: 'garbage closed|open',\n"
+    "                           'oversized closed|open'\n"
+    "  slow                     send a call one byte per interval: 'slow closed after S s' or\n"
+    "                           'slow open after S s'\n"
+    "  silent                   connect and send nothing: 'silent closed|open after S s'\n"
+    "  connections N            open N connections, a plain NULL call on each:\n"
+    "                           'connections answered A refused R', then hold them\n";
+
+struct target {
+	char host[256];
+	uint16_t port;
+	uint32_t program;
+	bool tls;
+	char ca[PATH_MAX];
+	char tls_name[256];
+	const char *user;
+	const char *password;
+	int timeout_ms;
+	int interval_ms;
+	double max_s;
+	double hold_s;
+};
+
+/* xdr_void takes no arguments; the detour through void (*)(void) says the
+ * cast to the variadic xdrproc_t is meant. */
+#define XDR_VOID ((xdrproc_t)(void (*)(void))xdr_void)
+
+static const unsigned char zero_token[DFS_TOKEN_SIZE];
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *dfs_stat_name(int s)
+{
+	switch (s) {
+	case DFS_OK:
+		return "DFS_OK";
+	case DFS_EPERM:
+		return "DFS_EPERM";
+	case DFS_ENOENT:
+		return "DFS_ENOENT";
+	case DFS_EIO:
+		return "DFS_EIO";
+	case DFS_EAGAIN:
+		return "DFS_EAGAIN";
+	case DFS_ENOMEM:
+		return "DFS_ENOMEM";
+	case DFS_EACCES:
+		return "DFS_EACCES";
+	case DFS_EBUSY:
+		return "DFS_EBUSY";
+	case DFS_EEXIST:
+		return "DFS_EEXIST";
+	case DFS_EINVAL:
+		return "DFS_EINVAL";
+	case DFS_EFBIG:
+		return "DFS_EFBIG";
+	case DFS_ENOSPC:
+		return "DFS_ENOSPC";
+	case DFS_EROFS:
+		return "DFS_EROFS";
+	case DFS_ENAMETOOLONG:
+		return "DFS_ENAMETOOLONG";
+	case DFS_EPROTO:
+		return "DFS_EPROTO";
+	case DFS_EBADMSG:
+		return "DFS_EBADMSG";
+	case DFS_ESTALE:
+		return "DFS_ESTALE";
+	case DFS_EKEYEXPIRED:
+		return "DFS_EKEYEXPIRED";
+	case DFS_EKEYREJECTED:
+		return "DFS_EKEYREJECTED";
+	default:
+		return "DFS_UNKNOWN";
+	}
+}
+
+static const char *clnt_stat_name(enum clnt_stat s)
+{
+	switch (s) {
+	case RPC_SUCCESS:
+		return "RPC_SUCCESS";
+	case RPC_CANTENCODEARGS:
+		return "RPC_CANTENCODEARGS";
+	case RPC_CANTDECODERES:
+		return "RPC_CANTDECODERES";
+	case RPC_CANTSEND:
+		return "RPC_CANTSEND";
+	case RPC_CANTRECV:
+		return "RPC_CANTRECV";
+	case RPC_TIMEDOUT:
+		return "RPC_TIMEDOUT";
+	case RPC_VERSMISMATCH:
+		return "RPC_VERSMISMATCH";
+	case RPC_AUTHERROR:
+		return "RPC_AUTHERROR";
+	case RPC_PROGUNAVAIL:
+		return "RPC_PROGUNAVAIL";
+	case RPC_PROGVERSMISMATCH:
+		return "RPC_PROGVERSMISMATCH";
+	case RPC_PROCUNAVAIL:
+		return "RPC_PROCUNAVAIL";
+	case RPC_CANTDECODEARGS:
+		return "RPC_CANTDECODEARGS";
+	case RPC_SYSTEMERROR:
+		return "RPC_SYSTEMERROR";
+	default:
+		return "RPC_OTHER";
+	}
+}
+
+static const char *auth_stat_name(enum auth_stat s)
+{
+	switch (s) {
+	case AUTH_OK:
+		return "AUTH_OK";
+	case AUTH_BADCRED:
+		return "AUTH_BADCRED";
+	case AUTH_REJECTEDCRED:
+		return "AUTH_REJECTEDCRED";
+	case AUTH_BADVERF:
+		return "AUTH_BADVERF";
+	case AUTH_REJECTEDVERF:
+		return "AUTH_REJECTEDVERF";
+	case AUTH_TOOWEAK:
+		return "AUTH_TOOWEAK";
+	default:
+		return "AUTH_OTHER";
+	}
+}
+
+/* The per-call timeout as clnt_call takes it. */
+static struct timeval call_tv(const struct target *t)
+{
+	struct timeval tv = {.tv_sec = t->timeout_ms / 1000,
+			     .tv_usec = t->timeout_ms % 1000 * 1000};
+
+	return tv;
+}
+
+/* Prints "WHAT rpc CLNT_STAT [auth AUTH_STAT]" for a failed call. */
+static void print_rpc_failure(const char *what, CLIENT *clnt, enum clnt_stat st)
+{
+	struct rpc_err e;
+
+	clnt_geterr(clnt, &e);
+	if (st == RPC_AUTHERROR)
+		printf("%s rpc %s auth %s\n", what, clnt_stat_name(st), auth_stat_name(e.re_why));
+	else
+		printf("%s rpc %s\n", what, clnt_stat_name(st));
+}
+
+/* ---- target and connections ---- */
+
+/* Fills t from the client configuration at path, for server number n. */
+static int load_conf(struct target *t, const char *path, unsigned n)
+{
+	struct cfg *cfg = NULL;
+	char err[512], num[16];
+	int rc;
+
+	rc = cfg_parse_file(path, &cfg, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "dfs-probe: %s\n", err);
+		return rc;
+	}
+	snprintf(num, sizeof(num), "%u", n);
+	for (size_t i = 0; i < cfg->count; i++) {
+		const struct cfg_entry *e = &cfg->entries[i];
+
+		if (!*e->section && strcmp(e->key, "tls") == 0) {
+			t->tls = strcmp(e->value, "off") != 0;
+		} else if (!*e->section && strcmp(e->key, "ca") == 0) {
+			snprintf(t->ca, sizeof(t->ca), "%s", e->value);
+		} else if (strcmp(e->section, "server") == 0 && strcmp(e->arg, num) == 0) {
+			if (strcmp(e->key, "host") == 0)
+				snprintf(t->host, sizeof(t->host), "%s", e->value);
+			else if (strcmp(e->key, "port") == 0)
+				t->port = (uint16_t)strtoul(e->value, NULL, 0);
+			else if (strcmp(e->key, "program") == 0)
+				t->program = (uint32_t)strtoul(e->value, NULL, 0);
+			else if (strcmp(e->key, "tls_name") == 0)
+				snprintf(t->tls_name, sizeof(t->tls_name), "%s", e->value);
+		}
+	}
+	cfg_free(cfg);
+	return 0;
+}
+
+/* A CLIENT on a new connection, inside TLS when tls is set. NULL (reason on
+ * stderr) if the server cannot be reached. */
+static CLIENT *open_client(const struct target *t, bool tls)
+{
+	struct rpcstream_clnt_opts o = {.call_timeout_ms = t->timeout_ms};
+	SSL_CTX *ctx = NULL;
+	CLIENT *clnt = NULL;
+	char err[512];
+	int fd;
+
+	if (tls) {
+		ctx = tls_client_ctx(t->ca, err, sizeof(err));
+		if (!ctx) {
+			fprintf(stderr, "dfs-probe: %s\n", err);
+			return NULL;
+		}
+		o.tls = ctx;
+		o.tls_name = *t->tls_name ? t->tls_name : t->host;
+	}
+	fd = rpcstream_connect(t->host, t->port, t->timeout_ms, err, sizeof(err));
+	if (fd < 0) {
+		fprintf(stderr, "dfs-probe: %s\n", err);
+		goto out;
+	}
+	clnt = rpcstream_clnt_create(fd, t->program, DFS_V1, &o, err, sizeof(err));
+	if (!clnt)
+		fprintf(stderr, "dfs-probe: %s\n", err);
+out:
+	/* The connection keeps its own reference to the context. */
+	SSL_CTX_free(ctx);
+	return clnt;
+}
+
+/* A bare TCP socket to the server, or -1 (reason on stderr). */
+static int open_raw(const struct target *t)
+{
+	char err[512];
+	int fd = rpcstream_connect(t->host, t->port, t->timeout_ms, err, sizeof(err));
+
+	if (fd < 0)
+		fprintf(stderr, "dfs-probe: %s\n", err);
+	return fd < 0 ? -1 : fd;
+}
+
+/* Waits until the peer closes fd (end of file or reset) or max_s passes,
+ * discarding what it sends. Returns true if it closed. */
+static bool wait_closed(int fd, double max_s)
+{
+	double end = now_s() + max_s;
+	char sink[4096];
+
+	for (;;) {
+		double left = end - now_s();
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+
+		if (left <= 0)
+			return false;
+		if (poll(&p, 1, (int)(left * 1000) + 1) <= 0)
+			continue;
+		n = recv(fd, sink, sizeof(sink), 0);
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			return true;
+	}
+}
+
+/* ---- login ---- */
+
+struct login_trace {
+	uint64_t login_id;
+	char final[SCRAM_MSG_MAX];
+	int final_len;
+	unsigned char token[DFS_TOKEN_SIZE];
+	int64_t expires;
+};
+
+/* LOGIN_BEGIN with a fresh nonce; on DFS_OK fills sc and the login id. */
+static enum clnt_stat login_begin(CLIENT *clnt, const struct target *t, struct scram_client *sc,
+				  uint64_t *login_id, unsigned char *salt, size_t *salt_len,
+				  uint32_t *iterations, int *status)
+{
+	dfs_login_begin_args a;
+	dfs_login_begin_res r;
+	char msg[SCRAM_MSG_MAX];
+	enum clnt_stat st;
+	int n;
+
+	n = scram_client_first(sc, t->user, msg, sizeof(msg));
+	if (n < 0) {
+		fprintf(stderr, "dfs-probe: invalid user name\n");
+		exit(2);
+	}
+	a.client_first.client_first_val = msg;
+	a.client_first.client_first_len = (u_int)n;
+	memset(&r, 0, sizeof(r));
+	st = clnt_call(clnt, DFSPROC_LOGIN_BEGIN, (xdrproc_t)xdr_dfs_login_begin_args, (char *)&a,
+		       (xdrproc_t)xdr_dfs_login_begin_res, (char *)&r, call_tv(t));
+	if (st != RPC_SUCCESS)
+		return st;
+	*status = r.status;
+	if (r.status == DFS_OK) {
+		*login_id = r.dfs_login_begin_res_u.ok.login_id;
+		if (scram_client_parse_server_first(
+			sc, r.dfs_login_begin_res_u.ok.server_first.server_first_val,
+			r.dfs_login_begin_res_u.ok.server_first.server_first_len, salt, salt_len,
+			iterations) < 0) {
+			printf("server-first malformed\n");
+			*status = DFS_EPROTO;
+		}
+	}
+	xdr_free((xdrproc_t)xdr_dfs_login_begin_res, (char *)&r);
+	return st;
+}
+
+/* LOGIN_FINISH with a given client-final; fills the token on DFS_OK. */
+static enum clnt_stat login_finish(CLIENT *clnt, const struct target *t, uint64_t login_id,
+				   const char *final, int final_len, struct login_trace *tr,
+				   int *status)
+{
+	dfs_login_finish_args a;
+	dfs_login_finish_res r;
+	enum clnt_stat st;
+
+	a.login_id = login_id;
+	a.client_final.client_final_val = (char *) final;
+	a.client_final.client_final_len = (u_int)final_len;
+	memset(&r, 0, sizeof(r));
+	st = clnt_call(clnt, DFSPROC_LOGIN_FINISH, (xdrproc_t)xdr_dfs_login_finish_args, (char *)&a,
+		       (xdrproc_t)xdr_dfs_login_finish_res, (char *)&r, call_tv(t));
+	if (st != RPC_SUCCESS)
+		return st;
+	*status = r.status;
+	if (r.status == DFS_OK && tr) {
+		memcpy(tr->token, r.dfs_login_finish_res_u.ok.token, DFS_TOKEN_SIZE);
+		tr->expires = r.dfs_login_finish_res_u.ok.expires;
+	}
+	xdr_free((xdrproc_t)xdr_dfs_login_finish_res, (char *)&r);
+	return st;
+}
+
+/* A whole SCRAM login; with alter, one character of the proof is changed.
+ * Prints "WHAT STAT" (or the RPC failure). Returns the dfs_stat, or -1 if
+ * the exchange did not complete. */
+static int do_login(CLIENT *clnt, const struct target *t, bool alter, struct login_trace *tr,
+		    const char *what)
+{
+	struct scram_client sc;
+	unsigned char salt[SCRAM_SALT_MAX], salted[SCRAM_KEY_LEN];
+	size_t salt_len = 0;
+	uint32_t iterations = 0;
+	enum clnt_stat st;
+	int status = -1;
+
+	memset(&sc, 0, sizeof(sc));
+	st = login_begin(clnt, t, &sc, &tr->login_id, salt, &salt_len, &iterations, &status);
+	if (st != RPC_SUCCESS) {
+		print_rpc_failure(what, clnt, st);
+		return -1;
+	}
+	if (status != DFS_OK) {
+		printf("%s %s\n", what, dfs_stat_name(status));
+		return status;
+	}
+	if (scram_salted_password(t->password, salt, salt_len, iterations, salted) < 0) {
+		fprintf(stderr, "dfs-probe: invalid password\n");
+		exit(2);
+	}
+	tr->final_len = scram_client_final(&sc, salted, tr->final, sizeof(tr->final));
+	OPENSSL_cleanse(salted, sizeof(salted));
+	if (tr->final_len < 0) {
+		fprintf(stderr, "dfs-probe: cannot build client-final\n");
+		exit(3);
+	}
+	if (alter) {
+		/* The proof is the base64 text after "p=", at the end: change its
+		 * first character to another base64 digit. */
+		char *p = strstr(tr->final, ",p=");
+
+		if (!p) {
+			fprintf(stderr, "dfs-probe: client-final without a proof\n");
+			exit(3);
+		}
+		p[3] = p[3] == 'A' ? 'B' : 'A';
+	}
+	st = login_finish(clnt, t, tr->login_id, tr->final, tr->final_len, tr, &status);
+	if (st != RPC_SUCCESS) {
+		print_rpc_failure(what, clnt, st);
+		return -1;
+	}
+	printf("%s %s\n", what, dfs_stat_name(status));
+	return status;
+}
+
+static int cmd_login(const struct target *t)
+{
+	struct login_trace tr;
+	char hex[2 * DFS_TOKEN_SIZE + 1];
+	CLIENT *clnt = open_client(t, t->tls);
+
+	if (!clnt)
+		return 3;
+	memset(&tr, 0, sizeof(tr));
+	if (do_login(clnt, t, false, &tr, "login") == DFS_OK) {
+		hex_encode(tr.token, DFS_TOKEN_SIZE, hex);
+		printf("token %s\nexpires %lld\n", hex, (long long)tr.expires);
+	}
+	clnt_destroy(clnt);
+	return 0;
+}
+
+static int cmd_replay_final(const struct target *t)
+{
+	struct login_trace tr;
+	struct scram_client sc;
+	unsigned char salt[SCRAM_SALT_MAX];
+	size_t salt_len;
+	uint32_t iterations;
+	uint64_t id2 = 0;
+	enum clnt_stat st;
+	int status = -1, rc = 3;
+	CLIENT *clnt = open_client(t, t->tls);
+
+	if (!clnt)
+		return 3;
+	memset(&tr, 0, sizeof(tr));
+	if (do_login(clnt, t, false, &tr, "login") != DFS_OK)
+		goto out;
+	/* The exchange that succeeded, once more. */
+	st = login_finish(clnt, t, tr.login_id, tr.final, tr.final_len, NULL, &status);
+	if (st != RPC_SUCCESS)
+		print_rpc_failure("same-exchange", clnt, st);
+	else
+		printf("same-exchange %s\n", dfs_stat_name(status));
+	/* The recorded client-final against a new exchange's nonce. */
+	memset(&sc, 0, sizeof(sc));
+	st = login_begin(clnt, t, &sc, &id2, salt, &salt_len, &iterations, &status);
+	if (st != RPC_SUCCESS || status != DFS_OK) {
+		printf("new-begin %s\n",
+		       st != RPC_SUCCESS ? clnt_stat_name(st) : dfs_stat_name(status));
+		goto out;
+	}
+	st = login_finish(clnt, t, id2, tr.final, tr.final_len, NULL, &status);
+	if (st != RPC_SUCCESS)
+		print_rpc_failure("new-exchange", clnt, st);
+	else
+		printf("new-exchange %s\n", dfs_stat_name(status));
+	rc = 0;
+out:
+	clnt_destroy(clnt);
+	return rc;
+}
+
+static int cmd_alter_final(const struct target *t)
+{
+	struct login_trace tr;
+	CLIENT *clnt = open_client(t, t->tls);
+	int rc;
+
+	if (!clnt)
+		return 3;
+	memset(&tr, 0, sizeof(tr));
+	rc = do_login(clnt, t, true, &tr, "alter-final") < 0 ? 3 : 0;
+	clnt_destroy(clnt);
+	return rc;
+}
+
+/* ---- calls with a chosen token or name ---- */
+
+/* The arguments of LOOKUP, PUT_BEGIN or DELETE with a name of any length:
+ * encoded by hand so no XDR bound on this side stops it. */
+struct raw_args {
+	const unsigned char *token;
+	const char *name;
+	u_int len;
+	rpcproc_t proc;
+};
+
+static bool_t xdr_raw_args(XDR *x, struct raw_args *a)
+{
+	char *name = (char *)a->name;
+	u_int len = a->len, index = 1, zero = 0;
+	u_quad_t ver = 1, size = 0;
+
+	if (!xdr_opaque(x, (char *)a->token, DFS_TOKEN_SIZE) || !xdr_bytes(x, &name, &len, ~0u))
+		return FALSE;
+	switch (a->proc) {
+	case DFSPROC_PUT_BEGIN:
+		return xdr_u_quad_t(x, &ver) && xdr_u_int(x, &index) && xdr_u_quad_t(x, &size);
+	case DFSPROC_DELETE:
+		return xdr_u_quad_t(x, &ver) && xdr_u_int(x, &zero);
+	default:
+		return TRUE;
+	}
+}
+
+/* The result type of each procedure this tool calls; all begin with a dfs_stat. */
+static xdrproc_t result_xdr(rpcproc_t proc)
+{
+	switch (proc) {
+	case DFSPROC_PUT_BEGIN:
+		return (xdrproc_t)xdr_dfs_put_begin_res;
+	case DFSPROC_READ:
+		return (xdrproc_t)xdr_dfs_read_res;
+	case DFSPROC_LOOKUP:
+		return (xdrproc_t)xdr_dfs_lookup_res;
+	case DFSPROC_LIST:
+		return (xdrproc_t)xdr_dfs_list_res;
+	case DFSPROC_STATUS:
+		return (xdrproc_t)xdr_dfs_status_res;
+	case DFSPROC_VERIFY:
+		return (xdrproc_t)xdr_dfs_verify_res;
+	default:
+		return (xdrproc_t)xdr_dfs_stat;
+	}
+}
+
+union any_res {
+	dfs_stat stat;
+	dfs_put_begin_res put_begin;
+	dfs_read_res read;
+	dfs_lookup_res lookup;
+	dfs_list_res list;
+	dfs_status_res status;
+	dfs_verify_res verify;
+};
+
+static const struct {
+	const char *name;
+	rpcproc_t proc;
+} proc_names[] = {
+    {"LOOKUP", DFSPROC_LOOKUP}, {"READ", DFSPROC_READ},	    {"DELETE", DFSPROC_DELETE},
+    {"LIST", DFSPROC_LIST},	{"STATUS", DFSPROC_STATUS}, {"PUT_BEGIN", DFSPROC_PUT_BEGIN},
+    {"VERIFY", DFSPROC_VERIFY}, {"LOGOUT", DFSPROC_LOGOUT},
+};
+
+static int proc_by_name(const char *name, rpcproc_t *out)
+{
+	for (size_t i = 0; i < sizeof(proc_names) / sizeof(proc_names[0]); i++)
+		if (strcmp(proc_names[i].name, name) == 0) {
+			*out = proc_names[i].proc;
+			return 0;
+		}
+	fprintf(stderr, "dfs-probe: unknown procedure %s\n", name);
+	return -EINVAL;
+}
+
+/* Calls proc with token and name (for the procedures that take one); prints
+ * "WHAT STAT" or the RPC failure. */
+static void call_proc(CLIENT *clnt, const struct target *t, rpcproc_t proc,
+		      const unsigned char *token, const char *name, u_int name_len,
+		      const char *what)
+{
+	struct raw_args raw = {.token = token, .name = name, .len = name_len, .proc = proc};
+	union {
+		dfs_read_args read;
+		dfs_list_args list;
+		dfs_cred_args cred;
+		dfs_version_args version;
+	} a;
+	union any_res r;
+	xdrproc_t xargs;
+	void *args;
+	enum clnt_stat st;
+
+	memset(&a, 0, sizeof(a));
+	memset(&r, 0, sizeof(r));
+	switch (proc) {
+	case DFSPROC_LOOKUP:
+	case DFSPROC_PUT_BEGIN:
+	case DFSPROC_DELETE:
+		xargs = (xdrproc_t)xdr_raw_args;
+		args = &raw;
+		break;
+	case DFSPROC_READ:
+		memcpy(a.read.cred.token, token, DFS_TOKEN_SIZE);
+		a.read.name.dfs_name_val = (char *)name;
+		a.read.name.dfs_name_len = name_len;
+		a.read.ver = 1;
+		a.read.index = 1;
+		a.read.count = 16;
+		xargs = (xdrproc_t)xdr_dfs_read_args;
+		args = &a.read;
+		break;
+	case DFSPROC_VERIFY:
+		memcpy(a.version.cred.token, token, DFS_TOKEN_SIZE);
+		a.version.name.dfs_name_val = (char *)name;
+		a.version.name.dfs_name_len = name_len;
+		a.version.ver = 1;
+		xargs = (xdrproc_t)xdr_dfs_version_args;
+		args = &a.version;
+		break;
+	case DFSPROC_LIST:
+		memcpy(a.list.cred.token, token, DFS_TOKEN_SIZE);
+		xargs = (xdrproc_t)xdr_dfs_list_args;
+		args = &a.list;
+		break;
+	default:
+		memcpy(a.cred.cred.token, token, DFS_TOKEN_SIZE);
+		xargs = (xdrproc_t)xdr_dfs_cred_args;
+		args = &a.cred;
+		break;
+	}
+	st = clnt_call(clnt, proc, xargs, args, result_xdr(proc), (char *)&r, call_tv(t));
+	if (st != RPC_SUCCESS) {
+		print_rpc_failure(what, clnt, st);
+		return;
+	}
+	printf("%s %s\n", what, dfs_stat_name(r.stat));
+	xdr_free(result_xdr(proc), (char *)&r);
+}
+
+static int cmd_call_with_token(const struct target *t, int argc, char **argv)
+{
+	unsigned char token[DFS_TOKEN_SIZE];
+	const char *name = argc > 2 ? argv[2] : "probe";
+	rpcproc_t proc;
+	CLIENT *clnt;
+
+	if (argc < 2 || strlen(argv[0]) != 2 * DFS_TOKEN_SIZE ||
+	    hex_decode(argv[0], token, sizeof(token)) != 0) {
+		fprintf(stderr,
+			"dfs-probe: call-with-token needs a %d-digit hex token and a PROC\n",
+			2 * DFS_TOKEN_SIZE);
+		return 2;
+	}
+	if (proc_by_name(argv[1], &proc) != 0)
+		return 2;
+	clnt = open_client(t, t->tls);
+	if (!clnt)
+		return 3;
+	call_proc(clnt, t, proc, token, name, (u_int)strlen(name), argv[1]);
+	clnt_destroy(clnt);
+	return 0;
+}
+
+static int cmd_raw_name(const struct target *t, int argc, char **argv)
+{
+	static char name[300];
+	struct login_trace tr;
+	char what[64];
+	u_int len;
+	rpcproc_t proc;
+	CLIENT *clnt;
+	int rc = 3;
+
+	if (argc < 2 || proc_by_name(argv[1], &proc) != 0 ||
+	    (proc != DFSPROC_LOOKUP && proc != DFSPROC_PUT_BEGIN && proc != DFSPROC_DELETE)) {
+		fprintf(stderr, "dfs-probe: raw-name needs KIND and LOOKUP, PUT_BEGIN or DELETE\n");
+		return 2;
+	}
+	if (strcmp(argv[0], "dot") == 0) {
+		len = 1;
+		memcpy(name, ".", len);
+	} else if (strcmp(argv[0], "dotdot") == 0) {
+		len = 2;
+		memcpy(name, "..", len);
+	} else if (strcmp(argv[0], "slash") == 0) {
+		len = 3;
+		memcpy(name, "a/b", len);
+	} else if (strcmp(argv[0], "long") == 0) {
+		len = 300;
+		memset(name, 'a', len);
+	} else if (strcmp(argv[0], "max") == 0) {
+		len = 255;
+		memset(name, 'a', len);
+	} else if (strcmp(argv[0], "nul") == 0) {
+		len = 3;
+		memcpy(name, "a\0b", len);
+	} else if (strcmp(argv[0], "badutf8") == 0) {
+		len = 3;
+		memcpy(name, "a\xff\xfe", len);
+	} else if (strcmp(argv[0], "ctrl") == 0) {
+		len = 3;
+		memcpy(name, "a\nb", len);
+	} else if (strcmp(argv[0], "empty") == 0) {
+		len = 0;
+	} else {
+		fprintf(stderr, "dfs-probe: unknown name kind %s\n", argv[0]);
+		return 2;
+	}
+	clnt = open_client(t, t->tls);
+	if (!clnt)
+		return 3;
+	memset(&tr, 0, sizeof(tr));
+	if (do_login(clnt, t, false, &tr, "login") != DFS_OK)
+		goto out;
+	snprintf(what, sizeof(what), "raw-name %s %s", argv[0], argv[1]);
+	call_proc(clnt, t, proc, tr.token, name, len, what);
+	rc = 0;
+out:
+	clnt_destroy(clnt);
+	return rc;
+}
+
+static int cmd_plain_call(const struct target *t)
+{
+	CLIENT *clnt = open_client(t, false);
+	enum clnt_stat st;
+
+	if (!clnt)
+		return 3;
+	st = clnt_call(clnt, NULLPROC, XDR_VOID, NULL, XDR_VOID, NULL, call_tv(t));
+	printf("plain-null %s\n", clnt_stat_name(st));
+	call_proc(clnt, t, DFSPROC_STATUS, zero_token, "", 0, "plain-call");
+	clnt_destroy(clnt);
+	return 0;
+}
+
+/* ---- hostile connections ---- */
+
+/* Sends len bytes; false once the server has closed or reset the connection. */
+static bool send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+static int cmd_garbage(const struct target *t)
+{
+	static unsigned char junk[65536];
+	static const unsigned char marker[4] = {0x7f, 0xff, 0xff, 0xff};
+	int fd;
+
+	if (getrandom(junk, sizeof(junk), 0) != (ssize_t)sizeof(junk))
+		return 3;
+	fd = open_raw(t);
+	if (fd < 0)
+		return 3;
+	/* A server that stops reading mid-way has already given up on it. */
+	(void)send_all(fd, junk, sizeof(junk));
+	printf("garbage %s\n", wait_closed(fd, t->max_s) ? "closed" : "open");
+	close(fd);
+
+	fd = open_raw(t);
+	if (fd < 0)
+		return 3;
+	if (send_all(fd, marker, sizeof(marker)))
+		(void)send_all(fd, junk, 4096);
+	printf("oversized %s\n", wait_closed(fd, t->max_s) ? "closed" : "open");
+	close(fd);
+	return 0;
+}
+
+/* The start of a LOOKUP call whose record (1000 bytes) and name (900 bytes)
+ * are longer than what will ever be sent: the call never completes. */
+static size_t slow_call_bytes(const struct target *t, unsigned char *buf)
+{
+	uint32_t words[20] = {
+	    htonl(0x80000000u | 1000), htonl(1),      htonl(CALL),	    htonl(2),
+	    htonl(t->program),	       htonl(DFS_V1), htonl(DFSPROC_LOOKUP)};
+
+	/* AUTH_NONE credential and verifier, a zero token, then the name's length. */
+	words[19] = htonl(900);
+	memcpy(buf, words, sizeof(words));
+	return sizeof(words);
+}
+
+static int cmd_slow(const struct target *t)
+{
+	unsigned char call[80];
+	size_t len = slow_call_bytes(t, call);
+	double start = now_s();
+	bool closed = false;
+	int fd = open_raw(t);
+
+	if (fd < 0)
+		return 3;
+	for (size_t i = 0; !closed && now_s() - start < t->max_s; i++) {
+		unsigned char b = i < len ? call[i] : 'a';
+
+		if (!send_all(fd, &b, 1))
+			closed = true;
+		else
+			closed = wait_closed(fd, t->interval_ms / 1000.0);
+	}
+	printf("slow %s after %.1f s\n", closed ? "closed" : "open", now_s() - start);
+	close(fd);
+	return 0;
+}
+
+static int cmd_silent(const struct target *t)
+{
+	double start = now_s();
+	int fd = open_raw(t);
+	bool closed;
+
+	if (fd < 0)
+		return 3;
+	closed = wait_closed(fd, t->max_s);
+	printf("silent %s after %.1f s\n", closed ? "closed" : "open", now_s() - start);
+	close(fd);
+	return 0;
+}
+
+static int cmd_connections(const struct target *t, int argc, char **argv)
+{
+	CLIENT **c;
+	char *end;
+	unsigned long n;
+	unsigned answered = 0, refused = 0;
+
+	n = argc > 0 ? strtoul(argv[0], &end, 10) : 0;
+	if (argc < 1 || *end || n < 1 || n > 4096) {
+		fprintf(stderr, "dfs-probe: connections needs a count 1..4096\n");
+		return 2;
+	}
+	c = calloc(n, sizeof(*c));
+	if (!c)
+		return 3;
+	for (unsigned long i = 0; i < n; i++) {
+		enum clnt_stat st;
+
+		c[i] = open_client(t, false);
+		if (!c[i]) {
+			refused++;
+			continue;
+		}
+		st = clnt_call(c[i], NULLPROC, XDR_VOID, NULL, XDR_VOID, NULL, call_tv(t));
+		if (st == RPC_SUCCESS) {
+			answered++;
+		} else {
+			refused++;
+			clnt_destroy(c[i]);
+			c[i] = NULL;
+		}
+	}
+	printf("connections answered %u refused %u\n", answered, refused);
+	fflush(stdout);
+	if (t->hold_s > 0)
+		usleep((useconds_t)(t->hold_s * 1e6));
+	for (unsigned long i = 0; i < n; i++)
+		if (c[i])
+			clnt_destroy(c[i]);
+	free(c);
+	return 0;
+}
+
+/* ---- main ---- */
+
+enum {
+	OPT_HOST = 256,
+	OPT_PORT,
+	OPT_PROGRAM,
+	OPT_CA,
+	OPT_TLS_NAME,
+	OPT_PLAIN,
+	OPT_TIMEOUT,
+	OPT_INTERVAL,
+	OPT_MAX,
+	OPT_HOLD,
+	OPT_HELP,
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"host", required_argument, NULL, OPT_HOST},
+	    {"port", required_argument, NULL, OPT_PORT},
+	    {"program", required_argument, NULL, OPT_PROGRAM},
+	    {"ca", required_argument, NULL, OPT_CA},
+	    {"tls-name", required_argument, NULL, OPT_TLS_NAME},
+	    {"plain", no_argument, NULL, OPT_PLAIN},
+	    {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+	    {"interval-ms", required_argument, NULL, OPT_INTERVAL},
+	    {"max-s", required_argument, NULL, OPT_MAX},
+	    {"hold-s", required_argument, NULL, OPT_HOLD},
+	    {"help", no_argument, NULL, OPT_HELP},
+	    {NULL, 0, NULL, 0},
+	};
+	struct target t = {.timeout_ms = 10000, .interval_ms = 500, .max_s = 30};
+	const char *conf = NULL, *host = NULL, *ca = NULL, *tls_name = NULL, *cmd;
+	unsigned long port = 0, program = 0, server = 1;
+	bool plain = false;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "+c:s:u:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 's':
+			server = strtoul(optarg, NULL, 10);
+			break;
+		case 'u':
+			t.user = optarg;
+			break;
+		case OPT_HOST:
+			host = optarg;
+			break;
+		case OPT_PORT:
+			port = strtoul(optarg, NULL, 10);
+			break;
+		case OPT_PROGRAM:
+			program = strtoul(optarg, NULL, 0);
+			break;
+		case OPT_CA:
+			ca = optarg;
+			break;
+		case OPT_TLS_NAME:
+			tls_name = optarg;
+			break;
+		case OPT_PLAIN:
+			plain = true;
+			break;
+		case OPT_TIMEOUT:
+			t.timeout_ms = (int)strtol(optarg, NULL, 10);
+			break;
+		case OPT_INTERVAL:
+			t.interval_ms = (int)strtol(optarg, NULL, 10);
+			break;
+		case OPT_MAX:
+			t.max_s = strtod(optarg, NULL);
+			break;
+		case OPT_HOLD:
+			t.hold_s = strtod(optarg, NULL);
+			break;
+		case 'h':
+		case OPT_HELP:
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			fputs(usage_text, stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	if (conf && load_conf(&t, conf, (unsigned)server) != 0)
+		return 2;
+	if (host)
+		snprintf(t.host, sizeof(t.host), "%s", host);
+	if (port)
+		t.port = (uint16_t)port;
+	if (program)
+		t.program = (uint32_t)program;
+	if (ca) {
+		snprintf(t.ca, sizeof(t.ca), "%s", ca);
+		t.tls = true;
+	}
+	if (tls_name)
+		snprintf(t.tls_name, sizeof(t.tls_name), "%s", tls_name);
+	if (plain)
+		t.tls = false;
+	if (!t.user)
+		t.user = getenv("DFS_USER");
+	t.password = getenv("DFS_PASSWORD");
+	if (!*t.host || !t.port || !t.program || t.timeout_ms < 100 || t.interval_ms < 1) {
+		fprintf(stderr, "dfs-probe: need a host, port and program (-c FILE -s N, or "
+				"--host/--port/--program)\n");
+		return 2;
+	}
+	cmd = argv[optind];
+	argc -= optind + 1;
+	argv += optind + 1;
+	if (strcmp(cmd, "login") == 0 || strcmp(cmd, "replay-final") == 0 ||
+	    strcmp(cmd, "alter-final") == 0 || strcmp(cmd, "raw-name") == 0) {
+		if (!t.user || !t.password) {
+			fprintf(stderr,
+				"dfs-probe: %s needs -u USER (or $DFS_USER) and "
+				"$DFS_PASSWORD\n",
+				cmd);
+			return 2;
+		}
+	}
+	if (strcmp(cmd, "login") == 0)
+		return cmd_login(&t);
+	if (strcmp(cmd, "replay-final") == 0)
+		return cmd_replay_final(&t);
+	if (strcmp(cmd, "alter-final") == 0)
+		return cmd_alter_final(&t);
+	if (strcmp(cmd, "call-with-token") == 0)
+		return cmd_call_with_token(&t, argc, argv);
+	if (strcmp(cmd, "raw-name") == 0)
+		return cmd_raw_name(&t, argc, argv);
+	if (strcmp(cmd, "plain-call") == 0)
+		return cmd_plain_call(&t);
+	if (strcmp(cmd, "garbage") == 0)
+		return cmd_garbage(&t);
+	if (strcmp(cmd, "slow") == 0)
+		return cmd_slow(&t);
+	if (strcmp(cmd, "silent") == 0)
+		return cmd_silent(&t);
+	if (strcmp(cmd, "connections") == 0)
+		return cmd_connections(&t, argc, argv);
+	fprintf(stderr, "dfs-probe: unknown command %s\n", cmd);
+	fputs(usage_text, stderr);
+	return 2;
+}
