@@ -6,9 +6,9 @@ set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
     "distributed file system over ONC RPC: server, client tool and library")
 set(CPACK_PACKAGE_DESCRIPTION
     "dfs stores every file as chunks on two neighbouring servers of a cluster,
- so that it stays readable with a server down. The package holds the dfsd
- server and its systemd unit, the dfs command, the dfsadm user-database tool,
- and libdfs (shared and static) with its header and pkg-config file.")
+so that it stays readable with a server down. The package holds the dfsd
+server and its systemd unit, the dfs command, the dfsadm user-database tool,
+and libdfs (shared and static) with its header and pkg-config file.")
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_GENERATOR DEB)
