@@ -240,3 +240,9 @@ must cdfs put "$T/src/late"
 must cdfs get -o "$T/got/late" late
 assert_file_eq "$T/src/late" "$T/got/late"
 ok "a file stored while host 3 is cut off is readable"
+
+# Hosts 3 and 4 are neighbours: together they hold every copy of some chunks.
+ip -n "${NS[4]}" link set eth0 down
+run cdfs status --json
+assert_eq 4 "$RC" "dfs status exit code with hosts 3 and 4 cut off"
+ok "dfs status exits 4 (unavailable) with two neighbouring hosts cut off"
