@@ -76,9 +76,14 @@ assert_eq "$(sed -n 's/^project(dfs VERSION \([0-9.]*\).*/\1/p' "$DFS_SOURCE/CMa
 read -r -a cflags <<<"$(pkg-config --cflags dfs)"
 read -r -a libs <<<"$(pkg-config --libs dfs)"
 read -r -a static_libs <<<"$(pkg-config --static --libs dfs)"
-must cc -std=c11 -Wall -Werror -o "$T/prog" "$T/prog.c" "${cflags[@]}" "${libs[@]}"
+# A sanitizer build's library needs its runtime in the program too.
+san=()
+if grep -q '^DFS_SANITIZE:BOOL=ON' "$DFS_BUILD/CMakeCache.txt"; then
+	san=(-fsanitize=address,undefined)
+fi
+must cc -std=c11 -Wall -Werror "${san[@]}" -o "$T/prog" "$T/prog.c" "${cflags[@]}" "${libs[@]}"
 # The static variant takes libdfs.a by name; the rest is what --static lists.
-must cc -std=c11 -Wall -Werror -o "$T/prog-static" "$T/prog.c" "${cflags[@]}" \
+must cc -std=c11 -Wall -Werror "${san[@]}" -o "$T/prog-static" "$T/prog.c" "${cflags[@]}" \
 	"${static_libs[@]/#-ldfs/-l:libdfs.a}"
 readelf -d "$T/prog" | grep -q 'NEEDED.*\[libdfs\.so\.0\]' || fail "prog does not need libdfs.so.0"
 if readelf -d "$T/prog-static" | grep -q 'NEEDED.*libdfs'; then
