@@ -65,9 +65,10 @@ signal=$(sed -n 's/^KillSignal=//p' "$unit")
 signal=${signal:-SIGTERM}
 "${argv[@]}" >"$T/dfsd-1.log" 2>&1 &
 pid=$!
-for ((i = 0; i < DFS_CLUSTER_WAIT * 20; i++)); do
-	timeout 5 rpcinfo -t 127.0.0.1 "$program" 1 >/dev/null 2>&1 && break
+for ((i = 0; ; i++)); do
+	timeout 5 rpcinfo -t 127.0.0.1 $((program)) 1 >/dev/null 2>&1 && break
 	kill -0 "$pid" 2>/dev/null || fail "dfsd as the unit runs it exited: $(cat "$T/dfsd-1.log")"
+	((i < DFS_CLUSTER_WAIT * 20)) || fail "dfsd as the unit runs it does not answer"
 	sleep 0.05
 done
 rpcinfo -p 127.0.0.1 | awk -v p=$((program)) '$1 == p { f = 1 } END { exit !f }' ||
