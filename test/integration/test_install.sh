@@ -21,12 +21,16 @@ assert_contains "$(grep '^ExecStart=' "$P/lib/systemd/system/dfsd@.service")" \
 ok "cmake --install puts binaries, library, header, pkg-config file, man pages and unit in place"
 
 # The installed manual pages are valid roff.
-for m in "$P"/share/man/man*/*; do
-	run env MANROFFSEQ='' man --warnings=w -l -Tutf8 "$m"
-	((RC == 0)) || fail "man -l $m: $ERR"
-	[[ -z $ERR ]] || fail "man -l $m warns: $ERR"
-done
-ok "the installed manual pages format without warnings"
+if command -v man >/dev/null 2>&1; then
+	for m in "$P"/share/man/man*/*; do
+		run env MANROFFSEQ='' man --warnings=w -l -Tutf8 "$m"
+		((RC == 0)) || fail "man -l $m: $ERR"
+		[[ -z $ERR ]] || fail "man -l $m warns: $ERR"
+	done
+	ok "the installed manual pages format without warnings"
+else
+	printf 'skip: man is not installed (apt-get install man-db), pages not formatted\n'
+fi
 
 cat >"$T/prog.c" <<'EOF'
 /* A program using only the installed libdfs: log in, put, list, get, delete. */
@@ -79,7 +83,7 @@ read -r -a static_libs <<<"$(pkg-config --static --libs dfs)"
 # A sanitizer build's library needs its runtime in the program too.
 san=()
 if grep -q '^DFS_SANITIZE:BOOL=ON' "$DFS_BUILD/CMakeCache.txt"; then
-	san=(-fsanitize=address,undefined)
+	san=("-fsanitize=address,undefined")
 fi
 must cc -std=c11 -Wall -Werror "${san[@]}" -o "$T/prog" "$T/prog.c" "${cflags[@]}" "${libs[@]}"
 # The static variant takes libdfs.a by name; the rest is what --static lists.

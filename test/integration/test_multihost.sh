@@ -12,6 +12,7 @@ SW=$NS_PREFIX-sw
 declare -a NS=()
 CLIENT_NS=$NS_PREFIX-c
 CREATED_NS=()
+mh_rc=0
 
 # Ends every process in the namespaces this test created (and only those), then
 # removes the namespaces, which removes their links and addresses too.
