@@ -159,6 +159,7 @@ void conn_close_all(struct dfs_client *c)
 int conn_ping(struct dfs_client *c, struct link *l)
 {
 	char why[256];
+	enum clnt_stat st;
 	double t0;
 	int err;
 
@@ -170,10 +171,15 @@ int conn_ping(struct dfs_client *c, struct link *l)
 		}
 	}
 	t0 = now_ms();
-	if (dfsproc_null_1(NULL, NULL, l->clnt[0]) != RPC_SUCCESS) {
+	st = dfsproc_null_1(NULL, NULL, l->clnt[0]);
+	if (st != RPC_SUCCESS) {
+		if (st == RPC_PROGVERSMISMATCH)
+			snprintf(l->why, sizeof(l->why), "%s",
+				 clnt_problem(l->clnt[0], st, why, sizeof(why)));
+		else
+			snprintf(l->why, sizeof(l->why), "no answer to NULL");
 		close_link(l);
-		snprintf(l->why, sizeof(l->why), "no answer to NULL");
-		return -EHOSTDOWN;
+		return st == RPC_PROGVERSMISMATCH ? -EPROTONOSUPPORT : -EHOSTDOWN;
 	}
 	l->rtt_ms = now_ms() - t0;
 	return 0;

@@ -25,12 +25,12 @@ static int role_for(unsigned row, unsigned s, unsigned k, unsigned n)
 static void announce(struct dfs_client *c, unsigned server, unsigned chunk, const char *name,
 		     const char *what)
 {
-	struct dfs_event ev = {.kind = DFS_EVENT_REPAIRED, .server = server, .chunk = chunk,
-			       .name = name};
+	struct dfs_event ev = {
+	    .kind = DFS_EVENT_REPAIRED, .server = server, .chunk = chunk, .name = name};
 	char text[512];
 
-	snprintf(text, sizeof(text), "%s: chunk %u on server %u %s; rewritten", name, chunk,
-		 server, what);
+	snprintf(text, sizeof(text), "%s: chunk %u on server %u %s; rewritten", name, chunk, server,
+		 what);
 	ev.text = text;
 	client_emit(c, &ev);
 }
@@ -71,18 +71,22 @@ static void fill_info(const struct read_plan *plan, const struct file_view *view
 	info->name.dfs_name_val = (char *)view->name;
 	info->name.dfs_name_len = (u_int)view->name_len;
 	held[0] = (dfs_chunk_sum){first, plan->chunk_size[first - 1], plan->chunk_sum[first - 1]};
-	held[1] = (dfs_chunk_sum){second, plan->chunk_size[second - 1],
-				  plan->chunk_sum[second - 1]};
+	held[1] =
+	    (dfs_chunk_sum){second, plan->chunk_size[second - 1], plan->chunk_sum[second - 1]};
 	info->chunks.chunks_val = held;
 	info->chunks.chunks_len = first == second ? 1 : 2;
 	info->lacking.lacking_val = lacking;
 	info->lacking.lacking_len = nlacking;
 }
 
-/* Spreads a tombstone to live servers that still hold an older version. */
+/* Spreads a tombstone to live servers that still hold an older version, then shortens
+ * the list of servers known to miss it on every server that records one: a server that
+ * now holds the tombstone, or answers with no record at all, can no longer revive the
+ * file, and a tombstone whose list is empty may expire (docs/operations.md). */
 static int repair_delete(struct dfs_client *c, const struct file_view *view,
 			 const struct read_plan *plan)
 {
+	bool holds[DFS_SERVERS_MAX] = {false};
 	int written = 0;
 
 	for (unsigned i = 0; i < view->nservers; i++) {
@@ -91,17 +95,47 @@ static int repair_delete(struct dfs_client *c, const struct file_view *view,
 		dfs_delete_args a = {.cred = l->cred, .ver = plan->info->ver};
 		dfs_stat res;
 
-		if (!l->up || !h->has_record)
+		if (!l->up || !h->answered)
 			continue;
-		if (h->rec.current.deleted && h->rec.current.ver >= plan->info->ver)
+		if (!h->has_record ||
+		    (h->rec.current.deleted && h->rec.current.ver >= plan->info->ver)) {
+			holds[i] = true;
 			continue;
+		}
 		a.name.dfs_name_val = (char *)view->name;
 		a.name.dfs_name_len = (u_int)view->name_len;
 		if (dfsproc_delete_1(&a, &res, l->clnt[0]) == RPC_SUCCESS &&
 		    (res == DFS_OK || res == DFS_ENOENT)) {
 			announce(c, i + 1, 0, view->name, "held a deleted file");
+			holds[i] = true;
 			written++;
 		}
+	}
+	for (unsigned i = 0; i < view->nservers; i++) {
+		const struct holder_view *h = &view->holders[i];
+		struct link *l = &c->links[i];
+		dfs_delete_args a = {.cred = l->cred, .ver = plan->info->ver};
+		unsigned keep[DFS_SERVERS_MAX], nkeep = 0, nold;
+		dfs_stat res;
+
+		if (!l->up || !h->has_record || !h->rec.current.deleted ||
+		    h->rec.current.ver != plan->info->ver)
+			continue;
+		nold = h->rec.current.lacking.lacking_len;
+		for (unsigned k = 0; k < nold && nkeep < DFS_SERVERS_MAX; k++) {
+			unsigned x = h->rec.current.lacking.lacking_val[k];
+
+			if (x < 1 || x > view->nservers || !holds[x - 1])
+				keep[nkeep++] = x;
+		}
+		if (nkeep == nold)
+			continue;
+		a.name.dfs_name_val = (char *)view->name;
+		a.name.dfs_name_len = (u_int)view->name_len;
+		a.lacking.lacking_val = keep;
+		a.lacking.lacking_len = nkeep;
+		/* The server answers ENOENT (no live file) and records the shorter list. */
+		dfsproc_delete_1(&a, &res, l->clnt[0]);
 	}
 	return written;
 }
@@ -116,8 +150,8 @@ static bool listed(const unsigned *v, unsigned n, unsigned x)
 
 /* Brings server s up to the planned version, chunk by chunk. Returns the
  * copies written, or -errno if the server could not be brought level. */
-static int repair_server(struct dfs_client *c, struct file_view *view,
-			 const struct read_plan *plan, unsigned s, int local_fd, const uint64_t *bad)
+static int repair_server(struct dfs_client *c, struct file_view *view, const struct read_plan *plan,
+			 unsigned s, int local_fd, const uint64_t *bad)
 {
 	const struct holder_view *h = &view->holders[s - 1];
 	const dfs_file_info *cur = h->has_record ? &h->rec.current : NULL;
@@ -157,7 +191,7 @@ static int repair_server(struct dfs_client *c, struct file_view *view,
 			return -EBADMSG;
 		written++;
 		announce(c, s, k, view->name,
-			 is_bad ? "was corrupt"
+			 is_bad				      ? "was corrupt"
 			 : cur && cur->ver != plan->info->ver ? "was stale"
 							      : "was missing");
 	}
@@ -297,7 +331,8 @@ static unsigned verify_name(struct dfs_client *c, const char *name, uint64_t bad
 			continue;
 		if (r.status == DFS_OK) {
 			for (u_int k = 0; k < r.dfs_verify_res_u.checks.checks_len; k++) {
-				const dfs_chunk_check *ck = &r.dfs_verify_res_u.checks.checks_val[k];
+				const dfs_chunk_check *ck =
+				    &r.dfs_verify_res_u.checks.checks_val[k];
 
 				if (ck->status != DFS_OK && ck->index >= 1 && ck->index <= 64) {
 					bad[i] |= 1ull << (ck->index - 1);

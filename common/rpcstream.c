@@ -702,6 +702,29 @@ static bool name_is_ip(const char *name)
 	return inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1;
 }
 
+/* The error for a server whose certificate (or one in its chain) has expired: when, and
+ * what to do. The chain is kept even though verification failed. */
+static void expired_message(SSL *ssl, const char *name, char *err, size_t errlen)
+{
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+	char when[64] = "an earlier date";
+	int days, secs;
+
+	for (int i = 0; chain && i < sk_X509_num(chain); i++) {
+		X509 *x = sk_X509_value(chain, i);
+
+		if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)) == 1 &&
+		    (days < 0 || secs < 0)) {
+			tls_cert_not_after(x, when, sizeof(when));
+			break;
+		}
+	}
+	snprintf(err, errlen,
+		 "its certificate (\"%s\") expired on %s; renew it with 'dfs-cluster renew-certs' "
+		 "or your CA",
+		 name, when);
+}
+
 /* RFC 9289 on the client: the AUTH_TLS probe, then the handshake. */
 static int cc_start_tls(struct clnt_conn *cc, const struct rpcstream_clnt_opts *opts, char *err,
 			size_t errlen)
@@ -720,6 +743,13 @@ static int cc_start_tls(struct clnt_conn *cc, const struct rpcstream_clnt_opts *
 	if (st != RPC_SUCCESS && cc->dead) {
 		snprintf(err, errlen, "TLS probe: %s", clnt_sperrno(st));
 		return -(cc->err.re_errno ? cc->err.re_errno : EPROTO);
+	}
+	if (st == RPC_PROGVERSMISMATCH) {
+		snprintf(err, errlen,
+			 "the server speaks protocol versions %lu..%lu, this client %u",
+			 (unsigned long)cc->err.re_vers.low, (unsigned long)cc->err.re_vers.high,
+			 (unsigned)cc->vers);
+		return -EPROTONOSUPPORT;
 	}
 	if (st != RPC_SUCCESS || cc->verf.oa_flavor != AUTH_NONE ||
 	    cc->verf.oa_length != sizeof(starttls_verf) ||
@@ -773,7 +803,9 @@ static int cc_start_tls(struct clnt_conn *cc, const struct rpcstream_clnt_opts *
 	rc = tls_handshake(&cc->st, ssl, true);
 	if (rc < 0) {
 		vr = SSL_get_verify_result(ssl);
-		if (vr != X509_V_OK)
+		if (vr == X509_V_ERR_CERT_HAS_EXPIRED)
+			expired_message(ssl, opts->tls_name, err, errlen);
+		else if (vr != X509_V_OK)
 			snprintf(err, errlen,
 				 "TLS handshake: certificate verification failed for \"%s\": %s",
 				 opts->tls_name, X509_verify_cert_error_string(vr));

@@ -168,3 +168,18 @@ int tls_peer_expiry(SSL *ssl, long long *seconds)
 	*seconds = (long long)days * 86400 + secs;
 	return 0;
 }
+
+int tls_cert_not_after(const X509 *cert, char *buf, size_t len)
+{
+	const ASN1_TIME *not_after;
+	struct tm tm;
+
+	if (!cert || len == 0)
+		return -ENOENT;
+	not_after = X509_get0_notAfter(cert);
+	if (!not_after || ASN1_TIME_to_tm(not_after, &tm) != 1)
+		return -ENOENT;
+	if (strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		return -ENOSPC;
+	return 0;
+}

@@ -17,6 +17,10 @@ SSL_CTX *tls_client_ctx(const char *ca_file, char *err, size_t errlen);
  * (negative if it has). Returns 0 and sets *seconds, or -ENOENT. */
 int tls_peer_expiry(SSL *ssl, long long *seconds);
 
+/* Writes cert's expiry time as "YYYY-MM-DD HH:MM:SS UTC" into buf.
+ * 0, -ENOENT (no certificate or no readable date) or -ENOSPC. */
+int tls_cert_not_after(const X509 *cert, char *buf, size_t len);
+
 /* The last OpenSSL error queue entry as text (drains the queue). */
 const char *tls_error_string(char *buf, size_t len);
 

@@ -223,7 +223,7 @@ static void *conn_main(void *arg)
 	struct rpcstream_svc_opts opts = {
 	    .prog = cfg->program,
 	    .vers = DFS_V1,
-	    .tls = l->srv->tls,
+	    .tls = server_tls_hold(l->srv),
 	    .tls_mode = cfg->tls,
 	    .idle_timeout_ms = (int)cfg->idle_timeout_s * 1000,
 	    .request_timeout_ms = (int)cfg->request_timeout_s * 1000,
@@ -232,6 +232,7 @@ static void *conn_main(void *arg)
 	int rc;
 
 	rc = rpcstream_serve(slot->fd, &opts, dispatch_call, &slot->conn);
+	SSL_CTX_free(opts.tls);
 	dispatch_conn_closed(&slot->conn);
 	log_debug("connection from %s closed: %s", slot->conn.peer_text,
 		  end_reason(l, rc, why, sizeof(why)));

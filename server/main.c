@@ -1,5 +1,8 @@
 /* main.c: dfsd's start-up, rpcbind registration, signals, housekeeping and orderly stop. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -21,93 +24,133 @@
 #include "tls.h"
 #include "users.h"
 
-#define MAX_SESSIONS	     10000
-#define MAX_PENDING_LOGINS   1024
-#define HOUSEKEEP_INTERVAL_S 600
-#define TMP_MAX_AGE_S	     3600
+#define MAX_SESSIONS	   10000
+#define MAX_PENDING_LOGINS 1024
+#define TMP_MAX_AGE_S	   3600
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t housekeep_requested, reload_requested;
+/* Written by signal handlers to wake the maintenance thread (self-pipe). */
+static int wake_fd = -1;
 
-/* The background thread that removes stale uploads, old chunk versions and old tombstones. */
+/* The background thread that removes what is no longer needed (on a timer and on SIGUSR1)
+ * and reloads the TLS certificate (SIGHUP). */
 struct housekeeper {
-	struct store *store;
-	unsigned tombstone_ttl_s;
-	pthread_mutex_t lock;
-	pthread_cond_t wake; /* on CLOCK_MONOTONIC */
-	bool stop;
+	struct server *srv;
+	int pipe[2];
+	atomic_bool stop;
 	bool running;
 	pthread_t tid;
 };
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stop_requested = 1;
+	int saved = errno;
+	char b = 0;
+
+	if (sig == SIGUSR1)
+		housekeep_requested = 1;
+	else if (sig == SIGHUP)
+		reload_requested = 1;
+	else
+		stop_requested = 1;
+	if (sig != SIGTERM && sig != SIGINT && wake_fd >= 0 && write(wake_fd, &b, 1) < 0) {
+		/* The pipe is full: a wake-up is already pending. */
+	}
+	errno = saved;
+}
+
+static void housekeep_now(struct housekeeper *hk, const char *why)
+{
+	const struct server_config *cfg = &hk->srv->cfg;
+	struct store_retention r = {
+	    .max_tmp_age_s = TMP_MAX_AGE_S,
+	    .tombstone_ttl_s = cfg->tombstone_ttl_s,
+	    .previous_ttl_s = cfg->previous_ttl_s,
+	};
+	int n = store_housekeep_retention(hk->srv->store, &r);
+
+	if (n < 0)
+		log_warn("housekeeping failed: %s", strerror(-n));
+	else if (n > 0 || housekeep_requested)
+		log_info("housekeeping (%s) removed %d file(s)", why, n);
 }
 
 static void *housekeep_main(void *arg)
 {
 	struct housekeeper *hk = arg;
-	struct timespec next;
-	int n;
+	const struct server_config *cfg = &hk->srv->cfg;
+	struct timespec now, next;
+	struct pollfd pfd = {.fd = hk->pipe[0], .events = POLLIN};
+	char drain[64];
 
-	pthread_mutex_lock(&hk->lock);
-	while (!hk->stop) {
-		pthread_mutex_unlock(&hk->lock);
-		n = store_housekeep(hk->store, TMP_MAX_AGE_S, hk->tombstone_ttl_s);
-		if (n < 0)
-			log_warn("housekeeping failed: %s", strerror(-n));
-		else if (n > 0)
-			log_info("housekeeping removed %d file(s)", n);
-		pthread_mutex_lock(&hk->lock);
-		clock_gettime(CLOCK_MONOTONIC, &next);
-		next.tv_sec += HOUSEKEEP_INTERVAL_S;
-		while (!hk->stop &&
-		       pthread_cond_timedwait(&hk->wake, &hk->lock, &next) != ETIMEDOUT)
-			;
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	while (!atomic_load(&hk->stop)) {
+		long long wait_ms;
+
+		if (reload_requested) {
+			reload_requested = 0;
+			if (hk->srv->tls)
+				server_tls_load(hk->srv, true);
+			else
+				log_info("SIGHUP: tls is off, no certificate to reload");
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (housekeep_requested || now.tv_sec >= next.tv_sec) {
+			housekeep_now(hk, housekeep_requested ? "SIGUSR1" : "timer");
+			housekeep_requested = 0;
+			clock_gettime(CLOCK_MONOTONIC, &next);
+			next.tv_sec += cfg->housekeep_interval_s;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		wait_ms = (long long)(next.tv_sec - now.tv_sec) * 1000;
+		if (wait_ms < 0)
+			wait_ms = 0;
+		if (poll(&pfd, 1, (int)(wait_ms > 60000 ? 60000 : wait_ms)) > 0)
+			while (read(hk->pipe[0], drain, sizeof(drain)) > 0)
+				;
 	}
-	pthread_mutex_unlock(&hk->lock);
 	return NULL;
 }
 
-static int housekeeper_start(struct housekeeper *hk, struct store *store, unsigned tombstone_ttl_s)
+static int housekeeper_start(struct housekeeper *hk, struct server *srv)
 {
-	pthread_condattr_t ca;
 	sigset_t all, old;
 	int rc;
 
-	hk->store = store;
-	hk->tombstone_ttl_s = tombstone_ttl_s;
-	pthread_mutex_init(&hk->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&hk->wake, &ca);
-	pthread_condattr_destroy(&ca);
+	hk->srv = srv;
+	atomic_init(&hk->stop, false);
+	if (pipe2(hk->pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
 	/* Signals belong to the main thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&hk->tid, NULL, housekeep_main, hk);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
-		pthread_cond_destroy(&hk->wake);
-		pthread_mutex_destroy(&hk->lock);
+		close(hk->pipe[0]);
+		close(hk->pipe[1]);
 		return -rc;
 	}
+	wake_fd = hk->pipe[1];
 	hk->running = true;
 	return 0;
 }
 
 static void housekeeper_stop(struct housekeeper *hk)
 {
+	char b = 0;
+
 	if (!hk->running)
 		return;
-	pthread_mutex_lock(&hk->lock);
-	hk->stop = true;
-	pthread_cond_signal(&hk->wake);
-	pthread_mutex_unlock(&hk->lock);
+	atomic_store(&hk->stop, true);
+	if (write(hk->pipe[1], &b, 1) < 0) {
+		/* Full: the thread wakes anyway. */
+	}
 	pthread_join(hk->tid, NULL);
-	pthread_cond_destroy(&hk->wake);
-	pthread_mutex_destroy(&hk->lock);
+	wake_fd = -1;
+	close(hk->pipe[0]);
+	close(hk->pipe[1]);
 	hk->running = false;
 }
 
@@ -123,6 +166,11 @@ static int install_signals(void)
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+		return -errno;
+	/* SIGHUP reloads the certificate, SIGUSR1 runs housekeeping now; both only wake the
+	 * maintenance thread, so they may restart interrupted calls. */
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(SIGHUP, &sa, NULL) < 0 || sigaction(SIGUSR1, &sa, NULL) < 0)
 		return -errno;
 	return 0;
 }
@@ -164,7 +212,7 @@ int main(int argc, char **argv)
 	static struct server srv;
 	struct server_config *cfg = &srv.cfg;
 	struct housekeeper hk;
-	char err[512] = "", tag[32], where[80];
+	char err[512] = "", tag[32], where[80], when[64];
 	bool registered = false, keep_state = false;
 	uint16_t port = 0;
 	int lfd = -1, rc, status = 1;
@@ -194,12 +242,8 @@ int main(int argc, char **argv)
 		if (check_readable("certificate", cfg->cert) < 0 ||
 		    check_readable("key", cfg->key) < 0)
 			goto out;
-		err[0] = '\0';
-		srv.tls = tls_server_ctx(cfg->cert, cfg->key, err, sizeof(err));
-		if (!srv.tls) {
-			log_error("cannot set up TLS: %s", err[0] ? err : "unknown error");
+		if (server_tls_load(&srv, false) < 0)
 			goto out;
-		}
 	}
 	err[0] = '\0';
 	rc = store_open(&srv.store, cfg->data, err, sizeof(err));
@@ -211,6 +255,16 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	err[0] = '\0';
+	rc = store_check_in_service(srv.store, cfg->tombstone_ttl_s, when, sizeof(when));
+	if (rc < 0) {
+		log_error(
+		    "data folder %s was last in service on %s, longer ago than tombstone_ttl "
+		    "(%u s): files deleted since then could come back from it. Empty the folder "
+		    "and let 'dfs repair --all' rebuild it (see docs/operations.md), or, if "
+		    "no file was deleted since, remove %s/IN-SERVICE and start again",
+		    cfg->data, when, cfg->tombstone_ttl_s, cfg->data);
+		goto out;
+	}
 	rc = user_db_open(&srv.users, cfg->users, false, err, sizeof(err));
 	if (rc < 0) {
 		if (err[0])
@@ -241,7 +295,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	registered = true;
-	rc = housekeeper_start(&hk, srv.store, cfg->tombstone_ttl_s);
+	rc = housekeeper_start(&hk, &srv);
 	if (rc < 0) {
 		log_error("cannot start the housekeeping thread: %s", strerror(-rc));
 		goto out;

@@ -34,6 +34,8 @@ struct server_config {
 	unsigned max_connections_per_address; /* default 64 */
 	unsigned session_ttl_s;      /* default 43200 */
 	unsigned tombstone_ttl_s;    /* default 30 days */
+	unsigned previous_ttl_s;     /* default 600: a superseded version is kept this long */
+	unsigned housekeep_interval_s; /* default 600 */
 };
 
 struct server {
@@ -56,5 +58,13 @@ struct conn {
 	struct upload_slot *uploads;  /* chunk uploads open on this connection */
 	bool tls;                     /* the current call arrived inside TLS */
 };
+
+/* (Re)loads cfg.cert and cfg.key into srv->tls and logs the certificate's
+ * expiry. On a reload, new connections get the new context and existing ones
+ * keep theirs; on failure the old context stays. 0 or -EINVAL (logged). */
+int server_tls_load(struct server *srv, bool reload);
+/* A reference to the current TLS context (NULL when TLS is off); release it
+ * with SSL_CTX_free. */
+SSL_CTX *server_tls_hold(struct server *srv);
 
 #endif

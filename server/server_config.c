@@ -44,6 +44,8 @@ static const struct key_def keys[] = {
     {"max_connections_per_address", KIND_UINT, FIELD(max_connections_per_address), 1, 65536},
     {"session_ttl", KIND_UINT, FIELD(session_ttl_s), 60, 31536000},
     {"tombstone_ttl", KIND_UINT, FIELD(tombstone_ttl_s), 60, 0xFFFFFFFFu},
+    {"previous_ttl", KIND_UINT, FIELD(previous_ttl_s), 0, 0xFFFFFFFFu},
+    {"housekeep_interval", KIND_UINT, FIELD(housekeep_interval_s), 1, 86400},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -116,6 +118,8 @@ static void set_defaults(struct server_config *cfg)
 	cfg->max_connections_per_address = 64;
 	cfg->session_ttl_s = 43200;
 	cfg->tombstone_ttl_s = 2592000;
+	cfg->previous_ttl_s = 600;
+	cfg->housekeep_interval_s = 600;
 }
 
 /* Decimal, or hexadecimal with 0x; no sign, no blanks, no trailing text. */

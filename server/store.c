@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,16 +35,21 @@
 #define FORMAT_NAME	"FORMAT"
 #define META_NAME	"meta"
 #define META_TMP_PREFIX "meta.tmp."
+#define IN_SERVICE_NAME "IN-SERVICE"
 
 struct store {
 	int rootfd;
 	pthread_mutex_t locks[STORE_LOCKS];
 };
 
+/* Bytes of an upload between two starts of writeback. */
+#define WRITEBACK_STEP (8u << 20)
+
 struct store_upload {
 	struct store *st;
 	int fd;
 	uint64_t size, done;
+	uint64_t flushed; /* bytes handed to writeback so far */
 	uint64_t ver;
 	unsigned index;
 	XXH3_state_t *xs;
@@ -506,8 +512,8 @@ static int check_format(int rootfd, const char *root, char *err, size_t errlen)
 		goto bad;
 	if (num > STORE_FORMAT) {
 		snprintf(err, errlen,
-			 "data folder %s has format %llu, newer than this dfsd supports (%d); "
-			 "upgrade dfsd",
+			 "data folder %s has format %llu, written by a newer dfsd; this dfsd "
+			 "reads format %d only: run the dfsd that wrote it (or newer)",
 			 root, num, STORE_FORMAT);
 		return -EPROTONOSUPPORT;
 	}
@@ -629,10 +635,13 @@ out:
 	return rc;
 }
 
+static void mark_in_service(int rootfd);
+
 void store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	mark_in_service(st->rootfd);
 	for (int i = 0; i < STORE_LOCKS; i++)
 		pthread_mutex_destroy(&st->locks[i]);
 	close(st->rootfd);
@@ -669,6 +678,32 @@ static int rehash_staged(struct store_upload *up)
 	}
 	free(buf);
 	return rc;
+}
+
+/* Reserves the disk space for bytes [done, size) of an upload, so a full
+ * disk is reported before any data is sent. A request larger than the free
+ * space is refused outright: asking the filesystem would fill the disk for
+ * everyone else before it gave up. */
+static int reserve_space(int fd, uint64_t done, uint64_t size)
+{
+	struct statvfs vfs;
+	int err;
+
+	if (size <= done)
+		return 0;
+	if (fstatvfs(fd, &vfs) == 0 && size - done > (uint64_t)vfs.f_bavail * vfs.f_frsize)
+		return -ENOSPC;
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)done, (off_t)(size - done)) == 0)
+		return 0;
+	err = errno;
+	/* Filesystems without preallocation simply get no early warning. */
+	if (err == EOPNOTSUPP || err == ENOSYS || err == EINVAL)
+		return 0;
+	/* Give back whatever part of the reservation was made. */
+	fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)done, (off_t)(size - done));
+	if (err == ENOSPC || err == EDQUOT)
+		return -ENOSPC;
+	return err == EFBIG ? -EFBIG : -EIO;
 }
 
 int store_upload_begin(struct store *st, const char *user, const void *name, size_t name_len,
@@ -750,18 +785,9 @@ int store_upload_begin(struct store *st, const char *user, const void *name, siz
 	rc = rehash_staged(up);
 	if (rc < 0)
 		goto out;
-	if (size > up->done &&
-	    fallocate(up->fd, FALLOC_FL_KEEP_SIZE, (off_t)up->done, (off_t)(size - up->done)) < 0) {
-		if (errno == ENOSPC || errno == EDQUOT || errno == EFBIG) {
-			rc = errno == EFBIG ? -EFBIG : -ENOSPC;
-			goto out;
-		}
-		/* Filesystems without preallocation simply get no early warning. */
-		if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL) {
-			rc = -EIO;
-			goto out;
-		}
-	}
+	rc = reserve_space(up->fd, up->done, size);
+	if (rc < 0)
+		goto out;
 	*offset = up->done;
 	*out = up;
 	up = NULL;
@@ -795,6 +821,13 @@ int store_upload_write(struct store_upload *up, uint64_t offset, const void *dat
 		return rc;
 	XXH3_64bits_update(up->xs, data, len);
 	up->done += len;
+	/* Start writeback while the rest streams in, so the fdatasync at the
+	 * end waits for the last few MiB rather than the whole chunk. */
+	if (up->done - up->flushed >= WRITEBACK_STEP) {
+		sync_file_range(up->fd, (off_t)up->flushed, (off_t)(up->done - up->flushed),
+				SYNC_FILE_RANGE_WRITE);
+		up->flushed = up->done;
+	}
 	return 0;
 }
 
@@ -1098,6 +1131,22 @@ out:
 	return rc;
 }
 
+/* Whether two server lists name the same servers (each without repeats). */
+static bool same_servers(const unsigned *a, unsigned na, const unsigned *b, unsigned nb)
+{
+	if (na != nb)
+		return false;
+	for (unsigned i = 0; i < na; i++) {
+		bool found = false;
+
+		for (unsigned j = 0; j < nb && !found; j++)
+			found = a[i] == b[j];
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
 int store_delete(struct store *st, const char *user, const void *name, size_t name_len,
 		 uint64_t ver, const unsigned *lacking, unsigned nlacking)
 {
@@ -1121,7 +1170,23 @@ int store_delete(struct store *st, const char *user, const void *name, size_t na
 		rc = -ESTALE;
 		goto out;
 	}
-	if (have_old && old.current.deleted && old.current.ver >= ver) {
+	if (have_old && old.current.deleted && old.current.ver > ver) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (have_old && old.current.deleted && old.current.ver == ver) {
+		/* The same delete again: only its list of servers that miss it can change
+		 * (repair shrinks it once they have the tombstone). */
+		if (!same_servers(old.current.lacking.lacking_val, old.current.lacking.lacking_len,
+				  lacking, nlacking)) {
+			m = old;
+			m.current.lacking.lacking_val = (unsigned *)lacking;
+			m.current.lacking.lacking_len =
+			    nlacking <= DFS_SERVERS_MAX ? nlacking : DFS_SERVERS_MAX;
+			rc = meta_write(st->rootfd, ref.dir, &m);
+			if (rc < 0)
+				goto out;
+		}
 		rc = -ENOENT;
 		goto out;
 	}
@@ -1485,8 +1550,34 @@ struct housekeep {
 	time_t now;
 	unsigned max_tmp_age_s;
 	int64_t tombstone_before_ns;
+	time_t previous_before; /* previous versions replaced before this go */
 	int removed;
 };
+
+/* Drops m's previous version from the record on disk when the record (rewritten at
+ * every commit) is older than hk->previous_before; its chunk files are then no longer
+ * kept. True if it was dropped. */
+static bool drop_previous(struct store *st, const char *dir, int dirfd, dfs_meta *m,
+			  const struct housekeep *hk)
+{
+	struct stat sb;
+	dfs_meta gone;
+
+	if (m->current.deleted || m->previous.previous_len == 0)
+		return false;
+	if (fstatat(dirfd, META_NAME, &sb, 0) < 0 || sb.st_mtime > hk->previous_before)
+		return false;
+	memset(&gone, 0, sizeof(gone));
+	gone.previous = m->previous;
+	m->previous.previous_len = 0;
+	m->previous.previous_val = NULL;
+	if (meta_write(st->rootfd, dir, m) < 0) {
+		m->previous = gone.previous;
+		return false;
+	}
+	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&gone);
+	return true;
+}
 
 /* Cleans one file folder under its lock: expired tombstone, unneeded chunk files, stale
  * meta temporaries, and the folder itself once empty. */
@@ -1509,13 +1600,18 @@ static int housekeep_folder(struct store *st, const char *user, const char *hash
 	dirfd = openat(st->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		goto out;
-	if (have && m.current.deleted && m.current.mtime_ns <= hk->tombstone_before_ns) {
+	/* A tombstone that names servers which missed the delete stays until repair has
+	 * told them: expiring it earlier could let their copy come back. */
+	if (have && m.current.deleted && m.current.lacking.lacking_len == 0 &&
+	    m.current.mtime_ns <= hk->tombstone_before_ns) {
 		if (unlinkat(dirfd, META_NAME, 0) == 0) {
 			removed++;
 			xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
 			have = false;
 		}
 	}
+	if (have)
+		drop_previous(st, dir, dirfd, &m, hk);
 	d = fdopendir(dirfd);
 	if (d == NULL) {
 		close(dirfd);
@@ -1576,14 +1672,59 @@ out:
 
 int store_housekeep(struct store *st, unsigned max_tmp_age_s, unsigned tombstone_ttl_s)
 {
+	struct store_retention r = {
+	    .max_tmp_age_s = max_tmp_age_s,
+	    .tombstone_ttl_s = tombstone_ttl_s,
+	    .previous_ttl_s = UINT_MAX,
+	};
+
+	return store_housekeep_retention(st, &r);
+}
+
+/* Touches IN_SERVICE_NAME: its age tells how long ago this folder was last in service. */
+static void mark_in_service(int rootfd)
+{
+	int fd = openat(rootfd, IN_SERVICE_NAME, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return;
+	futimens(fd, NULL);
+	close(fd);
+}
+
+int store_check_in_service(struct store *st, unsigned max_age_s, char *when, size_t whenlen)
+{
+	struct stat sb;
+	struct tm tm;
+
+	if (fstatat(st->rootfd, IN_SERVICE_NAME, &sb, 0) < 0) {
+		/* A new folder, or one from before the marker existed. */
+		mark_in_service(st->rootfd);
+		return 0;
+	}
+	if (time(NULL) - sb.st_mtime <= (time_t)max_age_s) {
+		mark_in_service(st->rootfd);
+		return 0;
+	}
+	if (gmtime_r(&sb.st_mtime, &tm) == NULL ||
+	    strftime(when, whenlen, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(when, whenlen, "long ago");
+	return -ESTALE;
+}
+
+int store_housekeep_retention(struct store *st, const struct store_retention *r)
+{
 	struct housekeep hk;
 	int rc;
 
 	hk.now = time(NULL);
-	hk.max_tmp_age_s = max_tmp_age_s;
-	hk.tombstone_before_ns = now_ns() - (int64_t)tombstone_ttl_s * 1000000000;
+	hk.max_tmp_age_s = r->max_tmp_age_s;
+	hk.tombstone_before_ns = now_ns() - (int64_t)r->tombstone_ttl_s * 1000000000;
+	hk.previous_before =
+	    r->previous_ttl_s >= (unsigned)hk.now ? 0 : hk.now - (time_t)r->previous_ttl_s;
 	hk.removed = 0;
-	rc = clean_tmp(st->rootfd, false, max_tmp_age_s);
+	mark_in_service(st->rootfd);
+	rc = clean_tmp(st->rootfd, false, r->max_tmp_age_s);
 	if (rc < 0)
 		return rc;
 	hk.removed += rc;

@@ -82,9 +82,8 @@ int store_lookup(struct store *st, const char *user, const void *name, size_t na
  * must be the current or previous committed version (-ESTALE if it is no
  * longer kept, -ENOENT if never held). *got = bytes read (short only at the
  * chunk's end). */
-int store_read(struct store *st, const char *user, const void *name, size_t name_len,
-	       uint64_t ver, unsigned index, uint64_t offset, void *buf, size_t count,
-	       size_t *got);
+int store_read(struct store *st, const char *user, const void *name, size_t name_len, uint64_t ver,
+	       unsigned index, uint64_t offset, void *buf, size_t count, size_t *got);
 
 /* Deletes the file at version ver: writes a tombstone (recording the
  * servers known to miss it, lacking[0..nlacking)) and removes its chunk
@@ -119,5 +118,24 @@ int store_stats(struct store *st, struct store_stats *out);
  * chunk files of versions meta no longer names, tombstones older than
  * tombstone_ttl_s. Returns the number of files removed or -errno. */
 int store_housekeep(struct store *st, unsigned max_tmp_age_s, unsigned tombstone_ttl_s);
+
+/* The retention rule housekeeping applies (see docs/operations.md). */
+struct store_retention {
+	unsigned max_tmp_age_s;	  /* tmp/ files and abandoned staged chunks */
+	unsigned tombstone_ttl_s; /* tombstones that no server is known to miss */
+	unsigned previous_ttl_s;  /* a superseded version, counted from its replacement */
+};
+/* As store_housekeep, and also drops a file's previous version once the
+ * commit that replaced it is older than previous_ttl_s (UINT_MAX: never).
+ * A tombstone that lists servers lacking it is never removed. Marks the
+ * folder as in service. Returns the number of files removed or -errno. */
+int store_housekeep_retention(struct store *st, const struct store_retention *r);
+
+/* Checks when the folder was last in service (the IN-SERVICE marker, touched
+ * at start and by housekeeping). 0 (and the marker is refreshed) if within
+ * max_age_s or never marked; -ESTALE with the date in when if older: the
+ * folder may come from an old backup or a long outage, and tombstones that
+ * would keep its deleted files deleted may have expired elsewhere. */
+int store_check_in_service(struct store *st, unsigned max_age_s, char *when, size_t whenlen);
 
 #endif

@@ -655,7 +655,8 @@ static void test_open(void)
 	st = NULL;
 	CHECK_EQ(store_open(&st, root, err, sizeof(err)), -EPROTONOSUPPORT);
 	CHECK(st == NULL);
-	CHECK(strstr(err, "format 2, newer than this dfsd supports (1); upgrade dfsd") != NULL);
+	CHECK(strstr(err, "format 2, written by a newer dfsd; this dfsd reads format 1 only") !=
+	      NULL);
 	write_file(path, "something else\n");
 	CHECK(store_open(&st, root, err, sizeof(err)) < 0);
 	CHECK(st == NULL);
@@ -819,6 +820,65 @@ static void test_housekeep(void)
 	store_close(st);
 }
 
+/* The retention rule: a superseded version goes after previous_ttl; a tombstone that
+ * names servers missing it stays until that list is empty; the in-service marker. */
+static void test_retention(void)
+{
+	char root[128], when[64];
+	struct store *st = open_store(new_root(root, sizeof(root)));
+	struct store_retention keep = {3600, 3600, 3600}, now = {3600, 0, 0};
+	const unsigned three[] = {3};
+	long long before, after;
+	dfs_meta m;
+
+	CHECK(st != NULL);
+	if (!st)
+		return;
+	CHECK_EQ(put_file(st, "ivan", "a", 1, 100000, 1), 0);
+	CHECK_EQ(put_file(st, "ivan", "a", 2, 100000, 2), 0);
+	CHECK_EQ(put_file(st, "ivan", "gone", 1, 1000, 1), 0);
+	CHECK_EQ(store_delete(st, "ivan", "gone", 4, 2, three, 1), 0);
+
+	/* Within the grace period both versions stay readable. */
+	CHECK_EQ(store_housekeep_retention(st, &keep), 0);
+	CHECK_EQ(read_matches(st, "ivan", "a", 1, 1, 100000, 1), 0);
+	before = disk_usage(root);
+	/* previous_ttl 0: version 1 goes, version 2 stays. */
+	CHECK_EQ(store_housekeep_retention(st, &now), 2);
+	after = disk_usage(root);
+	CHECK(after + 150000 < before);
+	CHECK_EQ(read_matches(st, "ivan", "a", 2, 1, 100000, 2), 0);
+	CHECK_EQ(read_matches(st, "ivan", "a", 1, 1, 100000, 1), -ESTALE);
+	CHECK_EQ(store_lookup(st, "ivan", "a", 1, &m), 0);
+	CHECK_EQ(m.previous.previous_len, 0u);
+	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+
+	/* Server 3 missed the delete: the tombstone outlives its ttl. */
+	CHECK_EQ(store_lookup(st, "ivan", "gone", 4, &m), 0);
+	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	/* The same delete again with an empty list (repair told server 3). */
+	CHECK_EQ(store_delete(st, "ivan", "gone", 4, 2, NULL, 0), -ENOENT);
+	CHECK_EQ(store_lookup(st, "ivan", "gone", 4, &m), 0);
+	CHECK_EQ(m.current.lacking.lacking_len, 0u);
+	CHECK(m.current.deleted);
+	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	CHECK_EQ(store_housekeep_retention(st, &now), 1);
+	CHECK_EQ(store_lookup(st, "ivan", "gone", 4, &m), -ENOENT);
+
+	/* The in-service marker: fresh passes; one from long ago is refused. */
+	CHECK_EQ(store_check_in_service(st, 60, when, sizeof(when)), 0);
+	{
+		char path[256];
+		struct timespec old[2] = {{1000000000, 0}, {1000000000, 0}};
+
+		snprintf(path, sizeof(path), "%s/IN-SERVICE", root);
+		CHECK_EQ(utimensat(AT_FDCWD, path, old, 0), 0);
+		CHECK_EQ(store_check_in_service(st, 60, when, sizeof(when)), -ESTALE);
+		CHECK(strstr(when, "2001-09-09") != NULL);
+	}
+	store_close(st);
+}
+
 static void test_names_and_users(void)
 {
 	char root[128];
@@ -947,6 +1007,7 @@ int main(void)
 	test_open();
 	test_resume();
 	test_housekeep();
+	test_retention();
 	test_names_and_users();
 	test_concurrent();
 	rm_tree(base);
