@@ -71,10 +71,33 @@ static void print_plain(const struct dfs_server_info *s, size_t n, int verbose)
 	}
 }
 
+/* The cluster's health for monitoring. Every chunk lives on two neighbouring
+ * servers, so files become unreadable only when two neighbours are down (or
+ * every server is): that is unavailable. Any server down, or any chunk known
+ * to need repair, is degraded. */
+static int cluster_health(const struct dfs_server_info *s, size_t n)
+{
+	size_t i, up = 0;
+	int repair = 0;
+
+	for (i = 0; i < n; i++) {
+		up += s[i].up;
+		repair |= s[i].up && s[i].chunks_need_repair > 0;
+	}
+	if (up == 0)
+		return CLI_EXIT_UNAVAILABLE;
+	for (i = 0; n > 1 && i < n; i++)
+		if (!s[i].up && !s[(i + 1) % n].up)
+			return CLI_EXIT_UNAVAILABLE;
+	if (up < n || repair)
+		return CLI_EXIT_DEGRADED;
+	return CLI_EXIT_OK;
+}
+
 static int status_main(struct cli *cli, int argc, char **argv)
 {
 	struct dfs_server_info *info = NULL;
-	size_t n = 0, i, up = 0;
+	size_t n = 0;
 	char **ops = NULL;
 	int nops = 0, rc, status = CLI_EXIT_OK;
 
@@ -102,12 +125,7 @@ static int status_main(struct cli *cli, int argc, char **argv)
 		print_json(info, n);
 	else
 		print_plain(info, n, cli->verbose);
-	for (i = 0; i < n; i++)
-		up += info[i].up;
-	if (up == 0)
-		status = CLI_EXIT_UNAVAILABLE;
-	else if (up < n)
-		status = CLI_EXIT_DEGRADED;
+	status = cluster_health(info, n);
 out:
 	free(info);
 	cli_close(cli);
@@ -125,7 +143,10 @@ const struct cli_command cli_cmd_status = {
 	    "files, chunks and bytes it stores and its chunks that need repair (with\n"
 	    "-v also bytes read and written); one that is down by the reason.\n"
 	    "\n"
-	    "Exit status: 0 every server up, 3 some down (degraded), 4 none up.\n"
+	    "Exit status, for monitoring: 0 healthy (every server up, nothing to\n"
+	    "repair); 3 degraded (a server down, or chunks that need repair);\n"
+	    "4 unavailable (no server up, or two neighbouring servers down, so some\n"
+	    "chunks have no live copy).\n"
 	    "\n"
 	    "Options:\n"
 	    "  --json    a JSON array with one object per server",
