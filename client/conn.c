@@ -330,9 +330,27 @@ static int salt_passwords(struct login_job *jobs, unsigned n, const char *passwo
 	return 0;
 }
 
+static bool is_refusal(int err)
+{
+	return err == -EACCES || err == -EKEYREJECTED || err == -EAGAIN;
+}
+
+static void warn_cert_expiry(struct dfs_client *c, struct link *l)
+{
+	struct dfs_event ev = {.kind = DFS_EVENT_CERT_EXPIRING, .server = l->conf->number};
+	char text[400], label[160];
+
+	if (l->cert_expiry_s < 0 || l->cert_expiry_s >= 30 * 86400)
+		return;
+	snprintf(text, sizeof(text), "%s: its certificate expires in %lld days; renew it",
+		 link_label(l, label, sizeof(label)), l->cert_expiry_s / 86400);
+	ev.text = text;
+	client_emit(c, &ev);
+}
+
 int conn_login_all(struct dfs_client *c, const char *password)
 {
-	unsigned n = c->conf.nservers, up = 0, refused = 0;
+	unsigned n = c->conf.nservers, up = 0, refused = 0, refusal = 0;
 	struct login_job *jobs;
 	char label[160];
 	int err = 0;
@@ -357,39 +375,41 @@ int conn_login_all(struct dfs_client *c, const char *password)
 
 		if (!jobs[i].err && l->up) {
 			up++;
-			if (l->cert_expiry_s >= 0 && l->cert_expiry_s < 30 * 86400) {
-				struct dfs_event ev = {.kind = DFS_EVENT_CERT_EXPIRING,
-						       .server = l->conf->number};
-				char text[256];
-
-				snprintf(text, sizeof(text),
-					 "%s: its certificate expires in %lld days; renew it",
-					 link_label(l, label, sizeof(label)),
-					 l->cert_expiry_s / 86400);
-				ev.text = text;
-				client_emit(c, &ev);
-			}
+			warn_cert_expiry(c, l);
 			continue;
 		}
-		if (jobs[i].err == -EACCES || jobs[i].err == -EKEYREJECTED ||
-		    jobs[i].err == -EAGAIN)
+		if (is_refusal(jobs[i].err)) {
+			/* The server answered: it is up, it said no. */
+			if (!refused)
+				refusal = i;
 			refused++;
+			close_link(l);
+			continue;
+		}
 		conn_mark_down(c, l, l->why);
 	}
 	if (refused && up == 0) {
-		err = client_fail(c, -EACCES, "login as %s failed: %s", c->user, c->links[0].why);
-		for (unsigned i = 0; i < n; i++)
-			if (jobs[i].err == -EACCES || jobs[i].err == -EKEYREJECTED ||
-			    jobs[i].err == -EAGAIN) {
-				client_fail(c, jobs[i].err == -EKEYREJECTED ? -EKEYREJECTED : -EACCES,
-					    "login as %s failed on %s: %s", c->user,
-					    link_label(&c->links[i], label, sizeof(label)),
-					    c->links[i].why);
-				err = jobs[i].err == -EKEYREJECTED ? -EKEYREJECTED : -EACCES;
-				break;
-			}
+		struct link *l = &c->links[refusal];
+
+		err = jobs[refusal].err == -EAGAIN ? -EAGAIN : -EACCES;
+		if (jobs[refusal].err == -EKEYREJECTED)
+			client_fail(c, err,
+				    "%s could not prove it knows your password's verifier: it may be "
+				    "an impostor, or its user database differs from the others'",
+				    link_label(l, label, sizeof(label)));
+		else if (err == -EAGAIN)
+			client_fail(c, err,
+				    "too many failed logins for %s; wait a little and try again",
+				    c->user);
+		else
+			client_fail(c, err, "wrong user name or password (refused by %s)",
+				    link_label(l, label, sizeof(label)));
 		goto out;
 	}
+	if (refused)
+		client_warn(c, refusal + 1, "%s refused the login (%s); it is left out",
+			    link_label(&c->links[refusal], label, sizeof(label)),
+			    c->links[refusal].why);
 	if (up == 0) {
 		err = client_fail(c, -EHOSTDOWN,
 				  "no server is reachable (%s: %s); is the cluster running?",

@@ -105,7 +105,8 @@ static int collect(struct dfs_client *c, struct records *rs, unsigned *answered_
 			cookie_len = r.dfs_list_res_u.ok.cookie.cookie_len;
 			if (cookie_len > sizeof(cookie))
 				cookie_len = 0;
-			memcpy(cookie, r.dfs_list_res_u.ok.cookie.cookie_val, cookie_len);
+			if (cookie_len)
+				memcpy(cookie, r.dfs_list_res_u.ok.cookie.cookie_val, cookie_len);
 			xdr_free((xdrproc_t)xdr_dfs_list_res, (char *)&r);
 			if (!eof && cookie_len == 0)
 				break;
@@ -124,7 +125,8 @@ static int collect(struct dfs_client *c, struct records *rs, unsigned *answered_
 static int merge(struct dfs_client *c, struct records *rs, unsigned answered, bool include_deleted,
 		 struct dfs_file_list *list)
 {
-	qsort(rs->v, rs->count, sizeof(*rs->v), compare_records);
+	if (rs->count)
+		qsort(rs->v, rs->count, sizeof(*rs->v), compare_records);
 	list->files = calloc(rs->count ? rs->count : 1, sizeof(*list->files));
 	if (!list->files)
 		return client_fail(c, -ENOMEM, "out of memory");

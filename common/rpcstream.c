@@ -800,6 +800,23 @@ fail:
 	return rc;
 }
 
+/* libtirpc creates its AUTH_NONE handle lazily and unguarded: the first
+ * callers racing on several threads each build one and all but one leak. */
+static AUTH *authnone_handle;
+
+static void make_authnone(void)
+{
+	authnone_handle = authnone_create();
+}
+
+static AUTH *shared_authnone(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, make_authnone);
+	return authnone_handle;
+}
+
 CLIENT *rpcstream_clnt_create(int fd, uint32_t prog, uint32_t vers,
 			      const struct rpcstream_clnt_opts *opts, char *err, size_t errlen)
 {
@@ -819,7 +836,7 @@ CLIENT *rpcstream_clnt_create(int fd, uint32_t prog, uint32_t vers,
 	cc->timeout_ms = opts ? opts->call_timeout_ms : 0;
 	cc->clnt.cl_ops = &cc_ops;
 	cc->clnt.cl_private = cc;
-	cc->clnt.cl_auth = authnone_create();
+	cc->clnt.cl_auth = shared_authnone();
 	cc->clnt.cl_netid = NULL;
 	cc->clnt.cl_tp = NULL;
 	if (getrandom(&xid, sizeof(xid), GRND_NONBLOCK) != sizeof(xid))

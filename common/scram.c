@@ -1,4 +1,5 @@
 /* scram.c: SCRAM-SHA-256 message building, parsing and proof checks on OpenSSL. */
+#include "names.h"
 #include "scram.h"
 
 #include <errno.h>
@@ -122,21 +123,6 @@ static int b64_decode(const char *in, size_t len, unsigned char *out, size_t cap
 	}
 	*outlen = n;
 	return 0;
-}
-
-/* [A-Za-z0-9._-]{1,64}, not starting with '.'. */
-static bool user_name_ok(const char *u, size_t len)
-{
-	if (len == 0 || len > USER_MAX || u[0] == '.')
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = u[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
 }
 
 /* Printable ASCII except ',' (RFC 5802 "printable"). */
@@ -337,8 +323,8 @@ int scram_client_first_nonce(struct scram_client *c, const char *user, const cha
 	size_t ulen = user ? strlen(user) : 0;
 
 	memset(c, 0, sizeof(*c));
-	if (!user || !user_name_ok(user, ulen) || !nonce || !nonce_ok(nonce, strlen(nonce)) ||
-	    !out || cap == 0)
+	if (!user || user_name_check(user, NULL) != 0 || !nonce ||
+	    !nonce_ok(nonce, strlen(nonce)) || !out || cap == 0)
 		return -EINVAL;
 	memcpy(c->user, user, ulen + 1);
 	ob_str(&bare, "n=");
@@ -513,7 +499,7 @@ int scram_server_parse_first(struct scram_server *s, const char *msg, size_t len
 	    !attrs_done(&a))
 		return -EPROTO;
 	if (saslname_decode(n, nlen, s->user, sizeof(s->user)) < 0 ||
-	    !user_name_ok(s->user, strlen(s->user)) || !nonce_ok(r, rlen)) {
+	    user_name_check(s->user, NULL) != 0 || !nonce_ok(r, rlen)) {
 		memset(s, 0, sizeof(*s));
 		return -EPROTO;
 	}

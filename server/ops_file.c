@@ -87,7 +87,8 @@ void op_list(struct conn *cn, dfs_list_args *a, dfs_list_res *r)
 		r->status = DFS_EINVAL;
 		return;
 	}
-	memcpy(cookie, a->cookie.cookie_val, a->cookie.cookie_len);
+	if (a->cookie.cookie_len)
+		memcpy(cookie, a->cookie.cookie_val, a->cookie.cookie_len);
 	cookie[a->cookie.cookie_len] = '\0';
 	entries = calloc(DFS_LIST_MAX, sizeof(*entries));
 	if (!entries) {

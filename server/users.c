@@ -1,5 +1,6 @@
 /* users.c: the user database, one LMDB file of versioned SCRAM verifier records. */
 #include "users.h"
+#include "names.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,23 +43,6 @@ static int mdb_errno(int rc)
 	default:
 		return rc > 0 ? -rc : -EIO;
 	}
-}
-
-/* [A-Za-z0-9._-]{1,64}, not starting with '.'. */
-static bool user_name_ok(const char *u)
-{
-	size_t len = u ? strnlen(u, USER_MAX + 1) : 0;
-
-	if (len == 0 || len > USER_MAX || u[0] == '.')
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = u[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
 }
 
 /* Creates path with mode 0600 exactly (whatever the umask) if it is missing. */
@@ -223,7 +207,7 @@ int user_db_get(struct user_db *db, const char *user, struct scram_verifier *out
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (!db || !user_name_ok(user))
+	if (!db || user_name_check(user, NULL) != 0)
 		return -EINVAL;
 	key.mv_data = (void *)user;
 	key.mv_size = strlen(user);
@@ -245,8 +229,8 @@ int user_db_put(struct user_db *db, const char *user, const struct scram_verifie
 	MDB_val key, val;
 	int rc;
 
-	if (!db || !user_name_ok(user) || !v || v->salt_len == 0 || v->salt_len > SCRAM_SALT_MAX ||
-	    v->iterations == 0)
+	if (!db || user_name_check(user, NULL) != 0 || !v || v->salt_len == 0 ||
+	    v->salt_len > SCRAM_SALT_MAX || v->iterations == 0)
 		return -EINVAL;
 	if (!db->writable)
 		return -EROFS;
@@ -275,7 +259,7 @@ int user_db_delete(struct user_db *db, const char *user)
 	MDB_val key;
 	int rc;
 
-	if (!db || !user_name_ok(user))
+	if (!db || user_name_check(user, NULL) != 0)
 		return -EINVAL;
 	if (!db->writable)
 		return -EROFS;

@@ -1,0 +1,231 @@
+# lib.sh: shared helpers for the integration tests (sourced; real rpcbind, dfsd and dfs).
+# shellcheck shell=bash
+
+set -euo pipefail
+
+: "${DFS_SOURCE:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${DFS_BUILD:=$DFS_SOURCE/build}"
+export DFS_SOURCE DFS_BUILD
+# Fewer hashing iterations for the demo users keep each login quick in tests.
+: "${DFS_CLUSTER_ITERATIONS:=4096}"
+export DFS_CLUSTER_ITERATIONS
+# Sanitizer builds start slower.
+: "${DFS_CLUSTER_WAIT:=30}"
+export DFS_CLUSTER_WAIT
+
+DFS=$DFS_BUILD/bin/dfs
+DFS_CLUSTER=$DFS_SOURCE/deploy/dfs-cluster
+TEST_NAME=$(basename "$0" .sh)
+PASSED=0
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/dfs-$TEST_NAME.XXXXXX")
+C=$T/c
+CLUSTERS=()
+
+# Make sure no environment setting leaks into the client under test.
+unset DFS_CONFIG DFS_USER DFS_PASSWORD
+
+_cleanup() {
+	local rc=$? dir f pid
+	trap - EXIT
+	for dir in "${CLUSTERS[@]}"; do
+		[[ -f $dir/cluster.env ]] || continue
+		if ((rc != 0)); then
+			for f in "$dir"/logs/dfsd-*.log; do
+				[[ -f $f ]] || continue
+				printf '=== last lines of %s\n' "$f" >&2
+				tail -n 15 "$f" >&2
+			done
+		fi
+		"$DFS_CLUSTER" -d "$dir" down >/dev/null 2>&1 || true
+		for f in "$dir"/run/dfsd-*.pid; do
+			[[ -f $f ]] || continue
+			pid=$(<"$f")
+			if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" |
+				grep -Fq "$dir/conf/"; then
+				kill -KILL "$pid" 2>/dev/null || true
+			fi
+		done
+	done
+	rm -rf "$T"
+	if ((rc == 0)); then
+		printf '%s: %d checks passed\n' "$TEST_NAME" "$PASSED"
+	else
+		printf '%s: FAILED after %d checks passed\n' "$TEST_NAME" "$PASSED" >&2
+	fi
+	exit "$rc"
+}
+trap _cleanup EXIT
+
+fail() {
+	printf 'FAIL: %s\n' "$*" >&2
+	exit 1
+}
+
+ok() {
+	PASSED=$((PASSED + 1))
+	printf 'ok %d - %s\n' "$PASSED" "$*"
+}
+
+# cluster_up [DIR]: creates and starts a cluster (default $C) and waits until it answers.
+cluster_up() {
+	local dir=${1:-$C}
+	CLUSTERS+=("$dir")
+	"$DFS_CLUSTER" -d "$dir" up >"$T/cluster-up.log" 2>&1 || {
+		cat "$T/cluster-up.log" >&2
+		fail "dfs-cluster -d $dir up failed"
+	}
+}
+
+# cluster CMD...: runs dfs-cluster on $C, failing the test if it fails.
+cluster() {
+	"$DFS_CLUSTER" -d "$C" "$@" >"$T/cluster.log" 2>&1 || {
+		cat "$T/cluster.log" >&2
+		fail "dfs-cluster $* failed"
+	}
+}
+
+# cluster_env KEY [DIR]: a value from the cluster's cluster.env.
+cluster_env() {
+	local dir=${2:-$C}
+	sed -n "s/^$1=//p" "$dir/cluster.env"
+}
+
+# dfs_as USER PASSWORD ARGS...: the dfs tool against cluster $C (or $DFS_CONF).
+dfs_as() {
+	local user=$1 pass=$2
+	shift 2
+	DFS_PASSWORD=$pass "$DFS" -c "${DFS_CONF:-$C/dfs.conf}" -u "$user" "$@"
+}
+
+# dfs_s ARGS...: dfs as the demo user AnujS.
+dfs_s() {
+	dfs_as AnujS Bluepanda "$@"
+}
+
+# dfs_k ARGS...: dfs as the demo user AnujK.
+dfs_k() {
+	dfs_as AnujK wiger "$@"
+}
+
+# run CMD...: runs CMD with errexit off; sets RC, and OUT / ERR (also in $T/out, $T/err).
+run() {
+	set +e
+	"$@" >"$T/out" 2>"$T/err"
+	RC=$?
+	set -e
+	OUT=$(cat "$T/out")
+	ERR=$(cat "$T/err")
+}
+
+# must CMD...: runs CMD, which must succeed; shows its output if not.
+must() {
+	run "$@"
+	if ((RC != 0)); then
+		printf 'stdout: %s\nstderr: %s\n' "$OUT" "$ERR" >&2
+		fail "exit status $RC from: $*"
+	fi
+}
+
+# assert_fails CMD...: CMD must exit non-zero (RC, OUT, ERR are set for further checks).
+assert_fails() {
+	run "$@"
+	if ((RC == 0)); then
+		printf 'stdout: %s\nstderr: %s\n' "$OUT" "$ERR" >&2
+		fail "expected failure, got exit status 0 from: $*"
+	fi
+}
+
+assert_eq() {
+	local expected=$1 actual=$2 what=${3:-value}
+	if [[ $expected != "$actual" ]]; then
+		printf 'expected: [%s]\nactual:   [%s]\n' "$expected" "$actual" >&2
+		fail "$what differs"
+	fi
+}
+
+assert_contains() {
+	local haystack=$1 needle=$2 what=${3:-output}
+	if [[ $haystack != *"$needle"* ]]; then
+		printf 'looked for: [%s]\nin:         [%s]\n' "$needle" "$haystack" >&2
+		fail "$what lacks the expected text"
+	fi
+}
+
+assert_not_contains() {
+	local haystack=$1 needle=$2 what=${3:-output}
+	if [[ $haystack == *"$needle"* ]]; then
+		printf 'unexpected: [%s]\nin:         [%s]\n' "$needle" "$haystack" >&2
+		fail "$what contains unexpected text"
+	fi
+}
+
+# assert_file_eq EXPECTED ACTUAL: byte-identical files.
+assert_file_eq() {
+	local a=$1 b=$2
+	[[ -f $a ]] || fail "missing file: $a"
+	[[ -f $b ]] || fail "missing file: $b"
+	if ! cmp -s -- "$a" "$b"; then
+		printf 'expected: %s (%s bytes, sha256 %s)\nactual:   %s (%s bytes, sha256 %s)\n' \
+			"$a" "$(stat -c %s -- "$a")" "$(sha256sum <"$a" | cut -c1-16)" \
+			"$b" "$(stat -c %s -- "$b")" "$(sha256sum <"$b" | cut -c1-16)" >&2
+		cmp -- "$a" "$b" >&2 || true
+		fail "files differ"
+	fi
+}
+
+assert_no_file() {
+	[[ ! -e $1 ]] || fail "file should not exist: $1"
+}
+
+# The stderr of a failed get must say "Transfer failed" and begin with "dfs: ".
+assert_transfer_failed() {
+	((RC != 0)) || fail "get succeeded"
+	assert_contains "$ERR" "Transfer failed" "stderr"
+	[[ $ERR == dfs:* ]] || fail "error message does not begin with 'dfs: ': $ERR"
+}
+
+# placement_row NAME: the placement row of NAME (SPEC section 1) for 4 servers.
+placement_row() {
+	python3 -c 'import hashlib, sys
+h = hashlib.sha256(sys.argv[1].encode("utf-8", "surrogateescape")).digest()
+print(int.from_bytes(h[:8], "big") % 4)' "$1"
+}
+
+# chunk_sizes SIZE: the four chunk sizes of a SIZE-byte file, one a line.
+chunk_sizes() {
+	local size=$1 i
+	for ((i = 0; i < 4; i++)); do
+		printf '%d\n' $((size / 4 + (i < size % 4 ? 1 : 0)))
+	done
+}
+
+# make_random FILE BYTES: a file of random content.
+make_random() {
+	head -c "$2" /dev/urandom >"$1"
+}
+
+# list_size NAME: the size the last `dfs list` output ($T/out) gives for NAME,
+# from a line "NAME SIZE..."; empty if NAME is not listed.
+list_size() {
+	python3 -c 'import re, sys
+name = sys.argv[1]
+for line in open(sys.argv[2], encoding="utf-8", errors="surrogateescape"):
+    m = re.match(re.escape(name) + r"[ \t]+([0-9]+)(?:[ \t]|$)", line.rstrip("\n"))
+    if m:
+        print(m.group(1))
+        break' "$1" "$T/out"
+}
+
+# eventually CMD...: retries CMD (every 0.2 s, up to 20 s) until it succeeds, e.g.
+# while a server still throttles logins after failed attempts.
+eventually() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		run "$@"
+		((RC == 0)) && return 0
+		sleep 0.2
+	done
+	printf 'stdout: %s\nstderr: %s\n' "$OUT" "$ERR" >&2
+	fail "still failing after 20 s: $*"
+}
