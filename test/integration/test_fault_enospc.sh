@@ -18,6 +18,7 @@ fi
 # The cluster must be down before the tmpfs goes, and the tmpfs gone before $T is removed.
 enospc_cleanup() {
 	local rc=$?
+	set +e # errexit would end this function at the "(exit)" below
 	"$DFS_CLUSTER" -d "$C" down >/dev/null 2>&1 || true
 	umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
 	(exit "$rc")
