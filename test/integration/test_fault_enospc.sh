@@ -79,7 +79,7 @@ rm -f "$IN/huge" "$DEST/huge"
 # --- chunks that fit one at a time but not together (the disk fills mid-put) -----------
 free_kib=$(df -k --output=avail "$MNT" | tail -n 1 | tr -d ' ')
 # Two chunks of a file land on DFS3; make each about 70% of the free space.
-size=$((free_kib * 1024 * 7 / 10 * 4))
+size=$((free_kib * 1024 * 28 / 10))
 make_random "$IN/fill" "$size"
 before=$(used_kib)
 run dfs_s put "$IN/fill"
