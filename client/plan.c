@@ -93,9 +93,35 @@ bool plan_has_chunk(const dfs_file_info *info, unsigned index, uint64_t *sum)
 	return false;
 }
 
+/* stale_below[s-1] = the newest version some live server's record lists
+ * server s as lacking: s missed that put or delete, so its copies of any
+ * older version are stale and must never be served in its place. */
+static void stale_marks(const struct file_view *view, uint64_t stale_below[])
+{
+	for (unsigned i = 0; i < view->nservers; i++) {
+		const struct holder_view *h = &view->holders[i];
+		const dfs_file_info *recs[2] = {NULL, NULL};
+
+		if (!h->has_record)
+			continue;
+		recs[0] = &h->rec.current;
+		if (h->rec.previous.previous_len)
+			recs[1] = &h->rec.previous.previous_val[0];
+		for (int r = 0; r < 2; r++) {
+			for (unsigned j = 0; recs[r] && j < recs[r]->lacking.lacking_len; j++) {
+				unsigned s = recs[r]->lacking.lacking_val[j];
+
+				if (s >= 1 && s <= view->nservers &&
+				    recs[r]->ver > stale_below[s - 1])
+					stale_below[s - 1] = recs[r]->ver;
+			}
+		}
+	}
+}
+
 /* Fills plan's sources for version ver; true if every chunk has one. */
 static bool try_version(const struct file_view *view, const dfs_file_info *info,
-			struct read_plan *plan)
+			const uint64_t *stale_below, struct read_plan *plan)
 {
 	unsigned n = info->nchunks;
 
@@ -108,6 +134,8 @@ static bool try_version(const struct file_view *view, const dfs_file_info *info,
 			unsigned s = placement_holder(view->row, k, n, which);
 			uint64_t sum;
 
+			if (info->ver < stale_below[s - 1])
+				continue;
 			if (!plan_has_chunk(plan_held(&view->holders[s - 1], info->ver), k, &sum))
 				continue;
 			if (!plan->source[k - 1]) {
@@ -125,9 +153,10 @@ static bool try_version(const struct file_view *view, const dfs_file_info *info,
 
 void plan_choose(const struct file_view *view, struct read_plan *plan)
 {
-	uint64_t tried_below = UINT64_MAX;
+	uint64_t tried_below = UINT64_MAX, stale_below[DFS_SERVERS_MAX] = {0};
 
 	memset(plan, 0, sizeof(*plan));
+	stale_marks(view, stale_below);
 	/* Candidates, newest first: every version some server holds. */
 	for (;;) {
 		const dfs_file_info *best = NULL;
@@ -154,7 +183,7 @@ void plan_choose(const struct file_view *view, struct read_plan *plan)
 			plan->info = best;
 			return;
 		}
-		if (try_version(view, best, plan)) {
+		if (try_version(view, best, stale_below, plan)) {
 			plan->found = true;
 			plan->info = best;
 			break;

@@ -315,6 +315,20 @@ static void run_uploads(struct dfs_client *c, struct put_state *ps, unsigned n)
 	}
 }
 
+/* Why an upload to server s failed (the first failure seen), or NULL. */
+static const char *upload_failure(const struct put_state *ps, unsigned n, unsigned s)
+{
+	for (unsigned k = 0; k < n; k++) {
+		for (unsigned i = 0; i < ps->uploads[k].ntargets; i++) {
+			const struct target *t = &ps->uploads[k].targets[i];
+
+			if (t->err && t->link->conf->number == s)
+				return t->why;
+		}
+	}
+	return NULL;
+}
+
 static int describe_chunk_failure(struct dfs_client *c, const char *path, const struct upload *u)
 {
 	char label[160];
@@ -474,12 +488,15 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 			    remote_name);
 	for (unsigned i = 0; i < nlacking; i++) {
 		struct link *l = &c->links[lacking[i] - 1];
+		const char *failure = upload_failure(ps, n, lacking[i]);
 
+		/* Say why (a full disk, say), so a person knows what to fix. */
 		client_warn(c, lacking[i],
-			    "%s holds no copy of %s: %s; its chunks are stored once until "
+			    "%s holds no copy of %s: %s%s; its chunks are stored once until "
 			    "'dfs repair' runs with the server back",
 			    link_label(l, label, sizeof(label)), remote_name,
-			    l->up ? "its upload failed" : l->why);
+			    failure ? "its upload failed: " : "",
+			    failure ? failure : l->up ? "its upload failed" : l->why);
 	}
 out:
 	resume_put_close(&resume, keep);

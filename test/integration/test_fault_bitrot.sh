@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# test_fault_bitrot: a byte flipped inside a stored chunk is caught by get (which reads
+# the other copy and rewrites the bad one) and by dfs scrub (for copies no get reads);
+# bad bytes are never returned.
+# shellcheck source=test/integration/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+cluster_up
+IN=$T/in
+mkdir -p "$IN"
+
+# holder NAME CHUNK WHICH: the server holding CHUNK of NAME as the first (0) or second (1)
+# chunk of its pair; a reader asks the first holder.
+holder() {
+	local r
+	r=$(placement_row "$1")
+	if (($3 == 0)); then
+		echo $((($2 - 1 + r) % 4 + 1))
+	else
+		echo $((($2 - 2 + r + 4) % 4 + 1))
+	fi
+}
+
+# chunk_file SERVER NAME CHUNK: the path of the committed chunk file (one version held).
+chunk_file() {
+	local hash f
+	hash=$(printf '%s' "$2" | sha256sum | cut -c1-64)
+	f=$(find "$C/data/$1/u/AnujS/${hash:0:2}/$hash" -name "*.$3" -type f | sort | tail -n 1)
+	[[ -n $f ]] || fail "no chunk $3 of $2 on DFS$1"
+	printf '%s\n' "$f"
+}
+
+# flip FILE OFFSET: inverts every bit of the byte at OFFSET, in place.
+flip() {
+	python3 -c 'import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2]))
+    f.write(bytes([b[0] ^ 0xFF]))' "$1" "$2"
+}
+
+# assert_chunk_whole SERVER NAME CHUNK LOCAL: the server's copy equals that chunk of LOCAL.
+assert_chunk_whole() {
+	local f size off len
+	f=$(chunk_file "$1" "$2" "$3")
+	size=$(stat -c %s "$4")
+	off=0
+	for ((i = 1; i < $3; i++)); do
+		off=$((off + size / 4 + (i - 1 < size % 4 ? 1 : 0)))
+	done
+	len=$((size / 4 + ($3 - 1 < size % 4 ? 1 : 0)))
+	python3 -c 'import sys
+with open(sys.argv[1], "rb") as f:
+    f.seek(int(sys.argv[2])); sys.stdout.buffer.write(f.read(int(sys.argv[3])))' \
+		"$4" "$off" "$len" >"$T/slice"
+	assert_file_eq "$T/slice" "$f"
+}
+
+NAME=rot
+make_random "$IN/$NAME" $((4 * 1024 * 1024 + 5))
+must dfs_s put "$IN/$NAME"
+
+# --- a flip in the copy get reads ------------------------------------------------------
+S1=$(holder "$NAME" 2 0)
+F=$(chunk_file "$S1" "$NAME" 2)
+flip "$F" 123457
+must dfs_s get "$NAME" -o "$T/got"
+assert_file_eq "$IN/$NAME" "$T/got"
+assert_contains "$ERR" "repaired:" "get's report"
+assert_contains "$ERR" "server $S1" "get's report"
+ok "get returns the right bytes past a flipped byte on DFS$S1 and reports the repair"
+assert_chunk_whole "$S1" "$NAME" 2 "$IN/$NAME"
+must dfs_s scrub "$NAME" --json
+assert_contains "$OUT" '"corrupt": 0' "scrub after read repair"
+ok "the corrupt copy on DFS$S1 is whole again (file content and scrub agree)"
+
+# The second holder alone now serves the rewritten copy correctly.
+cluster kill "$S1"
+rm -f "$T/got"
+must dfs_s get "$NAME" -o "$T/got"
+assert_file_eq "$IN/$NAME" "$T/got"
+cluster start "$S1"
+S2=$(holder "$NAME" 2 1)
+cluster kill "$S2"
+rm -f "$T/got"
+must dfs_s get "$NAME" -o "$T/got"
+assert_file_eq "$IN/$NAME" "$T/got"
+cluster start "$S2"
+ok "each holder of chunk 2 alone serves it correctly after the read repair"
+
+# --- a flip in a copy no get reads: only scrub finds it -----------------------------
+S2=$(holder "$NAME" 3 1)
+F=$(chunk_file "$S2" "$NAME" 3)
+flip "$F" 0
+rm -f "$T/got"
+must dfs_s get "$NAME" -o "$T/got"
+assert_file_eq "$IN/$NAME" "$T/got"
+assert_not_contains "$ERR" "repaired:" "get's report"
+must dfs_s scrub
+assert_contains "$OUT" "found 1 corrupt" "scrub output"
+assert_contains "$OUT" "repaired 1" "scrub output"
+assert_chunk_whole "$S2" "$NAME" 3 "$IN/$NAME"
+ok "dfs scrub finds the flip on DFS$S2 (second holder of chunk 3) that no get read, and rewrites it"
+must dfs_s scrub --json
+assert_contains "$OUT" '"corrupt": 0' "second scrub"
+ok "a second scrub finds nothing"
+
+# --- a flip with the other holder down: get fails, never returns bad bytes ---------
+S1=$(holder "$NAME" 4 0)
+S2=$(holder "$NAME" 4 1)
+flip "$(chunk_file "$S1" "$NAME" 4)" 99
+cluster kill "$S2"
+rm -f "$T/got"
+run dfs_s get "$NAME" -o "$T/got"
+assert_transfer_failed
+assert_no_file "$T/got"
+run dfs_s get "$NAME" -o -
+((RC != 0)) || fail "get -o - succeeded with the only copy corrupt"
+ok "the only reachable copy corrupt: get fails cleanly with no file written"
+cluster start "$S2"
+rm -f "$T/got"
+must dfs_s get "$NAME" -o "$T/got"
+assert_file_eq "$IN/$NAME" "$T/got"
+assert_chunk_whole "$S1" "$NAME" 4 "$IN/$NAME"
+ok "with DFS$S2 back, get succeeds and rewrites DFS$S1's copy"
