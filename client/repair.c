@@ -390,14 +390,14 @@ int repair_catch_up(struct dfs_client *c)
 	for (unsigned i = 0; i < c->conf.nservers; i++) {
 		struct link *l = &c->links[i];
 		dfs_cred_args a = {.cred = l->cred};
-		dfs_status_res r;
+		dfs_hints_res r;
 
 		if (!l->up)
 			return 0; /* only a whole cluster can be brought level */
 		memset(&r, 0, sizeof(r));
-		if (dfsproc_status_1(&a, &r, l->clnt[0]) == RPC_SUCCESS && r.status == DFS_OK)
-			hints += r.dfs_status_res_u.ok.chunks_need_repair;
-		xdr_free((xdrproc_t)xdr_dfs_status_res, (char *)&r);
+		if (dfsproc_repair_hints_1(&a, &r, l->clnt[0]) == RPC_SUCCESS && r.status == DFS_OK)
+			hints += r.dfs_hints_res_u.files;
+		xdr_free((xdrproc_t)xdr_dfs_hints_res, (char *)&r);
 	}
 	return hints ? dfs_repair(c, NULL) : 0;
 }

@@ -40,6 +40,7 @@ static const struct proc procs[] = {
 	PROC(DFSPROC_VERIFY, "verify", dfs_version_args, dfs_verify_res, op_verify),
 	PROC(DFSPROC_SET_VERIFIER, "set_verifier", dfs_set_verifier_args, dfs_stat,
 	     op_set_verifier),
+	PROC(DFSPROC_REPAIR_HINTS, "repair_hints", dfs_cred_args, dfs_hints_res, op_repair_hints),
 };
 
 /* Big enough for the largest argument and result structures above. */
@@ -68,6 +69,7 @@ union any_res {
 	dfs_list_res list;
 	dfs_status_res status;
 	dfs_verify_res verify;
+	dfs_hints_res hints;
 };
 
 void dispatch_call(struct svc_req *rq, SVCXPRT *xprt, void *conn_arg)

@@ -25,6 +25,7 @@ void op_list(struct conn *cn, dfs_list_args *a, dfs_list_res *r);
 void op_delete(struct conn *cn, dfs_delete_args *a, dfs_stat *r);
 void op_status(struct conn *cn, dfs_cred_args *a, dfs_status_res *r);
 void op_verify(struct conn *cn, dfs_version_args *a, dfs_verify_res *r);
+void op_repair_hints(struct conn *cn, dfs_cred_args *a, dfs_hints_res *r);
 
 /* Replaces the session user's verifier (TLS only; needs a writable database). */
 void op_set_verifier(struct conn *cn, dfs_set_verifier_args *a, dfs_stat *r);
