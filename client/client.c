@@ -18,6 +18,7 @@ static void set_conf_defaults(struct client_conf *conf)
 	memset(conf, 0, sizeof(*conf));
 	conf->tls = true;
 	conf->connect_timeout_ms = 2000;
+	conf->login_timeout_ms = 10000;
 	conf->call_timeout_ms = 30000;
 }
 
@@ -92,6 +93,9 @@ int client_load_conf(struct client_conf *conf, const char *path, char *err, size
 		} else if (strcmp(e->key, "connect_timeout_ms") == 0) {
 			rc = cfg_u64(cfg, e, 10, 600000, &v, err, errlen);
 			conf->connect_timeout_ms = (int)v;
+		} else if (strcmp(e->key, "login_timeout_ms") == 0) {
+			rc = cfg_u64(cfg, e, 100, 600000, &v, err, errlen);
+			conf->login_timeout_ms = (int)v;
 		} else if (strcmp(e->key, "call_timeout_ms") == 0) {
 			rc = cfg_u64(cfg, e, 100, 3600000, &v, err, errlen);
 			conf->call_timeout_ms = (int)v;

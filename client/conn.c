@@ -39,7 +39,8 @@ const char *clnt_problem(CLIENT *clnt, enum clnt_stat st, char *buf, size_t len)
 
 	clnt_geterr(clnt, &re);
 	if (st == RPC_AUTHERROR && re.re_why == AUTH_TOOWEAK)
-		snprintf(buf, len, "the server requires TLS (set tls = required and ca in dfs.conf)");
+		snprintf(buf, len,
+			 "the server requires TLS (set tls = required and ca in dfs.conf)");
 	else if (st == RPC_PROGVERSMISMATCH)
 		snprintf(buf, len, "the server speaks protocol versions %lu..%lu, this client 1",
 			 (unsigned long)re.re_vers.low, (unsigned long)re.re_vers.high);
@@ -87,9 +88,11 @@ static int rpcbind_port(struct dfs_client *c, const struct server_conf *s, uint1
 static int open_conn(struct dfs_client *c, struct link *l, int idx, char *why, size_t whylen)
 {
 	struct rpcstream_clnt_opts opts = {
-		.call_timeout_ms = c->conf.call_timeout_ms,
-		.tls = c->tls,
-		.tls_name = l->conf->tls_name,
+	    /* A server that accepts connections but never answers must not
+	     * hold up the login for a whole call timeout. */
+	    .call_timeout_ms = c->conf.login_timeout_ms,
+	    .tls = c->tls,
+	    .tls_name = l->conf->tls_name,
 	};
 	uint16_t port = l->conf->port;
 	int fd, err;
@@ -210,7 +213,8 @@ static void *login_begin(void *arg)
 	memset(&r, 0, sizeof(r));
 	st = dfsproc_login_begin_1(&a, &r, l->clnt[0]);
 	if (st != RPC_SUCCESS) {
-		snprintf(l->why, sizeof(l->why), "%s", clnt_problem(l->clnt[0], st, why, sizeof(why)));
+		snprintf(l->why, sizeof(l->why), "%s",
+			 clnt_problem(l->clnt[0], st, why, sizeof(why)));
 		j->err = -EPROTO;
 		return NULL;
 	}
@@ -222,10 +226,10 @@ static void *login_begin(void *arg)
 		goto out;
 	}
 	j->login_id = r.dfs_login_begin_res_u.ok.login_id;
-	j->err = scram_client_parse_server_first(&j->scram,
-						 r.dfs_login_begin_res_u.ok.server_first.server_first_val,
-						 r.dfs_login_begin_res_u.ok.server_first.server_first_len,
-						 j->salt, &j->salt_len, &j->iterations);
+	j->err = scram_client_parse_server_first(
+	    &j->scram, r.dfs_login_begin_res_u.ok.server_first.server_first_val,
+	    r.dfs_login_begin_res_u.ok.server_first.server_first_len, j->salt, &j->salt_len,
+	    &j->iterations);
 	if (j->err)
 		snprintf(l->why, sizeof(l->why), "malformed login reply");
 out:
@@ -256,19 +260,21 @@ static void *login_finish(void *arg)
 	memset(&r, 0, sizeof(r));
 	st = dfsproc_login_finish_1(&a, &r, l->clnt[0]);
 	if (st != RPC_SUCCESS) {
-		snprintf(l->why, sizeof(l->why), "%s", clnt_problem(l->clnt[0], st, why, sizeof(why)));
+		snprintf(l->why, sizeof(l->why), "%s",
+			 clnt_problem(l->clnt[0], st, why, sizeof(why)));
 		j->err = -EPROTO;
 		return NULL;
 	}
 	if (r.status != DFS_OK) {
 		j->err = client_errno(r.status);
 		snprintf(l->why, sizeof(l->why), "login refused: %s",
-			 r.status == DFS_EACCES ? "wrong user name or password" : dfs_strerror(j->err));
+			 r.status == DFS_EACCES ? "wrong user name or password"
+						: dfs_strerror(j->err));
 		goto out;
 	}
-	j->err = scram_client_check_server(&j->scram,
-					   r.dfs_login_finish_res_u.ok.server_final.server_final_val,
-					   r.dfs_login_finish_res_u.ok.server_final.server_final_len);
+	j->err = scram_client_check_server(
+	    &j->scram, r.dfs_login_finish_res_u.ok.server_final.server_final_val,
+	    r.dfs_login_finish_res_u.ok.server_final.server_final_len);
 	if (j->err) {
 		/* Mutual authentication: a server that cannot prove it knows
 		 * the verifier is not trusted with data. */
@@ -284,6 +290,12 @@ static void *login_finish(void *arg)
 			snprintf(l->why, sizeof(l->why), "%s", why);
 			goto out;
 		}
+	}
+	for (int i = 0; i < LINK_CONNS; i++) {
+		struct timeval tv = {j->c->conf.call_timeout_ms / 1000,
+				     (j->c->conf.call_timeout_ms % 1000) * 1000};
+
+		clnt_control(l->clnt[i], CLSET_TIMEOUT, (char *)&tv);
 	}
 	l->up = true;
 out:
@@ -400,10 +412,11 @@ int conn_login_all(struct dfs_client *c, const char *password)
 
 		err = jobs[refusal].err == -EAGAIN ? -EAGAIN : -EACCES;
 		if (jobs[refusal].err == -EKEYREJECTED)
-			client_fail(c, err,
-				    "%s could not prove it knows your password's verifier: it may be "
-				    "an impostor, or its user database differs from the others'",
-				    link_label(l, label, sizeof(label)));
+			client_fail(
+			    c, err,
+			    "%s could not prove it knows your password's verifier: it may be "
+			    "an impostor, or its user database differs from the others'",
+			    link_label(l, label, sizeof(label)));
 		else if (err == -EAGAIN)
 			client_fail(c, err,
 				    "too many failed logins for %s; wait a little and try again",

@@ -32,6 +32,7 @@ struct client_conf {
 	bool tls;
 	char ca[PATH_MAX];
 	int connect_timeout_ms;
+	int login_timeout_ms;     /* TLS handshake and login calls */
 	int call_timeout_ms;
 	unsigned nservers;
 	struct server_conf servers[DFS_SERVERS_MAX];
