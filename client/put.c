@@ -414,10 +414,12 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 			any = any || ps->stored[s][k];
 		if (!any) {
 			err = describe_chunk_failure(c, path, &ps->uploads[k]);
-			/* Lost connections: every server keeps what it staged
-			 * (housekeeping drops it if nobody comes back for it),
-			 * and a later put --resume sends only the rest. */
-			keep = err == -EHOSTDOWN && resume.fd >= 0;
+			/* Connections lost mid-transfer: every server keeps what
+			 * it staged (housekeeping drops it if nobody comes back
+			 * for it), and a later put --resume sends only the rest.
+			 * A chunk whose holders were both down from the start was
+			 * never begun: that put fails cleanly, leaving nothing. */
+			keep = err == -EHOSTDOWN && resume.fd >= 0 && ps->uploads[k].ntargets > 0;
 			if (keep) {
 				char reason[sizeof(c->last_error)];
 

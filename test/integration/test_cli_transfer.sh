@@ -24,10 +24,12 @@ pty_run() {
 
 # has_progress TRANSCRIPT [NAME [TOTAL]]: the transcript shows a progress line for NAME (default
 # big) of TOTAL (default 256.0 MiB): "NAME  DONE / TOTAL  RATE/s  M:SS left".
+# A progress line: name, bytes done / total, rate, time left ("-:--" while the
+# rate is not known yet, as on a transfer's first line).
 has_progress() {
 	local total=${3:-256.0 MiB}
 	tr '\r' '\n' <"$1" |
-		grep -aEq "^${2:-big}  [0-9.]+ [KMG]iB / ${total//./\\.}  [0-9.]+ [KMG]?i?B/s  [0-9]+:[0-9]{2} left"
+		grep -aEq "^${2:-big}  [0-9.]+ [KMG]iB / ${total//./\\.}  [0-9.]+ [KMG]?i?B/s  ([0-9]+:[0-9]{2}|-:--) left"
 }
 
 # --- (a) the progress line ---
