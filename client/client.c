@@ -114,14 +114,16 @@ int client_load_conf(struct client_conf *conf, const char *path, char *err, size
 		struct server_conf *s = &conf->servers[i];
 
 		if (s->number == 0 || !*s->host || s->program == 0) {
-			snprintf(err, errlen, "%s: [server %u] needs host and program", path, i + 1);
+			snprintf(err, errlen, "%s: [server %u] needs host and program", path,
+				 i + 1);
 			goto out;
 		}
 		if (!*s->tls_name)
 			memcpy(s->tls_name, s->host, sizeof(s->tls_name));
 	}
 	if (conf->tls && !*conf->ca) {
-		snprintf(err, errlen, "%s: tls = required needs 'ca = FILE' (the cluster's CA)", path);
+		snprintf(err, errlen, "%s: tls = required needs 'ca = FILE' (the cluster's CA)",
+			 path);
 		goto out;
 	}
 	rc = 0;

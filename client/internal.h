@@ -23,7 +23,7 @@ struct server_conf {
 	unsigned number;
 	char host[256];
 	uint32_t program;
-	uint16_t port;            /* 0: ask rpcbind on host */
+	uint16_t port; /* 0: ask rpcbind on host */
 	char tls_name[256];
 };
 
@@ -32,7 +32,7 @@ struct client_conf {
 	bool tls;
 	char ca[PATH_MAX];
 	int connect_timeout_ms;
-	int login_timeout_ms;     /* TLS handshake and login calls */
+	int login_timeout_ms; /* TLS handshake and login calls */
 	int call_timeout_ms;
 	unsigned nservers;
 	struct server_conf servers[DFS_SERVERS_MAX];
@@ -41,9 +41,9 @@ struct client_conf {
 /* One server as the client sees it. */
 struct link {
 	const struct server_conf *conf;
-	char address[300];        /* host:port once known, else host */
-	bool up;                  /* connected and logged in */
-	char why[256];            /* why it is not up */
+	char address[300]; /* host:port once known, else host */
+	bool up;	   /* connected and logged in */
+	char why[256];	   /* why it is not up */
 	CLIENT *clnt[LINK_CONNS];
 	dfs_cred cred;
 	double rtt_ms;
@@ -70,10 +70,10 @@ DFS_INTERNAL int client_load_conf(struct client_conf *conf, const char *path, ch
 				  size_t errlen);
 /* Records err's explanation (printf-style) as the last error; returns err. */
 DFS_INTERNAL int client_fail(struct dfs_client *c, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 DFS_INTERNAL void client_emit(struct dfs_client *c, const struct dfs_event *ev);
 DFS_INTERNAL void client_warn(struct dfs_client *c, unsigned server, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* -errno for a status received from a server. */
 DFS_INTERNAL int client_errno(dfs_stat st);
 /* Names a server for messages: "server 3 (127.0.0.1:40003)". */
@@ -91,9 +91,9 @@ DFS_INTERNAL const char *clnt_problem(CLIENT *clnt, enum clnt_stat st, char *buf
 
 /* plan.c: which version of a file to read, and from where. */
 struct holder_view {
-	bool answered;            /* the server answered LOOKUP */
+	bool answered; /* the server answered LOOKUP */
 	bool has_record;
-	dfs_lookup_ok rec;        /* current and previous, when has_record */
+	dfs_lookup_ok rec; /* current and previous, when has_record */
 };
 struct file_view {
 	const char *name;
@@ -103,9 +103,9 @@ struct file_view {
 	struct holder_view holders[DFS_SERVERS_MAX];
 };
 struct read_plan {
-	const dfs_file_info *info;   /* the version chosen (points into a view) */
-	bool deleted;                /* the newest record is a tombstone */
-	bool found;                  /* some version is readable */
+	const dfs_file_info *info; /* the version chosen (points into a view) */
+	bool deleted;		   /* the newest record is a tombstone */
+	bool found;		   /* some version is readable */
 	/* source[k] = server (1-based) to read chunk k+1 from, 0 if none */
 	unsigned source[DFS_SERVERS_MAX];
 	unsigned backup[DFS_SERVERS_MAX];
@@ -126,8 +126,8 @@ DFS_INTERNAL uint64_t plan_new_version(void);
 
 /* put.c: the streaming upload of chunks, also used by repair. */
 struct chunk_source {
-	int fd;                      /* the local file holding the whole file */
-	uint64_t offset, size;       /* of the chunk in that file */
+	int fd;		       /* the local file holding the whole file */
+	uint64_t offset, size; /* of the chunk in that file */
 };
 /* Uploads chunk `index` of (name, ver) from src to server l on connection
  * role; checks the checksum as it goes (*sum = its XXH3). 0 or -errno. */
@@ -160,8 +160,8 @@ DFS_INTERNAL void resume_put_close(struct put_resume *r, bool keep);
 /* get.c: reads chunk index of ver from server l into fd at offset,
  * verifying sum. 0 or -errno (-EBADMSG for a bad checksum). */
 DFS_INTERNAL int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *name,
-				uint64_t ver, unsigned index, int fd, uint64_t offset, uint64_t size,
-				uint64_t sum);
+				uint64_t ver, unsigned index, int fd, uint64_t offset,
+				uint64_t size, uint64_t sum);
 
 /* repair.c: brings the servers of one file up to date with the chosen
  * version, using a local copy of the whole file when local_fd >= 0 (else

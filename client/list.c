@@ -86,7 +86,8 @@ static int collect(struct dfs_client *c, struct records *rs, unsigned *answered_
 			memset(&r, 0, sizeof(r));
 			st = dfsproc_list_1(&a, &r, l->clnt[0]);
 			if (st != RPC_SUCCESS) {
-				conn_mark_down(c, l, clnt_problem(l->clnt[0], st, why, sizeof(why)));
+				conn_mark_down(c, l,
+					       clnt_problem(l->clnt[0], st, why, sizeof(why)));
 				break;
 			}
 			if (r.status != DFS_OK) {
@@ -99,7 +100,8 @@ static int collect(struct dfs_client *c, struct records *rs, unsigned *answered_
 				break;
 			}
 			for (u_int k = 0; k < r.dfs_list_res_u.ok.entries.entries_len; k++) {
-				if (records_add(rs, i + 1, &r.dfs_list_res_u.ok.entries.entries_val[k]))
+				if (records_add(rs, i + 1,
+						&r.dfs_list_res_u.ok.entries.entries_val[k]))
 					return client_fail(c, -ENOMEM, "out of memory");
 				memset(&r.dfs_list_res_u.ok.entries.entries_val[k], 0,
 				       sizeof(dfs_file_info));
@@ -120,8 +122,9 @@ static int collect(struct dfs_client *c, struct records *rs, unsigned *answered_
 	*answered_out = answered;
 	if (answered == 0 && refused)
 		return client_fail(c, refused, "the servers refused the session: %s",
-				   refused == -EACCES ? "the user no longer exists or the session ended"
-						      : dfs_strerror(refused));
+				   refused == -EACCES
+				       ? "the user no longer exists or the session ended"
+				       : dfs_strerror(refused));
 	if (answered == 0)
 		return client_fail(c, -EHOSTDOWN, "no server answered; is the cluster running?");
 	return 0;

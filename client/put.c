@@ -21,11 +21,11 @@ struct target {
 	struct link *link;
 	CLIENT *clnt;
 	uint64_t handle;
-	uint64_t start;        /* bytes the server already had (resume) */
+	uint64_t start; /* bytes the server already had (resume) */
 	unsigned outstanding;
-	int err;               /* 0, or why this copy failed */
-	bool broken;           /* the connection itself failed */
-	bool skip;             /* already stored by the put being resumed */
+	int err;     /* 0, or why this copy failed */
+	bool broken; /* the connection itself failed */
+	bool skip;   /* already stored by the put being resumed */
 	char why[256];
 };
 
@@ -84,8 +84,8 @@ static bool target_live(const struct target *t)
 
 static void begin_target(struct upload *u, struct target *t)
 {
-	dfs_put_begin_args a = {.cred = t->link->cred, .ver = u->ver, .index = u->index,
-				.size = u->src.size};
+	dfs_put_begin_args a = {
+	    .cred = t->link->cred, .ver = u->ver, .index = u->index, .size = u->src.size};
 	dfs_put_begin_res r;
 	enum clnt_stat st;
 
@@ -185,8 +185,8 @@ static void *upload_run(void *arg)
 		goto out;
 	}
 	while (pos < u->src.size) {
-		size_t want = u->src.size - pos < DFS_BLOCK_MAX ? (size_t)(u->src.size - pos)
-								: DFS_BLOCK_MAX;
+		size_t want =
+		    u->src.size - pos < DFS_BLOCK_MAX ? (size_t)(u->src.size - pos) : DFS_BLOCK_MAX;
 		ssize_t got = pread(u->src.fd, buf, want, (off_t)(u->src.offset + pos));
 
 		if (got <= 0) {
@@ -225,8 +225,8 @@ out:
 int put_chunk_to(struct dfs_client *c, struct link *l, int role, const char *name, uint64_t ver,
 		 unsigned index, const struct chunk_source *src, uint64_t *sum)
 {
-	struct upload u = {.c = c, .name = name, .ver = ver, .index = index, .src = *src,
-			   .ntargets = 1};
+	struct upload u = {
+	    .c = c, .name = name, .ver = ver, .index = index, .src = *src, .ntargets = 1};
 	char label[160];
 
 	u.targets[0].link = l;
@@ -335,14 +335,15 @@ static int describe_chunk_failure(struct dfs_client *c, const char *path, const 
 	int err = -EHOSTDOWN;
 
 	for (unsigned i = 0; i < u->ntargets; i++) {
-		if (u->targets[i].err == -ENOSPC || (u->targets[i].err && err == -EHOSTDOWN &&
-						     u->targets[i].err != -EHOSTDOWN))
+		if (u->targets[i].err == -ENOSPC ||
+		    (u->targets[i].err && err == -EHOSTDOWN && u->targets[i].err != -EHOSTDOWN))
 			err = u->targets[i].err;
 	}
 	if (u->ntargets == 0)
-		return client_fail(c, -EHOSTDOWN,
-				   "%s: both servers holding chunk %u are down; nothing was changed",
-				   path, u->index);
+		return client_fail(
+		    c, -EHOSTDOWN,
+		    "%s: both servers holding chunk %u are down; nothing was changed", path,
+		    u->index);
 	return client_fail(c, err, "%s: chunk %u could not be stored: %s: %s", path, u->index,
 			   link_label(u->targets[0].link, label, sizeof(label)), u->targets[0].why);
 }
@@ -389,8 +390,12 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 	for (unsigned k = 1; k <= n; k++) {
 		struct upload *u = &ps->uploads[k - 1];
 
-		*u = (struct upload){.c = c, .name = remote_name, .ver = ver, .index = k,
-				     .progress = &progress, .total = (uint64_t)sb.st_size,
+		*u = (struct upload){.c = c,
+				     .name = remote_name,
+				     .ver = ver,
+				     .index = k,
+				     .progress = &progress,
+				     .total = (uint64_t)sb.st_size,
 				     .resume = &resume};
 		u->src.fd = fd;
 		chunk_range((uint64_t)sb.st_size, n, k, &u->src.offset, &u->src.size);
@@ -456,8 +461,8 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 			continue;
 		placement_pair(row, s, n, &first, &second);
 		held[0] = (dfs_chunk_sum){first, ps->uploads[first - 1].src.size, sums[first - 1]};
-		held[1] = (dfs_chunk_sum){second, ps->uploads[second - 1].src.size,
-					  sums[second - 1]};
+		held[1] =
+		    (dfs_chunk_sum){second, ps->uploads[second - 1].src.size, sums[second - 1]};
 		info.name.dfs_name_val = (char *)remote_name;
 		info.name.dfs_name_len = (u_int)strlen(remote_name);
 		info.mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
@@ -498,7 +503,9 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 			    "'dfs repair' runs with the server back",
 			    link_label(l, label, sizeof(label)), remote_name,
 			    failure ? "its upload failed: " : "",
-			    failure ? failure : l->up ? "its upload failed" : l->why);
+			    failure ? failure
+			    : l->up ? "its upload failed"
+				    : l->why);
 	}
 out:
 	resume_put_close(&resume, keep);

@@ -37,7 +37,8 @@ int dfs_delete(struct dfs_client *c, const char *remote_name)
 		a.lacking.lacking_len = nlacking;
 		st = dfsproc_delete_1(&a, &res, l->clnt[0]);
 		if (st != RPC_SUCCESS) {
-			conn_mark_down(c, l, clnt_problem(l->clnt[0], st, problem, sizeof(problem)));
+			conn_mark_down(c, l,
+				       clnt_problem(l->clnt[0], st, problem, sizeof(problem)));
 			down++;
 			continue;
 		}

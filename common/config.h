@@ -47,8 +47,8 @@ int cfg_u64(const struct cfg *cfg, const struct cfg_entry *e, uint64_t min, uint
 int cfg_bool(const struct cfg *cfg, const struct cfg_entry *e, bool *out, char *err,
 	     size_t errlen); /* yes/no, true/false, on/off, 1/0 */
 /* One of a NULL-terminated list of words; *out is its index. */
-int cfg_choice(const struct cfg *cfg, const struct cfg_entry *e, const char *const *words,
-	       int *out, char *err, size_t errlen);
+int cfg_choice(const struct cfg *cfg, const struct cfg_entry *e, const char *const *words, int *out,
+	       char *err, size_t errlen);
 /* Formats "PATH:LINE: KEY: <message>" into err and returns -EINVAL. */
 int cfg_error(const struct cfg *cfg, const struct cfg_entry *e, char *err, size_t errlen,
 	      const char *fmt, ...) __attribute__((format(printf, 5, 6)));

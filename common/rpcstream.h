@@ -24,8 +24,8 @@
 /* ---- client ---- */
 
 struct rpcstream_clnt_opts {
-	int call_timeout_ms; /* per call: sending the call and receiving its reply */
-	SSL_CTX *tls;        /* NULL: stay plain */
+	int call_timeout_ms;  /* per call: sending the call and receiving its reply */
+	SSL_CTX *tls;	      /* NULL: stay plain */
 	const char *tls_name; /* the name the server's certificate must carry */
 };
 
@@ -63,7 +63,7 @@ struct rpcstream_svc_opts {
 	uint32_t prog, vers;
 	SSL_CTX *tls; /* may be NULL only with RPCSTREAM_TLS_OFF */
 	enum rpcstream_tls_mode tls_mode;
-	int idle_timeout_ms;    /* between calls */
+	int idle_timeout_ms;	/* between calls */
 	int request_timeout_ms; /* from a call's first byte to its last */
 };
 

@@ -55,8 +55,10 @@ static void *feed_run(void *arg)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct rpcstream_svc_opts opts = {.prog = DFS_PROG, .vers = DFS_V1,
-					  .tls_mode = RPCSTREAM_TLS_OFF, .idle_timeout_ms = 2000,
+	struct rpcstream_svc_opts opts = {.prog = DFS_PROG,
+					  .vers = DFS_V1,
+					  .tls_mode = RPCSTREAM_TLS_OFF,
+					  .idle_timeout_ms = 2000,
 					  .request_timeout_ms = 2000};
 	struct conn cn = {.srv = &srv};
 	struct feed f = {.data = data, .size = size};

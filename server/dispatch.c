@@ -18,29 +18,28 @@ struct proc {
 };
 
 #define PROC(NUM, NAME, ARGS, RES, FN)                                                             \
-	[NUM] = {NAME, (xdrproc_t)xdr_##ARGS, sizeof(ARGS), (xdrproc_t)xdr_##RES, sizeof(RES),     \
-		 (handler_fn)FN}
+	[NUM] = {NAME,	      (xdrproc_t)xdr_##ARGS, sizeof(ARGS), (xdrproc_t)xdr_##RES,           \
+		 sizeof(RES), (handler_fn)FN}
 
 static const struct proc procs[] = {
-	PROC(DFSPROC_LOGIN_BEGIN, "login_begin", dfs_login_begin_args, dfs_login_begin_res,
-	     op_login_begin),
-	PROC(DFSPROC_LOGIN_FINISH, "login_finish", dfs_login_finish_args, dfs_login_finish_res,
-	     op_login_finish),
-	PROC(DFSPROC_LOGOUT, "logout", dfs_cred_args, dfs_stat, op_logout),
-	PROC(DFSPROC_PUT_BEGIN, "put_begin", dfs_put_begin_args, dfs_put_begin_res, op_put_begin),
-	PROC(DFSPROC_PUT_BLOCK, "put_block", dfs_put_block_args, dfs_stat, op_put_block),
-	PROC(DFSPROC_PUT_END, "put_end", dfs_put_end_args, dfs_stat, op_put_end),
-	PROC(DFSPROC_COMMIT, "commit", dfs_commit_args, dfs_stat, op_commit),
-	PROC(DFSPROC_ABORT, "abort", dfs_version_args, dfs_stat, op_abort),
-	PROC(DFSPROC_READ, "read", dfs_read_args, dfs_read_res, op_read),
-	PROC(DFSPROC_LOOKUP, "lookup", dfs_name_args, dfs_lookup_res, op_lookup),
-	PROC(DFSPROC_LIST, "list", dfs_list_args, dfs_list_res, op_list),
-	PROC(DFSPROC_DELETE, "delete", dfs_delete_args, dfs_stat, op_delete),
-	PROC(DFSPROC_STATUS, "status", dfs_cred_args, dfs_status_res, op_status),
-	PROC(DFSPROC_VERIFY, "verify", dfs_version_args, dfs_verify_res, op_verify),
-	PROC(DFSPROC_SET_VERIFIER, "set_verifier", dfs_set_verifier_args, dfs_stat,
-	     op_set_verifier),
-	PROC(DFSPROC_REPAIR_HINTS, "repair_hints", dfs_cred_args, dfs_hints_res, op_repair_hints),
+    PROC(DFSPROC_LOGIN_BEGIN, "login_begin", dfs_login_begin_args, dfs_login_begin_res,
+	 op_login_begin),
+    PROC(DFSPROC_LOGIN_FINISH, "login_finish", dfs_login_finish_args, dfs_login_finish_res,
+	 op_login_finish),
+    PROC(DFSPROC_LOGOUT, "logout", dfs_cred_args, dfs_stat, op_logout),
+    PROC(DFSPROC_PUT_BEGIN, "put_begin", dfs_put_begin_args, dfs_put_begin_res, op_put_begin),
+    PROC(DFSPROC_PUT_BLOCK, "put_block", dfs_put_block_args, dfs_stat, op_put_block),
+    PROC(DFSPROC_PUT_END, "put_end", dfs_put_end_args, dfs_stat, op_put_end),
+    PROC(DFSPROC_COMMIT, "commit", dfs_commit_args, dfs_stat, op_commit),
+    PROC(DFSPROC_ABORT, "abort", dfs_version_args, dfs_stat, op_abort),
+    PROC(DFSPROC_READ, "read", dfs_read_args, dfs_read_res, op_read),
+    PROC(DFSPROC_LOOKUP, "lookup", dfs_name_args, dfs_lookup_res, op_lookup),
+    PROC(DFSPROC_LIST, "list", dfs_list_args, dfs_list_res, op_list),
+    PROC(DFSPROC_DELETE, "delete", dfs_delete_args, dfs_stat, op_delete),
+    PROC(DFSPROC_STATUS, "status", dfs_cred_args, dfs_status_res, op_status),
+    PROC(DFSPROC_VERIFY, "verify", dfs_version_args, dfs_verify_res, op_verify),
+    PROC(DFSPROC_SET_VERIFIER, "set_verifier", dfs_set_verifier_args, dfs_stat, op_set_verifier),
+    PROC(DFSPROC_REPAIR_HINTS, "repair_hints", dfs_cred_args, dfs_hints_res, op_repair_hints),
 };
 
 /* Big enough for the largest argument and result structures above. */
@@ -109,9 +108,9 @@ int dispatch_describe(rpcproc_t proc, struct dispatch_proc_info *out)
 	if (proc >= sizeof(procs) / sizeof(procs[0]) || !procs[proc].run)
 		return -ENOENT;
 	p = &procs[proc];
-	*out = (struct dispatch_proc_info){p->name, p->xdr_args, p->xdr_res, p->args_size,
-					   p->res_size,
-					   proc != DFSPROC_LOGIN_BEGIN && proc != DFSPROC_LOGIN_FINISH};
+	*out = (struct dispatch_proc_info){
+	    p->name,	  p->xdr_args, p->xdr_res,
+	    p->args_size, p->res_size, proc != DFSPROC_LOGIN_BEGIN && proc != DFSPROC_LOGIN_FINISH};
 	return 0;
 }
 

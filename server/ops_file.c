@@ -47,7 +47,7 @@ void op_abort(struct conn *cn, dfs_version_args *a, dfs_stat *r)
 	if (*r != DFS_OK)
 		return;
 	*r = op_stat_from_errno(
-		store_abort(cn->srv->store, user, a->name.dfs_name_val, a->name.dfs_name_len, a->ver));
+	    store_abort(cn->srv->store, user, a->name.dfs_name_val, a->name.dfs_name_len, a->ver));
 }
 
 void op_lookup(struct conn *cn, dfs_name_args *a, dfs_lookup_res *r)

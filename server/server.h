@@ -18,23 +18,23 @@ struct user_db;
 struct sessions;
 
 struct server_config {
-	unsigned id;                 /* server number, 1..DFS_SERVERS_MAX */
-	char listen[64];             /* address to bind; default 0.0.0.0 */
-	uint16_t port;               /* 0: any free port */
-	uint32_t program;            /* RPC program number registered with rpcbind */
-	char data[PATH_MAX];         /* data folder */
-	char users[PATH_MAX];        /* LMDB user database file */
+	unsigned id;		     /* server number, 1..DFS_SERVERS_MAX */
+	char listen[64];	     /* address to bind; default 0.0.0.0 */
+	uint16_t port;		     /* 0: any free port */
+	uint32_t program;	     /* RPC program number registered with rpcbind */
+	char data[PATH_MAX];	     /* data folder */
+	char users[PATH_MAX];	     /* LMDB user database file */
 	enum rpcstream_tls_mode tls; /* default required */
-	char cert[PATH_MAX];         /* PEM certificate chain */
-	char key[PATH_MAX];          /* PEM private key */
+	char cert[PATH_MAX];	     /* PEM certificate chain */
+	char key[PATH_MAX];	     /* PEM private key */
 	enum log_level log_level;
-	unsigned idle_timeout_s;     /* default 300 */
-	unsigned request_timeout_s;  /* default 60 */
-	unsigned max_connections;    /* default 256 */
+	unsigned idle_timeout_s;	      /* default 300 */
+	unsigned request_timeout_s;	      /* default 60 */
+	unsigned max_connections;	      /* default 256 */
 	unsigned max_connections_per_address; /* default 64 */
-	unsigned session_ttl_s;      /* default 43200 */
-	unsigned tombstone_ttl_s;    /* default 30 days */
-	unsigned previous_ttl_s;     /* default 600: a superseded version is kept this long */
+	unsigned session_ttl_s;		      /* default 43200 */
+	unsigned tombstone_ttl_s;	      /* default 30 days */
+	unsigned previous_ttl_s;       /* default 600: a superseded version is kept this long */
 	unsigned housekeep_interval_s; /* default 600 */
 };
 
@@ -43,8 +43,8 @@ struct server {
 	struct store *store;
 	struct user_db *users;
 	struct sessions *sessions;
-	SSL_CTX *tls;                 /* NULL when cfg.tls is off */
-	unsigned char secret[32];     /* random per start: stand-in verifiers */
+	SSL_CTX *tls;		  /* NULL when cfg.tls is off */
+	unsigned char secret[32]; /* random per start: stand-in verifiers */
 	time_t started;
 	atomic_uint_fast64_t bytes_read, bytes_written, reads;
 };
@@ -54,9 +54,9 @@ struct conn {
 	struct server *srv;
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
-	char peer_text[64];           /* "127.0.0.1:51234", for logs */
-	struct upload_slot *uploads;  /* chunk uploads open on this connection */
-	bool tls;                     /* the current call arrived inside TLS */
+	char peer_text[64];	     /* "127.0.0.1:51234", for logs */
+	struct upload_slot *uploads; /* chunk uploads open on this connection */
+	bool tls;		     /* the current call arrived inside TLS */
 };
 
 /* (Re)loads cfg.cert and cfg.key into srv->tls and logs the certificate's

@@ -9,7 +9,6 @@
  * then the other command-line options, which win. Returns 0, 1 if --help or
  * --version was printed (exit 0), or -EINVAL with the reason in err
  * ("FILE:LINE: problem" for file errors). */
-int server_config_load(struct server_config *cfg, int argc, char **argv, char *err,
-		       size_t errlen);
+int server_config_load(struct server_config *cfg, int argc, char **argv, char *err, size_t errlen);
 
 #endif

@@ -700,7 +700,8 @@ static int reserve_space(int fd, uint64_t done, uint64_t size)
 	if (err == EOPNOTSUPP || err == ENOSYS || err == EINVAL)
 		return 0;
 	/* Give back whatever part of the reservation was made. */
-	fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)done, (off_t)(size - done));
+	fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)done,
+		  (off_t)(size - done));
 	if (err == ENOSPC || err == EDQUOT)
 		return -ENOSPC;
 	return err == EFBIG ? -EFBIG : -EIO;

@@ -18,8 +18,7 @@ void user_db_close(struct user_db *db);
 /* 0 and *out filled, -ENOENT for an unknown user, other -errno on failure. */
 int user_db_get(struct user_db *db, const char *user, struct scram_verifier *out);
 /* Adds or replaces (replace = true) a user. -EEXIST if adding one that exists. */
-int user_db_put(struct user_db *db, const char *user, const struct scram_verifier *v,
-		bool replace);
+int user_db_put(struct user_db *db, const char *user, const struct scram_verifier *v, bool replace);
 /* -ENOENT if there was no such user. */
 int user_db_delete(struct user_db *db, const char *user);
 /* Calls fn for every user in name order; stops and returns fn's value if non-zero. */

@@ -43,8 +43,8 @@ static int scrub_main(struct cli *cli, int argc, char **argv)
 	if (cli->json)
 		printf("{\"corrupt\": %u, \"repaired\": %d}\n", corrupt, rc);
 	else if (!cli->quiet)
-		printf("found %u corrupt %s, repaired %d\n", corrupt, corrupt == 1 ? "copy" : "copies",
-		       rc);
+		printf("found %u corrupt %s, repaired %d\n", corrupt,
+		       corrupt == 1 ? "copy" : "copies", rc);
 	/* Corruption that could not be rewritten is a failure worth an exit status. */
 	if ((int)corrupt > rc)
 		status = CLI_EXIT_FAIL;

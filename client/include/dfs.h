@@ -43,20 +43,20 @@ DFS_API int dfs_login(struct dfs_client *c, const char *user, const char *passwo
 
 /* Events reported while operations run (warnings, progress, detail). */
 enum dfs_event_kind {
-	DFS_EVENT_SERVER_DOWN,    /* server could not be reached; text says why */
-	DFS_EVENT_WARNING,        /* something degraded but the operation goes on */
-	DFS_EVENT_PROGRESS,       /* bytes done of total for the current file */
-	DFS_EVENT_CHUNK_SERVED,   /* chunk `chunk` moved to/from `server` */
-	DFS_EVENT_REPAIRED,       /* a missing, stale or corrupt copy was rewritten */
-	DFS_EVENT_CERT_EXPIRING,  /* server certificate expires within 30 days */
+	DFS_EVENT_SERVER_DOWN,	 /* server could not be reached; text says why */
+	DFS_EVENT_WARNING,	 /* something degraded but the operation goes on */
+	DFS_EVENT_PROGRESS,	 /* bytes done of total for the current file */
+	DFS_EVENT_CHUNK_SERVED,	 /* chunk `chunk` moved to/from `server` */
+	DFS_EVENT_REPAIRED,	 /* a missing, stale or corrupt copy was rewritten */
+	DFS_EVENT_CERT_EXPIRING, /* server certificate expires within 30 days */
 };
 struct dfs_event {
 	enum dfs_event_kind kind;
-	unsigned server;          /* 1-based, 0 if none */
-	unsigned chunk;           /* 1-based, 0 if none */
-	const char *name;         /* remote name concerned, or NULL */
-	uint64_t done, total;     /* bytes, for PROGRESS */
-	const char *text;         /* a sentence, for SERVER_DOWN, WARNING, REPAIRED */
+	unsigned server;      /* 1-based, 0 if none */
+	unsigned chunk;	      /* 1-based, 0 if none */
+	const char *name;     /* remote name concerned, or NULL */
+	uint64_t done, total; /* bytes, for PROGRESS */
+	const char *text;     /* a sentence, for SERVER_DOWN, WARNING, REPAIRED */
 };
 typedef void (*dfs_event_fn)(const struct dfs_event *ev, void *arg);
 DFS_API void dfs_set_event_handler(struct dfs_client *c, dfs_event_fn fn, void *arg);
@@ -92,10 +92,10 @@ struct dfs_file {
 	/* holders[k]: bit s-1 set when server s answered with a good current
 	 * copy of chunk k+1 (servers are numbered 1..64) */
 	uint64_t holders[64];
-	bool readable;            /* every chunk has a copy on a live server */
-	bool degraded;            /* some chunk has fewer than two copies */
-	bool diverged;            /* live servers disagree about its newest version,
-	                             or one records a server that lacks it */
+	bool readable; /* every chunk has a copy on a live server */
+	bool degraded; /* some chunk has fewer than two copies */
+	bool diverged; /* live servers disagree about its newest version,
+			  or one records a server that lacks it */
 };
 struct dfs_file_list {
 	struct dfs_file *files;
@@ -107,7 +107,7 @@ DFS_API void dfs_file_list_free(struct dfs_file_list *list);
 
 struct dfs_server_info {
 	unsigned number;
-	char address[300];        /* host:port */
+	char address[300]; /* host:port */
 	uint32_t program;
 	bool up;
 	bool tls;
@@ -116,17 +116,17 @@ struct dfs_server_info {
 	uint64_t space_free, space_total;
 	uint64_t files, chunks, bytes_stored, chunks_need_repair;
 	uint64_t bytes_read, bytes_written, reads;
-	char error[256];          /* why it is down, if it is */
+	char error[256]; /* why it is down, if it is */
 };
 /* Fills one entry per configured server (up or not). *out freed with free(). */
 DFS_API int dfs_status(struct dfs_client *c, struct dfs_server_info **out, size_t *count);
 
 struct dfs_location {
-	unsigned server;          /* 1-based */
-	unsigned first, second;   /* the chunk pair by the placement table */
+	unsigned server;	/* 1-based */
+	unsigned first, second; /* the chunk pair by the placement table */
 	bool up;
-	int held;                 /* chunks the server reports holding: -1 unknown
-	                             (down), else a bitmask: 1 = first, 2 = second */
+	int held; /* chunks the server reports holding: -1 unknown
+		     (down), else a bitmask: 1 = first, 2 = second */
 };
 /* The placement of remote_name on every server (count = servers), with what
  * each live server reports. *out freed with free(). */
