@@ -188,6 +188,29 @@ int conn_ping(struct dfs_client *c, struct link *l)
 	return 0;
 }
 
+/* Records why a login call failed, the call itself or the server's refusal
+ * (status is only read when the call went through). True if it failed. */
+static bool login_failed(struct login_job *j, enum clnt_stat st, dfs_stat status)
+{
+	struct link *l = j->link;
+	char why[256];
+
+	if (st != RPC_SUCCESS) {
+		snprintf(l->why, sizeof(l->why), "%s",
+			 clnt_problem(l->clnt[0], st, why, sizeof(why)));
+		j->err = -EPROTO;
+		return true;
+	}
+	if (status == DFS_OK)
+		return false;
+	j->err = client_errno(status);
+	snprintf(l->why, sizeof(l->why), "login refused: %s",
+		 status == DFS_EAGAIN	? "too many failed attempts, try later"
+		 : status == DFS_EACCES ? "wrong user name or password"
+					: dfs_strerror(j->err));
+	return true;
+}
+
 /* Phase 1, one thread per server: connect, TLS, client-first. */
 static void *login_begin(void *arg)
 {
@@ -195,7 +218,7 @@ static void *login_begin(void *arg)
 	struct link *l = j->link;
 	dfs_login_begin_args a;
 	dfs_login_begin_res r;
-	char msg[SCRAM_MSG_MAX], why[256];
+	char msg[SCRAM_MSG_MAX];
 	enum clnt_stat st;
 	int n;
 
@@ -212,19 +235,8 @@ static void *login_begin(void *arg)
 	a.client_first.client_first_len = (u_int)n;
 	memset(&r, 0, sizeof(r));
 	st = dfsproc_login_begin_1(&a, &r, l->clnt[0]);
-	if (st != RPC_SUCCESS) {
-		snprintf(l->why, sizeof(l->why), "%s",
-			 clnt_problem(l->clnt[0], st, why, sizeof(why)));
-		j->err = -EPROTO;
-		return NULL;
-	}
-	if (r.status != DFS_OK) {
-		j->err = client_errno(r.status);
-		snprintf(l->why, sizeof(l->why), "login refused: %s",
-			 r.status == DFS_EAGAIN ? "too many failed attempts, try later"
-						: dfs_strerror(j->err));
+	if (login_failed(j, st, r.status))
 		goto out;
-	}
 	j->login_id = r.dfs_login_begin_res_u.ok.login_id;
 	j->err = scram_client_parse_server_first(
 	    &j->scram, r.dfs_login_begin_res_u.ok.server_first.server_first_val,
@@ -259,19 +271,8 @@ static void *login_finish(void *arg)
 	a.client_final.client_final_len = (u_int)n;
 	memset(&r, 0, sizeof(r));
 	st = dfsproc_login_finish_1(&a, &r, l->clnt[0]);
-	if (st != RPC_SUCCESS) {
-		snprintf(l->why, sizeof(l->why), "%s",
-			 clnt_problem(l->clnt[0], st, why, sizeof(why)));
-		j->err = -EPROTO;
-		return NULL;
-	}
-	if (r.status != DFS_OK) {
-		j->err = client_errno(r.status);
-		snprintf(l->why, sizeof(l->why), "login refused: %s",
-			 r.status == DFS_EACCES ? "wrong user name or password"
-						: dfs_strerror(j->err));
+	if (login_failed(j, st, r.status))
 		goto out;
-	}
 	j->err = scram_client_check_server(
 	    &j->scram, r.dfs_login_finish_res_u.ok.server_final.server_final_val,
 	    r.dfs_login_finish_res_u.ok.server_final.server_final_len);
