@@ -100,7 +100,7 @@ class Bench:
         self.build = None
         self.cluster_dir = os.path.join(self.tmp, "cluster")
         self.cluster_running = False
-        self.floor_cache = {}
+        self.failed = False
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -754,7 +754,9 @@ EXPORT {
         load = open("/proc/loadavg").read().split()[:3]
         return [("CPU", cpu), ("cores", str(os.cpu_count())), ("memory", mem),
                 ("kernel", "%s %s" % (platform.system(), platform.release())), ("disk", disk),
-                ("load average at the end", " ".join(load))]
+                ("load average (1, 5, 15 min) at the start / end",
+                 "%s / %s (other work on the machine skews the figures)" %
+                 (self.load_start, " ".join(load)))]
 
     def table_text(self):
         head = ("figure", "value", "unit", "reference", "ratio", "target")
@@ -841,6 +843,7 @@ EXPORT {
         a = self.args
         started = datetime.datetime.now().astimezone()
         t0 = time.monotonic()
+        self.load_start = " ".join(open("/proc/loadavg").read().split()[:3])
         if not os.access("/usr/bin/time", os.X_OK):
             raise BenchError("/usr/bin/time is needed (apt-get install time)")
         self.find_build()
@@ -856,10 +859,20 @@ EXPORT {
             peers = self.start_peers()
         log("openssl speed -evp aes-128-gcm")
         aes = self.openssl_speed()
-        for size in a.sizes:
-            self.bench_size(size, peers, aes)
+        work = [("%s" % size_label(x), lambda x=x: self.bench_size(x, peers, aes))
+                for x in a.sizes]
         if a.small_files > 0:
-            self.bench_small(a.small_files, peers)
+            work.append(("%d x 4K" % a.small_files, lambda: self.bench_small(a.small_files,
+                                                                             peers)))
+        for label, fn in work:
+            # A failing workload is a finding: report it and go on with the next one.
+            try:
+                fn()
+            except BenchError as e:
+                log("%s: error: %s" % (label, e))
+                self.failed = True
+                self.row_missing("%s workload" % label, "failed: " + str(e)[:300])
+                self.notes.append("The %s workload failed: %s%s" % (label, e, self.server_logs()))
         self.row("floor: openssl speed -evp aes-128-gcm (16 KiB)", aes / 1e6, "MB/s", None,
                  "", "", fmt="%.0f")
         self.notes += ["Installed for the peers: " + " ".join(self.installed)] \
@@ -868,6 +881,21 @@ EXPORT {
         cmdline = "bench/run " + " ".join(sys.argv[1:])
         self.write_md(a.out, started, time.monotonic() - t0, cmdline.strip())
         log("wrote " + a.out)
+        if self.failed:
+            raise BenchError("some workloads failed; see the table")
+
+    def server_logs(self):
+        """The servers' last warnings, to explain a failed workload."""
+        out = []
+        for k in range(1, 5):
+            try:
+                lines = open(os.path.join(self.cluster_dir, "logs", "dfsd-%d.log" % k),
+                             errors="replace").read().splitlines()
+            except OSError:
+                continue
+            warn = [x for x in lines if " warn: " in x or " error: " in x][-3:]
+            out += ["DFS%d: %s" % (k, x) for x in warn]
+        return (" Server log lines: " + " / ".join(out)) if out else ""
 
     def stop_rpcbind(self, was_running, started):
         """Stops rpcbind only if this run started it and nothing else registered since."""
