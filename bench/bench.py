@@ -174,7 +174,7 @@ class Bench:
                           target))
 
     def row_missing(self, figure, reason):
-        self.rows.append((figure, "not measured: " + reason, "", "", "", ""))
+        self.rows.append((figure, "not measured: " + " ".join(reason.split()), "", "", "", ""))
 
     # --- build and cluster ---------------------------------------------------------------------
 
@@ -336,8 +336,8 @@ class Bench:
             "put": lambda src, name: ["rsync", "-W", src, url + name],
             "get": lambda name, out: ["rsync", "-W", url + name, out],
             "mput": lambda srcs, sub: ["rsync", "-W"] + srcs + [url + sub + "/"],
-            "mget": lambda names, sub, out: ["rsync", "-W"] + [url + sub + "/" + n
-                                                                for n in names] + [out + "/"],
+            # The whole folder: rsync refuses a thousand remote names on one command line.
+            "mget": lambda names, sub, out: ["rsync", "-W", "-r", url + sub + "/", out + "/"],
         }
 
     def start_sshd(self):
