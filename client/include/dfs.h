@@ -37,8 +37,10 @@ DFS_API void dfs_client_free(struct dfs_client *c);
 /* Connects to every server in parallel and logs in with SCRAM-SHA-256 on each
  * one that answers (the password is salted once). Succeeds if at least one
  * server accepted; servers that are down are reported through the event
- * callback and tolerated. -EACCES: wrong user or password; -EHOSTDOWN: no
- * server answered. */
+ * callback and tolerated. With every server up, and some server recording
+ * files of this user that another missed, it then repairs them (a server
+ * back from an outage is caught up this way). -EACCES: wrong user or
+ * password; -EHOSTDOWN: no server answered. */
 DFS_API int dfs_login(struct dfs_client *c, const char *user, const char *password);
 
 /* Events reported while operations run (warnings, progress, detail). */
