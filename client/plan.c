@@ -13,6 +13,7 @@
 int plan_lookup(struct dfs_client *c, const char *name, struct file_view *view)
 {
 	unsigned answered = 0;
+	bool sent[DFS_SERVERS_MAX] = {false};
 	char why[256], label[160];
 
 	memset(view, 0, sizeof(*view));
@@ -20,19 +21,32 @@ int plan_lookup(struct dfs_client *c, const char *name, struct file_view *view)
 	view->name_len = strlen(name);
 	view->nservers = c->conf.nservers;
 	view->row = placement_row(name, view->name_len, view->nservers);
+	/* Ask every server before reading any answer: one round trip, not N. */
 	for (unsigned i = 0; i < view->nservers; i++) {
 		struct link *l = &c->links[i];
-		struct holder_view *h = &view->holders[i];
 		dfs_name_args a = {.cred = l->cred};
-		dfs_lookup_res r;
 		enum clnt_stat st;
 
 		if (!l->up)
 			continue;
 		a.name.dfs_name_val = (char *)name;
 		a.name.dfs_name_len = (u_int)view->name_len;
+		st = rpcstream_send(l->clnt[0], DFSPROC_LOOKUP, (xdrproc_t)xdr_dfs_name_args, &a);
+		if (st != RPC_SUCCESS)
+			conn_mark_down(c, l, clnt_problem(l->clnt[0], st, why, sizeof(why)));
+		else
+			sent[i] = true;
+	}
+	for (unsigned i = 0; i < view->nservers; i++) {
+		struct link *l = &c->links[i];
+		struct holder_view *h = &view->holders[i];
+		dfs_lookup_res r;
+		enum clnt_stat st;
+
+		if (!sent[i])
+			continue;
 		memset(&r, 0, sizeof(r));
-		st = dfsproc_lookup_1(&a, &r, l->clnt[0]);
+		st = rpcstream_recv(l->clnt[0], (xdrproc_t)xdr_dfs_lookup_res, &r);
 		if (st != RPC_SUCCESS) {
 			conn_mark_down(c, l, clnt_problem(l->clnt[0], st, why, sizeof(why)));
 			continue;

@@ -82,31 +82,51 @@ static bool target_live(const struct target *t)
 	return !t->err;
 }
 
-static void begin_target(struct upload *u, struct target *t)
+/* Asks every target to begin at once, then reads the answers, so the
+ * servers open and reserve space in parallel. */
+static void begin_targets(struct upload *u)
 {
-	dfs_put_begin_args a = {
-	    .cred = t->link->cred, .ver = u->ver, .index = u->index, .size = u->src.size};
-	dfs_put_begin_res r;
-	enum clnt_stat st;
+	dfs_put_begin_args a = {.ver = u->ver, .index = u->index, .size = u->src.size};
+	bool sent[2] = {false, false};
 
-	if (t->skip)
-		return;
 	a.name.dfs_name_val = (char *)u->name;
 	a.name.dfs_name_len = (u_int)strlen(u->name);
-	memset(&r, 0, sizeof(r));
-	st = dfsproc_put_begin_1(&a, &r, t->clnt);
-	if (st != RPC_SUCCESS) {
-		target_fail_rpc(t, st);
-		return;
+	for (unsigned i = 0; i < u->ntargets; i++) {
+		struct target *t = &u->targets[i];
+		enum clnt_stat st;
+
+		if (t->skip)
+			continue;
+		a.cred = t->link->cred;
+		st = rpcstream_send(t->clnt, DFSPROC_PUT_BEGIN, (xdrproc_t)xdr_dfs_put_begin_args,
+				    &a);
+		if (st != RPC_SUCCESS)
+			target_fail_rpc(t, st);
+		else
+			sent[i] = true;
 	}
-	if (r.status != DFS_OK) {
-		target_fail_status(t, r.status);
-		return;
+	for (unsigned i = 0; i < u->ntargets; i++) {
+		struct target *t = &u->targets[i];
+		dfs_put_begin_res r;
+		enum clnt_stat st;
+
+		if (!sent[i])
+			continue;
+		memset(&r, 0, sizeof(r));
+		st = rpcstream_recv(t->clnt, (xdrproc_t)xdr_dfs_put_begin_res, &r);
+		if (st != RPC_SUCCESS) {
+			target_fail_rpc(t, st);
+			continue;
+		}
+		if (r.status != DFS_OK) {
+			target_fail_status(t, r.status);
+			continue;
+		}
+		t->handle = r.dfs_put_begin_res_u.ok.handle;
+		t->start = r.dfs_put_begin_res_u.ok.offset;
+		if (t->start > u->src.size)
+			t->start = 0;
 	}
-	t->handle = r.dfs_put_begin_res_u.ok.handle;
-	t->start = r.dfs_put_begin_res_u.ok.offset;
-	if (t->start > u->src.size)
-		t->start = 0;
 }
 
 static void send_block(struct target *t, uint64_t pos, const char *buf, size_t len)
@@ -135,24 +155,38 @@ static void send_block(struct target *t, uint64_t pos, const char *buf, size_t l
 	t->outstanding++;
 }
 
-static void end_target(struct upload *u, struct target *t)
+/* Ends the upload on every live target at once, then reads the answers,
+ * so the servers check and fsync their copies in parallel. */
+static void end_targets(struct upload *u)
 {
-	dfs_put_end_args a = {.cred = t->link->cred, .handle = t->handle, .checksum = u->sum};
-	dfs_stat res = DFS_OK;
-	enum clnt_stat st;
+	dfs_put_end_args a = {.checksum = u->sum};
 
-	if (t->skip)
-		return;
-	drain(t);
-	if (!target_live(t))
-		return;
-	st = dfsproc_put_end_1(&a, &res, t->clnt);
-	if (st != RPC_SUCCESS)
-		target_fail_rpc(t, st);
-	else if (res != DFS_OK)
-		target_fail_status(t, res);
-	else if (u->resume)
-		resume_put_stored(u->resume, t->link->conf->number, u->index);
+	for (unsigned i = 0; i < u->ntargets; i++) {
+		struct target *t = &u->targets[i];
+		enum clnt_stat st;
+
+		if (t->skip)
+			continue;
+		drain(t);
+		if (!target_live(t))
+			continue;
+		a.cred = t->link->cred;
+		a.handle = t->handle;
+		st = rpcstream_send(t->clnt, DFSPROC_PUT_END, (xdrproc_t)xdr_dfs_put_end_args, &a);
+		if (st != RPC_SUCCESS)
+			target_fail_rpc(t, st);
+		else
+			t->outstanding++;
+	}
+	for (unsigned i = 0; i < u->ntargets; i++) {
+		struct target *t = &u->targets[i];
+
+		if (t->skip || !target_live(t) || t->outstanding == 0)
+			continue;
+		collect(t); /* PUT_END answers a dfs_stat, like PUT_BLOCK */
+		if (target_live(t) && u->resume)
+			resume_put_stored(u->resume, t->link->conf->number, u->index);
+	}
 }
 
 static void report_progress(struct upload *u, size_t len)
@@ -175,8 +209,7 @@ static void *upload_run(void *arg)
 	bool any;
 
 	checksum_init(&ck);
-	for (unsigned i = 0; i < u->ntargets; i++)
-		begin_target(u, &u->targets[i]);
+	begin_targets(u);
 	buf = malloc(DFS_BLOCK_MAX);
 	if (!buf) {
 		for (unsigned i = 0; i < u->ntargets; i++)
@@ -213,8 +246,7 @@ static void *upload_run(void *arg)
 		report_progress(u, (size_t)got);
 	}
 	u->sum = checksum_final(&ck);
-	for (unsigned i = 0; i < u->ntargets; i++)
-		end_target(u, &u->targets[i]);
+	end_targets(u);
 out:
 	for (unsigned i = 0; i < u->ntargets; i++)
 		drain(&u->targets[i]);
@@ -242,14 +274,30 @@ int put_chunk_to(struct dfs_client *c, struct link *l, int role, const char *nam
 	return 0;
 }
 
-int put_commit(struct dfs_client *c, struct link *l, const dfs_file_info *info)
+/* Sends a COMMIT without waiting for its answer. 0, or -EHOSTDOWN (the
+ * server is then marked down). */
+static int commit_send(struct dfs_client *c, struct link *l, const dfs_file_info *info)
 {
 	dfs_commit_args a = {.cred = l->cred, .info = *info};
+	enum clnt_stat st;
+	char why[200];
+
+	st = rpcstream_send(l->clnt[0], DFSPROC_COMMIT, (xdrproc_t)xdr_dfs_commit_args, &a);
+	if (st != RPC_SUCCESS) {
+		conn_mark_down(c, l, clnt_problem(l->clnt[0], st, why, sizeof(why)));
+		return -EHOSTDOWN;
+	}
+	return 0;
+}
+
+/* Reads the answer to a COMMIT sent by commit_send. 0 or -errno. */
+static int commit_recv(struct dfs_client *c, struct link *l)
+{
 	dfs_stat res = DFS_OK;
 	enum clnt_stat st;
 	char why[200], label[160];
 
-	st = dfsproc_commit_1(&a, &res, l->clnt[0]);
+	st = rpcstream_recv(l->clnt[0], (xdrproc_t)xdr_dfs_stat, &res);
 	if (st != RPC_SUCCESS) {
 		conn_mark_down(c, l, clnt_problem(l->clnt[0], st, why, sizeof(why)));
 		return -EHOSTDOWN;
@@ -258,6 +306,13 @@ int put_commit(struct dfs_client *c, struct link *l, const dfs_file_info *info)
 		client_fail(c, client_errno(res), "commit on %s: %s",
 			    link_label(l, label, sizeof(label)), dfs_strerror(client_errno(res)));
 	return client_errno(res);
+}
+
+int put_commit(struct dfs_client *c, struct link *l, const dfs_file_info *info)
+{
+	int err = commit_send(c, l, info);
+
+	return err ? err : commit_recv(c, l);
 }
 
 static void abort_everywhere(struct dfs_client *c, const char *name, uint64_t ver)
@@ -358,7 +413,7 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 	atomic_uint_fast64_t progress = 0;
 	unsigned n = c->conf.nservers, row, committed[DFS_SERVERS_MAX] = {0};
 	unsigned lacking[DFS_SERVERS_MAX], nlacking = 0;
-	bool superseded = false;
+	bool superseded = false, commit_sent[DFS_SERVERS_MAX] = {false};
 	struct stat sb;
 	char label[160];
 	int fd = -1, err;
@@ -448,6 +503,8 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 		    !ps->stored[s - 1][second - 1])
 			lacking[nlacking++] = s;
 	}
+	/* Every commit is sent before any answer is read, so the servers
+	 * make their copies durable in parallel. */
 	for (unsigned s = 1; s <= n; s++) {
 		struct link *l = &c->links[s - 1];
 		dfs_chunk_sum held[2];
@@ -471,7 +528,15 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 		info.chunks.chunks_len = first == second ? 1 : 2;
 		info.lacking.lacking_val = lacking;
 		info.lacking.lacking_len = nlacking;
-		err = put_commit(c, l, &info);
+		commit_sent[s - 1] = commit_send(c, l, &info) == 0;
+	}
+	for (unsigned s = 1; s <= n; s++) {
+		unsigned first, second;
+
+		if (!commit_sent[s - 1])
+			continue;
+		placement_pair(row, s, n, &first, &second);
+		err = commit_recv(c, &c->links[s - 1]);
 		if (err == -ESTALE)
 			superseded = true;
 		else if (err == 0) {
