@@ -132,6 +132,23 @@ int cli_exit_for(int err);
  * "dfs: WHAT: ..." and returns -EINVAL / -ENAMETOOLONG if it is refused. */
 int cli_check_name(struct cli *cli, const char *what, const char *name);
 
+/* One operand of a command that works file by file (put, get, delete). */
+struct cli_item {
+	const char *operand; /* as given on the command line */
+	const char *name;    /* its remote name; NULL if one could not be made (reported) */
+	bool ok;	     /* still to be run */
+};
+/* Reports one item's failure before it runs (for --json). */
+typedef void (*cli_item_report_fn)(struct cli *cli, const struct cli_item *item, const char *error);
+
+/* Checks every item's remote name ("dfs: VERB OPERAND: ..." for a refused
+ * one), then logs in once if any item is left. Items that fail are reported
+ * through report and left with ok = false. Returns true when the client is
+ * open and some item is left to run; *status becomes CLI_EXIT_FAIL if a name
+ * was refused, or the login's exit status if the login failed. */
+bool cli_items_open(struct cli *cli, const char *verb, struct cli_item *items, int n,
+		    cli_item_report_fn report, int *status);
+
 /* Clears the progress line if one is shown. */
 void cli_progress_clear(struct cli *cli);
 /* Ends the current transfer's progress (after each file): the next report starts anew. */

@@ -579,3 +579,33 @@ int cli_check_name(struct cli *cli, const char *what, const char *name)
 	      stderr);
 	return rc;
 }
+
+bool cli_items_open(struct cli *cli, const char *verb, struct cli_item *items, int n,
+		    cli_item_report_fn report, int *status)
+{
+	int todo = 0, rc;
+
+	/* Every name is checked before any server is contacted. */
+	for (int i = 0; i < n; i++) {
+		char what[64 + DFS_NAME_MAX_BYTES];
+
+		snprintf(what, sizeof(what), "%s %s", verb, items[i].operand);
+		items[i].ok = items[i].name && cli_check_name(cli, what, items[i].name) == 0;
+		if (items[i].ok) {
+			todo++;
+		} else {
+			report(cli, &items[i], "invalid name");
+			*status = CLI_EXIT_FAIL;
+		}
+	}
+	if (todo == 0)
+		return false;
+	rc = cli_open(cli, false);
+	if (rc == 0)
+		return true;
+	*status = rc;
+	for (int i = 0; i < n; i++)
+		if (items[i].ok)
+			report(cli, &items[i], "not logged in");
+	return false;
+}

@@ -5,11 +5,16 @@
 
 #include "cli.h"
 
+static void delete_report(struct cli *cli, const struct cli_item *item, const char *error)
+{
+	cli_json_result(cli, NULL, item->name, error);
+}
+
 static int delete_main(struct cli *cli, int argc, char **argv)
 {
 	char **names = NULL;
-	bool *ok = NULL;
-	int n = 0, i, rc, status = CLI_EXIT_OK, todo = 0;
+	struct cli_item *items = NULL;
+	int n = 0, i, rc, status = CLI_EXIT_OK;
 
 	rc = cli_parse(cli, &cli_cmd_delete, argc, argv, NULL, NULL, &names, &n);
 	if (rc)
@@ -18,36 +23,18 @@ static int delete_main(struct cli *cli, int argc, char **argv)
 		status = cli_usage_error(&cli_cmd_delete, "no NAME given");
 		goto out;
 	}
-	ok = calloc((size_t)n, sizeof(*ok));
-	if (!ok) {
+	items = calloc((size_t)n, sizeof(*items));
+	if (!items) {
 		cli_error(cli, "out of memory");
 		status = CLI_EXIT_FAIL;
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		char what[64 + DFS_NAME_MAX_BYTES];
-
-		snprintf(what, sizeof(what), "delete %s", names[i]);
-		ok[i] = cli_check_name(cli, what, names[i]) == 0;
-		if (ok[i]) {
-			todo++;
-		} else {
-			cli_json_result(cli, NULL, names[i], "invalid name");
-			status = CLI_EXIT_FAIL;
-		}
-	}
-	if (todo == 0)
+	for (i = 0; i < n; i++)
+		items[i] = (struct cli_item){.operand = names[i], .name = names[i]};
+	if (!cli_items_open(cli, "delete", items, n, delete_report, &status))
 		goto out;
-	rc = cli_open(cli, false);
-	if (rc) {
-		status = rc;
-		for (i = 0; i < n; i++)
-			if (ok[i])
-				cli_json_result(cli, NULL, names[i], "not logged in");
-		goto out;
-	}
 	for (i = 0; i < n; i++) {
-		if (!ok[i])
+		if (!items[i].ok)
 			continue;
 		rc = dfs_delete(cli->client, names[i]);
 		if (rc == -ENOENT) {
@@ -68,7 +55,7 @@ out:
 	if (status != CLI_EXIT_USAGE)
 		cli_json_results_end(cli);
 	cli_close(cli);
-	free(ok);
+	free(items);
 	free(names);
 	return status;
 }

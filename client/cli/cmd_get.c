@@ -110,12 +110,17 @@ out:
 	return rc;
 }
 
+static void get_report(struct cli *cli, const struct cli_item *item, const char *error)
+{
+	json_result(cli, item->name, NULL, error);
+}
+
 static int get_main(struct cli *cli, int argc, char **argv)
 {
 	struct get_opts o = {0};
 	char **names = NULL;
-	bool *ok = NULL;
-	int n = 0, i, rc, status = CLI_EXIT_OK, todo = 0;
+	struct cli_item *items = NULL;
+	int n = 0, i, rc, status = CLI_EXIT_OK;
 
 	rc = cli_parse(cli, &cli_cmd_get, argc, argv, get_option, &o, &names, &n);
 	if (rc)
@@ -141,44 +146,26 @@ static int get_main(struct cli *cli, int argc, char **argv)
 		status = cli_usage_error(&cli_cmd_get, "an empty path was given");
 		goto out;
 	}
-	ok = calloc((size_t)n, sizeof(*ok));
-	if (!ok) {
+	items = calloc((size_t)n, sizeof(*items));
+	if (!items) {
 		cli_error(cli, "out of memory");
 		status = CLI_EXIT_FAIL;
 		goto out;
 	}
 	/* The name becomes a local file name, so it is checked first. */
-	for (i = 0; i < n; i++) {
-		char what[64 + DFS_NAME_MAX_BYTES];
-
-		snprintf(what, sizeof(what), "get %s", names[i]);
-		ok[i] = cli_check_name(cli, what, names[i]) == 0;
-		if (ok[i]) {
-			todo++;
-		} else {
-			json_result(cli, names[i], NULL, "invalid name");
-			status = CLI_EXIT_FAIL;
-		}
-	}
-	if (todo == 0)
+	for (i = 0; i < n; i++)
+		items[i] = (struct cli_item){.operand = names[i], .name = names[i]};
+	if (!cli_items_open(cli, "get", items, n, get_report, &status))
 		goto out;
-	rc = cli_open(cli, false);
-	if (rc) {
-		status = rc;
-		for (i = 0; i < n; i++)
-			if (ok[i])
-				json_result(cli, names[i], NULL, "not logged in");
-		goto out;
-	}
 	dfs_set_resume(cli->client, o.resume);
 	for (i = 0; i < n; i++)
-		if (ok[i] && get_one(cli, &o, names[i]) < 0)
+		if (items[i].ok && get_one(cli, &o, names[i]) < 0)
 			status = CLI_EXIT_FAIL;
 out:
 	if (status != CLI_EXIT_USAGE)
 		cli_json_results_end(cli);
 	cli_close(cli);
-	free(ok);
+	free(items);
 	free(names);
 	return status;
 }

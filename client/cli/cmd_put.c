@@ -47,13 +47,19 @@ static int remote_name(const char *file, const char *as, char *buf, size_t len)
 	return 0;
 }
 
+/* A refused name leaves the name out of the result; a failed login keeps it. */
+static void put_report(struct cli *cli, const struct cli_item *item, const char *error)
+{
+	cli_json_result(cli, item->operand, item->ok ? item->name : NULL, error);
+}
+
 static int put_main(struct cli *cli, int argc, char **argv)
 {
 	struct put_opts o = {0};
 	char(*names)[DFS_NAME_MAX_BYTES + 2] = NULL;
-	bool *ok = NULL;
+	struct cli_item *items = NULL;
 	char **files = NULL;
-	int nfiles = 0, i, rc, status = CLI_EXIT_OK, todo = 0;
+	int nfiles = 0, i, rc, status = CLI_EXIT_OK;
 
 	rc = cli_parse(cli, &cli_cmd_put, argc, argv, put_option, &o, &files, &nfiles);
 	if (rc)
@@ -67,45 +73,28 @@ static int put_main(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	names = calloc((size_t)nfiles, sizeof(*names));
-	ok = calloc((size_t)nfiles, sizeof(*ok));
-	if (!names || !ok) {
+	items = calloc((size_t)nfiles, sizeof(*items));
+	if (!names || !items) {
 		cli_error(cli, "out of memory");
 		status = CLI_EXIT_FAIL;
 		goto out;
 	}
-	/* Every name is checked before any server is contacted. */
 	for (i = 0; i < nfiles; i++) {
-		char what[64 + DFS_NAME_MAX_BYTES];
-
-		snprintf(what, sizeof(what), "put %s", files[i]);
-		rc = remote_name(files[i], o.as, names[i], sizeof(names[i]));
-		if (rc == -ENAMETOOLONG) {
-			cli_error(cli, "%s: the name is longer than %d bytes", what,
+		items[i].operand = files[i];
+		items[i].name = names[i];
+		if (remote_name(files[i], o.as, names[i], sizeof(names[i])) == -ENAMETOOLONG) {
+			cli_error(cli, "put %s: the name is longer than %d bytes", files[i],
 				  DFS_NAME_MAX_BYTES);
-		} else if (cli_check_name(cli, what, names[i]) == 0) {
-			ok[i] = true;
-			todo++;
-		}
-		if (!ok[i]) {
-			cli_json_result(cli, files[i], NULL, "invalid name");
-			status = CLI_EXIT_FAIL;
+			items[i].name = NULL;
 		}
 	}
-	if (todo == 0)
+	if (!cli_items_open(cli, "put", items, nfiles, put_report, &status))
 		goto out;
-	rc = cli_open(cli, false);
-	if (rc) {
-		status = rc;
-		for (i = 0; i < nfiles; i++)
-			if (ok[i])
-				cli_json_result(cli, files[i], names[i], "not logged in");
-		goto out;
-	}
 	dfs_set_resume(cli->client, o.resume);
 	for (i = 0; i < nfiles; i++) {
 		struct stat st;
 
-		if (!ok[i])
+		if (!items[i].ok)
 			continue;
 		rc = dfs_put(cli->client, files[i], names[i]);
 		cli_progress_done(cli);
@@ -131,7 +120,7 @@ out:
 		cli_json_results_end(cli);
 	cli_close(cli);
 	free(names);
-	free(ok);
+	free(items);
 	free(files);
 	return status;
 }
