@@ -106,20 +106,28 @@ void op_put_begin(struct conn *cn, dfs_put_begin_args *a, dfs_put_begin_res *r)
 	r->status = DFS_OK;
 }
 
+/* The caller's upload `handle` on this connection, after checking the
+ * session: DFS_OK, the session's refusal, or DFS_ENOENT. */
+static dfs_stat caller_upload(struct conn *cn, const dfs_cred *cred, uint64_t handle,
+			      struct upload_slot **slot)
+{
+	char user[65];
+	dfs_stat st = op_authenticate(cn, cred, user);
+
+	if (st != DFS_OK)
+		return st;
+	*slot = find_slot(cn, handle, user);
+	return *slot ? DFS_OK : DFS_ENOENT;
+}
+
 void op_put_block(struct conn *cn, dfs_put_block_args *a, dfs_stat *r)
 {
 	struct upload_slot *slot;
-	char user[65];
 	int err;
 
-	*r = op_authenticate(cn, &a->cred, user);
+	*r = caller_upload(cn, &a->cred, a->handle, &slot);
 	if (*r != DFS_OK)
 		return;
-	slot = find_slot(cn, a->handle, user);
-	if (!slot) {
-		*r = DFS_ENOENT;
-		return;
-	}
 	err = store_upload_write(slot->up, a->offset, a->data.data_val, a->data.data_len);
 	if (err < 0) {
 		/* A failed write leaves the upload unusable: drop it now. */
@@ -135,17 +143,11 @@ void op_put_block(struct conn *cn, dfs_put_block_args *a, dfs_stat *r)
 void op_put_end(struct conn *cn, dfs_put_end_args *a, dfs_stat *r)
 {
 	struct upload_slot *slot;
-	char user[65];
 	int err;
 
-	*r = op_authenticate(cn, &a->cred, user);
+	*r = caller_upload(cn, &a->cred, a->handle, &slot);
 	if (*r != DFS_OK)
 		return;
-	slot = find_slot(cn, a->handle, user);
-	if (!slot) {
-		*r = DFS_ENOENT;
-		return;
-	}
 	err = store_upload_finish(slot->up, a->checksum);
 	unlink_slot(cn, slot);
 	if (err == -EBADMSG)
