@@ -229,3 +229,39 @@ eventually() {
 	printf 'stdout: %s\nstderr: %s\n' "$OUT" "$ERR" >&2
 	fail "still failing after 20 s: $*"
 }
+
+# session_hold USER PASSWORD: starts build/test-bin/dfs-session-hold, a libdfs client of USER
+# that logs in once and keeps its session; returns once it is logged in. HOLD_PID is its pid.
+session_hold() {
+	local hold=$DFS_BUILD/test-bin/dfs-session-hold i
+	[[ -x $hold ]] || fail "$hold not built"
+	mkfifo "$T/hold.in"
+	DFS_PASSWORD=$2 "$hold" "$C/dfs.conf" "$1" <"$T/hold.in" >"$T/hold.out" 2>"$T/hold.err" &
+	HOLD_PID=$!
+	exec 3>"$T/hold.in"
+	for ((i = 0; i < 300; i++)); do
+		grep -q '^ready$' "$T/hold.out" && return 0
+		kill -0 "$HOLD_PID" 2>/dev/null || { cat "$T/hold.err" >&2; fail "the session holder exited"; }
+		sleep 0.1
+	done
+	fail "the session holder never logged in"
+}
+
+# session_hold_list: has the held session list the user's files and prints its answer
+# ("list rc=0 files=N", or "list rc=-13 ..." once the session is refused).
+session_hold_list() {
+	local before i
+	before=$(grep -c '^list ' "$T/hold.out" || true)
+	echo list >&3
+	for ((i = 0; i < 300; i++)); do
+		(($(grep -c '^list ' "$T/hold.out" || true) > before)) && break
+		sleep 0.1
+	done
+	grep '^list ' "$T/hold.out" | sed -n "$((before + 1))p"
+}
+
+# session_hold_end: ends the held session and checks the holder exited cleanly.
+session_hold_end() {
+	exec 3>&-
+	wait "$HOLD_PID" || fail "the session holder failed"
+}

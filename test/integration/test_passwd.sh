@@ -3,24 +3,13 @@
 # shellcheck source=test/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-HOLD=$DFS_BUILD/test-bin/dfs-session-hold
-[[ -x $HOLD ]] || fail "$HOLD not built"
 
 cluster_up
 make_random "$T/a" 4000
 must dfs_s put "$T/a"
 
 # A session opened before the change.
-mkfifo "$T/hold.in"
-DFS_PASSWORD=Bluepanda "$HOLD" "$C/dfs.conf" AnujS <"$T/hold.in" >"$T/hold.out" 2>"$T/hold.err" &
-HOLD_PID=$!
-exec 3>"$T/hold.in"
-for ((i = 0; i < 300; i++)); do
-	grep -q '^ready$' "$T/hold.out" && break
-	kill -0 "$HOLD_PID" 2>/dev/null || { cat "$T/hold.err" >&2; fail "the session holder exited"; }
-	sleep 0.1
-done
-grep -q '^ready$' "$T/hold.out" || fail "the session holder never logged in"
+session_hold AnujS Bluepanda
 
 DFS_NEW_PASSWORD= assert_fails dfs_s passwd
 assert_contains "$ERR" "an empty password is refused"
@@ -43,14 +32,8 @@ assert_file_eq "$T/a" "$T/a.back"
 must dfs_k list
 ok "the old password is refused, the new one works, AnujK is unaffected"
 
-echo list >&3
-for ((i = 0; i < 300; i++)); do
-	grep -q '^list ' "$T/hold.out" && break
-	sleep 0.1
-done
-assert_contains "$(cat "$T/hold.out")" "list rc=0 files=1" "session opened before the change"
-exec 3>&-
-wait "$HOLD_PID" || fail "the session holder failed"
+assert_contains "$(session_hold_list)" "list rc=0 files=1" "session opened before the change"
+session_hold_end
 ok "a session opened with the old password stays valid"
 
 # With a server down the change is reported as incomplete (exit status 3).

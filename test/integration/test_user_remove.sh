@@ -4,8 +4,6 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DFSADM=$DFS_BUILD/bin/dfsadm
-HOLD=$DFS_BUILD/test-bin/dfs-session-hold
-[[ -x $HOLD ]] || fail "$HOLD not built"
 
 cluster_up
 make_random "$T/k1" 5000
@@ -14,22 +12,8 @@ must dfs_k put "$T/k1"
 must dfs_s put "$T/s1"
 
 # A libdfs client of AnujK logs in and keeps its session open.
-mkfifo "$T/hold.in"
-DFS_PASSWORD=wiger "$HOLD" "$C/dfs.conf" AnujK <"$T/hold.in" >"$T/hold.out" 2>"$T/hold.err" &
-HOLD_PID=$!
-exec 3>"$T/hold.in"
-for ((i = 0; i < 300; i++)); do
-	grep -q '^ready$' "$T/hold.out" && break
-	kill -0 "$HOLD_PID" 2>/dev/null || { cat "$T/hold.err" >&2; fail "the session holder exited"; }
-	sleep 0.1
-done
-grep -q '^ready$' "$T/hold.out" || fail "the session holder never logged in"
-echo list >&3
-for ((i = 0; i < 300; i++)); do
-	grep -q '^list ' "$T/hold.out" && break
-	sleep 0.1
-done
-assert_contains "$(cat "$T/hold.out")" "list rc=0 files=1" "session holder"
+session_hold AnujK wiger
+assert_contains "$(session_hold_list)" "list rc=0 files=1" "session holder"
 ok "a libdfs client of AnujK is logged in and its session works"
 
 # Removing the user, without --purge, keeps the files and says so.
@@ -42,15 +26,9 @@ kept=$(find "$C"/data/*/u/AnujK -type f -name '*.[0-9]*' 2>/dev/null | wc -l)
 ok "dfsadm remove keeps the files by default and says so ($kept chunk files stay)"
 
 # The open session ends at its next call.
-echo list >&3
-for ((i = 0; i < 300; i++)); do
-	(($(grep -c '^list ' "$T/hold.out") >= 2)) && break
-	sleep 0.1
-done
-second=$(grep '^list ' "$T/hold.out" | sed -n 2p)
+second=$(session_hold_list)
 [[ $second == "list rc=-13 "* ]] || fail "the removed user's session still works: $second"
-exec 3>&-
-wait "$HOLD_PID" || fail "the session holder failed"
+session_hold_end
 grep -q "user AnujK no longer exists; their sessions end" "$C"/logs/dfsd-*.log ||
 	fail "no server logged the end of the removed user's sessions"
 ok "the removed user's open session is refused at its next call (EACCES) and the server logs it"
