@@ -15,7 +15,6 @@ static const struct timeval CALL_TIMEOUT = {30, 0};
 struct login_job {
 	struct dfs_client *c;
 	struct link *link;
-	const char *password;
 	struct scram_client scram;
 	unsigned char salt[SCRAM_SALT_MAX];
 	size_t salt_len;
@@ -380,7 +379,6 @@ int conn_login_all(struct dfs_client *c, const char *password)
 	for (unsigned i = 0; i < n; i++) {
 		jobs[i].c = c;
 		jobs[i].link = &c->links[i];
-		jobs[i].password = password;
 	}
 	run_jobs(jobs, n, login_begin);
 	err = salt_passwords(jobs, n, password);
