@@ -1,5 +1,6 @@
 /* scram.c: SCRAM-SHA-256 message building, parsing and proof checks on OpenSSL. */
 #include "names.h"
+#include "pbkdf2.h"
 #include "scram.h"
 
 #include <errno.h>
@@ -269,10 +270,7 @@ int scram_salted_password(const char *password, const unsigned char *salt, size_
 	if (!password || !password_ok(password) || !salt || salt_len == 0 ||
 	    salt_len > SCRAM_SALT_MAX || iterations == 0 || iterations > INT32_MAX)
 		return -EINVAL;
-	if (PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, (int)salt_len, (int)iterations,
-			      EVP_sha256(), SCRAM_KEY_LEN, out) != 1)
-		return -EIO;
-	return 0;
+	return pbkdf2_hmac_sha256(password, strlen(password), salt, salt_len, iterations, out);
 }
 
 int scram_verifier_from_salt(const char *password, const unsigned char *salt, size_t salt_len,
