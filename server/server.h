@@ -56,6 +56,7 @@ struct conn {
 	socklen_t peer_len;
 	char peer_text[64];	     /* "127.0.0.1:51234", for logs */
 	struct upload_slot *uploads; /* chunk uploads open on this connection */
+	void *block_buf;	     /* page-aligned, DFS_BLOCK_MAX bytes, or NULL */
 	bool tls;		     /* the current call arrived inside TLS */
 };
 
