@@ -847,8 +847,16 @@ int store_upload_write(struct store_upload *up, uint64_t offset, const void *dat
 		return 0;
 	if (up->direct_fd >= 0 && offset % DIRECT_ALIGN == 0 && (uintptr_t)data % DIRECT_ALIGN == 0)
 		direct = len - len % DIRECT_ALIGN;
-	if (direct > 0)
+	if (direct > 0) {
 		rc = write_all(up->direct_fd, data, direct, offset);
+		if (rc == -EIO && errno == EINVAL) {
+			/* This file system opens O_DIRECT but refuses the write. */
+			close(up->direct_fd);
+			up->direct_fd = -1;
+			direct = 0;
+			rc = 0;
+		}
+	}
 	if (rc == 0 && direct < len)
 		rc = write_all(up->fd, (const char *)data + direct, len - direct, offset + direct);
 	if (rc < 0)
