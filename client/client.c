@@ -147,6 +147,22 @@ static const char *default_config_path(char *buf, size_t len)
 	return "/etc/dfs/dfs.conf";
 }
 
+static void init_links(struct dfs_client *c)
+{
+	for (unsigned i = 0; i < c->conf.nservers; i++) {
+		struct link *l = &c->links[i];
+
+		l->conf = &c->conf.servers[i];
+		if (l->conf->port)
+			snprintf(l->address, sizeof(l->address), "%s:%u", l->conf->host,
+				 l->conf->port);
+		else
+			snprintf(l->address, sizeof(l->address), "%s, program 0x%x", l->conf->host,
+				 l->conf->program);
+		snprintf(l->why, sizeof(l->why), "not connected");
+	}
+}
+
 int dfs_client_new(struct dfs_client **out, const char *config_path)
 {
 	struct dfs_client *c;
@@ -176,23 +192,47 @@ int dfs_client_new(struct dfs_client **out, const char *config_path)
 			goto fail;
 		}
 	}
-	for (unsigned i = 0; i < c->conf.nservers; i++) {
-		struct link *l = &c->links[i];
-
-		l->conf = &c->conf.servers[i];
-		if (l->conf->port)
-			snprintf(l->address, sizeof(l->address), "%s:%u", l->conf->host,
-				 l->conf->port);
-		else
-			snprintf(l->address, sizeof(l->address), "%s, program 0x%x", l->conf->host,
-				 l->conf->program);
-		snprintf(l->why, sizeof(l->why), "not connected");
-	}
+	init_links(c);
 	*out = c;
 	return 0;
 fail:
 	dfs_client_free(c);
 	return rc;
+}
+
+int dfs_client_share(struct dfs_client *owner, struct dfs_client **out)
+{
+	struct dfs_client *c;
+	int rc;
+
+	*out = NULL;
+	thread_error[0] = '\0';
+	if (!owner->logged_in) {
+		snprintf(thread_error, sizeof(thread_error), "log in before sharing the session");
+		return -ENOTCONN;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || (owner->tls && SSL_CTX_up_ref(owner->tls) != 1)) {
+		free(c);
+		snprintf(thread_error, sizeof(thread_error), "out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&c->event_lock, NULL);
+	c->conf = owner->conf;
+	c->tls = owner->tls;
+	memcpy(c->user, owner->user, sizeof(c->user));
+	c->login_iterations = owner->login_iterations;
+	c->resume = owner->resume;
+	c->owner = owner;
+	init_links(c);
+	rc = conn_share_all(c);
+	if (rc) {
+		snprintf(thread_error, sizeof(thread_error), "%s", c->last_error);
+		dfs_client_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
 }
 
 void dfs_client_free(struct dfs_client *c)
@@ -215,6 +255,8 @@ void dfs_set_event_handler(struct dfs_client *c, dfs_event_fn fn, void *arg)
 
 void client_emit(struct dfs_client *c, const struct dfs_event *ev)
 {
+	if (c->owner)
+		c = c->owner;
 	if (!c->on_event)
 		return;
 	pthread_mutex_lock(&c->event_lock);

@@ -148,7 +148,8 @@ void conn_close_all(struct dfs_client *c)
 	for (unsigned i = 0; i < c->conf.nservers; i++) {
 		struct link *l = &c->links[i];
 
-		if (l->up && l->clnt[0]) {
+		/* A client sharing another's session leaves ending it to the owner. */
+		if (l->up && l->clnt[0] && !c->owner) {
 			dfs_cred_args a = {.cred = l->cred};
 			dfs_stat st;
 
@@ -248,6 +249,16 @@ out:
 	return NULL;
 }
 
+/* Once logged in, calls may take as long as a busy disk needs. */
+static void set_call_timeouts(struct dfs_client *c, struct link *l)
+{
+	struct timeval tv = {c->conf.call_timeout_ms / 1000,
+			     (c->conf.call_timeout_ms % 1000) * 1000};
+
+	for (int i = 0; i < LINK_CONNS; i++)
+		clnt_control(l->clnt[i], CLSET_TIMEOUT, (char *)&tv);
+}
+
 /* Phase 2, one thread per server: client-final, the server's proof, a
  * second connection. */
 static void *login_finish(void *arg)
@@ -291,12 +302,7 @@ static void *login_finish(void *arg)
 			goto out;
 		}
 	}
-	for (int i = 0; i < LINK_CONNS; i++) {
-		struct timeval tv = {j->c->conf.call_timeout_ms / 1000,
-				     (j->c->conf.call_timeout_ms % 1000) * 1000};
-
-		clnt_control(l->clnt[i], CLSET_TIMEOUT, (char *)&tv);
-	}
+	set_call_timeouts(j->c, l);
 	l->up = true;
 out:
 	xdr_free((xdrproc_t)xdr_dfs_login_finish_res, (char *)&r);
@@ -458,5 +464,62 @@ int dfs_login(struct dfs_client *c, const char *user, const char *password)
 	/* A server back from an outage is brought level by the next client
 	 * that sees the whole cluster, without anyone having to ask. */
 	repair_catch_up(c);
+	return 0;
+}
+
+struct share_job {
+	struct dfs_client *c;
+	struct link *link;
+};
+
+/* One thread per server: the connections of a shared session, no login. */
+static void *share_link(void *arg)
+{
+	struct share_job *j = arg;
+	struct link *l = j->link;
+	char why[256];
+
+	for (int i = 0; i < LINK_CONNS; i++) {
+		if (open_conn(j->c, l, i, why, sizeof(why)) < 0) {
+			snprintf(l->why, sizeof(l->why), "%s", why);
+			close_link(l);
+			return NULL;
+		}
+	}
+	set_call_timeouts(j->c, l);
+	l->up = true;
+	return NULL;
+}
+
+int conn_share_all(struct dfs_client *c)
+{
+	const struct dfs_client *owner = c->owner;
+	struct share_job jobs[DFS_SERVERS_MAX];
+	pthread_t tids[DFS_SERVERS_MAX];
+	bool started[DFS_SERVERS_MAX] = {false};
+	unsigned up = 0;
+
+	for (unsigned i = 0; i < c->conf.nservers; i++) {
+		const struct link *from = &owner->links[i];
+		struct link *l = &c->links[i];
+
+		if (!from->up) {
+			snprintf(l->why, sizeof(l->why), "%s", from->why);
+			continue;
+		}
+		l->cred = from->cred;
+		jobs[i] = (struct share_job){c, l};
+		started[i] = pthread_create(&tids[i], NULL, share_link, &jobs[i]) == 0;
+		if (!started[i])
+			share_link(&jobs[i]);
+	}
+	for (unsigned i = 0; i < c->conf.nservers; i++) {
+		if (started[i])
+			pthread_join(tids[i], NULL);
+		up += c->links[i].up;
+	}
+	if (up == 0)
+		return client_fail(c, -EHOSTDOWN, "no server is reachable for a second connection");
+	c->logged_in = true;
 	return 0;
 }

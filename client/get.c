@@ -271,6 +271,9 @@ static const char *fetch_reason(int err)
 }
 
 /* Fetches every chunk of the planned version into fd; repairs what failed. */
+/* Reads of a file that newer puts keep replacing start over this many times. */
+#define GET_ATTEMPTS 3
+
 static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_plan *plan, int fd,
 		     const struct part *part)
 {
@@ -318,9 +321,13 @@ static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_p
 					    fetch_reason(f[k].failed_err[i]), f[k].served_by);
 		}
 		if (!f[k].served_by && !err) {
+			bool replaced = f[k].nfailed > 0;
+
+			for (unsigned i = 0; i < f[k].nfailed; i++)
+				replaced = replaced && f[k].failed_err[i] == -ESTALE;
 			if (f[k].nfailed)
 				err = client_fail(
-				    c, -EIO, "chunk %u: %s failed: %s", k + 1,
+				    c, replaced ? -ESTALE : -EIO, "chunk %u: %s failed: %s", k + 1,
 				    link_label(&c->links[f[k].failed[0] - 1], label, sizeof(label)),
 				    fetch_reason(f[k].failed_err[0]));
 			else
@@ -455,18 +462,30 @@ int dfs_get(struct dfs_client *c, const char *remote_name, const char *local_pat
 		tmp[0] = state[0] = '\0';
 		goto out;
 	}
-	err = part_open(c, state, plan.info, &part, &kept);
-	if (err)
-		goto out;
-	if (kept)
-		client_warn(c, 0, "%s: continuing an interrupted get: %llu of %llu bytes are here",
+	for (int attempt = 1;; attempt++) {
+		err = part_open(c, state, plan.info, &part, &kept);
+		if (err)
+			goto out;
+		if (kept)
+			client_warn(
+			    c, 0, "%s: continuing an interrupted get: %llu of %llu bytes are here",
 			    remote_name, (unsigned long long)kept,
 			    (unsigned long long)plan.info->size);
-	else if (ftruncate(fd, 0) < 0) {
-		err = client_fail(c, -errno, "cannot reset %s: %s", tmp, strerror(errno));
-		goto out;
+		else if (ftruncate(fd, 0) < 0) {
+			err = client_fail(c, -errno, "cannot reset %s: %s", tmp, strerror(errno));
+			goto out;
+		}
+		err = fetch_all(c, &view, &plan, fd, &part);
+		if (err != -ESTALE || attempt == GET_ATTEMPTS)
+			break;
+		/* Newer puts replaced the version being read: read the newest. */
+		close(part.state_fd);
+		part.state_fd = -1;
+		plan_view_free(&view);
+		err = prepare(c, remote_name, &view, &plan);
+		if (err)
+			goto out;
 	}
-	err = fetch_all(c, &view, &plan, fd, &part);
 	if (err) {
 		keep = c->resume;
 		goto out;
@@ -520,7 +539,15 @@ int dfs_get_fd(struct dfs_client *c, const char *remote_name, int out_fd)
 		err = client_fail(c, -errno, "cannot create a temporary file: %s", strerror(errno));
 		goto out;
 	}
-	err = fetch_all(c, &view, &plan, fd, NULL);
+	for (int attempt = 1;; attempt++) {
+		err = fetch_all(c, &view, &plan, fd, NULL);
+		if (err != -ESTALE || attempt == GET_ATTEMPTS)
+			break;
+		plan_view_free(&view);
+		err = prepare(c, remote_name, &view, &plan);
+		if (err)
+			goto out;
+	}
 	if (err)
 		goto out;
 	for (off_t pos = 0;;) {

@@ -63,6 +63,9 @@ struct dfs_client {
 	void *event_arg;
 	pthread_mutex_t event_lock;
 	char last_error[512];
+	/* For a client made by dfs_client_share: the client whose session
+	 * (tokens, event handler) this one uses; NULL for an owner. */
+	struct dfs_client *owner;
 };
 
 /* client.c */
@@ -82,6 +85,8 @@ DFS_INTERNAL const char *link_label(const struct link *l, char *buf, size_t len)
 /* conn.c */
 /* Connects to and logs in on every server in parallel. */
 DFS_INTERNAL int conn_login_all(struct dfs_client *c, const char *password);
+/* Opens connections to every server up in c->owner, with its tokens. */
+DFS_INTERNAL int conn_share_all(struct dfs_client *c);
 /* Marks a link down after a failed call (closes its connections). */
 DFS_INTERNAL void conn_mark_down(struct dfs_client *c, struct link *l, const char *why);
 /* Opens the connections of one link without logging in (for status). */

@@ -149,6 +149,16 @@ typedef void (*cli_item_report_fn)(struct cli *cli, const struct cli_item *item,
 bool cli_items_open(struct cli *cli, const char *verb, struct cli_item *items, int n,
 		    cli_item_report_fn report, int *status);
 
+/* Runs one item of a command on client c; returns 0 or -errno. */
+typedef int (*cli_parallel_run_fn)(struct dfs_client *c, int i, void *arg);
+/* Reports item i's outcome; why is the client's explanation when rc < 0. */
+typedef void (*cli_parallel_report_fn)(struct cli *cli, int i, int rc, const char *why, void *arg);
+/* Runs items 0..n-1 several at a time, each on a client sharing cli->client's
+ * session (or on cli->client itself when no other client can connect), and
+ * reports each on this thread in order as soon as it is done. 0 or -ENOMEM. */
+int cli_parallel(struct cli *cli, int n, cli_parallel_run_fn run, cli_parallel_report_fn report,
+		 void *arg);
+
 /* Clears the progress line if one is shown. */
 void cli_progress_clear(struct cli *cli);
 /* Ends the current transfer's progress (after each file): the next report starts anew. */

@@ -66,48 +66,67 @@ static void json_result(struct cli *cli, const char *name, const char *path, con
 	fputs("}", stdout);
 }
 
-/* Fetches one NAME; returns 0 or -errno after printing why. */
-static int get_one(struct cli *cli, const struct get_opts *o, const char *name)
-{
-	bool to_stdout = o->out && strcmp(o->out, "-") == 0;
-	char *path = NULL;
-	struct stat st;
-	int rc;
+/* The names of one get that passed the checks: todo[i] indexes names. */
+struct get_batch {
+	const struct get_opts *o;
+	char **names;
+	char **paths; /* per name; NULL for standard output */
+	int *todo;
+	int status;
+};
 
-	if (to_stdout) {
-		rc = dfs_get_fd(cli->client, name, STDOUT_FILENO);
-	} else {
-		path = o->out ? strdup(o->out) : join_path(o->dir ? o->dir : ".", name);
-		if (!path) {
-			cli_error(cli, "get %s: Transfer failed: out of memory", name);
-			cli_json_result(cli, NULL, name, "out of memory");
-			return -ENOMEM;
-		}
-		rc = dfs_get(cli->client, name, path);
-	}
+static int get_run(struct dfs_client *c, int i, void *arg)
+{
+	struct get_batch *b = arg;
+	int k = b->todo[i];
+
+	if (!b->paths[k])
+		return dfs_get_fd(c, b->names[k], STDOUT_FILENO);
+	return dfs_get(c, b->names[k], b->paths[k]);
+}
+
+static void get_done(struct cli *cli, int i, int rc, const char *why, void *arg)
+{
+	struct get_batch *b = arg;
+	const char *name = b->names[b->todo[i]], *path = b->paths[b->todo[i]];
+	/* With -o - standard output carries the file itself. */
+	FILE *f = path ? stdout : stderr;
+	struct stat st;
+
 	cli_progress_done(cli);
 	if (rc < 0) {
-		cli_error(cli, "get %s: Transfer failed: %s", name, cli_reason(cli, rc));
-		json_result(cli, name, path, cli_reason(cli, rc));
-		goto out;
+		cli_error(cli, "get %s: Transfer failed: %s", name, why);
+		json_result(cli, name, path, why);
+		b->status = CLI_EXIT_FAIL;
+		return;
 	}
 	json_result(cli, name, path, NULL);
-	if (cli->verbose && !cli->quiet && !cli->json) {
-		/* With -o - stdout carries the file itself. */
-		FILE *f = to_stdout ? stderr : stdout;
+	if (!cli->verbose || cli->quiet || cli->json)
+		return;
+	if (!path)
+		fprintf(f, "get %s to standard output\n", name);
+	else if (stat(path, &st) == 0)
+		fprintf(f, "get %s to %s (%lld bytes)\n", name, path, (long long)st.st_size);
+	else
+		fprintf(f, "get %s to %s\n", name, path);
+}
 
+/* Where each name goes: NULL for standard output. -ENOMEM after printing why. */
+static int get_paths(struct cli *cli, struct get_batch *b, int n)
+{
+	bool to_stdout = b->o->out && strcmp(b->o->out, "-") == 0;
+
+	for (int k = 0; k < n; k++) {
 		if (to_stdout)
-			fprintf(f, "get %s to standard output\n", name);
-		else if (stat(path, &st) == 0)
-			fprintf(f, "get %s to %s (%lld bytes)\n", name, path,
-				(long long)st.st_size);
-		else
-			fprintf(f, "get %s to %s\n", name, path);
+			continue;
+		b->paths[k] = b->o->out ? strdup(b->o->out)
+					: join_path(b->o->dir ? b->o->dir : ".", b->names[k]);
+		if (!b->paths[k]) {
+			cli_error(cli, "get %s: Transfer failed: out of memory", b->names[k]);
+			return -ENOMEM;
+		}
 	}
-	rc = 0;
-out:
-	free(path);
-	return rc;
+	return 0;
 }
 
 static void get_report(struct cli *cli, const struct cli_item *item, const char *error)
@@ -120,7 +139,8 @@ static int get_main(struct cli *cli, int argc, char **argv)
 	struct get_opts o = {0};
 	char **names = NULL;
 	struct cli_item *items = NULL;
-	int n = 0, i, rc, status = CLI_EXIT_OK;
+	struct get_batch batch;
+	int n = 0, ntodo = 0, i, rc, status = CLI_EXIT_OK;
 
 	rc = cli_parse(cli, &cli_cmd_get, argc, argv, get_option, &o, &names, &n);
 	if (rc)
@@ -158,9 +178,27 @@ static int get_main(struct cli *cli, int argc, char **argv)
 	if (!cli_items_open(cli, "get", items, n, get_report, &status))
 		goto out;
 	dfs_set_resume(cli->client, o.resume);
-	for (i = 0; i < n; i++)
-		if (items[i].ok && get_one(cli, &o, names[i]) < 0)
-			status = CLI_EXIT_FAIL;
+	batch = (struct get_batch){.o = &o, .names = names, .status = status};
+	batch.paths = calloc((size_t)n, sizeof(*batch.paths));
+	batch.todo = calloc((size_t)n, sizeof(*batch.todo));
+	if (!batch.paths || !batch.todo || get_paths(cli, &batch, n) < 0) {
+		if (!batch.paths || !batch.todo)
+			cli_error(cli, "out of memory");
+		batch.status = CLI_EXIT_FAIL;
+	} else {
+		for (i = 0; i < n; i++)
+			if (items[i].ok)
+				batch.todo[ntodo++] = i;
+		if (cli_parallel(cli, ntodo, get_run, get_done, &batch) < 0) {
+			cli_error(cli, "out of memory");
+			batch.status = CLI_EXIT_FAIL;
+		}
+	}
+	status = batch.status;
+	for (i = 0; batch.paths && i < n; i++)
+		free(batch.paths[i]);
+	free(batch.paths);
+	free(batch.todo);
 out:
 	if (status != CLI_EXIT_USAGE)
 		cli_json_results_end(cli);

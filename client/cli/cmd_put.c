@@ -53,13 +53,51 @@ static void put_report(struct cli *cli, const struct cli_item *item, const char 
 	cli_json_result(cli, item->operand, item->ok ? item->name : NULL, error);
 }
 
+/* The files of one put that passed the checks: todo[i] indexes files and names. */
+struct put_batch {
+	char **files;
+	char (*names)[DFS_NAME_MAX_BYTES + 2];
+	int *todo;
+	int status;
+};
+
+static int put_run(struct dfs_client *c, int i, void *arg)
+{
+	struct put_batch *b = arg;
+
+	return dfs_put(c, b->files[b->todo[i]], b->names[b->todo[i]]);
+}
+
+static void put_done(struct cli *cli, int i, int rc, const char *why, void *arg)
+{
+	struct put_batch *b = arg;
+	const char *file = b->files[b->todo[i]], *name = b->names[b->todo[i]];
+	struct stat st;
+
+	cli_progress_done(cli);
+	if (rc < 0) {
+		cli_error(cli, "put %s: %s", file, why);
+		cli_json_result(cli, file, name, why);
+		b->status = CLI_EXIT_FAIL;
+		return;
+	}
+	cli_json_result(cli, file, name, NULL);
+	if (cli->json || !cli->verbose || cli->quiet)
+		return;
+	if (stat(file, &st) == 0)
+		printf("put %s as %s (%lld bytes)\n", file, name, (long long)st.st_size);
+	else
+		printf("put %s as %s\n", file, name);
+}
+
 static int put_main(struct cli *cli, int argc, char **argv)
 {
 	struct put_opts o = {0};
 	char(*names)[DFS_NAME_MAX_BYTES + 2] = NULL;
 	struct cli_item *items = NULL;
+	struct put_batch batch;
 	char **files = NULL;
-	int nfiles = 0, i, rc, status = CLI_EXIT_OK;
+	int nfiles = 0, ntodo = 0, i, rc, status = CLI_EXIT_OK;
 
 	rc = cli_parse(cli, &cli_cmd_put, argc, argv, put_option, &o, &files, &nfiles);
 	if (rc)
@@ -91,30 +129,22 @@ static int put_main(struct cli *cli, int argc, char **argv)
 	if (!cli_items_open(cli, "put", items, nfiles, put_report, &status))
 		goto out;
 	dfs_set_resume(cli->client, o.resume);
-	for (i = 0; i < nfiles; i++) {
-		struct stat st;
-
-		if (!items[i].ok)
-			continue;
-		rc = dfs_put(cli->client, files[i], names[i]);
-		cli_progress_done(cli);
-		if (rc < 0) {
-			cli_error(cli, "put %s: %s", files[i], cli_reason(cli, rc));
-			cli_json_result(cli, files[i], names[i], cli_reason(cli, rc));
-			status = CLI_EXIT_FAIL;
-			continue;
-		}
-		cli_json_result(cli, files[i], names[i], NULL);
-		if (cli->json)
-			continue;
-		if (cli->verbose && !cli->quiet) {
-			if (stat(files[i], &st) == 0)
-				printf("put %s as %s (%lld bytes)\n", files[i], names[i],
-				       (long long)st.st_size);
-			else
-				printf("put %s as %s\n", files[i], names[i]);
-		}
+	batch = (struct put_batch){.files = files, .names = names, .status = status};
+	batch.todo = calloc((size_t)nfiles, sizeof(*batch.todo));
+	if (!batch.todo) {
+		cli_error(cli, "out of memory");
+		status = CLI_EXIT_FAIL;
+		goto out;
 	}
+	for (i = 0; i < nfiles; i++)
+		if (items[i].ok)
+			batch.todo[ntodo++] = i;
+	if (cli_parallel(cli, ntodo, put_run, put_done, &batch) < 0) {
+		cli_error(cli, "out of memory");
+		batch.status = CLI_EXIT_FAIL;
+	}
+	status = batch.status;
+	free(batch.todo);
 out:
 	if (status != CLI_EXIT_USAGE)
 		cli_json_results_end(cli);

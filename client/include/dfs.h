@@ -43,6 +43,14 @@ DFS_API void dfs_client_free(struct dfs_client *c);
  * password; -EHOSTDOWN: no server answered. */
 DFS_API int dfs_login(struct dfs_client *c, const char *user, const char *password);
 
+/* A second client on owner's session, for transfers in parallel (one client
+ * per thread): it opens its own connections to the servers owner is logged
+ * in to and uses the same session, without a new login. Its events go to
+ * owner's handler (one at a time); its errors stay its own. Free it before
+ * owner; freeing it does not end the session. On failure *out is NULL and
+ * the reason is in dfs_last_error(NULL). */
+DFS_API int dfs_client_share(struct dfs_client *owner, struct dfs_client **out);
+
 /* Events reported while operations run (warnings, progress, detail). */
 enum dfs_event_kind {
 	DFS_EVENT_SERVER_DOWN,	 /* server could not be reached; text says why */
