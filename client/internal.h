@@ -141,6 +141,14 @@ DFS_INTERNAL int put_chunk_to(struct dfs_client *c, struct link *l, int role, co
 			      uint64_t *sum);
 /* Commits info on server l. 0 or -errno. */
 DFS_INTERNAL int put_commit(struct dfs_client *c, struct link *l, const dfs_file_info *info);
+/* Drops the staged chunks of (name, ver) on every live server. */
+DFS_INTERNAL void put_abort_everywhere(struct dfs_client *c, const char *name, uint64_t ver);
+
+/* put_small.c: a file of at most PUT_SMALL_MAX bytes, already open as fd,
+ * stored with one STORE call per server. 0 or -errno. */
+#define PUT_SMALL_MAX (256 * 1024)
+DFS_INTERNAL int put_small(struct dfs_client *c, const char *path, const char *remote_name, int fd,
+			   const struct stat *sb);
 
 /* resume.c: the record of a put in progress, for --resume. */
 struct put_resume {

@@ -315,7 +315,7 @@ int put_commit(struct dfs_client *c, struct link *l, const dfs_file_info *info)
 	return err ? err : commit_recv(c, l);
 }
 
-static void abort_everywhere(struct dfs_client *c, const char *name, uint64_t ver)
+void put_abort_everywhere(struct dfs_client *c, const char *name, uint64_t ver)
 {
 	for (unsigned i = 0; i < c->conf.nservers; i++) {
 		struct link *l = &c->links[i];
@@ -432,6 +432,10 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 		err = client_fail(c, -EINVAL, "%s: not a regular file", path);
 		goto out;
 	}
+	if (sb.st_size <= PUT_SMALL_MAX) {
+		err = put_small(c, path, remote_name, fd, &sb);
+		goto out;
+	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	ps = calloc(1, sizeof(*ps));
 	if (!ps) {
@@ -487,7 +491,7 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 				client_fail(c, err, "%s; 'dfs put --resume' continues this upload",
 					    reason);
 			} else {
-				abort_everywhere(c, remote_name, ver);
+				put_abort_everywhere(c, remote_name, ver);
 			}
 			goto out;
 		}
@@ -551,7 +555,7 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 					  "%s: chunk %u could not be committed on any server; "
 					  "the previous version stays current",
 					  path, k + 1);
-			abort_everywhere(c, remote_name, ver);
+			put_abort_everywhere(c, remote_name, ver);
 			goto out;
 		}
 	}

@@ -41,6 +41,7 @@ static const struct proc procs[] = {
     PROC(DFSPROC_VERIFY, "verify", dfs_version_args, dfs_verify_res, op_verify),
     PROC(DFSPROC_SET_VERIFIER, "set_verifier", dfs_set_verifier_args, dfs_stat, op_set_verifier),
     PROC(DFSPROC_REPAIR_HINTS, "repair_hints", dfs_cred_args, dfs_hints_res, op_repair_hints),
+    PROC(DFSPROC_STORE, "store", dfs_store_args, dfs_stat, op_store),
 };
 
 /* Big enough for the largest argument and result structures above. */
@@ -58,6 +59,7 @@ union any_args {
 	dfs_name_args name;
 	dfs_list_args list;
 	dfs_set_verifier_args set_verifier;
+	dfs_store_args store;
 };
 union any_res {
 	dfs_login_begin_res login_begin;

@@ -14,6 +14,7 @@ void op_logout(struct conn *cn, dfs_cred_args *a, dfs_stat *r);
 void op_put_begin(struct conn *cn, dfs_put_begin_args *a, dfs_put_begin_res *r);
 void op_put_block(struct conn *cn, dfs_put_block_args *a, dfs_stat *r);
 void op_put_end(struct conn *cn, dfs_put_end_args *a, dfs_stat *r);
+void op_store(struct conn *cn, dfs_store_args *a, dfs_stat *r);
 void op_read(struct conn *cn, dfs_read_args *a, dfs_read_res *r);
 /* Discards the uploads a closed connection left unfinished (kept for resume). */
 void op_uploads_release(struct conn *cn);

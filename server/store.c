@@ -200,8 +200,9 @@ static int fsync_dir_at(int dirfd, const char *path)
 	return rc;
 }
 
-/* Creates every missing folder of path (relative to dirfd), making each new entry durable. */
-static int mkdirs_at(int dirfd, const char *path)
+/* Creates every missing folder of path (relative to dirfd); with durable, makes
+ * each new entry durable at once (else sync_ancestors does it later). */
+static int mkdirs_at(int dirfd, const char *path, bool durable)
 {
 	char buf[PATH_BUF];
 	size_t len = strlen(path);
@@ -213,7 +214,10 @@ static int mkdirs_at(int dirfd, const char *path)
 		if (buf[i] != '/' && buf[i] != '\0')
 			continue;
 		buf[i] = '\0';
-		if (mkdirat(dirfd, buf, 0700) == 0) {
+		if (mkdirat(dirfd, buf, 0700) < 0) {
+			if (errno != EEXIST)
+				return -errno;
+		} else if (durable) {
 			char *slash = strrchr(buf, '/');
 			int rc;
 
@@ -228,11 +232,30 @@ static int mkdirs_at(int dirfd, const char *path)
 			}
 			if (rc < 0)
 				return rc;
-		} else if (errno != EEXIST) {
-			return -errno;
 		}
 		if (i < len)
 			buf[i] = '/';
+	}
+	return 0;
+}
+
+/* Makes the entries of every folder above path (relative to dirfd) durable: cheap
+ * for a folder with nothing new, as its changes were committed with the file's. */
+static int sync_ancestors(int dirfd, const char *path)
+{
+	char buf[PATH_BUF];
+	char *slash;
+
+	if (strlen(path) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	snprintf(buf, sizeof(buf), "%s", path);
+	while ((slash = strrchr(buf, '/')) != NULL) {
+		int rc;
+
+		*slash = '\0';
+		rc = fsync_dir_at(dirfd, buf);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }
@@ -320,7 +343,10 @@ static int meta_read(int rootfd, const char *dir, const void *name, size_t name_
 }
 
 /* Replaces dir/meta atomically and durably. */
-static int meta_write(int rootfd, const char *dir, const dfs_meta *meta)
+/* Writes a file's record durably: a temporary file, flushed together with the
+ * files in flush_too (the chunks it names), then renamed over the record. */
+static int meta_write_with(int rootfd, const char *dir, const dfs_meta *meta, const int *flush_too,
+			   int nflush)
 {
 	char buf[META_BUF], tmp[PATH_BUF], path[PATH_BUF], rnd_hex[17];
 	unsigned char rnd[8];
@@ -351,6 +377,13 @@ static int meta_write(int rootfd, const char *dir, const dfs_meta *meta)
 		goto out;
 	}
 	rc = write_all(fd, buf, len, 0);
+	/* Writeback of everything starts before the first wait, so all of it
+	 * shares one journal commit. */
+	for (int i = 0; rc == 0 && i < nflush; i++)
+		sync_file_range(flush_too[i], 0, 0, SYNC_FILE_RANGE_WRITE);
+	for (int i = 0; rc == 0 && i < nflush; i++)
+		if (fdatasync(flush_too[i]) < 0)
+			rc = -EIO;
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -EIO;
 	close(fd);
@@ -367,6 +400,11 @@ out:
 	if (dirfd >= 0)
 		close(dirfd);
 	return rc;
+}
+
+static int meta_write(int rootfd, const char *dir, const dfs_meta *meta)
+{
+	return meta_write_with(rootfd, dir, meta, NULL, 0);
 }
 
 /* Which version of meta (if any) is committed as ver: current (live) or previous. */
@@ -581,7 +619,7 @@ int store_open(struct store **out, const char *root, char *err, size_t errlen)
 	*out = NULL;
 	if (errlen > 0)
 		err[0] = '\0';
-	rc = mkdirs_at(AT_FDCWD, root);
+	rc = mkdirs_at(AT_FDCWD, root, true);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot create data folder %s: %s", root, strerror(-rc));
 		goto out;
@@ -873,7 +911,9 @@ int store_upload_write(struct store_upload *up, uint64_t offset, const void *dat
 	return 0;
 }
 
-int store_upload_finish(struct store_upload *up, uint64_t checksum)
+/* Checks a finished upload and renames it into its file's folder; with durable,
+ * waits until the bytes and the new name are on disk. Always frees up. */
+static int upload_place(struct store_upload *up, uint64_t checksum, bool durable)
 {
 	struct file_ref ref;
 	char final[PATH_BUF];
@@ -884,7 +924,7 @@ int store_upload_finish(struct store_upload *up, uint64_t checksum)
 		rc = -EBADMSG;
 		goto out;
 	}
-	if (fdatasync(up->fd) < 0) {
+	if (durable && fdatasync(up->fd) < 0) {
 		rc = -EIO;
 		goto out;
 	}
@@ -896,7 +936,7 @@ int store_upload_finish(struct store_upload *up, uint64_t checksum)
 	 * delete look at the chunk files. */
 	pthread_mutex_lock(ref.lock);
 	locked = true;
-	rc = mkdirs_at(up->st->rootfd, ref.dir);
+	rc = mkdirs_at(up->st->rootfd, ref.dir, durable);
 	if (rc < 0)
 		goto out;
 	dirfd = openat(up->st->rootfd, ref.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -908,7 +948,7 @@ int store_upload_finish(struct store_upload *up, uint64_t checksum)
 		rc = -errno;
 		goto out;
 	}
-	if (fsync(dirfd) < 0)
+	if (durable && fsync(dirfd) < 0)
 		rc = -EIO;
 	pthread_mutex_unlock(ref.lock);
 	locked = false;
@@ -923,6 +963,16 @@ out:
 	unlinkat(up->st->rootfd, up->tmpname, 0);
 	upload_free(up);
 	return rc;
+}
+
+int store_upload_finish(struct store_upload *up, uint64_t checksum)
+{
+	return upload_place(up, checksum, true);
+}
+
+int store_upload_stage(struct store_upload *up, uint64_t checksum)
+{
+	return upload_place(up, checksum, false);
 }
 
 void store_upload_abort(struct store_upload *up)
@@ -943,22 +993,29 @@ void store_upload_suspend(struct store_upload *up)
 	upload_free(up);
 }
 
-static int check_chunks_present(struct store *st, const struct file_ref *ref,
-				const dfs_file_info *info)
+/* Opens every chunk of info after checking it is in place with its size:
+ * fds[0..*nfds) are left open either way. */
+static int open_chunks_present(struct store *st, const struct file_ref *ref,
+			       const dfs_file_info *info, int fds[DFS_HELD_MAX], int *nfds)
 {
+	*nfds = 0;
 	for (u_int i = 0; i < info->chunks.chunks_len; i++) {
 		const dfs_chunk_sum *c = &info->chunks.chunks_val[i];
 		char path[PATH_BUF], file[32];
 		struct stat sb;
+		int fd;
 
 		if (c->index == 0 || c->index > DFS_SERVERS_MAX)
 			return -EINVAL;
 		chunk_name(file, sizeof(file), info->ver, c->index);
 		if (path_join(path, sizeof(path), ref->dir, file) < 0)
 			return -ENOENT;
-		if (fstatat(st->rootfd, path, &sb, AT_SYMLINK_NOFOLLOW) < 0)
-			return errno == ENOENT || errno == ENOTDIR ? -ENOENT : -EIO;
-		if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != c->size)
+		fd = openat(st->rootfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? -ENOENT
+										     : -EIO;
+		fds[(*nfds)++] = fd;
+		if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != c->size)
 			return -ENOENT;
 	}
 	return 0;
@@ -969,7 +1026,7 @@ int store_commit(struct store *st, const char *user, const dfs_file_info *info)
 	struct file_ref ref;
 	dfs_meta old, m;
 	bool have_old = false;
-	int rc;
+	int chunk_fds[DFS_HELD_MAX], nchunk_fds = 0, rc;
 
 	if (info == NULL)
 		return -EINVAL;
@@ -990,7 +1047,7 @@ int store_commit(struct store *st, const char *user, const dfs_file_info *info)
 		rc = -ESTALE;
 		goto out;
 	}
-	rc = check_chunks_present(st, &ref, info);
+	rc = open_chunks_present(st, &ref, info, chunk_fds, &nchunk_fds);
 	if (rc < 0)
 		goto out;
 	memset(&m, 0, sizeof(m));
@@ -1006,11 +1063,17 @@ int store_commit(struct store *st, const char *user, const dfs_file_info *info)
 			m.previous.previous_val = &old.current;
 		}
 	}
-	rc = meta_write(st->rootfd, ref.dir, &m);
+	/* The chunks reach the disk with the record that names them (they were
+	 * staged without a flush by STORE; after PUT_END this costs nothing). */
+	rc = meta_write_with(st->rootfd, ref.dir, &m, chunk_fds, nchunk_fds);
+	if (rc == 0)
+		rc = sync_ancestors(st->rootfd, ref.dir);
 	if (rc < 0)
 		goto out;
 	remove_old_chunks(st->rootfd, ref.dir, &m, info->ver);
 out:
+	for (int i = 0; i < nchunk_fds; i++)
+		close(chunk_fds[i]);
 	pthread_mutex_unlock(ref.lock);
 	if (have_old)
 		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&old);
@@ -1242,7 +1305,7 @@ int store_delete(struct store *st, const char *user, const void *name, size_t na
 	m.current.nchunks = have_old ? old.current.nchunks : 0;
 	m.current.lacking.lacking_val = (unsigned *)lacking;
 	m.current.lacking.lacking_len = nlacking <= DFS_SERVERS_MAX ? nlacking : DFS_SERVERS_MAX;
-	rc = mkdirs_at(st->rootfd, ref.dir);
+	rc = mkdirs_at(st->rootfd, ref.dir, true);
 	if (rc < 0)
 		goto out;
 	rc = meta_write(st->rootfd, ref.dir, &m);

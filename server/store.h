@@ -55,12 +55,16 @@ int store_upload_write(struct store_upload *up, uint64_t offset, const void *dat
  * (-EBADMSG otherwise; the upload is then discarded), fsyncs and renames it
  * into place. Always frees up. */
 int store_upload_finish(struct store_upload *up, uint64_t checksum);
+/* The same without waiting for the disk: the store_commit that must follow
+ * makes the chunk durable together with the file's record. */
+int store_upload_stage(struct store_upload *up, uint64_t checksum);
 /* Discards an unfinished upload and frees it. NULL is fine. */
 void store_upload_abort(struct store_upload *up);
 /* Keeps the staged bytes for a later resume and frees up (connection lost). */
 void store_upload_suspend(struct store_upload *up);
 
-/* Makes info->ver current for info->name. Every chunk in info->chunks must
+/* Makes info->ver current for info->name, durably: the chunks in info->chunks
+ * are flushed to disk before the record that names them. Every chunk must
  * be present for that version with that size (-ENOENT otherwise; the
  * checksums are recorded as given, having been checked at upload). If the
  * current version is newer (or a newer tombstone exists): -ESTALE and

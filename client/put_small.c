@@ -1,0 +1,245 @@
+/* put_small.c: storing a small file with one STORE call per server. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "checksum.h"
+#include "chunk.h"
+#include "internal.h"
+#include "placement.h"
+
+struct small_put {
+	struct dfs_client *c;
+	const char *path, *name;
+	char *bytes; /* the whole file */
+	uint64_t size, ver;
+	int64_t mtime_ns;
+	unsigned n, row;
+	uint64_t offset[DFS_SERVERS_MAX], chunk_size[DFS_SERVERS_MAX], sums[DFS_SERVERS_MAX];
+	unsigned lacking[DFS_SERVERS_MAX], nlacking;
+	char why[DFS_SERVERS_MAX][256]; /* per server: why its STORE failed */
+};
+
+static int read_whole(int fd, char *buf, uint64_t size)
+{
+	uint64_t done = 0;
+
+	while (done < size) {
+		ssize_t got = pread(fd, buf + done, (size_t)(size - done), (off_t)done);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -errno;
+		if (got == 0)
+			return -EAGAIN; /* the file shrank while being read */
+		done += (uint64_t)got;
+	}
+	return 0;
+}
+
+/* What server s commits: its chunks and the servers known to lack the version. */
+static void server_info(const struct small_put *p, unsigned s, dfs_file_info *info,
+			dfs_chunk_sum held[2])
+{
+	unsigned first, second;
+
+	placement_pair(p->row, s, p->n, &first, &second);
+	held[0] = (dfs_chunk_sum){first, p->chunk_size[first - 1], p->sums[first - 1]};
+	held[1] = (dfs_chunk_sum){second, p->chunk_size[second - 1], p->sums[second - 1]};
+	*info = (dfs_file_info){.ver = p->ver,
+				.size = p->size,
+				.mtime_ns = p->mtime_ns,
+				.nchunks = p->n,
+				.digest = checksum_file_digest(p->sums, p->n)};
+	info->name.dfs_name_val = (char *)p->name;
+	info->name.dfs_name_len = (u_int)strlen(p->name);
+	info->chunks.chunks_val = held;
+	info->chunks.chunks_len = first == second ? 1 : 2;
+	info->lacking.lacking_val = (unsigned *)p->lacking;
+	info->lacking.lacking_len = p->nlacking;
+}
+
+/* Sends STORE to server s without waiting for the answer. */
+static bool store_send(struct small_put *p, unsigned s, char *scratch)
+{
+	struct link *l = &p->c->links[s - 1];
+	dfs_store_args a = {.cred = l->cred};
+	dfs_chunk_sum held[2];
+	enum clnt_stat st;
+	size_t len = 0;
+
+	server_info(p, s, &a.info, held);
+	for (u_int i = 0; i < a.info.chunks.chunks_len; i++) {
+		unsigned k = held[i].index;
+
+		memcpy(scratch + len, p->bytes + p->offset[k - 1], (size_t)p->chunk_size[k - 1]);
+		len += (size_t)p->chunk_size[k - 1];
+	}
+	a.data.data_val = scratch;
+	a.data.data_len = (u_int)len;
+	st = rpcstream_send(l->clnt[0], DFSPROC_STORE, (xdrproc_t)xdr_dfs_store_args, &a);
+	if (st != RPC_SUCCESS) {
+		clnt_problem(l->clnt[0], st, p->why[s - 1], sizeof(p->why[s - 1]));
+		conn_mark_down(p->c, l, p->why[s - 1]);
+		return false;
+	}
+	return true;
+}
+
+/* Reads server s's answer to STORE: 0 or -errno (why[s-1] says why). */
+static int store_recv(struct small_put *p, unsigned s)
+{
+	struct link *l = &p->c->links[s - 1];
+	dfs_stat res = DFS_OK;
+	enum clnt_stat st;
+
+	st = rpcstream_recv(l->clnt[0], (xdrproc_t)xdr_dfs_stat, &res);
+	if (st != RPC_SUCCESS) {
+		clnt_problem(l->clnt[0], st, p->why[s - 1], sizeof(p->why[s - 1]));
+		conn_mark_down(p->c, l, p->why[s - 1]);
+		return -EHOSTDOWN;
+	}
+	if (res != DFS_OK)
+		snprintf(p->why[s - 1], sizeof(p->why[s - 1]), "%s",
+			 dfs_strerror(client_errno(res)));
+	return client_errno(res);
+}
+
+static void warn_lacking(struct small_put *p, unsigned s)
+{
+	struct link *l = &p->c->links[s - 1];
+	char label[160];
+
+	client_warn(p->c, s,
+		    "%s holds no copy of %s: %s%s; its chunks are stored once until "
+		    "'dfs repair' runs with the server back",
+		    link_label(l, label, sizeof(label)), p->name,
+		    p->why[s - 1][0] ? "its upload failed: " : "",
+		    p->why[s - 1][0] ? p->why[s - 1] : l->why);
+}
+
+/* Every server with a copy learns which servers lack the version. */
+static void record_lacking(struct small_put *p, const bool *stored)
+{
+	for (unsigned s = 1; s <= p->n; s++) {
+		dfs_file_info info;
+		dfs_chunk_sum held[2];
+
+		if (!stored[s - 1])
+			continue;
+		server_info(p, s, &info, held);
+		put_commit(p->c, &p->c->links[s - 1], &info);
+	}
+}
+
+static int store_everywhere(struct small_put *p)
+{
+	bool sent[DFS_SERVERS_MAX] = {false}, stored[DFS_SERVERS_MAX] = {false};
+	unsigned committed[DFS_SERVERS_MAX] = {0}, nfailed = 0;
+	bool superseded = false;
+	char *scratch = malloc(p->size ? (size_t)p->size : 1);
+	int err, worst = -EHOSTDOWN;
+
+	if (!scratch)
+		return client_fail(p->c, -ENOMEM, "out of memory");
+	for (unsigned s = 1; s <= p->n; s++)
+		if (!p->c->links[s - 1].up)
+			p->lacking[p->nlacking++] = s;
+	/* Every STORE is sent before any answer is read: the servers write in parallel. */
+	for (unsigned s = 1; s <= p->n; s++)
+		if (p->c->links[s - 1].up)
+			sent[s - 1] = store_send(p, s, scratch);
+	free(scratch);
+	for (unsigned s = 1; s <= p->n; s++) {
+		unsigned first, second;
+
+		if (!sent[s - 1])
+			continue;
+		err = store_recv(p, s);
+		if (err == -ESTALE) {
+			superseded = true;
+			continue;
+		}
+		if (err) {
+			if (err == -ENOSPC || worst == -EHOSTDOWN)
+				worst = err;
+			continue;
+		}
+		stored[s - 1] = true;
+		placement_pair(p->row, s, p->n, &first, &second);
+		committed[first - 1]++;
+		committed[second - 1]++;
+	}
+	if (superseded) {
+		client_warn(p->c, 0, "a newer version of %s was stored at the same time; it wins",
+			    p->name);
+		return 0;
+	}
+	for (unsigned k = 1; k <= p->n; k++) {
+		if (!committed[k - 1]) {
+			unsigned s = placement_holder(p->row, k, p->n, 0);
+			char label[160];
+
+			put_abort_everywhere(p->c, p->name, p->ver);
+			return client_fail(
+			    p->c, worst,
+			    "%s: chunk %u could not be stored: %s: %s; the previous "
+			    "version stays current",
+			    p->path, k, link_label(&p->c->links[s - 1], label, sizeof(label)),
+			    p->why[s - 1][0] ? p->why[s - 1] : p->c->links[s - 1].why);
+		}
+	}
+	for (unsigned s = 1; s <= p->n; s++) {
+		if (sent[s - 1] && !stored[s - 1]) {
+			p->lacking[p->nlacking++] = s;
+			nfailed++;
+		}
+	}
+	if (nfailed)
+		record_lacking(p, stored);
+	for (unsigned i = 0; i < p->nlacking; i++)
+		warn_lacking(p, p->lacking[i]);
+	return 0;
+}
+
+int put_small(struct dfs_client *c, const char *path, const char *remote_name, int fd,
+	      const struct stat *sb)
+{
+	struct small_put *p = calloc(1, sizeof(*p));
+	int err;
+
+	if (!p)
+		return client_fail(c, -ENOMEM, "out of memory");
+	*p = (struct small_put){
+	    .c = c,
+	    .path = path,
+	    .name = remote_name,
+	    .size = (uint64_t)sb->st_size,
+	    .ver = plan_new_version(),
+	    .mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec,
+	    .n = c->conf.nservers,
+	    .row = placement_row(remote_name, strlen(remote_name), c->conf.nservers)};
+	p->bytes = malloc(p->size ? (size_t)p->size : 1);
+	if (!p->bytes) {
+		err = client_fail(c, -ENOMEM, "out of memory");
+		goto out;
+	}
+	err = read_whole(fd, p->bytes, p->size);
+	if (err) {
+		err = client_fail(c, err, "%s: %s", path,
+				  err == -EAGAIN ? "the file changed while being read"
+						 : strerror(-err));
+		goto out;
+	}
+	for (unsigned k = 1; k <= p->n; k++) {
+		chunk_range(p->size, p->n, k, &p->offset[k - 1], &p->chunk_size[k - 1]);
+		p->sums[k - 1] = checksum_of(p->bytes + p->offset[k - 1], p->chunk_size[k - 1]);
+	}
+	err = store_everywhere(p);
+out:
+	free(p->bytes);
+	free(p);
+	return err;
+}
