@@ -203,37 +203,16 @@ void op_status(struct conn *cn, dfs_cred_args *a, dfs_status_res *r)
 
 void op_repair_hints(struct conn *cn, dfs_cred_args *a, dfs_hints_res *r)
 {
-	char user[65], cookie[65] = "", next[65];
-	dfs_file_info *entries;
+	char user[65];
 	uint64_t files = 0;
-	bool eof = false;
+	int err;
 
 	r->status = op_authenticate(cn, &a->cred, user);
 	if (r->status != DFS_OK)
 		return;
-	entries = calloc(DFS_LIST_MAX, sizeof(*entries));
-	if (!entries) {
-		r->status = DFS_ENOMEM;
-		return;
-	}
 	/* Only this user's records: another user's repairs are theirs to run. */
-	while (!eof) {
-		unsigned count = 0;
-		int err = store_list(cn->srv->store, user, cookie, entries, DFS_LIST_MAX, &count,
-				     next, &eof);
-
-		if (err < 0) {
-			r->status = op_stat_from_errno(err);
-			break;
-		}
-		for (unsigned i = 0; i < count; i++) {
-			if (entries[i].lacking.lacking_len > 0)
-				files++;
-			xdr_free((xdrproc_t)xdr_dfs_file_info, (char *)&entries[i]);
-		}
-		memcpy(cookie, next, sizeof(cookie));
-	}
-	free(entries);
+	err = store_lacking_files(cn->srv->store, user, &files);
+	r->status = op_stat_from_errno(err);
 	if (r->status == DFS_OK)
 		r->dfs_hints_res_u.files = files;
 }

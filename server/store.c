@@ -24,6 +24,7 @@
 
 #include "hex.h"
 #include "names.h"
+#include "repair_index.h"
 
 #define STORE_LOCKS	256
 #define HASH_HEX	64
@@ -377,6 +378,8 @@ static int meta_write_with(int rootfd, const char *dir, const dfs_meta *meta, co
 		goto out;
 	}
 	rc = write_all(fd, buf, len, 0);
+	if (rc == 0 && meta->current.lacking.lacking_len > 0)
+		rc = repair_index_set(rootfd, dir, true);
 	/* Writeback of everything starts before the first wait, so all of it
 	 * shares one journal commit. */
 	for (int i = 0; rc == 0 && i < nflush; i++)
@@ -396,6 +399,8 @@ static int meta_write_with(int rootfd, const char *dir, const dfs_meta *meta, co
 	}
 	if (fsync(dirfd) < 0)
 		rc = -EIO;
+	if (rc == 0 && meta->current.lacking.lacking_len == 0)
+		repair_index_set(rootfd, dir, false); /* a stale marker costs one check */
 out:
 	if (dirfd >= 0)
 		close(dirfd);
@@ -611,6 +616,75 @@ static int clean_tmp(int rootfd, bool all, unsigned max_age_s)
 	return removed;
 }
 
+typedef int (*folder_fn)(struct store *st, const char *user, const char *hash, const char *dir,
+			 void *arg);
+static int walk_folders(struct store *st, folder_fn fn, void *arg);
+
+/* The users whose folders were written before the repair index existed. */
+struct unindexed {
+	char (*users)[USER_MAX + 1];
+	size_t count;
+};
+
+static int index_folder(struct store *st, const char *user, const char *hash, const char *dir,
+			void *arg)
+{
+	const struct unindexed *ui = arg;
+	dfs_meta m;
+	bool wanted = false;
+	int rc = 0;
+
+	for (size_t i = 0; i < ui->count && !wanted; i++)
+		wanted = strcmp(ui->users[i], user) == 0;
+	if (!wanted || meta_read(st->rootfd, dir, NULL, 0, hash, &m) < 0)
+		return 0;
+	if (m.current.lacking.lacking_len > 0)
+		rc = repair_index_build_add(st->rootfd, user, hash);
+	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	return rc;
+}
+
+/* Builds the repair index of every user folder that has none: one walk of their
+ * records, once. */
+static int index_old_users(struct store *st)
+{
+	struct unindexed ui = {NULL, 0};
+	struct dirent *de;
+	DIR *d;
+	int fd, rc = 0;
+
+	fd = openat(st->rootfd, "u", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -EIO;
+	}
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		void *grown;
+
+		if (store_check_user(de->d_name) < 0 || repair_index_exists(st->rootfd, de->d_name))
+			continue;
+		grown = realloc(ui.users, (ui.count + 1) * sizeof(*ui.users));
+		if (grown == NULL) {
+			rc = -ENOMEM;
+			break;
+		}
+		ui.users = grown;
+		memcpy(ui.users[ui.count++], de->d_name, strlen(de->d_name) + 1);
+	}
+	closedir(d);
+	for (size_t i = 0; rc == 0 && i < ui.count; i++)
+		rc = repair_index_build_start(st->rootfd, ui.users[i]);
+	if (rc == 0 && ui.count > 0)
+		rc = walk_folders(st, index_folder, &ui);
+	for (size_t i = 0; rc >= 0 && i < ui.count; i++)
+		rc = repair_index_build_publish(st->rootfd, ui.users[i]);
+	free(ui.users);
+	return rc < 0 ? rc : 0;
+}
+
 int store_open(struct store **out, const char *root, char *err, size_t errlen)
 {
 	struct store *st = NULL;
@@ -664,6 +738,13 @@ int store_open(struct store **out, const char *root, char *err, size_t errlen)
 	}
 	st->rootfd = rootfd;
 	rootfd = -1;
+	rc = index_old_users(st);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot index the files that need repair in %s: %s", root,
+			 strerror(-rc));
+		rootfd = st->rootfd;
+		goto out;
+	}
 	*out = st;
 	st = NULL;
 	rc = 0;
@@ -1565,9 +1646,50 @@ out:
 	return rc;
 }
 
+struct lacking_count {
+	struct store *st;
+	const char *user;
+	uint64_t files;
+};
+
+/* Counts a marked file if its record still names a lacking server; else drops the
+ * marker, under the file's lock so a commit setting it meanwhile is not undone. */
+static int count_marked(const char *hash, void *arg)
+{
+	struct lacking_count *lc = arg;
+	pthread_mutex_t *lock = stripe(lc->st, lc->user, hash);
+	char dir[PATH_BUF];
+	dfs_meta m;
+	int rc;
+
+	snprintf(dir, sizeof(dir), "u/%s/%.2s/%s", lc->user, hash, hash);
+	pthread_mutex_lock(lock);
+	rc = meta_read(lc->st->rootfd, dir, NULL, 0, hash, &m);
+	if (rc == 0 && m.current.lacking.lacking_len > 0)
+		lc->files++;
+	else if (rc == 0 || rc == -ENOENT)
+		repair_index_set(lc->st->rootfd, dir, false);
+	if (rc == 0)
+		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	pthread_mutex_unlock(lock);
+	return 0;
+}
+
+int store_lacking_files(struct store *st, const char *user, uint64_t *files)
+{
+	struct lacking_count lc = {st, user, 0};
+	int rc;
+
+	*files = 0;
+	rc = store_check_user(user);
+	if (rc < 0)
+		return rc;
+	rc = repair_index_each(st->rootfd, user, count_marked, &lc);
+	*files = lc.files;
+	return rc;
+}
+
 /* Calls fn for each file folder u/USER/HH/HASH, stopping at a negative return. */
-typedef int (*folder_fn)(struct store *st, const char *user, const char *hash, const char *dir,
-			 void *arg);
 
 static int walk_folders(struct store *st, folder_fn fn, void *arg)
 {

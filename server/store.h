@@ -97,6 +97,10 @@ int store_read(struct store *st, const char *user, const void *name, size_t name
 int store_delete(struct store *st, const char *user, const void *name, size_t name_len,
 		 uint64_t ver, const unsigned *lacking, unsigned nlacking);
 
+/* How many of user's files have a current record naming a server that lacks
+ * them (read from the repair index, not from every record). 0 or -errno. */
+int store_lacking_files(struct store *st, const char *user, uint64_t *files);
+
 /* Lists the user's records (tombstones included), ordered by name hash,
  * starting after cookie (empty = the start). Fills at most max entries
  * (free each with xdr_free(xdr_dfs_file_info)); writes the next cookie

@@ -27,6 +27,18 @@ must dfs_s get degraded -o "$T/got"
 assert_file_eq "$IN/degraded" "$T/got"
 ok "the degraded file reads back with DFS2 still down"
 
+# Servers that recorded DFS2 as lacking keep an index of such files for the login's
+# check. A data folder written before that index existed gets one when its server
+# starts: remove it everywhere and restart those servers.
+for k in 1 3 4; do
+	[[ -d $C/data/$k/u/AnujS/lacking ]] || fail "server $k has no repair index"
+	cluster stop "$k"
+	rm -rf "$C/data/$k/u/AnujS/lacking"
+	cluster start "$k"
+	[[ -d $C/data/$k/u/AnujS/lacking ]] || fail "server $k did not rebuild its repair index"
+done
+ok "servers rebuild a missing repair index when they start"
+
 cluster start 2
 # The first login that reaches every server brings DFS2 level by itself.
 must dfs_s list

@@ -517,6 +517,8 @@ static void test_list(void)
 	store_close(st);
 }
 
+static void write_file(const char *path, const char *text);
+
 static void test_verify_and_stats(void)
 {
 	char root[128], path[512];
@@ -587,6 +589,29 @@ static void test_verify_and_stats(void)
 	CHECK_EQ(s.chunks_need_repair, 2);
 	CHECK(s.space_total > 0);
 	CHECK(s.space_free <= s.space_total);
+
+	/* The repair index: y lacks a server; it survives a restart without its folder
+	 * (rebuilt from the records); a stale marker is dropped when counted. */
+	{
+		uint64_t files = 99;
+		char index[512], stale[600];
+
+		CHECK_EQ(store_lacking_files(st, "gina", &files), 0);
+		CHECK_EQ(files, 1);
+		CHECK_EQ(store_lacking_files(st, "nobody", &files), 0);
+		CHECK_EQ(files, 0);
+		store_close(st);
+		snprintf(index, sizeof(index), "%s/u/gina/lacking", root);
+		rm_tree(index);
+		st = open_store(root);
+		CHECK_EQ(store_lacking_files(st, "gina", &files), 0);
+		CHECK_EQ(files, 1);
+		snprintf(stale, sizeof(stale), "%s/%064d", index, 0);
+		write_file(stale, "");
+		CHECK_EQ(store_lacking_files(st, "gina", &files), 0);
+		CHECK_EQ(files, 1);
+		CHECK(access(stale, F_OK) != 0);
+	}
 	store_close(st);
 }
 
