@@ -31,7 +31,7 @@ for k in 1 2 3 4; do
 	port=$(cluster_env "DFS_CLUSTER_PORT_$k")
 	filter+="${filter:+ or }tcp port $port"
 done
-tshark -i lo -f "$filter" -a duration:60 -w "$T/cap.pcapng" >"$T/tshark.log" 2>&1 &
+tshark -i lo -B 64 -f "$filter" -a duration:60 -w "$T/cap.pcapng" >"$T/tshark.log" 2>&1 &
 tshark_pid=$!
 # Ready once it says it is capturing.
 for ((i = 0; i < 100; i++)); do
@@ -46,7 +46,7 @@ must env DFS_PASSWORD=Bluepanda "$PROBE" -c "$C/dfs.conf" -s 1 -u AnujS login
 TOKEN=$(sed -n 's/^token //p' <<<"$OUT")
 [[ -n $TOKEN ]] || fail "no token"
 must "$PROBE" -c "$C/dfs.conf" -s 1 call-with-token "$TOKEN" LIST
-sleep 1 # let the last packets reach the capture file
+sleep 2 # let the last packets reach the capture file
 kill -INT "$tshark_pid"
 wait "$tshark_pid" || true
 [[ -s $T/cap.pcapng ]] || fail "empty capture"
