@@ -299,7 +299,8 @@ static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_p
 				    .part = part,
 				    .progress = &progress};
 		chunk_range(plan->info->size, n, k, &x->offset, &x->size);
-		started[k - 1] = pthread_create(&tids[k - 1], NULL, fetch_run, x) == 0;
+		started[k - 1] = plan->info->size > SMALL_FILE_MAX &&
+				 pthread_create(&tids[k - 1], NULL, fetch_run, x) == 0;
 		if (!started[k - 1])
 			fetch_run(x);
 	}
@@ -463,7 +464,9 @@ int dfs_get(struct dfs_client *c, const char *remote_name, const char *local_pat
 		goto out;
 	}
 	for (int attempt = 1;; attempt++) {
-		err = part_open(c, state, plan.info, &part, &kept);
+		/* A small file is fetched again whole rather than resumed. */
+		if (plan.info->size > SMALL_FILE_MAX)
+			err = part_open(c, state, plan.info, &part, &kept);
 		if (err)
 			goto out;
 		if (kept)
@@ -479,7 +482,8 @@ int dfs_get(struct dfs_client *c, const char *remote_name, const char *local_pat
 		if (err != -ESTALE || attempt == GET_ATTEMPTS)
 			break;
 		/* Newer puts replaced the version being read: read the newest. */
-		close(part.state_fd);
+		if (part.state_fd >= 0)
+			close(part.state_fd);
 		part.state_fd = -1;
 		plan_view_free(&view);
 		err = prepare(c, remote_name, &view, &plan);

@@ -144,9 +144,11 @@ DFS_INTERNAL int put_commit(struct dfs_client *c, struct link *l, const dfs_file
 /* Drops the staged chunks of (name, ver) on every live server. */
 DFS_INTERNAL void put_abort_everywhere(struct dfs_client *c, const char *name, uint64_t ver);
 
-/* put_small.c: a file of at most PUT_SMALL_MAX bytes, already open as fd,
- * stored with one STORE call per server. 0 or -errno. */
-#define PUT_SMALL_MAX (256 * 1024)
+/* A file of at most SMALL_FILE_MAX bytes is stored with one STORE call per
+ * server, and fetched chunk after chunk without helper threads or a resume
+ * sidecar: for it those cost more than they save. */
+#define SMALL_FILE_MAX (256 * 1024)
+/* put_small.c: stores a small file, already open as fd. 0 or -errno. */
 DFS_INTERNAL int put_small(struct dfs_client *c, const char *path, const char *remote_name, int fd,
 			   const struct stat *sb);
 

@@ -432,7 +432,7 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 		err = client_fail(c, -EINVAL, "%s: not a regular file", path);
 		goto out;
 	}
-	if (sb.st_size <= PUT_SMALL_MAX) {
+	if (sb.st_size <= SMALL_FILE_MAX) {
 		err = put_small(c, path, remote_name, fd, &sb);
 		goto out;
 	}
