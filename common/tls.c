@@ -65,6 +65,8 @@ const char *tls_error_string(char *buf, size_t len)
 	return buf;
 }
 
+#define TLS_READ_BUFFER (128 * 1024)
+
 /* Settings both sides share: TLS 1.3 only, no renegotiation or compression,
  * and a peer closing TCP without close_notify counts as an orderly close (RPC
  * records are self-delimiting, so truncation is detected above TLS). */
@@ -74,6 +76,11 @@ static int ctx_common(SSL_CTX *ctx)
 		return -1;
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Read whatever has arrived, not one record header and then its body: one
+	 * system call then brings several records. Readers must ask SSL_has_pending
+	 * before waiting on the socket. */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ctx, TLS_READ_BUFFER);
 	return 0;
 }
 
