@@ -1263,9 +1263,8 @@ int store_read(struct store *st, const char *user, const void *name, size_t name
 	struct file_ref ref;
 	char path[PATH_BUF], file[32];
 	dfs_meta m;
-	bool have = false;
 	ssize_t n;
-	int fd = -1, rc;
+	int fd, rc;
 
 	*got = 0;
 	rc = ref_for(st, user, name, name_len, &ref);
@@ -1273,47 +1272,29 @@ int store_read(struct store *st, const char *user, const void *name, size_t name
 		return rc;
 	if (index == 0 || index > DFS_SERVERS_MAX || offset > (uint64_t)INT64_MAX)
 		return -EINVAL;
+	/* A chunk file is named by its version and never changes: if it is here it
+	 * is the bytes asked for (and the reader checks them). The record is only
+	 * read to explain a chunk that is not. */
+	chunk_name(file, sizeof(file), ver, index);
+	if (path_join(path, sizeof(path), ref.dir, file) == 0) {
+		fd = openat(st->rootfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0) {
+			n = read_full(fd, buf, count, offset);
+			close(fd);
+			if (n < 0)
+				return (int)n;
+			*got = (size_t)n;
+			return 0;
+		}
+		if (errno != ENOENT && errno != ENOTDIR)
+			return -EIO;
+	}
+	/* Not held here, or removed by a commit or delete meanwhile. */
 	rc = meta_read(st->rootfd, ref.dir, name, name_len, NULL, &m);
 	if (rc < 0)
-		goto out;
-	have = true;
-	if (meta_version(&m, ver) == NULL) {
-		rc = missing_version(&m, ver);
-		goto out;
-	}
-	chunk_name(file, sizeof(file), ver, index);
-	if (path_join(path, sizeof(path), ref.dir, file) < 0) {
-		rc = -ENOENT;
-		goto out;
-	}
-	fd = openat(st->rootfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno != ENOENT) {
-			rc = -EIO;
-			goto out;
-		}
-		/* Not held here, or removed by a commit or delete since meta was read. */
-		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
-		have = false;
-		rc = meta_read(st->rootfd, ref.dir, name, name_len, NULL, &m);
-		if (rc < 0)
-			goto out;
-		have = true;
-		rc = meta_version(&m, ver) ? -ENOENT : missing_version(&m, ver);
-		goto out;
-	}
-	n = read_full(fd, buf, count, offset);
-	if (n < 0) {
-		rc = (int)n;
-		goto out;
-	}
-	*got = (size_t)n;
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (have)
-		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+		return rc;
+	rc = meta_version(&m, ver) ? -ENOENT : missing_version(&m, ver);
+	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
 	return rc;
 }
 

@@ -82,10 +82,11 @@ int store_abort(struct store *st, const char *user, const void *name, size_t nam
 int store_lookup(struct store *st, const char *user, const void *name, size_t name_len,
 		 dfs_meta *out);
 
-/* Reads up to count bytes at offset of chunk index of version ver, which
- * must be the current or previous committed version (-ESTALE if it is no
- * longer kept, -ENOENT if never held). *got = bytes read (short only at the
- * chunk's end). */
+/* Reads up to count bytes at offset of chunk index of version ver, if this
+ * server holds that chunk: committed, or staged whole and verified (readers
+ * only ask for versions that some server committed, and check every byte).
+ * Otherwise -ESTALE if the version is no longer kept, -ENOENT if not held.
+ * *got = bytes read (short only at the chunk's end). */
 int store_read(struct store *st, const char *user, const void *name, size_t name_len, uint64_t ver,
 	       unsigned index, uint64_t offset, void *buf, size_t count, size_t *got);
 
