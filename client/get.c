@@ -2,11 +2,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "checksum.h"
@@ -423,21 +425,118 @@ static int part_open(struct dfs_client *c, const char *path, const dfs_file_info
 	return 0;
 }
 
+static mode_t process_umask;
+
+/* The umask, read without changing it: umask() would change it for every thread. */
+static void read_umask(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[128];
+	unsigned mask;
+
+	process_umask = 022;
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "Umask: %o", &mask) == 1) {
+				process_umask = (mode_t)mask;
+				fclose(f);
+				return;
+			}
+		fclose(f);
+	}
+	process_umask = umask(022);
+	umask(process_umask);
+}
+
+/* Gives a fetched file the mode a new file gets here and the source's mtime. */
+static int finish_attributes(int fd, const dfs_file_info *info)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct timespec times[2] = {{0, UTIME_OMIT},
+				    {info->mtime_ns / 1000000000, info->mtime_ns % 1000000000}};
+
+	pthread_once(&once, read_umask);
+	if (fchmod(fd, 0666 & ~process_umask) < 0 || futimens(fd, times) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Fetches a small file into an unnamed file in the target's folder, then gives
+ * it the target's name in one step: a link, or a rename over an existing file.
+ * -EOPNOTSUPP if the folder cannot hold unnamed files. */
+static int get_small(struct dfs_client *c, const char *remote_name, const char *local_path,
+		     struct file_view *view, struct read_plan *plan)
+{
+	char dir[PATH_MAX], proc[64], tmp[PATH_MAX], base[PATH_MAX];
+	int fd, err = 0;
+
+	snprintf(dir, sizeof(dir), "%s", local_path);
+	fd = open(dirname(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL
+			   ? -EOPNOTSUPP
+			   : client_fail(c, -errno, "cannot create a file beside %s: %s",
+					 local_path, strerror(errno));
+	for (int attempt = 1;; attempt++) {
+		err = fetch_all(c, view, plan, fd, NULL);
+		if (err != -ESTALE || attempt == GET_ATTEMPTS)
+			break;
+		plan_view_free(view);
+		err = prepare(c, remote_name, view, plan);
+		if (err)
+			break;
+	}
+	if (!err && finish_attributes(fd, plan->info) < 0)
+		err = client_fail(c, -errno, "cannot set the attributes of %s: %s", local_path,
+				  strerror(errno));
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (!err && linkat(AT_FDCWD, proc, AT_FDCWD, local_path, AT_SYMLINK_FOLLOW) < 0) {
+		err = -errno;
+		if (err == -EEXIST) {
+			/* Replacing a file: link under a temporary name, rename over it. */
+			snprintf(dir, sizeof(dir), "%s", local_path);
+			snprintf(base, sizeof(base), "%s", local_path);
+			uint32_t r = 0;
+
+			if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+				r = (uint32_t)getpid() ^ (uint32_t)fd;
+			err = snprintf(tmp, sizeof(tmp), "%s/.%s.dfs-new.%08x", dirname(dir),
+				       basename(base), r) >= (int)sizeof(tmp)
+				  ? -ENAMETOOLONG
+				  : 0;
+			if (!err && (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0 ||
+				     rename(tmp, local_path) < 0)) {
+				err = -errno;
+				unlink(tmp);
+			}
+		}
+		if (err)
+			client_fail(c, err, "cannot put %s in place: %s", local_path,
+				    strerror(-err));
+	}
+	close(fd);
+	return err;
+}
+
 int dfs_get(struct dfs_client *c, const char *remote_name, const char *local_path)
 {
 	struct file_view view;
 	struct read_plan plan;
 	struct part part = {.state_fd = -1};
 	char tmp[PATH_MAX] = "", state[PATH_MAX + 8] = "", dir[PATH_MAX], base[PATH_MAX];
-	struct timespec times[2];
 	uint64_t kept = 0;
 	bool keep = false;
-	mode_t mask;
 	int fd = -1, err;
 
 	err = prepare(c, remote_name, &view, &plan);
 	if (err)
 		goto out;
+	if (plan.info->size <= SMALL_FILE_MAX) {
+		err = get_small(c, remote_name, local_path, &view, &plan);
+		if (err != -EOPNOTSUPP)
+			goto out;
+		err = 0;
+	}
 	snprintf(dir, sizeof(dir), "%s", local_path);
 	snprintf(base, sizeof(base), "%s", local_path);
 	/* A fixed name beside the target, so an interrupted get can be
@@ -494,14 +593,7 @@ int dfs_get(struct dfs_client *c, const char *remote_name, const char *local_pat
 		keep = c->resume;
 		goto out;
 	}
-	mask = umask(0);
-	umask(mask);
-	times[0].tv_sec = 0;
-	times[0].tv_nsec = UTIME_OMIT;
-	times[1].tv_sec = plan.info->mtime_ns / 1000000000;
-	times[1].tv_nsec = plan.info->mtime_ns % 1000000000;
-	if (fchmod(fd, 0666 & ~mask) < 0 || futimens(fd, times) < 0 ||
-	    rename(tmp, local_path) < 0) {
+	if (finish_attributes(fd, plan.info) < 0 || rename(tmp, local_path) < 0) {
 		err = client_fail(c, -errno, "cannot put %s in place: %s", local_path,
 				  strerror(errno));
 		goto out;

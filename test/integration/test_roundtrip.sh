@@ -65,6 +65,18 @@ must dfs_s get three -o "$T/three-v2"
 assert_file_eq "$T/new-three" "$T/three-v2"
 ok "put over an existing name replaces it"
 
+# A fetched file gets the mode any new file gets here, and replaces an existing
+# local file whole, with the source's modification time.
+touch -d '2001-02-03 04:05:06' "$T/new-three"
+must dfs_s put "$T/new-three" --as three
+printf 'old local content' >"$T/three-v2"
+(umask 027 && must dfs_s get three -o "$T/three-v2")
+assert_file_eq "$T/new-three" "$T/three-v2"
+assert_eq 640 "$(stat -c %a "$T/three-v2")" "mode under umask 027"
+assert_eq "$(stat -c %Y "$T/new-three")" "$(stat -c %Y "$T/three-v2")" "modification time"
+[[ -z $(find "$T" -maxdepth 1 -name '.three-v2.*') ]] || fail "a temporary file was left beside the target"
+ok "get over an existing local file: replaced whole, mode from the umask, mtime kept"
+
 make_random "$IN/big" $((64 * 1024 * 1024))
 start=$(date +%s.%N)
 must dfs_s put "$IN/big"
