@@ -155,35 +155,11 @@ void op_put_end(struct conn *cn, dfs_put_end_args *a, dfs_stat *r)
 	*r = op_stat_from_errno(err);
 }
 
-/* Stages one chunk of a STORE call whole: begin, write, check, rename. */
-static int store_one_chunk(struct conn *cn, const char *user, const dfs_file_info *info,
-			   const dfs_chunk_sum *c, const char *data)
-{
-	struct store_upload *up;
-	uint64_t offset = 0;
-	int err;
-
-	err =
-	    store_upload_begin(cn->srv->store, user, info->name.dfs_name_val,
-			       info->name.dfs_name_len, info->ver, c->index, c->size, &up, &offset);
-	if (err < 0)
-		return err;
-	/* An earlier interrupted upload of the same chunk staged a prefix. */
-	if (offset < c->size)
-		err = store_upload_write(up, offset, data + offset, (size_t)(c->size - offset));
-	if (err < 0) {
-		store_upload_abort(up);
-		return err;
-	}
-	return store_upload_stage(up, c->checksum);
-}
-
 void op_store(struct conn *cn, dfs_store_args *a, dfs_stat *r)
 {
 	const dfs_file_info *info = &a->info;
-	uint64_t total = 0;
 	char user[65];
-	int err = 0;
+	int err;
 
 	*r = op_authenticate(cn, &a->cred, user);
 	if (*r != DFS_OK)
@@ -192,36 +168,16 @@ void op_store(struct conn *cn, dfs_store_args *a, dfs_stat *r)
 	if (*r != DFS_OK)
 		return;
 	if (info->deleted || info->ver == 0 || info->nchunks < 1 ||
-	    info->nchunks > DFS_SERVERS_MAX || info->chunks.chunks_len < 1) {
+	    info->nchunks > DFS_SERVERS_MAX) {
 		*r = DFS_EINVAL;
 		return;
 	}
-	for (u_int i = 0; i < info->chunks.chunks_len; i++) {
-		const dfs_chunk_sum *c = &info->chunks.chunks_val[i];
-
-		if (c->index < 1 || c->index > DFS_SERVERS_MAX || c->size > a->data.data_len) {
-			*r = DFS_EINVAL;
-			return;
-		}
-		total += c->size;
-	}
-	if (total != a->data.data_len) {
-		*r = DFS_EINVAL;
-		return;
-	}
-	total = 0;
-	for (u_int i = 0; i < info->chunks.chunks_len && err == 0; i++) {
-		err = store_one_chunk(cn, user, info, &info->chunks.chunks_val[i],
-				      a->data.data_val + total);
-		total += info->chunks.chunks_val[i].size;
-	}
-	if (err == 0)
-		err = store_commit(cn->srv->store, user, info);
+	err = store_put_whole(cn->srv->store, user, info, a->data.data_val, a->data.data_len);
 	if (err == -EBADMSG)
 		log_warn("%s: a stored chunk failed its checksum", cn->peer_text);
 	else if (err == -ENOSPC)
 		log_warn("%s: no space for a %u-byte file", cn->peer_text, a->data.data_len);
-	else if (err < 0 && err != -ESTALE)
+	else if (err < 0 && err != -ESTALE && err != -EINVAL)
 		log_warn("%s: store of version %016llx failed: %s", cn->peer_text,
 			 (unsigned long long)info->ver, strerror(-err));
 	if (err == 0)

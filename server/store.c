@@ -26,15 +26,17 @@
 #include "names.h"
 #include "repair_index.h"
 
-#define STORE_LOCKS	256
-#define HASH_HEX	64
-#define USER_MAX	64
-#define META_BUF	4096
-#define READ_BUF	(1024 * 1024)
-#define PATH_BUF	512
-#define FORMAT_MAGIC	"dfs-data "
-#define FORMAT_NAME	"FORMAT"
-#define META_NAME	"meta"
+#define STORE_LOCKS  256
+#define HASH_HEX     64
+#define USER_MAX     64
+#define META_BUF     4096
+#define READ_BUF     (1024 * 1024)
+#define PATH_BUF     512
+#define FORMAT_MAGIC "dfs-data "
+#define FORMAT_NAME  "FORMAT"
+#define META_NAME    "meta"
+/* Temporary files in a file's folder; written only under the folder's lock, so one
+ * seen under that lock is a crash leftover. */
 #define META_TMP_PREFIX "meta.tmp."
 #define IN_SERVICE_NAME "IN-SERVICE"
 
@@ -344,16 +346,103 @@ static int meta_read(int rootfd, const char *dir, const void *name, size_t name_
 }
 
 /* Replaces dir/meta atomically and durably. */
+/* A file written in a folder that appears there under its final name in one step:
+ * unnamed (O_TMPFILE) until placed where the file system allows, else under a
+ * temporary name. An unnamed file needs no entry in the folder until it is
+ * placed, so writers in one folder do not queue behind each other's creation. */
+struct new_file {
+	int dirfd, fd;
+	bool unnamed;
+	char tmp[32];
+};
+
+static int random_tmp_name(char *out, size_t len)
+{
+	unsigned char rnd[8];
+	char hex[17];
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return -EIO;
+	hex_encode(rnd, sizeof(rnd), hex);
+	snprintf(out, len, "%s%s", META_TMP_PREFIX, hex);
+	return 0;
+}
+
+static int new_file_open(struct new_file *nf, int dirfd)
+{
+	int rc;
+
+	nf->dirfd = dirfd;
+	nf->tmp[0] = '\0';
+	nf->fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	nf->unnamed = nf->fd >= 0;
+	if (nf->unnamed)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return -errno;
+	rc = random_tmp_name(nf->tmp, sizeof(nf->tmp));
+	if (rc < 0)
+		return rc;
+	nf->fd = openat(dirfd, nf->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	return nf->fd < 0 ? -errno : 0;
+}
+
+/* Names an unnamed file tmp (a fresh temporary name). */
+static int new_file_link(struct new_file *nf, const char *name)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", nf->fd);
+	return linkat(AT_FDCWD, proc, nf->dirfd, name, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+}
+
+/* Gives the file its final name and closes it. With replace an existing file of that
+ * name is replaced atomically; without, it is kept and -EEXIST returned. */
+static int new_file_place(struct new_file *nf, const char *final, bool replace)
+{
+	int rc = 0;
+
+	if (nf->unnamed) {
+		rc = new_file_link(nf, final);
+		if (rc == -EEXIST && replace) {
+			rc = random_tmp_name(nf->tmp, sizeof(nf->tmp));
+			if (rc == 0)
+				rc = new_file_link(nf, nf->tmp);
+		}
+	}
+	if (rc == 0 && nf->tmp[0]) {
+		if (replace)
+			rc = renameat(nf->dirfd, nf->tmp, nf->dirfd, final) < 0 ? -errno : 0;
+		else
+			rc = linkat(nf->dirfd, nf->tmp, nf->dirfd, final, 0) < 0 ? -errno : 0;
+		if (rc < 0 || !replace)
+			unlinkat(nf->dirfd, nf->tmp, 0);
+		nf->tmp[0] = '\0';
+	}
+	close(nf->fd);
+	nf->fd = -1;
+	return rc;
+}
+
+static void new_file_discard(struct new_file *nf)
+{
+	if (nf->fd >= 0)
+		close(nf->fd);
+	if (nf->tmp[0])
+		unlinkat(nf->dirfd, nf->tmp, 0);
+	nf->fd = -1;
+}
+
 /* Writes a file's record durably: a temporary file, flushed together with the
  * files in flush_too (the chunks it names), then renamed over the record. */
 static int meta_write_with(int rootfd, const char *dir, const dfs_meta *meta, const int *flush_too,
 			   int nflush)
 {
-	char buf[META_BUF], tmp[PATH_BUF], path[PATH_BUF], rnd_hex[17];
-	unsigned char rnd[8];
+	char buf[META_BUF];
+	struct new_file nf = {.fd = -1};
 	XDR xdr;
 	u_int len;
-	int fd = -1, dirfd = -1, rc = 0;
+	int dirfd, rc;
 
 	xdrmem_create(&xdr, buf, sizeof(buf), XDR_ENCODE);
 	if (!xdr_dfs_meta(&xdr, (dfs_meta *)meta)) {
@@ -362,22 +451,12 @@ static int meta_write_with(int rootfd, const char *dir, const dfs_meta *meta, co
 	}
 	len = xdr_getpos(&xdr);
 	xdr_destroy(&xdr);
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-		return -EIO;
-	hex_encode(rnd, sizeof(rnd), rnd_hex);
-	snprintf(tmp, sizeof(tmp), "%s%s", META_TMP_PREFIX, rnd_hex);
-	snprintf(path, sizeof(path), "%s", dir);
-	dirfd = openat(rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	rc = write_all(fd, buf, len, 0);
+	dirfd = openat(rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -errno;
+	rc = new_file_open(&nf, dirfd);
+	if (rc == 0)
+		rc = write_all(nf.fd, buf, len, 0);
 	if (rc == 0 && meta->current.lacking.lacking_len > 0)
 		rc = repair_index_set(rootfd, dir, true);
 	/* Writeback of everything starts before the first wait, so all of it
@@ -387,23 +466,16 @@ static int meta_write_with(int rootfd, const char *dir, const dfs_meta *meta, co
 	for (int i = 0; rc == 0 && i < nflush; i++)
 		if (fdatasync(flush_too[i]) < 0)
 			rc = -EIO;
-	if (rc == 0 && fsync(fd) < 0)
+	if (rc == 0 && fsync(nf.fd) < 0)
 		rc = -EIO;
-	close(fd);
-	fd = -1;
-	if (rc == 0 && renameat(dirfd, tmp, dirfd, META_NAME) < 0)
-		rc = -errno;
-	if (rc < 0) {
-		unlinkat(dirfd, tmp, 0);
-		goto out;
-	}
-	if (fsync(dirfd) < 0)
+	if (rc == 0)
+		rc = new_file_place(&nf, META_NAME, true);
+	new_file_discard(&nf);
+	if (rc == 0 && fsync(dirfd) < 0)
 		rc = -EIO;
 	if (rc == 0 && meta->current.lacking.lacking_len == 0)
 		repair_index_set(rootfd, dir, false); /* a stale marker costs one check */
-out:
-	if (dirfd >= 0)
-		close(dirfd);
+	close(dirfd);
 	return rc;
 }
 
@@ -992,9 +1064,7 @@ int store_upload_write(struct store_upload *up, uint64_t offset, const void *dat
 	return 0;
 }
 
-/* Checks a finished upload and renames it into its file's folder; with durable,
- * waits until the bytes and the new name are on disk. Always frees up. */
-static int upload_place(struct store_upload *up, uint64_t checksum, bool durable)
+int store_upload_finish(struct store_upload *up, uint64_t checksum)
 {
 	struct file_ref ref;
 	char final[PATH_BUF];
@@ -1005,7 +1075,7 @@ static int upload_place(struct store_upload *up, uint64_t checksum, bool durable
 		rc = -EBADMSG;
 		goto out;
 	}
-	if (durable && fdatasync(up->fd) < 0) {
+	if (fdatasync(up->fd) < 0) {
 		rc = -EIO;
 		goto out;
 	}
@@ -1017,7 +1087,7 @@ static int upload_place(struct store_upload *up, uint64_t checksum, bool durable
 	 * delete look at the chunk files. */
 	pthread_mutex_lock(ref.lock);
 	locked = true;
-	rc = mkdirs_at(up->st->rootfd, ref.dir, durable);
+	rc = mkdirs_at(up->st->rootfd, ref.dir, true);
 	if (rc < 0)
 		goto out;
 	dirfd = openat(up->st->rootfd, ref.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1029,7 +1099,7 @@ static int upload_place(struct store_upload *up, uint64_t checksum, bool durable
 		rc = -errno;
 		goto out;
 	}
-	if (durable && fsync(dirfd) < 0)
+	if (fsync(dirfd) < 0)
 		rc = -EIO;
 	pthread_mutex_unlock(ref.lock);
 	locked = false;
@@ -1046,14 +1116,69 @@ out:
 	return rc;
 }
 
-int store_upload_finish(struct store_upload *up, uint64_t checksum)
+/* Places one chunk of a whole small file in its folder (open as dirfd). A chunk
+ * file of that version already there holds the same bytes: it is kept. */
+static int place_chunk(int dirfd, uint64_t ver, const dfs_chunk_sum *c, const char *data)
 {
-	return upload_place(up, checksum, true);
+	struct new_file nf = {.fd = -1};
+	char final[32];
+	int rc;
+
+	if (XXH3_64bits(data, (size_t)c->size) != c->checksum)
+		return -EBADMSG;
+	chunk_name(final, sizeof(final), ver, c->index);
+	rc = new_file_open(&nf, dirfd);
+	if (rc == 0)
+		rc = write_all(nf.fd, data, (size_t)c->size, 0);
+	if (rc == 0) {
+		rc = new_file_place(&nf, final, false);
+		if (rc == -EEXIST)
+			rc = 0;
+	}
+	new_file_discard(&nf);
+	return rc;
 }
 
-int store_upload_stage(struct store_upload *up, uint64_t checksum)
+int store_put_whole(struct store *st, const char *user, const dfs_file_info *info, const void *data,
+		    size_t len)
 {
-	return upload_place(up, checksum, false);
+	struct file_ref ref;
+	struct statvfs vfs;
+	const char *p = data;
+	uint64_t total = 0;
+	int dirfd, rc;
+
+	if (info == NULL || info->chunks.chunks_len < 1 || info->chunks.chunks_len > DFS_HELD_MAX)
+		return -EINVAL;
+	for (u_int i = 0; i < info->chunks.chunks_len; i++) {
+		const dfs_chunk_sum *c = &info->chunks.chunks_val[i];
+
+		if (c->index < 1 || c->index > DFS_SERVERS_MAX || c->size > len)
+			return -EINVAL;
+		total += c->size;
+	}
+	if (total != len)
+		return -EINVAL;
+	rc = ref_for(st, user, info->name.dfs_name_val, info->name.dfs_name_len, &ref);
+	if (rc < 0)
+		return rc;
+	if (fstatvfs(st->rootfd, &vfs) == 0 && len > (uint64_t)vfs.f_bavail * vfs.f_frsize)
+		return -ENOSPC;
+	/* Under the file's lock: housekeeping may remove an empty folder. The folder
+	 * and the chunks reach the disk with the record, in store_commit. */
+	pthread_mutex_lock(ref.lock);
+	rc = mkdirs_at(st->rootfd, ref.dir, false);
+	dirfd = rc < 0 ? -1 : openat(st->rootfd, ref.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rc == 0 && dirfd < 0)
+		rc = -errno;
+	for (u_int i = 0; rc == 0 && i < info->chunks.chunks_len; i++) {
+		rc = place_chunk(dirfd, info->ver, &info->chunks.chunks_val[i], p);
+		p += info->chunks.chunks_val[i].size;
+	}
+	if (dirfd >= 0)
+		close(dirfd);
+	pthread_mutex_unlock(ref.lock);
+	return rc < 0 ? rc : store_commit(st, user, info);
 }
 
 void store_upload_abort(struct store_upload *up)

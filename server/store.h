@@ -55,13 +55,18 @@ int store_upload_write(struct store_upload *up, uint64_t offset, const void *dat
  * (-EBADMSG otherwise; the upload is then discarded), fsyncs and renames it
  * into place. Always frees up. */
 int store_upload_finish(struct store_upload *up, uint64_t checksum);
-/* The same without waiting for the disk: the store_commit that must follow
- * makes the chunk durable together with the file's record. */
-int store_upload_stage(struct store_upload *up, uint64_t checksum);
+
 /* Discards an unfinished upload and frees it. NULL is fine. */
 void store_upload_abort(struct store_upload *up);
 /* Keeps the staged bytes for a later resume and frees up (connection lost). */
 void store_upload_suspend(struct store_upload *up);
+
+/* Stores the chunks of info whole from data (their bytes in info->chunks order,
+ * each checked against its checksum: -EBADMSG) and commits them as store_commit
+ * does: one step for a small file. -EINVAL if the sizes do not add up to len,
+ * -ENOSPC if the disk lacks room. */
+int store_put_whole(struct store *st, const char *user, const dfs_file_info *info, const void *data,
+		    size_t len);
 
 /* Makes info->ver current for info->name, durably: the chunks in info->chunks
  * are flushed to disk before the record that names them. Every chunk must

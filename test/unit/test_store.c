@@ -1021,6 +1021,72 @@ static void test_concurrent(void)
 	store_close(st);
 }
 
+/* Chunks 1 and 2 of ver (len bytes each from seed) stored whole in one step. */
+static int put_whole(struct store *st, const char *name, uint64_t ver, size_t len, unsigned seed,
+		     bool corrupt)
+{
+	unsigned char *data = malloc(2 * len + 1);
+	dfs_chunk_sum sums[2];
+	dfs_file_info fi;
+	int rc;
+
+	for (unsigned k = 1; k <= 2; k++) {
+		fill(data + (k - 1) * len, len, seed + k);
+		sums[k - 1] = (dfs_chunk_sum){k, len, XXH3_64bits(data + (k - 1) * len, len)};
+	}
+	if (corrupt)
+		data[0] ^= 1;
+	info_init(&fi, name, ver, sums, 2);
+	fi.size = 2 * len;
+	rc = store_put_whole(st, "ivy", &fi, data, 2 * len);
+	free(data);
+	return rc;
+}
+
+static void test_put_whole(void)
+{
+	char root[128], path[512];
+	struct store *st;
+	dfs_chunk_sum sums[2] = {{1, 10, 0}, {2, 10, 0}};
+	dfs_file_info fi;
+	unsigned char b[64];
+	size_t got;
+
+	st = open_store(new_root(root, sizeof(root)));
+	CHECK_EQ(put_whole(st, "w", 1, 10, 5, false), 0);
+	CHECK_EQ(read_matches(st, "ivy", "w", 1, 1, 10, 5), 0);
+	CHECK_EQ(read_matches(st, "ivy", "w", 1, 2, 10, 5), 0);
+	/* The same version again (a retry) and a newer one replace nothing wrongly. */
+	CHECK_EQ(put_whole(st, "w", 1, 10, 5, false), 0);
+	CHECK_EQ(put_whole(st, "w", 2, 20, 6, false), 0);
+	CHECK_EQ(read_matches(st, "ivy", "w", 2, 2, 20, 6), 0);
+	CHECK_EQ(read_matches(st, "ivy", "w", 1, 1, 10, 5), 0); /* previous kept */
+	/* A corrupt chunk is refused and leaves the current version alone. */
+	CHECK_EQ(put_whole(st, "w", 3, 20, 7, true), -EBADMSG);
+	CHECK_EQ(store_read(st, "ivy", "w", 1, 3, 1, 0, b, 8, &got), -ENOENT);
+	CHECK_EQ(read_matches(st, "ivy", "w", 2, 1, 20, 6), 0);
+	/* Sizes that do not add up to the data, and an older version. */
+	info_init(&fi, "w", 4, sums, 2);
+	CHECK_EQ(store_put_whole(st, "ivy", &fi, b, 19), -EINVAL);
+	CHECK_EQ(put_whole(st, "w", 1, 10, 5, false), -ESTALE);
+	/* No temporary file is left in the file's folder. */
+	chunk_path(path, sizeof(path), root, "ivy", "w", 2, 1);
+	*strrchr(path, '/') = '\0';
+	{
+		DIR *d = opendir(path);
+		struct dirent *de;
+		int tmp = 0;
+
+		CHECK(d != NULL);
+		while (d && (de = readdir(d)) != NULL)
+			tmp += strncmp(de->d_name, "meta.tmp.", 9) == 0;
+		if (d)
+			closedir(d);
+		CHECK_EQ(tmp, 0);
+	}
+	store_close(st);
+}
+
 int main(void)
 {
 	snprintf(base, sizeof(base), "/tmp/test_store.XXXXXX");
@@ -1040,6 +1106,7 @@ int main(void)
 	test_retention();
 	test_names_and_users();
 	test_concurrent();
+	test_put_whole();
 	rm_tree(base);
 	return CHECK_DONE();
 }
