@@ -1,5 +1,6 @@
 /* rpcstream.c: ONC RPC record streams over TCP, plain or in TLS 1.3 (RFC 9289). */
 #include "rpcstream.h"
+#include "xdrstream.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,7 +39,7 @@
 static const char starttls_verf[8] = {'S', 'T', 'A', 'R', 'T', 'T', 'L', 'S'};
 static const unsigned char alpn_sunrpc[] = {6, 's', 'u', 'n', 'r', 'p', 'c'};
 
-/* ---- the byte stream under xdrrec: a socket, then TLS on it ---- */
+/* ---- the byte stream under the XDR stream: a socket, then TLS on it ---- */
 
 struct stream {
 	int fd;
@@ -213,7 +214,7 @@ static short ssl_wait_events(struct stream *s, int ret)
 	}
 }
 
-/* xdrrec read callback: some bytes, or -1 (xdrrec treats 0 as "try again"). */
+/* The XDR stream's read callback: some bytes, or -1. */
 static int stream_read(void *handle, void *buf, int len)
 {
 	struct stream *s = handle;
@@ -263,7 +264,7 @@ static int stream_read(void *handle, void *buf, int len)
 	}
 }
 
-/* xdrrec write callback: all len bytes, or -1. */
+/* The XDR stream's write callback: all len bytes, or -1. */
 static int stream_write(void *handle, void *buf, int len)
 {
 	struct stream *s = handle;
@@ -502,7 +503,7 @@ static enum clnt_stat cc_send(struct clnt_conn *cc, rpcproc_t proc, xdrproc_t xa
 		cc->dead = true;
 		return cc_fail(cc, RPC_CANTENCODEARGS, EINVAL);
 	}
-	if (!xdrrec_endofrecord(&cc->xdrs, TRUE))
+	if (!xdrstream_endofrecord(&cc->xdrs, TRUE))
 		return cc_io_fail(cc, RPC_CANTSEND);
 	*xid = m.rm_xid;
 	return cc_fail(cc, RPC_SUCCESS, 0);
@@ -570,7 +571,7 @@ static enum clnt_stat cc_recv(struct clnt_conn *cc, uint32_t xid, xdrproc_t xres
 	r.acpted_rply.ar_results.where = NULL;
 	r.acpted_rply.ar_results.proc = XDR_VOID;
 	cc->xdrs.x_op = XDR_DECODE;
-	if (!xdrrec_skiprecord(&cc->xdrs) || !xdr_replymsg(&cc->xdrs, &r)) {
+	if (!xdrstream_skiprecord(&cc->xdrs) || !xdr_replymsg(&cc->xdrs, &r)) {
 		if (stream_failed(&cc->st))
 			return cc_io_fail(cc, RPC_CANTRECV);
 		cc->dead = true;
@@ -758,7 +759,7 @@ static int cc_start_tls(struct clnt_conn *cc, const struct rpcstream_clnt_opts *
 		return -EPROTONOSUPPORT;
 	}
 	/* The handshake must start on a clean record boundary. */
-	if (!xdrrec_eof(&cc->xdrs)) {
+	if (!xdrstream_eof(&cc->xdrs)) {
 		snprintf(err, errlen, "TLS probe: unexpected data after the STARTTLS reply");
 		return -EPROTO;
 	}
@@ -884,9 +885,8 @@ CLIENT *rpcstream_clnt_create(int fd, uint32_t prog, uint32_t vers,
 
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
-	xdrrec_create(&cc->xdrs, RPCSTREAM_BUFSIZE, RPCSTREAM_BUFSIZE, &cc->st, stream_read,
-		      stream_write);
-	if (!cc->xdrs.x_ops || !cc->xdrs.x_private) {
+	if (!xdrstream_create(&cc->xdrs, RPCSTREAM_BUFSIZE, RPCSTREAM_BUFSIZE, &cc->st, stream_read,
+			      stream_write)) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -972,7 +972,7 @@ static bool_t sc_recv(SVCXPRT *xprt, struct rpc_msg *msg)
 	msg->rm_call.cb_cred.oa_base = c->cred_area;
 	msg->rm_call.cb_verf.oa_base = c->cred_area + MAX_AUTH_BYTES;
 	c->xdrs.x_op = XDR_DECODE;
-	if (!xdrrec_skiprecord(&c->xdrs) || !xdr_callmsg(&c->xdrs, msg))
+	if (!xdrstream_skiprecord(&c->xdrs) || !xdr_callmsg(&c->xdrs, msg))
 		return FALSE;
 	c->xid = msg->rm_xid;
 	return TRUE;
@@ -1007,7 +1007,7 @@ static bool_t sc_reply(SVCXPRT *xprt, struct rpc_msg *msg)
 	msg->rm_xid = c->xid;
 	c->xdrs.x_op = XDR_ENCODE;
 	ok = xdr_replymsg(&c->xdrs, msg);
-	if (!xdrrec_endofrecord(&c->xdrs, TRUE))
+	if (!xdrstream_endofrecord(&c->xdrs, TRUE))
 		ok = FALSE;
 	c->xdrs.x_op = XDR_DECODE;
 	if (!ok)
@@ -1083,7 +1083,7 @@ static int sc_start_tls(struct svc_conn *c)
 	if (!ok)
 		return stream_failed(&c->st) && c->st.err ? -c->st.err : -EPIPE;
 	/* Anything sent before the handshake would be read as TLS records. */
-	if (!xdrrec_eof(&c->xdrs))
+	if (!xdrstream_eof(&c->xdrs))
 		return -EPROTO;
 	ERR_clear_error();
 	ssl = SSL_new(c->opts->tls);
@@ -1215,9 +1215,8 @@ int rpcstream_serve(int fd, const struct rpcstream_svc_opts *opts, rpcstream_dis
 	if (rc < 0)
 		goto out;
 	tune_socket(fd);
-	xdrrec_create(&c->xdrs, RPCSTREAM_BUFSIZE, RPCSTREAM_BUFSIZE, &c->st, stream_read,
-		      stream_write);
-	if (!c->xdrs.x_ops || !c->xdrs.x_private) {
+	if (!xdrstream_create(&c->xdrs, RPCSTREAM_BUFSIZE, RPCSTREAM_BUFSIZE, &c->st, stream_read,
+			      stream_write)) {
 		c->xdrs.x_ops = NULL;
 		rc = -ENOMEM;
 		goto out;
@@ -1228,7 +1227,7 @@ int rpcstream_serve(int fd, const struct rpcstream_svc_opts *opts, rpcstream_dis
 		/* Skips what the dispatcher left of the last call and tells
 		 * whether the next one is already buffered (pipelining). */
 		c->st.deadline = deadline_after(opts->request_timeout_ms);
-		buffered = !xdrrec_eof(&c->xdrs);
+		buffered = !xdrstream_eof(&c->xdrs);
 		if (stream_failed(&c->st)) {
 			rc = sc_end_code(c, false);
 			break;

@@ -18,7 +18,7 @@
 #include <rpc/rpc.h>
 #include <openssl/ssl.h>
 
-/* Socket buffer and record buffer sizes: libtirpc caps xdrrec at 256 KiB. */
+/* Socket buffer and XDR record buffer sizes. */
 #define RPCSTREAM_BUFSIZE (256 * 1024)
 
 /* ---- client ---- */
