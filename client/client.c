@@ -223,6 +223,7 @@ int dfs_client_share(struct dfs_client *owner, struct dfs_client **out)
 	memcpy(c->user, owner->user, sizeof(c->user));
 	c->login_iterations = owner->login_iterations;
 	c->resume = owner->resume;
+	c->no_store = owner->no_store;
 	c->owner = owner;
 	init_links(c);
 	rc = conn_share_all(c);

@@ -59,6 +59,7 @@ struct dfs_client {
 	bool logged_in;
 	uint32_t login_iterations; /* of the verifier the login used */
 	bool resume;		   /* dfs_set_resume */
+	bool no_store;		   /* some server predates STORE: put chunk by chunk */
 	dfs_event_fn on_event;
 	void *event_arg;
 	pthread_mutex_t event_lock;
@@ -148,7 +149,8 @@ DFS_INTERNAL void put_abort_everywhere(struct dfs_client *c, const char *name, u
  * server, and fetched chunk after chunk without helper threads or a resume
  * sidecar: for it those cost more than they save. */
 #define SMALL_FILE_MAX (256 * 1024)
-/* put_small.c: stores a small file, already open as fd. 0 or -errno. */
+/* put_small.c: stores a small file, already open as fd. 0 or -errno;
+ * -EOPNOTSUPP if some server predates STORE (then put it chunk by chunk). */
 DFS_INTERNAL int put_small(struct dfs_client *c, const char *path, const char *remote_name, int fd,
 			   const struct stat *sb);
 

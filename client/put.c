@@ -432,9 +432,11 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 		err = client_fail(c, -EINVAL, "%s: not a regular file", path);
 		goto out;
 	}
-	if (sb.st_size <= SMALL_FILE_MAX) {
+	if (sb.st_size <= SMALL_FILE_MAX && !c->no_store) {
 		err = put_small(c, path, remote_name, fd, &sb);
-		goto out;
+		if (err != -EOPNOTSUPP)
+			goto out;
+		err = 0;
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	ps = calloc(1, sizeof(*ps));

@@ -88,7 +88,8 @@ static bool store_send(struct small_put *p, unsigned s, char *scratch)
 	return true;
 }
 
-/* Reads server s's answer to STORE: 0 or -errno (why[s-1] says why). */
+/* Reads server s's answer to STORE: 0 or -errno (why[s-1] says why);
+ * -EOPNOTSUPP from a server older than STORE. */
 static int store_recv(struct small_put *p, unsigned s)
 {
 	struct link *l = &p->c->links[s - 1];
@@ -96,6 +97,8 @@ static int store_recv(struct small_put *p, unsigned s)
 	enum clnt_stat st;
 
 	st = rpcstream_recv(l->clnt[0], (xdrproc_t)xdr_dfs_stat, &res);
+	if (st == RPC_PROCUNAVAIL)
+		return -EOPNOTSUPP;
 	if (st != RPC_SUCCESS) {
 		clnt_problem(l->clnt[0], st, p->why[s - 1], sizeof(p->why[s - 1]));
 		conn_mark_down(p->c, l, p->why[s - 1]);
@@ -138,7 +141,7 @@ static int store_everywhere(struct small_put *p)
 {
 	bool sent[DFS_SERVERS_MAX] = {false}, stored[DFS_SERVERS_MAX] = {false};
 	unsigned committed[DFS_SERVERS_MAX] = {0}, nfailed = 0;
-	bool superseded = false;
+	bool superseded = false, unsupported = false;
 	char *scratch = malloc(p->size ? (size_t)p->size : 1);
 	int err, worst = -EHOSTDOWN;
 
@@ -158,6 +161,10 @@ static int store_everywhere(struct small_put *p)
 		if (!sent[s - 1])
 			continue;
 		err = store_recv(p, s);
+		if (err == -EOPNOTSUPP) {
+			unsupported = true;
+			continue;
+		}
 		if (err == -ESTALE) {
 			superseded = true;
 			continue;
@@ -171,6 +178,12 @@ static int store_everywhere(struct small_put *p)
 		placement_pair(p->row, s, p->n, &first, &second);
 		committed[first - 1]++;
 		committed[second - 1]++;
+	}
+	/* A server older than STORE: the caller stores the file chunk by chunk, as a
+	 * newer version than whatever the other servers took. */
+	if (unsupported) {
+		p->c->no_store = true;
+		return -EOPNOTSUPP;
 	}
 	if (superseded) {
 		client_warn(p->c, 0, "a newer version of %s was stored at the same time; it wins",
