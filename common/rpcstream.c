@@ -103,7 +103,7 @@ static int set_nonblocking(int fd, bool on)
 
 static void tune_socket(int fd)
 {
-	int one = 1, size = RPCSTREAM_BUFSIZE;
+	int one = 1, size = RPCSTREAM_SOCKBUF;
 
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));

@@ -171,8 +171,8 @@ int listener_open(struct server *srv, int *fd, uint16_t *port, char *err, size_t
 			set_int_opt(s, IPPROTO_IPV6, IPV6_V6ONLY, 0);
 		/* Set before listen so accepted sockets inherit them and the TCP
 		 * window scale is negotiated for the large buffers. */
-		set_int_opt(s, SOL_SOCKET, SO_RCVBUF, RPCSTREAM_BUFSIZE);
-		set_int_opt(s, SOL_SOCKET, SO_SNDBUF, RPCSTREAM_BUFSIZE);
+		set_int_opt(s, SOL_SOCKET, SO_RCVBUF, RPCSTREAM_SOCKBUF);
+		set_int_opt(s, SOL_SOCKET, SO_SNDBUF, RPCSTREAM_SOCKBUF);
 		if (bind(s, ai->ai_addr, ai->ai_addrlen) == 0 && listen(s, BACKLOG) == 0) {
 			rc = 0;
 			break;
@@ -298,8 +298,8 @@ static void admit(struct listener *l, int fd, struct sockaddr_storage *ss, sockl
 	slot->hold_fd = -1;
 
 	set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-	set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, RPCSTREAM_BUFSIZE);
-	set_int_opt(fd, SOL_SOCKET, SO_RCVBUF, RPCSTREAM_BUFSIZE);
+	set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, RPCSTREAM_SOCKBUF);
+	set_int_opt(fd, SOL_SOCKET, SO_RCVBUF, RPCSTREAM_SOCKBUF);
 	slot->hold_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (slot->hold_fd < 0) {
 		log_warn("refusing connection from %s: %s", slot->conn.peer_text, strerror(errno));
