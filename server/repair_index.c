@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dirsync.h"
+
 #define INDEX_DIR "lacking"
 #define BUILD_DIR "lacking.new"
 #define HASH_LEN  64
@@ -38,19 +40,6 @@ static int split_dir(const char *dir, char udir[PATH_LEN], const char **hash)
 	return 0;
 }
 
-static int sync_dir(int rootfd, const char *path)
-{
-	int fd = openat(rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -EIO;
-	close(fd);
-	return rc;
-}
-
 /* Creates marker hash in the folder index (relative to rootfd); with durable, a new
  * marker is on disk before this returns. */
 static int add_marker(int rootfd, const char *index, const char *hash, bool durable)
@@ -64,7 +53,7 @@ static int add_marker(int rootfd, const char *index, const char *hash, bool dura
 	if (fd < 0)
 		return errno == EEXIST ? 0 : -errno;
 	close(fd);
-	return durable ? sync_dir(rootfd, index) : 0;
+	return durable ? fsync_dir_at(rootfd, index) : 0;
 }
 
 int repair_index_set(int rootfd, const char *dir, bool lacking)
@@ -81,7 +70,7 @@ int repair_index_set(int rootfd, const char *dir, bool lacking)
 	if (!lacking)
 		return unlinkat(rootfd, path, 0) == 0 || errno == ENOENT ? 0 : -errno;
 	if (mkdirat(rootfd, index, 0700) == 0) {
-		rc = sync_dir(rootfd, udir);
+		rc = fsync_dir_at(rootfd, udir);
 		if (rc < 0)
 			return rc;
 	} else if (errno != EEXIST) {
@@ -176,10 +165,10 @@ int repair_index_build_publish(int rootfd, const char *user)
 	    snprintf(build, sizeof(build), "%s/" BUILD_DIR, udir) >= (int)sizeof(build) ||
 	    snprintf(index, sizeof(index), "%s/" INDEX_DIR, udir) >= (int)sizeof(index))
 		return -ENAMETOOLONG;
-	rc = sync_dir(rootfd, build);
+	rc = fsync_dir_at(rootfd, build);
 	if (rc < 0)
 		return rc;
 	if (renameat(rootfd, build, rootfd, index) < 0)
 		return -errno;
-	return sync_dir(rootfd, udir);
+	return fsync_dir_at(rootfd, udir);
 }

@@ -22,6 +22,7 @@
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
+#include "dirsync.h"
 #include "hex.h"
 #include "names.h"
 #include "repair_index.h"
@@ -188,19 +189,6 @@ static ssize_t read_full(int fd, void *buf, size_t len, uint64_t off)
 		got += (size_t)n;
 	}
 	return (ssize_t)got;
-}
-
-static int fsync_dir_at(int dirfd, const char *path)
-{
-	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
 }
 
 /* Creates every missing folder of path (relative to dirfd); with durable, makes

@@ -1,0 +1,19 @@
+/* dirsync.c: fsync of a folder by path. */
+#include "dirsync.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+int fsync_dir_at(int dirfd, const char *path)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
