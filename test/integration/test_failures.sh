@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_failures: reads survive one server down and two non-neighbours down; with two
-# neighbours down a get fails cleanly and leaves no partial file.
+# neighbours down a get fails cleanly and leaves no partial file; the same holds for
+# several files moved at once.
 # shellcheck source=test/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -97,3 +98,41 @@ cluster start 1
 cluster start 2
 check_all_readable recovered
 ok "all files readable again after restarting DFS1 and DFS2"
+
+# Several files in one command move in parallel. With DFS3 down every put warns and
+# succeeds, every file comes back byte-exact, and --json reports them in the order given.
+cluster stop 3
+must dfs_s put --json "${paths[@]}"
+python3 - "$T/out" "${paths[@]}" <<'PY' || fail "put --json with DFS3 down: $OUT"
+import json, sys
+res = json.load(open(sys.argv[1]))
+assert [r["file"] for r in res] == sys.argv[2:], res
+assert all(r["ok"] for r in res), res
+PY
+assert_contains "$ERR" "server 3" "put warning"
+mkdir -p "$T/many"
+must dfs_s get --json "${names[@]}" -d "$T/many"
+python3 - "$T/out" "${names[@]}" <<'PY' || fail "get --json with DFS3 down: $OUT"
+import json, sys
+res = json.load(open(sys.argv[1]))
+assert [r["name"] for r in res] == sys.argv[2:], res
+assert all(r["ok"] for r in res), res
+PY
+for n in "${names[@]}"; do
+	assert_file_eq "$IN/$n" "$T/many/$n"
+done
+cluster start 3
+ok "put and get of ${#names[@]} files at once with DFS3 down: all stored and read back, reported in order"
+
+# With neighbours 1 and 2 down, each file of at least 4 bytes fails on its own line
+# and none is created.
+cluster kill 1
+cluster kill 2
+mkdir -p "$T/many-failed"
+run dfs_s get f-five f-odd f-mib f-3mib -d "$T/many-failed"
+((RC != 0)) || fail "a get of four unreadable files succeeded"
+assert_eq 4 "$(grep -c 'Transfer failed' <<<"$ERR")" "'Transfer failed' lines"
+assert_eq "" "$(find "$T/many-failed" -mindepth 1 -printf '%f\n')" "files left in the destination"
+cluster start 1
+cluster start 2
+ok "a get of four files with DFS1 and DFS2 down: four 'Transfer failed' lines, no file"
