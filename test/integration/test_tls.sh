@@ -31,14 +31,21 @@ for k in 1 2 3 4; do
 	port=$(cluster_env "DFS_CLUSTER_PORT_$k")
 	filter+="${filter:+ or }tcp port $port"
 done
-tshark -i lo -B 64 -f "$filter" -a duration:60 -w "$T/cap.pcapng" >"$T/tshark.log" 2>&1 &
+# -l -P: each packet is also listed in the log as it arrives.
+tshark -i lo -B 64 -f "$filter" -a duration:60 -l -P -w "$T/cap.pcapng" >"$T/tshark.log" 2>&1 &
 tshark_pid=$!
-# Ready once it says it is capturing.
+# "Capturing on" comes before the capture sees packets, on a loaded machine by
+# seconds: it is ready once a plain NULL call to server 1 shows in its log.
+prog1=$(($(cluster_env DFS_CLUSTER_PROGRAM_1)))
+port1=$(cluster_env DFS_CLUSTER_PORT_1)
 for ((i = 0; i < 100; i++)); do
-	grep -qs "Capturing on" "$T/tshark.log" && break
+	if grep -qs "Capturing on" "$T/tshark.log"; then
+		rpcinfo -n "$port1" -t 127.0.0.1 "$prog1" 1 >/dev/null 2>&1 || true
+		grep -qsE " (→|->) " "$T/tshark.log" && break
+	fi
 	sleep 0.1
 done
-grep -q "Capturing on" "$T/tshark.log" || { kill "$tshark_pid"; fail "tshark did not start: $(cat "$T/tshark.log")"; }
+grep -qsE " (→|->) " "$T/tshark.log" || { kill "$tshark_pid"; fail "tshark captured nothing: $(cat "$T/tshark.log")"; }
 must dfs_s put marked.txt
 must dfs_s get marked.txt -o got.txt
 assert_file_eq marked.txt got.txt
