@@ -191,39 +191,60 @@ static ssize_t read_full(int fd, void *buf, size_t len, uint64_t off)
 	return (ssize_t)got;
 }
 
+/* Makes the entry of path (relative to dirfd) in its parent folder durable. */
+static int sync_parent(int dirfd, const char *path)
+{
+	char parent[PATH_BUF];
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return fsync_dir_at(dirfd, ".");
+	if (slash == path)
+		return fsync_dir_at(dirfd, "/");
+	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - path), path);
+	return fsync_dir_at(dirfd, parent);
+}
+
 /* Creates every missing folder of path (relative to dirfd); with durable, makes
- * each new entry durable at once (else sync_ancestors does it later). */
-static int mkdirs_at(int dirfd, const char *path, bool durable)
+ * each new entry durable at once (else the caller runs sync_ancestors later, and
+ * *created, if given, tells whether it has to). */
+static int mkdirs_at(int dirfd, const char *path, bool durable, bool *created)
 {
 	char buf[PATH_BUF];
 	size_t len = strlen(path);
 
+	if (created)
+		*created = false;
 	if (len >= sizeof(buf))
 		return -ENAMETOOLONG;
+	/* The usual cases in one call: the folder exists, or only it is missing. */
+	if (mkdirat(dirfd, path, 0700) == 0) {
+		if (created)
+			*created = true;
+		return durable ? sync_parent(dirfd, path) : 0;
+	}
+	if (errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
 	memcpy(buf, path, len + 1);
 	for (size_t i = 1; i <= len; i++) {
+		int rc = 0;
+
 		if (buf[i] != '/' && buf[i] != '\0')
 			continue;
 		buf[i] = '\0';
 		if (mkdirat(dirfd, buf, 0700) < 0) {
 			if (errno != EEXIST)
 				return -errno;
-		} else if (durable) {
-			char *slash = strrchr(buf, '/');
-			int rc;
-
-			if (slash == buf) {
-				rc = fsync_dir_at(dirfd, "/");
-			} else if (slash) {
-				*slash = '\0';
-				rc = fsync_dir_at(dirfd, buf);
-				*slash = '/';
-			} else {
-				rc = fsync_dir_at(dirfd, ".");
-			}
-			if (rc < 0)
-				return rc;
+		} else {
+			if (created)
+				*created = true;
+			if (durable)
+				rc = sync_parent(dirfd, buf);
 		}
+		if (rc < 0)
+			return rc;
 		if (i < len)
 			buf[i] = '/';
 	}
@@ -753,7 +774,7 @@ int store_open(struct store **out, const char *root, char *err, size_t errlen)
 	*out = NULL;
 	if (errlen > 0)
 		err[0] = '\0';
-	rc = mkdirs_at(AT_FDCWD, root, true);
+	rc = mkdirs_at(AT_FDCWD, root, true, NULL);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot create data folder %s: %s", root, strerror(-rc));
 		goto out;
@@ -1075,7 +1096,7 @@ int store_upload_finish(struct store_upload *up, uint64_t checksum)
 	 * delete look at the chunk files. */
 	pthread_mutex_lock(ref.lock);
 	locked = true;
-	rc = mkdirs_at(up->st->rootfd, ref.dir, true);
+	rc = mkdirs_at(up->st->rootfd, ref.dir, true, NULL);
 	if (rc < 0)
 		goto out;
 	dirfd = openat(up->st->rootfd, ref.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1134,6 +1155,7 @@ int store_put_whole(struct store *st, const char *user, const dfs_file_info *inf
 	struct statvfs vfs;
 	const char *p = data;
 	uint64_t total = 0;
+	bool created = false;
 	int dirfd, rc;
 
 	if (info == NULL || info->chunks.chunks_len < 1 || info->chunks.chunks_len > DFS_HELD_MAX)
@@ -1155,7 +1177,7 @@ int store_put_whole(struct store *st, const char *user, const dfs_file_info *inf
 	/* Under the file's lock: housekeeping may remove an empty folder. The folder
 	 * and the chunks reach the disk with the record, in store_commit. */
 	pthread_mutex_lock(ref.lock);
-	rc = mkdirs_at(st->rootfd, ref.dir, false);
+	rc = mkdirs_at(st->rootfd, ref.dir, false, &created);
 	dirfd = rc < 0 ? -1 : openat(st->rootfd, ref.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rc == 0 && dirfd < 0)
 		rc = -errno;
@@ -1166,7 +1188,13 @@ int store_put_whole(struct store *st, const char *user, const dfs_file_info *inf
 	if (dirfd >= 0)
 		close(dirfd);
 	pthread_mutex_unlock(ref.lock);
-	return rc < 0 ? rc : store_commit(st, user, info);
+	if (rc == 0)
+		rc = store_commit(st, user, info);
+	/* Folders made above without a flush reach the disk before the caller hears
+	 * of success. */
+	if (rc == 0 && created)
+		rc = sync_ancestors(st->rootfd, ref.dir);
+	return rc;
 }
 
 void store_upload_abort(struct store_upload *up)
@@ -1260,8 +1288,6 @@ int store_commit(struct store *st, const char *user, const dfs_file_info *info)
 	/* The chunks reach the disk with the record that names them (they were
 	 * staged without a flush by STORE; after PUT_END this costs nothing). */
 	rc = meta_write_with(st->rootfd, ref.dir, &m, chunk_fds, nchunk_fds);
-	if (rc == 0)
-		rc = sync_ancestors(st->rootfd, ref.dir);
 	if (rc < 0)
 		goto out;
 	remove_old_chunks(st->rootfd, ref.dir, &m, info->ver);
@@ -1480,7 +1506,7 @@ int store_delete(struct store *st, const char *user, const void *name, size_t na
 	m.current.nchunks = have_old ? old.current.nchunks : 0;
 	m.current.lacking.lacking_val = (unsigned *)lacking;
 	m.current.lacking.lacking_len = nlacking <= DFS_SERVERS_MAX ? nlacking : DFS_SERVERS_MAX;
-	rc = mkdirs_at(st->rootfd, ref.dir, true);
+	rc = mkdirs_at(st->rootfd, ref.dir, true, NULL);
 	if (rc < 0)
 		goto out;
 	rc = meta_write(st->rootfd, ref.dir, &m);
