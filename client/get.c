@@ -425,6 +425,24 @@ static int part_open(struct dfs_client *c, const char *path, const dfs_file_info
 	return 0;
 }
 
+/* fetch_all into fd (no resume), starting over on the newest version when newer
+ * puts replace the one being read. */
+static int fetch_newest(struct dfs_client *c, const char *remote_name, struct file_view *view,
+			struct read_plan *plan, int fd)
+{
+	int err;
+
+	for (int attempt = 1;; attempt++) {
+		err = fetch_all(c, view, plan, fd, NULL);
+		if (err != -ESTALE || attempt == GET_ATTEMPTS)
+			return err;
+		plan_view_free(view);
+		err = prepare(c, remote_name, view, plan);
+		if (err)
+			return err;
+	}
+}
+
 static mode_t process_umask;
 
 /* The umask, read without changing it: umask() would change it for every thread. */
@@ -477,15 +495,7 @@ static int get_small(struct dfs_client *c, const char *remote_name, const char *
 			   ? -EOPNOTSUPP
 			   : client_fail(c, -errno, "cannot create a file beside %s: %s",
 					 local_path, strerror(errno));
-	for (int attempt = 1;; attempt++) {
-		err = fetch_all(c, view, plan, fd, NULL);
-		if (err != -ESTALE || attempt == GET_ATTEMPTS)
-			break;
-		plan_view_free(view);
-		err = prepare(c, remote_name, view, plan);
-		if (err)
-			break;
-	}
+	err = fetch_newest(c, remote_name, view, plan, fd);
 	if (!err && finish_attributes(fd, plan->info) < 0)
 		err = client_fail(c, -errno, "cannot set the attributes of %s: %s", local_path,
 				  strerror(errno));
@@ -635,15 +645,7 @@ int dfs_get_fd(struct dfs_client *c, const char *remote_name, int out_fd)
 		err = client_fail(c, -errno, "cannot create a temporary file: %s", strerror(errno));
 		goto out;
 	}
-	for (int attempt = 1;; attempt++) {
-		err = fetch_all(c, &view, &plan, fd, NULL);
-		if (err != -ESTALE || attempt == GET_ATTEMPTS)
-			break;
-		plan_view_free(&view);
-		err = prepare(c, remote_name, &view, &plan);
-		if (err)
-			goto out;
-	}
+	err = fetch_newest(c, remote_name, &view, &plan, fd);
 	if (err)
 		goto out;
 	for (off_t pos = 0;;) {

@@ -142,6 +142,10 @@ DFS_INTERNAL int put_chunk_to(struct dfs_client *c, struct link *l, int role, co
 			      uint64_t *sum);
 /* Commits info on server l. 0 or -errno. */
 DFS_INTERNAL int put_commit(struct dfs_client *c, struct link *l, const dfs_file_info *info);
+/* Warns that server s holds no copy of name, saying why: failure (its upload's
+ * error) if given, else why it is down. */
+DFS_INTERNAL void put_warn_lacking(struct dfs_client *c, unsigned s, const char *name,
+				   const char *failure);
 /* Drops the staged chunks of (name, ver) on every live server. */
 DFS_INTERNAL void put_abort_everywhere(struct dfs_client *c, const char *name, uint64_t ver);
 

@@ -330,6 +330,21 @@ void put_abort_everywhere(struct dfs_client *c, const char *name, uint64_t ver)
 	}
 }
 
+void put_warn_lacking(struct dfs_client *c, unsigned s, const char *name, const char *failure)
+{
+	struct link *l = &c->links[s - 1];
+	char label[160];
+
+	/* Say why (a full disk, say), so a person knows what to fix. */
+	client_warn(c, s,
+		    "%s holds no copy of %s: %s%s; its chunks are stored once until "
+		    "'dfs repair' runs with the server back",
+		    link_label(l, label, sizeof(label)), name, failure ? "its upload failed: " : "",
+		    failure ? failure
+		    : l->up ? "its upload failed"
+			    : l->why);
+}
+
 /* The chunk role (connection) that server s uses for chunk k. */
 static int chunk_role(unsigned row, unsigned s, unsigned k, unsigned n)
 {
@@ -415,7 +430,6 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 	unsigned lacking[DFS_SERVERS_MAX], nlacking = 0;
 	bool superseded = false, commit_sent[DFS_SERVERS_MAX] = {false};
 	struct stat sb;
-	char label[160];
 	int fd = -1, err;
 
 	if (!c->logged_in)
@@ -564,20 +578,8 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 	if (superseded)
 		client_warn(c, 0, "a newer version of %s was stored at the same time; it wins",
 			    remote_name);
-	for (unsigned i = 0; i < nlacking; i++) {
-		struct link *l = &c->links[lacking[i] - 1];
-		const char *failure = upload_failure(ps, n, lacking[i]);
-
-		/* Say why (a full disk, say), so a person knows what to fix. */
-		client_warn(c, lacking[i],
-			    "%s holds no copy of %s: %s%s; its chunks are stored once until "
-			    "'dfs repair' runs with the server back",
-			    link_label(l, label, sizeof(label)), remote_name,
-			    failure ? "its upload failed: " : "",
-			    failure ? failure
-			    : l->up ? "its upload failed"
-				    : l->why);
-	}
+	for (unsigned i = 0; i < nlacking; i++)
+		put_warn_lacking(c, lacking[i], remote_name, upload_failure(ps, n, lacking[i]));
 out:
 	resume_put_close(&resume, keep);
 	free(ps);

@@ -110,19 +110,6 @@ static int store_recv(struct small_put *p, unsigned s)
 	return client_errno(res);
 }
 
-static void warn_lacking(struct small_put *p, unsigned s)
-{
-	struct link *l = &p->c->links[s - 1];
-	char label[160];
-
-	client_warn(p->c, s,
-		    "%s holds no copy of %s: %s%s; its chunks are stored once until "
-		    "'dfs repair' runs with the server back",
-		    link_label(l, label, sizeof(label)), p->name,
-		    p->why[s - 1][0] ? "its upload failed: " : "",
-		    p->why[s - 1][0] ? p->why[s - 1] : l->why);
-}
-
 /* Every server with a copy learns which servers lack the version. */
 static void record_lacking(struct small_put *p, const bool *stored)
 {
@@ -213,7 +200,8 @@ static int store_everywhere(struct small_put *p)
 	if (nfailed)
 		record_lacking(p, stored);
 	for (unsigned i = 0; i < p->nlacking; i++)
-		warn_lacking(p, p->lacking[i]);
+		put_warn_lacking(p->c, p->lacking[i], p->name,
+				 p->why[p->lacking[i] - 1][0] ? p->why[p->lacking[i] - 1] : NULL);
 	return 0;
 }
 

@@ -1777,21 +1777,21 @@ struct lacking_count {
 static int count_marked(const char *hash, void *arg)
 {
 	struct lacking_count *lc = arg;
-	pthread_mutex_t *lock = stripe(lc->st, lc->user, hash);
-	char dir[PATH_BUF];
+	struct file_ref ref;
 	dfs_meta m;
 	int rc;
 
-	snprintf(dir, sizeof(dir), "u/%s/%.2s/%s", lc->user, hash, hash);
-	pthread_mutex_lock(lock);
-	rc = meta_read(lc->st->rootfd, dir, NULL, 0, hash, &m);
+	if (ref_init(lc->st, lc->user, hash, &ref) < 0)
+		return 0;
+	pthread_mutex_lock(ref.lock);
+	rc = meta_read(lc->st->rootfd, ref.dir, NULL, 0, hash, &m);
 	if (rc == 0 && m.current.lacking.lacking_len > 0)
 		lc->files++;
 	else if (rc == 0 || rc == -ENOENT)
-		repair_index_set(lc->st->rootfd, dir, false);
+		repair_index_set(lc->st->rootfd, ref.dir, false);
 	if (rc == 0)
 		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
-	pthread_mutex_unlock(lock);
+	pthread_mutex_unlock(ref.lock);
 	return 0;
 }
 
