@@ -1153,7 +1153,8 @@ int store_put_whole(struct store *st, const char *user, const dfs_file_info *inf
 {
 	struct file_ref ref;
 	struct statvfs vfs;
-	const char *p = data;
+	/* XDR decodes an empty opaque to NULL, and NULL + 0 is undefined. */
+	const char *bytes = len == 0 ? "" : data;
 	uint64_t total = 0;
 	bool created = false;
 	int dirfd, rc;
@@ -1182,8 +1183,8 @@ int store_put_whole(struct store *st, const char *user, const dfs_file_info *inf
 	if (rc == 0 && dirfd < 0)
 		rc = -errno;
 	for (u_int i = 0; rc == 0 && i < info->chunks.chunks_len; i++) {
-		rc = place_chunk(dirfd, info->ver, &info->chunks.chunks_val[i], p);
-		p += info->chunks.chunks_val[i].size;
+		rc = place_chunk(dirfd, info->ver, &info->chunks.chunks_val[i], bytes);
+		bytes += info->chunks.chunks_val[i].size;
 	}
 	if (dirfd >= 0)
 		close(dirfd);

@@ -917,14 +917,10 @@ static void test_names_and_users(void)
 	uint64_t off;
 	dfs_meta m;
 	char longname[300];
-	static const char *bad_users[] = {"",
-					  ".hidden",
-					  "a/b",
-					  "..",
-					  "x y",
-					  "a\n",
-					  "0123456789012345678901234567890123456789012345678901"
-					  "2345678901234"};
+	static const char *bad_users[] = {"", ".hidden", "a/b", "..", "x y", "a\n",
+					  /* 65 bytes: one past the longest user name */
+					  ("0123456789012345678901234567890123456789012345678901"
+					   "2345678901234")};
 
 	CHECK(st != NULL);
 	if (!st)
