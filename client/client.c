@@ -224,6 +224,7 @@ int dfs_client_share(struct dfs_client *owner, struct dfs_client **out)
 	c->login_iterations = owner->login_iterations;
 	c->resume = owner->resume;
 	c->no_store = owner->no_store;
+	c->no_lookup_read = owner->no_lookup_read;
 	c->owner = owner;
 	init_links(c);
 	rc = conn_share_all(c);

@@ -44,6 +44,21 @@ static void part_record(const struct part *p, unsigned index, uint64_t done)
 	}
 }
 
+/* Writes len bytes at offset of fd. 0 or -errno. */
+static int write_at(int fd, const char *p, size_t len, uint64_t offset)
+{
+	while (len > 0) {
+		ssize_t w = pwrite(fd, p, len, (off_t)offset);
+
+		if (w < 0)
+			return -errno;
+		p += w;
+		len -= (size_t)w;
+		offset += (uint64_t)w;
+	}
+	return 0;
+}
+
 /* Feeds the first `len` bytes of the chunk already in fd to the checksum. */
 static int checksum_prefix(int fd, uint64_t offset, uint64_t len, struct checksum *ck)
 {
@@ -137,20 +152,12 @@ static int get_chunk_part(struct dfs_client *c, struct link *l, int role, const 
 			size_t len = r.dfs_read_res_u.data.data_len;
 
 			checksum_update(&ck, p, len);
-			while (len > 0) {
-				ssize_t w = pwrite(fd, p, len, (off_t)(offset + got));
-
-				if (w < 0) {
-					err = -errno;
-					break;
-				}
-				p += w;
-				len -= (size_t)w;
-				got += (uint64_t)w;
-			}
-			if (!err)
+			err = write_at(fd, p, len, offset + got);
+			if (!err) {
+				got += len;
 				part_record(part, index, got);
-			report_read(c, prog, name, r.dfs_read_res_u.data.data_len - len, reported);
+				report_read(c, prog, name, len, reported);
+			}
 		}
 		xdr_free((xdrproc_t)xdr_dfs_read_res, (char *)&r);
 		if (err)
@@ -202,42 +209,69 @@ static int role_of(unsigned row, unsigned server, unsigned index, unsigned n)
 	return first == index ? 0 : 1;
 }
 
+/* The chunk as server s sent it with its record (see plan_lookup), checked and
+ * written like a READ. -ENODATA if s sent no bytes of this chunk and version. */
+static int take_sent_chunk(struct fetch *f, unsigned s, const struct read_progress *prog,
+			   uint64_t *reported)
+{
+	const struct holder_view *h = &f->view->holders[s - 1];
+	int err;
+
+	if (h->data_ver != f->plan->info->ver || h->data_index != f->index ||
+	    h->data_len != f->size)
+		return -ENODATA;
+	if (checksum_of(h->data, h->data_len) != f->plan->chunk_sum[f->index - 1])
+		return -EBADMSG;
+	err = write_at(f->fd, h->data, h->data_len, f->offset);
+	if (err)
+		return err;
+	part_record(f->part, f->index, f->size);
+	report_read(f->c, prog, f->view->name, f->size, reported);
+	return 0;
+}
+
+/* Reads the chunk from server s with READ, continuing a partial get's bytes. */
+static int read_chunk(struct fetch *f, unsigned s, const struct read_progress *prog,
+		      uint64_t *reported)
+{
+	struct link *l = &f->c->links[s - 1];
+	int role = role_of(f->view->row, s, f->index, f->view->nservers);
+	uint64_t have = f->part ? f->part->have[f->index - 1] : 0;
+	uint64_t sum = f->plan->chunk_sum[f->index - 1];
+	int err;
+
+	if (have > f->size)
+		have = 0;
+	report_read(f->c, prog, f->view->name, have, reported);
+	err = get_chunk_part(f->c, l, role, f->view->name, f->plan->info->ver, f->index, f->fd,
+			     f->offset, f->size, sum, have, f->part, prog, reported);
+	/* Bytes kept from an earlier attempt that do not add up to the checksum:
+	 * fetch the whole chunk again. */
+	if (err == -EBADMSG && have > 0) {
+		atomic_fetch_sub(f->progress, *reported);
+		*reported = 0;
+		err = get_chunk_part(f->c, l, role, f->view->name, f->plan->info->ver, f->index,
+				     f->fd, f->offset, f->size, sum, 0, f->part, prog, reported);
+	}
+	return err;
+}
+
 static void *fetch_run(void *arg)
 {
 	struct fetch *f = arg;
 	unsigned candidates[2] = {f->plan->source[f->index - 1], f->plan->backup[f->index - 1]};
-	const dfs_file_info *info = f->plan->info;
-	const struct read_progress prog = {.done = f->progress, .total = info->size};
+	const struct read_progress prog = {.done = f->progress, .total = f->plan->info->size};
 
 	for (int i = 0; i < 2 && !f->served_by; i++) {
 		unsigned s = candidates[i];
-		struct link *l;
-		uint64_t have, reported = 0;
-		int role, err;
+		uint64_t reported = 0;
+		int err;
 
-		if (!s)
+		if (!s || !f->c->links[s - 1].up)
 			continue;
-		l = &f->c->links[s - 1];
-		if (!l->up)
-			continue;
-		role = role_of(f->view->row, s, f->index, f->view->nservers);
-		have = f->part ? f->part->have[f->index - 1] : 0;
-		if (have > f->size)
-			have = 0;
-		report_read(f->c, &prog, f->view->name, have, &reported);
-		err = get_chunk_part(f->c, l, role, f->view->name, info->ver, f->index, f->fd,
-				     f->offset, f->size, f->plan->chunk_sum[f->index - 1], have,
-				     f->part, &prog, &reported);
-		/* Bytes kept from an earlier attempt that do not add up to
-		 * the checksum: fetch the whole chunk again. */
-		if (err == -EBADMSG && have > 0) {
-			atomic_fetch_sub(f->progress, reported);
-			reported = 0;
-			err =
-			    get_chunk_part(f->c, l, role, f->view->name, info->ver, f->index, f->fd,
-					   f->offset, f->size, f->plan->chunk_sum[f->index - 1], 0,
-					   f->part, &prog, &reported);
-		}
+		err = take_sent_chunk(f, s, &prog, &reported);
+		if (err == -ENODATA)
+			err = read_chunk(f, s, &prog, &reported);
 		if (err == 0) {
 			struct dfs_event ev = {.kind = DFS_EVENT_CHUNK_SERVED,
 					       .server = s,
@@ -367,7 +401,7 @@ static int prepare(struct dfs_client *c, const char *remote_name, struct file_vi
 	err = name_check(remote_name, strlen(remote_name), &why);
 	if (err)
 		return client_fail(c, err, "invalid remote name '%s': %s", remote_name, why);
-	err = plan_lookup(c, remote_name, view);
+	err = plan_lookup(c, remote_name, true, view);
 	if (err)
 		return err;
 	plan_choose(view, plan);

@@ -60,6 +60,7 @@ struct dfs_client {
 	uint32_t login_iterations; /* of the verifier the login used */
 	bool resume;		   /* dfs_set_resume */
 	bool no_store;		   /* some server predates STORE: put chunk by chunk */
+	bool no_lookup_read;	   /* some server predates LOOKUP_READ: LOOKUP, then READ */
 	dfs_event_fn on_event;
 	void *event_arg;
 	pthread_mutex_t event_lock;
@@ -100,6 +101,11 @@ struct holder_view {
 	bool answered; /* the server answered LOOKUP */
 	bool has_record;
 	dfs_lookup_ok rec; /* current and previous, when has_record */
+	/* Chunk data_index of version data_ver, sent with the record (data_ver 0: none). */
+	uint64_t data_ver;
+	unsigned data_index;
+	char *data;
+	u_int data_len;
 };
 struct file_view {
 	const char *name;
@@ -118,8 +124,11 @@ struct read_plan {
 	uint64_t chunk_sum[DFS_SERVERS_MAX];
 	uint64_t chunk_size[DFS_SERVERS_MAX];
 };
-/* Asks every live server for its record of name. 0, or -errno. */
-DFS_INTERNAL int plan_lookup(struct dfs_client *c, const char *name, struct file_view *view);
+/* Asks every live server for its record of name; with_data, also for the bytes
+ * of the chunk a reader would ask it for first, if that chunk is small (so a
+ * small file is read in one call per server). 0, or -errno. */
+DFS_INTERNAL int plan_lookup(struct dfs_client *c, const char *name, bool with_data,
+			     struct file_view *view);
 DFS_INTERNAL void plan_view_free(struct file_view *view);
 /* Picks the newest version whose every chunk is held by some live server. */
 DFS_INTERNAL void plan_choose(const struct file_view *view, struct read_plan *plan);

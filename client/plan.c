@@ -10,11 +10,101 @@
 #include "chunk.h"
 #include "placement.h"
 
-int plan_lookup(struct dfs_client *c, const char *name, struct file_view *view)
+/* The chunk a reader asks server for first (see placement_holder). */
+static unsigned first_chunk(const struct file_view *view, unsigned server)
 {
+	unsigned first, second;
+
+	placement_pair(view->row, server, view->nservers, &first, &second);
+	return first;
+}
+
+/* What was asked of a server. */
+enum asked { ASKED_NOTHING, ASKED_LOOKUP, ASKED_LOOKUP_READ };
+
+static enum asked ask(struct dfs_client *c, struct link *l, const struct file_view *view,
+		      bool with_data)
+{
+	char why[256];
+	enum clnt_stat st;
+
+	if (with_data && !c->no_lookup_read) {
+		dfs_lookup_read_args a = {.cred = l->cred};
+
+		/* The bytes this server would be asked for next, if they are no more
+		 * than a small file's chunk. */
+		a.name.dfs_name_val = (char *)view->name;
+		a.name.dfs_name_len = (u_int)view->name_len;
+		a.index = first_chunk(view, l->conf->number);
+		a.max = (SMALL_FILE_MAX + view->nservers - 1) / view->nservers;
+		st = rpcstream_send(l->clnt[0], DFSPROC_LOOKUP_READ,
+				    (xdrproc_t)xdr_dfs_lookup_read_args, &a);
+	} else {
+		dfs_name_args a = {.cred = l->cred};
+
+		a.name.dfs_name_val = (char *)view->name;
+		a.name.dfs_name_len = (u_int)view->name_len;
+		st = rpcstream_send(l->clnt[0], DFSPROC_LOOKUP, (xdrproc_t)xdr_dfs_name_args, &a);
+	}
+	if (st != RPC_SUCCESS) {
+		conn_mark_down(c, l, clnt_problem(l->clnt[0], st, why, sizeof(why)));
+		return ASKED_NOTHING;
+	}
+	return with_data && !c->no_lookup_read ? ASKED_LOOKUP_READ : ASKED_LOOKUP;
+}
+
+/* Receives the answer to what was asked into h: a record, with or without a
+ * chunk's bytes. A server older than LOOKUP_READ is asked again with LOOKUP.
+ * Returns the status, or -1 if the server did not answer. */
+static int answer(struct dfs_client *c, struct link *l, const struct file_view *view,
+		  enum asked asked, struct holder_view *h)
+{
+	char why[256];
+	enum clnt_stat st;
+	dfs_stat status;
+
+	if (asked == ASKED_LOOKUP_READ) {
+		dfs_lookup_read_res r;
+
+		memset(&r, 0, sizeof(r));
+		st = rpcstream_recv(l->clnt[0], (xdrproc_t)xdr_dfs_lookup_read_res, &r);
+		if (st == RPC_PROCUNAVAIL) {
+			c->no_lookup_read = true;
+			asked = ask(c, l, view, false);
+			return asked == ASKED_NOTHING ? -1 : answer(c, l, view, asked, h);
+		}
+		status = r.status;
+		if (st == RPC_SUCCESS && status == DFS_OK) {
+			dfs_lookup_read_ok *ok = &r.dfs_lookup_read_res_u.ok;
+
+			h->rec = ok->rec;
+			h->data_ver = ok->data_ver;
+			h->data_index = ok->data_ver ? first_chunk(view, l->conf->number) : 0;
+			h->data = ok->data.data_val;
+			h->data_len = ok->data.data_len;
+		}
+	} else {
+		dfs_lookup_res r;
+
+		memset(&r, 0, sizeof(r));
+		st = rpcstream_recv(l->clnt[0], (xdrproc_t)xdr_dfs_lookup_res, &r);
+		status = r.status;
+		if (st == RPC_SUCCESS && status == DFS_OK)
+			h->rec = r.dfs_lookup_res_u.ok;
+	}
+	if (st != RPC_SUCCESS) {
+		conn_mark_down(c, l, clnt_problem(l->clnt[0], st, why, sizeof(why)));
+		return -1;
+	}
+	h->has_record = status == DFS_OK;
+	return status;
+}
+
+int plan_lookup(struct dfs_client *c, const char *name, bool with_data, struct file_view *view)
+{
+	enum asked asked[DFS_SERVERS_MAX] = {ASKED_NOTHING};
 	unsigned answered = 0;
-	bool sent[DFS_SERVERS_MAX] = {false};
-	char why[256], label[160];
+	char label[160];
 
 	memset(view, 0, sizeof(*view));
 	view->name = name;
@@ -22,49 +112,24 @@ int plan_lookup(struct dfs_client *c, const char *name, struct file_view *view)
 	view->nservers = c->conf.nservers;
 	view->row = placement_row(name, view->name_len, view->nservers);
 	/* Ask every server before reading any answer: one round trip, not N. */
-	for (unsigned i = 0; i < view->nservers; i++) {
-		struct link *l = &c->links[i];
-		dfs_name_args a = {.cred = l->cred};
-		enum clnt_stat st;
-
-		if (!l->up)
-			continue;
-		a.name.dfs_name_val = (char *)name;
-		a.name.dfs_name_len = (u_int)view->name_len;
-		st = rpcstream_send(l->clnt[0], DFSPROC_LOOKUP, (xdrproc_t)xdr_dfs_name_args, &a);
-		if (st != RPC_SUCCESS)
-			conn_mark_down(c, l, clnt_problem(l->clnt[0], st, why, sizeof(why)));
-		else
-			sent[i] = true;
-	}
+	for (unsigned i = 0; i < view->nservers; i++)
+		if (c->links[i].up)
+			asked[i] = ask(c, &c->links[i], view, with_data);
 	for (unsigned i = 0; i < view->nservers; i++) {
 		struct link *l = &c->links[i];
 		struct holder_view *h = &view->holders[i];
-		dfs_lookup_res r;
-		enum clnt_stat st;
+		int status;
 
-		if (!sent[i])
+		if (asked[i] == ASKED_NOTHING)
 			continue;
-		memset(&r, 0, sizeof(r));
-		st = rpcstream_recv(l->clnt[0], (xdrproc_t)xdr_dfs_lookup_res, &r);
-		if (st != RPC_SUCCESS) {
-			conn_mark_down(c, l, clnt_problem(l->clnt[0], st, why, sizeof(why)));
-			continue;
-		}
-		if (r.status == DFS_OK) {
-			h->answered = h->has_record = true;
-			h->rec = r.dfs_lookup_res_u.ok;
-			answered++;
-			continue;
-		}
-		xdr_free((xdrproc_t)xdr_dfs_lookup_res, (char *)&r);
-		if (r.status == DFS_ENOENT) {
+		status = answer(c, l, view, asked[i], h);
+		if (status == DFS_OK || status == DFS_ENOENT) {
 			h->answered = true;
 			answered++;
-		} else {
+		} else if (status >= 0) {
 			client_warn(c, l->conf->number, "%s: lookup failed: %s",
 				    link_label(l, label, sizeof(label)),
-				    dfs_strerror(client_errno(r.status)));
+				    dfs_strerror(client_errno((dfs_stat)status)));
 		}
 	}
 	if (answered == 0)
@@ -76,9 +141,12 @@ int plan_lookup(struct dfs_client *c, const char *name, struct file_view *view)
 void plan_view_free(struct file_view *view)
 {
 	for (unsigned i = 0; i < view->nservers; i++) {
-		if (view->holders[i].has_record)
-			xdr_free((xdrproc_t)xdr_dfs_lookup_ok, (char *)&view->holders[i].rec);
-		view->holders[i].has_record = false;
+		struct holder_view *h = &view->holders[i];
+
+		if (h->has_record)
+			xdr_free((xdrproc_t)xdr_dfs_lookup_ok, (char *)&h->rec);
+		free(h->data);
+		memset(h, 0, sizeof(*h));
 	}
 }
 

@@ -274,7 +274,7 @@ static int repair_name(struct dfs_client *c, const char *name, const uint64_t *b
 	struct read_plan plan;
 	int err;
 
-	err = plan_lookup(c, name, &view);
+	err = plan_lookup(c, name, false, &view);
 	if (err)
 		return err;
 	plan_choose(&view, &plan);
@@ -314,7 +314,7 @@ static unsigned verify_name(struct dfs_client *c, const char *name, uint64_t bad
 	struct read_plan plan;
 	unsigned corrupt = 0;
 
-	if (plan_lookup(c, name, &view) != 0)
+	if (plan_lookup(c, name, false, &view) != 0)
 		return 0;
 	plan_choose(&view, &plan);
 	for (unsigned i = 0; plan.found && i < view.nservers; i++) {

@@ -56,7 +56,7 @@ int dfs_stat_file(struct dfs_client *c, const char *remote_name, struct dfs_file
 	err = name_check(remote_name, len, &why);
 	if (err)
 		return client_fail(c, err, "invalid remote name '%s': %s", remote_name, why);
-	err = plan_lookup(c, remote_name, &view);
+	err = plan_lookup(c, remote_name, false, &view);
 	if (err)
 		return err;
 	plan_choose(&view, &plan);

@@ -73,7 +73,7 @@ int dfs_locate(struct dfs_client *c, const char *remote_name, struct dfs_locatio
 	v = calloc(n, sizeof(*v));
 	if (!v)
 		return client_fail(c, -ENOMEM, "out of memory");
-	err = c->logged_in ? plan_lookup(c, remote_name, &view) : -ENOTCONN;
+	err = c->logged_in ? plan_lookup(c, remote_name, false, &view) : -ENOTCONN;
 	if (err) {
 		memset(&view, 0, sizeof(view));
 		view.row = placement_row(remote_name, strlen(remote_name), n);

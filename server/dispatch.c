@@ -42,6 +42,8 @@ static const struct proc procs[] = {
     PROC(DFSPROC_SET_VERIFIER, "set_verifier", dfs_set_verifier_args, dfs_stat, op_set_verifier),
     PROC(DFSPROC_REPAIR_HINTS, "repair_hints", dfs_cred_args, dfs_hints_res, op_repair_hints),
     PROC(DFSPROC_STORE, "store", dfs_store_args, dfs_stat, op_store),
+    PROC(DFSPROC_LOOKUP_READ, "lookup_read", dfs_lookup_read_args, dfs_lookup_read_res,
+	 op_lookup_read),
 };
 
 /* Big enough for the largest argument and result structures above. */
@@ -60,6 +62,7 @@ union any_args {
 	dfs_list_args list;
 	dfs_set_verifier_args set_verifier;
 	dfs_store_args store;
+	dfs_lookup_read_args lookup_read;
 };
 union any_res {
 	dfs_login_begin_res login_begin;
@@ -68,6 +71,7 @@ union any_res {
 	dfs_put_begin_res put_begin;
 	dfs_read_res read;
 	dfs_lookup_res lookup;
+	dfs_lookup_read_res lookup_read;
 	dfs_list_res list;
 	dfs_status_res status;
 	dfs_verify_res verify;

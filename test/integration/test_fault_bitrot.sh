@@ -122,3 +122,28 @@ must dfs_s get "$NAME" -o "$T/got"
 assert_file_eq "$IN/$NAME" "$T/got"
 assert_chunk_whole "$S1" "$NAME" 4 "$IN/$NAME"
 ok "with DFS$S2 back, get succeeds and rewrites DFS$S1's copy"
+
+# --- a small file, whose chunks come with the servers' records (LOOKUP_READ) ------------
+SMALL=rot-small
+make_random "$IN/$SMALL" $((100 * 1024 + 1))
+must dfs_s put "$IN/$SMALL"
+S1=$(holder "$SMALL" 1 0)
+flip "$(chunk_file "$S1" "$SMALL" 1)" 7
+rm -f "$T/got"
+must dfs_s get "$SMALL" -o "$T/got"
+assert_file_eq "$IN/$SMALL" "$T/got"
+assert_contains "$ERR" "repaired:" "small get's report"
+assert_contains "$ERR" "server $S1" "small get's report"
+assert_chunk_whole "$S1" "$SMALL" 1 "$IN/$SMALL"
+ok "a small file's chunk sent corrupt by DFS$S1 is refused, read from its other holder and rewritten"
+
+S1=$(holder "$SMALL" 3 0)
+S2=$(holder "$SMALL" 3 1)
+flip "$(chunk_file "$S1" "$SMALL" 3)" 0
+cluster kill "$S2"
+rm -f "$T/got"
+run dfs_s get "$SMALL" -o "$T/got"
+assert_transfer_failed
+assert_no_file "$T/got"
+cluster start "$S2"
+ok "a small file whose only reachable copy of a chunk is corrupt: get fails with no file written"
