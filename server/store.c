@@ -206,21 +206,21 @@ static int sync_parent(int dirfd, const char *path)
 }
 
 /* Creates every missing folder of path (relative to dirfd); with durable, makes
- * each new entry durable at once (else the caller runs sync_ancestors later, and
- * *created, if given, tells whether it has to). */
-static int mkdirs_at(int dirfd, const char *path, bool durable, bool *created)
+ * each new entry durable at once (else the caller runs sync_new_folders later
+ * with *new_from: the length of the outermost folder created, 0 if none). */
+static int mkdirs_at(int dirfd, const char *path, bool durable, size_t *new_from)
 {
 	char buf[PATH_BUF];
 	size_t len = strlen(path);
 
-	if (created)
-		*created = false;
+	if (new_from)
+		*new_from = 0;
 	if (len >= sizeof(buf))
 		return -ENAMETOOLONG;
 	/* The usual cases in one call: the folder exists, or only it is missing. */
 	if (mkdirat(dirfd, path, 0700) == 0) {
-		if (created)
-			*created = true;
+		if (new_from)
+			*new_from = len;
 		return durable ? sync_parent(dirfd, path) : 0;
 	}
 	if (errno == EEXIST)
@@ -238,8 +238,8 @@ static int mkdirs_at(int dirfd, const char *path, bool durable, bool *created)
 			if (errno != EEXIST)
 				return -errno;
 		} else {
-			if (created)
-				*created = true;
+			if (new_from && *new_from == 0)
+				*new_from = i;
 			if (durable)
 				rc = sync_parent(dirfd, buf);
 		}
@@ -251,19 +251,25 @@ static int mkdirs_at(int dirfd, const char *path, bool durable, bool *created)
 	return 0;
 }
 
-/* Makes the entries of every folder above path (relative to dirfd) durable: cheap
- * for a folder with nothing new, as its changes were committed with the file's. */
-static int sync_ancestors(int dirfd, const char *path)
+/* Makes durable the entries of the folders mkdirs_at created in path (those at
+ * least new_from long): each one's parent is flushed, the innermost one's own
+ * entries being the caller's. Folders above them did not change. */
+static int sync_new_folders(int dirfd, const char *path, size_t new_from)
 {
 	char buf[PATH_BUF];
 	char *slash;
 
+	if (new_from == 0)
+		return 0;
 	if (strlen(path) >= sizeof(buf))
 		return -ENAMETOOLONG;
 	snprintf(buf, sizeof(buf), "%s", path);
-	while ((slash = strrchr(buf, '/')) != NULL) {
+	while (strlen(buf) >= new_from) {
 		int rc;
 
+		slash = strrchr(buf, '/');
+		if (slash == NULL)
+			return fsync_dir_at(dirfd, ".");
 		*slash = '\0';
 		rc = fsync_dir_at(dirfd, buf);
 		if (rc < 0)
@@ -1156,7 +1162,7 @@ int store_put_whole(struct store *st, const char *user, const dfs_file_info *inf
 	/* XDR decodes an empty opaque to NULL, and NULL + 0 is undefined. */
 	const char *bytes = len == 0 ? "" : data;
 	uint64_t total = 0;
-	bool created = false;
+	size_t new_from = 0;
 	int dirfd, rc;
 
 	if (info == NULL || info->chunks.chunks_len < 1 || info->chunks.chunks_len > DFS_HELD_MAX)
@@ -1178,7 +1184,7 @@ int store_put_whole(struct store *st, const char *user, const dfs_file_info *inf
 	/* Under the file's lock: housekeeping may remove an empty folder. The folder
 	 * and the chunks reach the disk with the record, in store_commit. */
 	pthread_mutex_lock(ref.lock);
-	rc = mkdirs_at(st->rootfd, ref.dir, false, &created);
+	rc = mkdirs_at(st->rootfd, ref.dir, false, &new_from);
 	dirfd = rc < 0 ? -1 : openat(st->rootfd, ref.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rc == 0 && dirfd < 0)
 		rc = -errno;
@@ -1193,8 +1199,8 @@ int store_put_whole(struct store *st, const char *user, const dfs_file_info *inf
 		rc = store_commit(st, user, info);
 	/* Folders made above without a flush reach the disk before the caller hears
 	 * of success. */
-	if (rc == 0 && created)
-		rc = sync_ancestors(st->rootfd, ref.dir);
+	if (rc == 0)
+		rc = sync_new_folders(st->rootfd, ref.dir, new_from);
 	return rc;
 }
 
