@@ -156,11 +156,12 @@ class Bench:
         return Timed(wall, float(u) + float(s), int(m))
 
     def repeat(self, prepare, cmd, env=None, after_warmup=None):
-        """One discarded warm-up, then --reps measured runs; prepare() runs before each."""
+        """One discarded warm-up, then --reps measured runs; prepare() runs before each.
+        cmd may be a function of the run's number (0: the warm-up) returning the command."""
         out = []
         for i in range(self.args.reps + 1):
             prepare()
-            t = self.timed(cmd, env)
+            t = self.timed(cmd(i) if callable(cmd) else cmd, env)
             if i == 0:
                 if after_warmup:
                     after_warmup()
@@ -652,8 +653,22 @@ EXPORT {
 
         def put_prep():
             self.warm(srcs)
-        log("%d x 4 KiB: dfs put" % n)
-        put = self.repeat(put_prep, self.dfs_cmd("put", *srcs), env)
+
+        # Each run stores new files, as the floor's and the peers' runs do: the sources
+        # are linked under names of the run's own. Replacing files is measured apart.
+        fresh = []
+
+        def put_new(i):
+            sub = self.mkdir("data", "small-run%d" % i)
+            paths = [os.path.join(sub, "r%d-%s" % (i, x)) for x in names]
+            for src, dst in zip(srcs, paths):
+                os.link(src, dst)
+            fresh.extend(os.path.basename(x) for x in paths)
+            return self.dfs_cmd("put", *paths)
+        log("%d x 4 KiB: dfs put of new files" % n)
+        put = self.repeat(put_prep, put_new, env)
+        log("%d x 4 KiB: dfs put replacing files" % n)
+        replace = self.repeat(put_prep, self.dfs_cmd("put", *srcs), env)
 
         def get_prep():
             self.rm(out)
@@ -667,7 +682,7 @@ EXPORT {
         log("%d x 4 KiB: dfs get" % n)
         get = self.repeat(get_prep, self.dfs_cmd("get", *names, "-d", out), env, check)
         hwm = self.server_hwm()
-        run(self.dfs_cmd("delete", *names), env=env)
+        run(self.dfs_cmd("delete", *(names + fresh)), env=env)
 
         fl = self.path("floor")
         a, b = os.path.join(fl, "a"), os.path.join(fl, "b")
@@ -689,8 +704,10 @@ EXPORT {
             return statistics.median(n / r.wall for r in runs)
         lab = "%d x 4K" % n
         fp, fg = fps(fput), fps(fget)
-        self.row("put %s dfs (one invocation)" % lab, fps(put), "files/s", fp, "cp x2 + sync",
-                 ">= 1000 files/s", fmt="%.0f")
+        self.row("put %s dfs, new files (one invocation)" % lab, fps(put), "files/s", fp,
+                 "cp x2 + sync", ">= 1000 files/s", fmt="%.0f")
+        self.row("put %s dfs, replacing them" % lab, fps(replace), "files/s", fp,
+                 "cp x2 + sync", fmt="%.0f")
         self.row("put %s floor: cp -r x2 + sync" % lab, fp, "files/s", fp, "cp x2 + sync",
                  fmt="%.0f")
         peer_rows = []
@@ -806,7 +823,11 @@ EXPORT {
                  "/proc/sys/vm/drop_caches`. Floor: `cp` of the file to one destination after "
                  "the same cache drop.",
                  "- **small files**: one `dfs put FILE...` and one `dfs get NAME... -d DIR` of "
-                 "4 KiB files; floors are `cp -r` twice + `sync`, and `cp -r`.",
+                 "4 KiB files; floors are `cp -r` twice + `sync`, and `cp -r`. Like the floor's "
+                 "and the peers' runs, each put run stores new files (under names of its own); "
+                 "a second row puts the same names again and again, so that every run after "
+                 "the first replaces files (a new version each, the replaced one kept, the one "
+                 "before it removed).",
                  "- **peers** on loopback: an rsync daemon (plain, `rsync -W`), `scp -c "
                  "aes128-gcm@openssh.com` to a local sshd (encrypted), and NFSv3 through "
                  "NFS-Ganesha (FSAL VFS) with `nfs-cp`. Their puts are timed with a `sync` "

@@ -24,7 +24,8 @@ value() {
 }
 
 for fig in "put 1M dfs" "get 1M dfs" "put 1M floor: cp x2 + sync" "get 1M floor: cp" \
-	"put 20 x 4K dfs (one invocation)" "get 20 x 4K dfs (one invocation)" \
+	"put 20 x 4K dfs, new files (one invocation)" "put 20 x 4K dfs, replacing them" \
+	"get 20 x 4K dfs (one invocation)" \
 	"peak RSS client put 1M" "peak RSS client get 1M" "peak RSS DFS1 1M (put+get)" \
 	"peak RSS DFS4 1M (put+get)" "CPU put 1M (client + servers)" \
 	"CPU get 1M (client + servers)" "floor: openssl speed -evp aes-128-gcm (16 KiB)"; do
