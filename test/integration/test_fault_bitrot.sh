@@ -104,15 +104,21 @@ must dfs_s scrub --json
 assert_contains "$OUT" '"corrupt": 0' "second scrub"
 ok "a second scrub finds nothing"
 
+# only_copy_corrupt NAME CHUNK OFFSET: flips the byte at OFFSET of CHUNK on its first holder
+# (S1) and kills its second (S2, left down); a get must fail and write no file.
+only_copy_corrupt() {
+	S1=$(holder "$1" "$2" 0)
+	S2=$(holder "$1" "$2" 1)
+	flip "$(chunk_file "$S1" "$1" "$2")" "$3"
+	cluster kill "$S2"
+	rm -f "$T/got"
+	run dfs_s get "$1" -o "$T/got"
+	assert_transfer_failed
+	assert_no_file "$T/got"
+}
+
 # --- a flip with the other holder down: get fails, never returns bad bytes ---------
-S1=$(holder "$NAME" 4 0)
-S2=$(holder "$NAME" 4 1)
-flip "$(chunk_file "$S1" "$NAME" 4)" 99
-cluster kill "$S2"
-rm -f "$T/got"
-run dfs_s get "$NAME" -o "$T/got"
-assert_transfer_failed
-assert_no_file "$T/got"
+only_copy_corrupt "$NAME" 4 99
 run dfs_s get "$NAME" -o -
 ((RC != 0)) || fail "get -o - succeeded with the only copy corrupt"
 ok "the only reachable copy corrupt: get fails cleanly with no file written"
@@ -137,13 +143,6 @@ assert_contains "$ERR" "server $S1" "small get's report"
 assert_chunk_whole "$S1" "$SMALL" 1 "$IN/$SMALL"
 ok "a small file's chunk sent corrupt by DFS$S1 is refused, read from its other holder and rewritten"
 
-S1=$(holder "$SMALL" 3 0)
-S2=$(holder "$SMALL" 3 1)
-flip "$(chunk_file "$S1" "$SMALL" 3)" 0
-cluster kill "$S2"
-rm -f "$T/got"
-run dfs_s get "$SMALL" -o "$T/got"
-assert_transfer_failed
-assert_no_file "$T/got"
+only_copy_corrupt "$SMALL" 3 0
 cluster start "$S2"
 ok "a small file whose only reachable copy of a chunk is corrupt: get fails with no file written"
