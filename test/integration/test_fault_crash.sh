@@ -20,13 +20,14 @@ chunk_files() {
 	(cd "$C/data" && find . -path './*/u/*' -type f -name '*.[0-9]*' | sort)
 }
 
-# wait_until SECONDS CMD...: polls CMD every 50 ms; 1 if it never succeeded.
+# wait_until SECONDS CMD...: polls CMD every $POLL seconds (default 0.05); 1 if it never
+# succeeded.
 wait_until() {
 	local deadline=$((SECONDS + $1))
 	shift
 	while ((SECONDS < deadline)); do
 		"$@" && return 0
-		sleep 0.05
+		sleep "${POLL:-0.05}"
 	done
 	return 1
 }
@@ -98,13 +99,14 @@ before=$(chunk_files)
 
 # Freeze DFS4 once its upload is under way, so that it hangs while the others complete
 # theirs: the put is then certainly between staging and commit when the client is killed.
-make_random "$IN/big" $((48 * 1024 * 1024))
+# The file is large enough for DFS4's upload to last long after the first poll sees it.
+make_random "$IN/big" $((192 * 1024 * 1024))
 DFS_PASSWORD=Bluepanda "$DFS" -c "$C/dfs.conf" -u AnujS put "$IN/big" >"$T/out" 2>"$T/err" &
 CLIENT=$!
 upload_on_4() {
 	[[ -n $(find "$C/data/4/tmp" -type f -size +0 | head -n 1) ]]
 }
-wait_until 20 upload_on_4 || fail "no upload to DFS4 seen"
+POLL=0.01 wait_until 20 upload_on_4 || fail "no upload to DFS4 seen"
 kill -STOP "$(server_pid 4)"
 staged_elsewhere() {
 	local f n=0
