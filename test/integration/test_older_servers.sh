@@ -7,7 +7,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STORE=17
 LOOKUP_READ=18
 PROXIES=()
-trap 'rc=$?; kill "${PROXIES[@]}" 2>/dev/null; (exit $rc); _cleanup' EXIT
+# lib.sh's _cleanup reads the exit status from $?; errexit must not stop this trap early.
+trap 'rc=$?; set +e; kill "${PROXIES[@]}" 2>/dev/null; (exit $rc); _cleanup' EXIT
 
 cluster_up
 # The proxies read the procedure of each call, so the servers must take plain connections.
