@@ -57,6 +57,14 @@ _cleanup() {
 }
 trap _cleanup EXIT
 
+# on_exit CMD: when the test ends, runs CMD (a string, its errors ignored) before the
+# cleanup above, which still gets the test's exit status.
+on_exit() {
+	# errexit would end the trap at the failing "(exit)" that passes the status on.
+	# shellcheck disable=SC2064 # CMD is fixed now; $? is read when the test ends
+	trap "rc=\$?; set +e; $1; (exit \$rc); _cleanup" EXIT
+}
+
 fail() {
 	printf 'FAIL: %s\n' "$*" >&2
 	exit 1

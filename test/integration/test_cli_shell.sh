@@ -7,7 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 command -v tmux >/dev/null || fail "tmux is needed (apt-get install tmux)"
 TMUX_SOCK=$T/tmux.sock
 # The terminal server is ours: stop it before lib.sh cleans up.
-trap 'rc=$?; tmux -S "$TMUX_SOCK" kill-server >/dev/null 2>&1; (exit $rc); _cleanup' EXIT
+on_exit 'tmux -S "$TMUX_SOCK" kill-server >/dev/null 2>&1'
 
 cd "$T" || fail "cd $T"
 

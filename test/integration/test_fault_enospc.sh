@@ -16,15 +16,11 @@ if [[ $(id -u) -ne 0 ]] || ! mount -t tmpfs -o size=40m,mode=0700 tmpfs "$MNT" 2
 	exit 0
 fi
 # The cluster must be down before the tmpfs goes, and the tmpfs gone before $T is removed.
-enospc_cleanup() {
-	local rc=$?
-	set +e # errexit would end this function at the "(exit)" below
-	"$DFS_CLUSTER" -d "$C" down >/dev/null 2>&1 || true
-	umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
-	(exit "$rc")
-	_cleanup
+enospc_teardown() {
+	"$DFS_CLUSTER" -d "$C" down >/dev/null 2>&1
+	umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
 }
-trap enospc_cleanup EXIT
+on_exit enospc_teardown
 
 cluster_up
 

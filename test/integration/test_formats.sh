@@ -37,9 +37,9 @@ ok "after the operator removes the marker it starts"
 # --- a server of another protocol version --------------------------------------------
 prog1=$(cluster_env DFS_CLUSTER_PROGRAM_1)
 "$DFS_BUILD/bin/rpcvers_server" "$prog1" 2 >"$T/vers.port" &
+# shellcheck disable=SC2034 # read by on_exit's command
 VPID=$!
-# Stop it on the way out, keeping the exit status for lib.sh's cleanup.
-trap 'rc=$?; kill "$VPID" 2>/dev/null; (exit $rc); _cleanup' EXIT
+on_exit 'kill "$VPID" 2>/dev/null'
 for ((i = 0; i < 100; i++)); do
 	[[ -s $T/vers.port ]] && break
 	sleep 0.05

@@ -12,7 +12,6 @@ SW=$NS_PREFIX-sw
 declare -a NS=()
 CLIENT_NS=$NS_PREFIX-c
 CREATED_NS=()
-mh_rc=0
 
 # Ends every process in the namespaces this test created (and only those), then
 # removes the namespaces, which removes their links and addresses too.
@@ -39,7 +38,7 @@ mh_cleanup() {
 	done
 	wait 2>/dev/null || true
 }
-trap 'mh_rc=$?; set +e; mh_cleanup; (exit $mh_rc); _cleanup' EXIT
+on_exit mh_cleanup
 
 add_ns() {
 	ip netns add "$1" 2>"$T/netns.err" || return 1

@@ -7,8 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STORE=17
 LOOKUP_READ=18
 PROXIES=()
-# lib.sh's _cleanup reads the exit status from $?; errexit must not stop this trap early.
-trap 'rc=$?; set +e; kill "${PROXIES[@]}" 2>/dev/null; (exit $rc); _cleanup' EXIT
+on_exit 'kill "${PROXIES[@]}" 2>/dev/null'
 
 cluster_up
 # The proxies read the procedure of each call, so the servers must take plain connections.
