@@ -85,18 +85,13 @@ int repair_index_each(int rootfd, const char *user, int (*fn)(const char *hash, 
 	char index[PATH_LEN];
 	struct dirent *de;
 	DIR *d;
-	int fd, rc = 0;
+	int rc = 0;
 
 	if (snprintf(index, sizeof(index), "u/%s/" INDEX_DIR, user) >= (int)sizeof(index))
 		return -ENAMETOOLONG;
-	fd = openat(rootfd, index, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	d = opendir_at(rootfd, index);
+	if (d == NULL)
 		return errno == ENOENT ? 0 : -EIO;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return -EIO;
-	}
 	while (rc == 0 && (de = readdir(d)) != NULL)
 		if (is_hash(de->d_name))
 			rc = fn(de->d_name, arg);
@@ -118,7 +113,6 @@ int repair_index_build_start(int rootfd, const char *user)
 	char build[PATH_LEN], path[PATH_LEN];
 	struct dirent *de;
 	DIR *d;
-	int fd;
 
 	if (snprintf(build, sizeof(build), "u/%s/" BUILD_DIR, user) >= (int)sizeof(build))
 		return -ENAMETOOLONG;
@@ -127,14 +121,9 @@ int repair_index_build_start(int rootfd, const char *user)
 	if (errno != EEXIST)
 		return -errno;
 	/* Left by a start that stopped half-way: empty it. */
-	fd = openat(rootfd, build, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	d = opendir_at(rootfd, build);
+	if (d == NULL)
 		return -errno;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return -EIO;
-	}
 	while ((de = readdir(d)) != NULL) {
 		if (!is_hash(de->d_name))
 			continue;

@@ -523,16 +523,12 @@ static int remove_old_chunks(int rootfd, const char *dir, const dfs_meta *m, uin
 {
 	DIR *d;
 	struct dirent *de;
-	int dirfd, removed = 0;
+	int dir_fd, removed = 0;
 
-	dirfd = openat(rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
+	d = opendir_at(rootfd, dir);
+	if (d == NULL)
 		return 0;
-	d = fdopendir(dirfd);
-	if (d == NULL) {
-		close(dirfd);
-		return 0;
-	}
+	dir_fd = dirfd(d);
 	while ((de = readdir(d)) != NULL) {
 		uint64_t v;
 		unsigned k;
@@ -541,11 +537,11 @@ static int remove_old_chunks(int rootfd, const char *dir, const dfs_meta *m, uin
 			continue;
 		if (v >= below || version_kept(m, v))
 			continue;
-		if (unlinkat(dirfd, de->d_name, 0) == 0)
+		if (unlinkat(dir_fd, de->d_name, 0) == 0)
 			removed++;
 	}
 	if (removed > 0)
-		fsync(dirfd);
+		fsync(dir_fd);
 	closedir(d);
 	return removed;
 }
@@ -664,38 +660,34 @@ static int clean_tmp(int rootfd, bool all, unsigned max_age_s)
 {
 	DIR *d;
 	struct dirent *de;
-	int dirfd, removed = 0;
+	int dir_fd, removed = 0;
 	time_t now = time(NULL);
 
-	dirfd = openat(rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
+	d = opendir_at(rootfd, "tmp");
+	if (d == NULL)
 		return -errno;
-	d = fdopendir(dirfd);
-	if (d == NULL) {
-		close(dirfd);
-		return -errno;
-	}
+	dir_fd = dirfd(d);
 	while ((de = readdir(d)) != NULL) {
 		struct stat sb;
 		int fd;
 
 		if (de->d_name[0] == '.')
 			continue;
-		if (fstatat(dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		if (fstatat(dir_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (!all && (!S_ISREG(sb.st_mode) || now - sb.st_mtime < (time_t)max_age_s))
 			continue;
 		if (all) {
-			if (unlinkat(dirfd, de->d_name, S_ISDIR(sb.st_mode) ? AT_REMOVEDIR : 0) ==
+			if (unlinkat(dir_fd, de->d_name, S_ISDIR(sb.st_mode) ? AT_REMOVEDIR : 0) ==
 			    0)
 				removed++;
 			continue;
 		}
 		/* An upload in progress holds a lock on its file: leave it. */
-		fd = openat(dirfd, de->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		fd = openat(dir_fd, de->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
 			continue;
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(dirfd, de->d_name, 0) == 0)
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(dir_fd, de->d_name, 0) == 0)
 			removed++;
 		close(fd);
 	}
@@ -738,16 +730,11 @@ static int index_old_users(struct store *st)
 	struct unindexed ui = {NULL, 0};
 	struct dirent *de;
 	DIR *d;
-	int fd, rc = 0;
+	int rc = 0;
 
-	fd = openat(st->rootfd, "u", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	d = opendir_at(st->rootfd, "u");
+	if (d == NULL)
 		return -errno;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return -EIO;
-	}
 	while (rc == 0 && (de = readdir(d)) != NULL) {
 		void *grown;
 
@@ -1313,29 +1300,25 @@ static void abort_tmp(struct store *st, const char *user, const char *hash, uint
 	char prefix[PATH_BUF];
 	DIR *d;
 	struct dirent *de;
-	int dirfd;
+	int dir_fd;
 	size_t plen;
 
 	snprintf(prefix, sizeof(prefix), "%s.%s.%016" PRIx64 ".", user, hash, ver);
 	plen = strlen(prefix);
-	dirfd = openat(st->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
+	d = opendir_at(st->rootfd, "tmp");
+	if (d == NULL)
 		return;
-	d = fdopendir(dirfd);
-	if (d == NULL) {
-		close(dirfd);
-		return;
-	}
+	dir_fd = dirfd(d);
 	while ((de = readdir(d)) != NULL) {
 		int fd;
 
 		if (strncmp(de->d_name, prefix, plen) != 0)
 			continue;
-		fd = openat(dirfd, de->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		fd = openat(dir_fd, de->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
 			continue;
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			unlinkat(dirfd, de->d_name, 0);
+			unlinkat(dir_fd, de->d_name, 0);
 		close(fd);
 	}
 	closedir(d);
@@ -1544,18 +1527,13 @@ static int sorted_hex_names(int dirfd, const char *dir, size_t len, const char *
 	struct dirent *de;
 	char **names = NULL;
 	size_t n = 0, cap = 0;
-	int fd, rc = 0;
+	int rc = 0;
 
 	*out = NULL;
 	*count = 0;
-	fd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	d = opendir_at(dirfd, dir);
+	if (d == NULL)
 		return errno == ENOENT ? 0 : -EIO;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return -EIO;
-	}
 	while ((de = readdir(d)) != NULL) {
 		if (!is_hex_name(de->d_name, len))
 			continue;
@@ -1822,16 +1800,11 @@ static int walk_folders(struct store *st, folder_fn fn, void *arg)
 {
 	DIR *ud;
 	struct dirent *ue;
-	int fd, rc = 0;
+	int rc = 0;
 
-	fd = openat(st->rootfd, "u", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	ud = opendir_at(st->rootfd, "u");
+	if (ud == NULL)
 		return errno == ENOENT ? 0 : -EIO;
-	ud = fdopendir(fd);
-	if (ud == NULL) {
-		close(fd);
-		return -EIO;
-	}
 	while (rc >= 0 && (ue = readdir(ud)) != NULL) {
 		char udir[PATH_BUF], hhdir[PATH_BUF], dir[PATH_BUF];
 		char **hh = NULL;
