@@ -322,6 +322,9 @@ const char *dfs_strerror(int err)
 		return "data failed its checksum";
 	case ESTALE:
 		return "a newer version exists";
+	case ERANGE:
+		return "the version is too far ahead of the server's clock (check this host's "
+		       "clock)";
 	case EKEYEXPIRED:
 		return "the session expired; log in again";
 	case ENOSPC:

@@ -108,6 +108,7 @@ struct holder_view {
 	u_int data_len;
 };
 struct file_view {
+	uint64_t now_ns; /* this host's clock when the servers were asked */
 	const char *name;
 	size_t name_len;
 	unsigned nservers;
@@ -130,14 +131,43 @@ struct read_plan {
 DFS_INTERNAL int plan_lookup(struct dfs_client *c, const char *name, bool with_data,
 			     struct file_view *view);
 DFS_INTERNAL void plan_view_free(struct file_view *view);
-/* Picks the newest version whose every chunk is held by some live server. */
+/* Records further than this beyond this host's clock are ignored: servers refuse
+ * versions more than max_clock_skew (7 days by default) beyond their own clocks,
+ * so only a broken or hostile server reports one. */
+#define PLAN_MAX_AHEAD_NS (400ull * 86400 * 1000000000)
+/* This host's clock, in ns since 1970. */
+DFS_INTERNAL uint64_t plan_clock_ns(void);
+/* Whether a record's version is within PLAN_MAX_AHEAD_NS of view->now_ns. */
+DFS_INTERNAL bool plan_plausible(const struct file_view *view, const dfs_file_info *info);
+/* Picks the newest version whose every chunk is held by some live server, or
+ * the newest tombstone if it is newer and confirmed (by two servers, or by
+ * servers holding every chunk between them). Records of implausible
+ * versions are ignored. */
 DFS_INTERNAL void plan_choose(const struct file_view *view, struct read_plan *plan);
 /* The version of a file info a server holds as current or previous, or NULL. */
 DFS_INTERNAL const dfs_file_info *plan_held(const struct holder_view *h, uint64_t ver);
 /* Whether info lists chunk index (1-based) as held. */
 DFS_INTERNAL bool plan_has_chunk(const dfs_file_info *info, unsigned index, uint64_t *sum);
-/* A fresh version number: larger than any earlier one from this clock. */
-DFS_INTERNAL uint64_t plan_new_version(void);
+/* How often a put or delete that lost to a write running at the same time is
+ * numbered again above it before it gives up. */
+#define WRITE_ATTEMPTS 5
+/* A fresh version number for a write: above newest_seen (the newest version
+ * of the name some server reported, 0 if none) and this host's clock (see
+ * common/version.h); 0 if there is none. */
+DFS_INTERNAL uint64_t plan_new_version(uint64_t newest_seen);
+/* The newest version (current or previous, tombstones too) any server in view holds. */
+DFS_INTERNAL uint64_t plan_newest(const struct file_view *view);
+/* 0 if the servers in answered[] (by server number - 1) include two neighbours,
+ * so that they saw every write of name that succeeded; else -EHOSTDOWN, and
+ * the last error names them. */
+DFS_INTERNAL int plan_check_vouches(struct dfs_client *c, const char *name, const bool *answered);
+/* Asks every live server for its record of name, before a write of it:
+ * *newest = the newest version they hold (0: none). 0, or -errno
+ * (-EHOSTDOWN when too few servers answered to see every earlier write). */
+DFS_INTERNAL int plan_write_version(struct dfs_client *c, const char *name, uint64_t *newest);
+/* Fails with -ERANGE: server refused a write of name as too far ahead of its
+ * clock; the message shows this host's clock. */
+DFS_INTERNAL int plan_clock_refused(struct dfs_client *c, const char *name, unsigned server);
 
 /* put.c: the streaming upload of chunks, also used by repair. */
 struct chunk_source {
@@ -174,12 +204,13 @@ struct put_resume {
 	bool resumed; /* continuing an earlier put */
 };
 /* Picks the version for a put of the local file sb as remote_name: with
- * resume on and a record of an interrupted put of the same unchanged file,
- * that put's version (and done[s-1][k-1] for copies already stored), else a
- * new one, recorded for a later resume. Never fails: without a cache folder
- * nothing is recorded. */
+ * resume on and a record of an interrupted put of the same unchanged file
+ * whose version is not older than newest_seen, that put's version (and
+ * done[s-1][k-1] for copies already stored), else a new one above
+ * newest_seen, recorded for a later resume. 0, or -ERANGE if no version is
+ * left above newest_seen; without a cache folder nothing is recorded. */
 DFS_INTERNAL int resume_put_open(struct dfs_client *c, const char *remote_name,
-				 const struct stat *sb, uint64_t *ver,
+				 const struct stat *sb, uint64_t newest_seen, uint64_t *ver,
 				 bool done[DFS_SERVERS_MAX][DFS_SERVERS_MAX],
 				 struct put_resume *out);
 /* Records that chunk is stored (staged and verified) on server. */

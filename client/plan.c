@@ -9,6 +9,7 @@
 #include "internal.h"
 #include "chunk.h"
 #include "placement.h"
+#include "version.h"
 
 /* The chunk a reader asks server for first (see placement_holder). */
 static unsigned first_chunk(const struct file_view *view, unsigned server)
@@ -107,6 +108,7 @@ int plan_lookup(struct dfs_client *c, const char *name, bool with_data, struct f
 	char label[160];
 
 	memset(view, 0, sizeof(*view));
+	view->now_ns = plan_clock_ns();
 	view->name = name;
 	view->name_len = strlen(name);
 	view->nservers = c->conf.nservers;
@@ -175,9 +177,24 @@ bool plan_has_chunk(const dfs_file_info *info, unsigned index, uint64_t *sum)
 	return false;
 }
 
+uint64_t plan_clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+bool plan_plausible(const struct file_view *view, const dfs_file_info *info)
+{
+	return !version_too_far_ahead(info->ver, view->now_ns, PLAN_MAX_AHEAD_NS);
+}
+
 /* stale_below[s-1] = the newest version some live server's record lists
  * server s as lacking: s missed that put or delete, so its copies of any
- * older version are stale and must never be served in its place. */
+ * older version are stale and must never be served in its place. A mark
+ * from any one server is honoured: it can only make a read fail, never
+ * make it return older bytes. */
 static void stale_marks(const struct file_view *view, uint64_t stale_below[])
 {
 	for (unsigned i = 0; i < view->nservers; i++) {
@@ -190,6 +207,8 @@ static void stale_marks(const struct file_view *view, uint64_t stale_below[])
 		if (h->rec.previous.previous_len)
 			recs[1] = &h->rec.previous.previous_val[0];
 		for (int r = 0; r < 2; r++) {
+			if (recs[r] && !plan_plausible(view, recs[r]))
+				continue;
 			for (unsigned j = 0; recs[r] && j < recs[r]->lacking.lacking_len; j++) {
 				unsigned s = recs[r]->lacking.lacking_val[j];
 
@@ -233,6 +252,26 @@ static bool try_version(const struct file_view *view, const dfs_file_info *info,
 	return true;
 }
 
+/* Whether the tombstone at ver is confirmed: reported by two servers, or by
+ * servers that hold every chunk between them (what a delete must reach to
+ * succeed). One server alone, faulty or hostile, cannot delete a file for
+ * readers, and repair never spreads its tombstone. */
+static bool tombstone_confirmed(const struct file_view *view, uint64_t ver)
+{
+	bool in[DFS_SERVERS_MAX] = {false};
+	unsigned count = 0;
+
+	for (unsigned i = 0; i < view->nservers; i++) {
+		const struct holder_view *h = &view->holders[i];
+
+		if (h->has_record && h->rec.current.deleted && h->rec.current.ver == ver) {
+			in[i] = true;
+			count++;
+		}
+	}
+	return count >= 2 || version_covers(in, view->nservers);
+}
+
 void plan_choose(const struct file_view *view, struct read_plan *plan)
 {
 	uint64_t tried_below = UINT64_MAX, stale_below[DFS_SERVERS_MAX] = {0};
@@ -254,16 +293,21 @@ void plan_choose(const struct file_view *view, struct read_plan *plan)
 				cand[1] = &h->rec.previous.previous_val[0];
 			for (int k = 0; k < 2; k++)
 				if (cand[k] && cand[k]->ver < tried_below &&
+				    plan_plausible(view, cand[k]) &&
 				    (!best || cand[k]->ver > best->ver))
 					best = cand[k];
 		}
 		if (!best)
 			return;
-		if (best->deleted) {
+		if (best->deleted && tombstone_confirmed(view, best->ver)) {
 			/* Deleted at a version newer than anything readable. */
 			plan->deleted = true;
 			plan->info = best;
 			return;
+		}
+		if (best->deleted) {
+			tried_below = best->ver;
+			continue;
 		}
 		if (try_version(view, best, stale_below, plan)) {
 			plan->found = true;
@@ -280,16 +324,79 @@ void plan_choose(const struct file_view *view, struct read_plan *plan)
 	}
 }
 
-uint64_t plan_new_version(void)
+uint64_t plan_new_version(uint64_t newest_seen)
 {
-	struct timespec ts;
-	uint16_t noise = 0;
-	uint64_t ns;
+	uint64_t now = plan_clock_ns(), noise = 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	/* The low 16 bits are random so two clients never pick the same one. */
 	if (RAND_bytes((unsigned char *)&noise, sizeof(noise)) != 1)
-		noise = (uint16_t)getpid();
-	return (ns & ~0xFFFFull) | noise | 1;
+		noise = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull ^ now;
+	return version_next(now, newest_seen, noise);
+}
+
+uint64_t plan_newest(const struct file_view *view)
+{
+	uint64_t newest = 0;
+
+	for (unsigned i = 0; i < view->nservers; i++) {
+		const struct holder_view *h = &view->holders[i];
+
+		if (h->has_record && h->rec.current.ver > newest &&
+		    plan_plausible(view, &h->rec.current))
+			newest = h->rec.current.ver;
+		if (h->has_record && h->rec.previous.previous_len &&
+		    h->rec.previous.previous_val[0].ver > newest &&
+		    plan_plausible(view, &h->rec.previous.previous_val[0]))
+			newest = h->rec.previous.previous_val[0].ver;
+	}
+	return newest;
+}
+
+int plan_check_vouches(struct dfs_client *c, const char *name, const bool *answered)
+{
+	char which[DFS_SERVERS_MAX * 4 + 1] = "";
+	size_t len = 0;
+
+	if (version_vouches(answered, c->conf.nservers))
+		return 0;
+	for (unsigned s = 1; s <= c->conf.nservers && len + 5 < sizeof(which); s++)
+		if (answered[s - 1])
+			len += (size_t)snprintf(which + len, sizeof(which) - len, "%s%u",
+						len ? ", " : "", s);
+	return client_fail(c, -EHOSTDOWN,
+			   "%s: too few servers answer to order a write after the earlier ones "
+			   "(%s%s): a write needs two neighbouring servers up, which hold a chunk "
+			   "in common; nothing was changed",
+			   name, len ? "only " : "none", which);
+}
+
+int plan_write_version(struct dfs_client *c, const char *name, uint64_t *newest)
+{
+	struct file_view view;
+	bool answered[DFS_SERVERS_MAX] = {false};
+	int err;
+
+	*newest = 0;
+	err = plan_lookup(c, name, false, &view);
+	if (err == 0) {
+		for (unsigned i = 0; i < view.nservers; i++)
+			answered[i] = view.holders[i].answered;
+		err = plan_check_vouches(c, name, answered);
+		*newest = plan_newest(&view);
+	}
+	plan_view_free(&view);
+	return err;
+}
+
+int plan_clock_refused(struct dfs_client *c, const char *name, unsigned server)
+{
+	char when[64], label[160];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (!gmtime_r(&now, &tm) || !strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(when, sizeof(when), "%lld s since 1970", (long long)now);
+	return client_fail(c, -ERANGE,
+			   "%s: %s refused the write's version as too far ahead of its clock: "
+			   "this host's clock reads %s; check it (or the server's clock)",
+			   name, link_label(&c->links[server - 1], label, sizeof(label)), when);
 }

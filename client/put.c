@@ -404,6 +404,9 @@ static int describe_chunk_failure(struct dfs_client *c, const char *path, const 
 	char label[160];
 	int err = -EHOSTDOWN;
 
+	for (unsigned i = 0; i < u->ntargets; i++)
+		if (u->targets[i].err == -ERANGE)
+			return plan_clock_refused(c, path, u->targets[i].link->conf->number);
 	for (unsigned i = 0; i < u->ntargets; i++) {
 		if (u->targets[i].err == -ENOSPC ||
 		    (u->targets[i].err && err == -EHOSTDOWN && u->targets[i].err != -EHOSTDOWN))
@@ -424,10 +427,10 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 	struct put_resume resume = {.fd = -1};
 	bool done[DFS_SERVERS_MAX][DFS_SERVERS_MAX], keep = false;
 	const char *why = NULL;
-	uint64_t sums[DFS_SERVERS_MAX], ver;
+	uint64_t sums[DFS_SERVERS_MAX], ver = 0, newest = 0;
 	atomic_uint_fast64_t progress = 0;
 	unsigned n = c->conf.nservers, row, committed[DFS_SERVERS_MAX] = {0};
-	unsigned lacking[DFS_SERVERS_MAX], nlacking = 0;
+	unsigned lacking[DFS_SERVERS_MAX], nlacking = 0, clock_refused = 0;
 	bool superseded = false, commit_sent[DFS_SERVERS_MAX] = {false};
 	struct stat sb;
 	int fd = -1, err;
@@ -459,7 +462,13 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 		goto out;
 	}
 	row = placement_row(remote_name, strlen(remote_name), n);
-	resume_put_open(c, remote_name, &sb, &ver, done, &resume);
+	/* Numbered above every version the servers hold, this put lands after
+	 * every write of the name that finished before it began. */
+	err = plan_write_version(c, remote_name, &newest);
+	if (err == 0)
+		err = resume_put_open(c, remote_name, &sb, newest, &ver, done, &resume);
+	if (err)
+		goto out;
 	if (resume.resumed)
 		client_warn(c, 0, "%s: continuing the interrupted upload of %s", path, remote_name);
 	for (unsigned k = 1; k <= n; k++) {
@@ -557,15 +566,32 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 			continue;
 		placement_pair(row, s, n, &first, &second);
 		err = commit_recv(c, &c->links[s - 1]);
-		if (err == -ESTALE)
+		if (err == -ESTALE || err == -EEXIST)
 			superseded = true;
+		else if (err == -ERANGE)
+			clock_refused = s;
 		else if (err == 0) {
 			committed[first - 1]++;
 			committed[second - 1]++;
 		}
 	}
+	if (superseded) {
+		/* Another put or delete of the name, running at the same time, came
+		 * out newer: it is what readers get, so this one did not happen. */
+		err = client_fail(c, -ESTALE,
+				  "%s: %s was written by another client while this put ran; "
+				  "that write is newer and this put did not take effect",
+				  path, remote_name);
+		put_abort_everywhere(c, remote_name, ver);
+		goto out;
+	}
+	if (clock_refused) {
+		err = plan_clock_refused(c, path, clock_refused);
+		put_abort_everywhere(c, remote_name, ver);
+		goto out;
+	}
 	err = 0;
-	for (unsigned k = 0; k < n && !superseded; k++) {
+	for (unsigned k = 0; k < n; k++) {
 		if (!committed[k]) {
 			err = client_fail(c, -EHOSTDOWN,
 					  "%s: chunk %u could not be committed on any server; "
@@ -575,9 +601,6 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 			goto out;
 		}
 	}
-	if (superseded)
-		client_warn(c, 0, "a newer version of %s was stored at the same time; it wins",
-			    remote_name);
 	for (unsigned i = 0; i < nlacking; i++)
 		put_warn_lacking(c, lacking[i], remote_name, upload_failure(ps, n, lacking[i]));
 out:

@@ -8,6 +8,7 @@
 #include "chunk.h"
 #include "internal.h"
 #include "placement.h"
+#include "version.h"
 
 struct small_put {
 	struct dfs_client *c;
@@ -124,16 +125,38 @@ static void record_lacking(struct small_put *p, const bool *stored)
 	}
 }
 
+/* With the servers that answered unable to vouch for having seen every
+ * earlier write, asks them all for the newest version: -ESTALE if it is
+ * newer than this put's. */
+static int check_order(struct small_put *p, const bool *answered)
+{
+	uint64_t newest = 0;
+	int err;
+
+	if (version_vouches(answered, p->n))
+		return 0;
+	err = plan_write_version(p->c, p->name, &newest);
+	if (err)
+		return err;
+	return newest > p->ver ? -ESTALE : 0;
+}
+
+/* Stores the file as version p->ver on every live server. 0, -errno,
+ * -EOPNOTSUPP (a server predates STORE) or -ESTALE: some server holds a
+ * newer version, so this one is not the current file. */
 static int store_everywhere(struct small_put *p)
 {
 	bool sent[DFS_SERVERS_MAX] = {false}, stored[DFS_SERVERS_MAX] = {false};
-	unsigned committed[DFS_SERVERS_MAX] = {0}, nfailed = 0;
+	bool answered[DFS_SERVERS_MAX] = {false};
+	unsigned committed[DFS_SERVERS_MAX] = {0}, nfailed = 0, clock_refused = 0;
 	bool superseded = false, unsupported = false;
 	char *scratch = malloc(p->size ? (size_t)p->size : 1);
 	int err, worst = -EHOSTDOWN;
 
 	if (!scratch)
 		return client_fail(p->c, -ENOMEM, "out of memory");
+	p->nlacking = 0;
+	memset(p->why, 0, sizeof(p->why));
 	for (unsigned s = 1; s <= p->n; s++)
 		if (!p->c->links[s - 1].up)
 			p->lacking[p->nlacking++] = s;
@@ -152,16 +175,19 @@ static int store_everywhere(struct small_put *p)
 			unsupported = true;
 			continue;
 		}
-		if (err == -ESTALE) {
+		if (err == -ESTALE || err == -EEXIST) {
+			answered[s - 1] = true;
 			superseded = true;
 			continue;
 		}
+		if (err == -ERANGE)
+			clock_refused = s;
 		if (err) {
 			if (err == -ENOSPC || worst == -EHOSTDOWN)
 				worst = err;
 			continue;
 		}
-		stored[s - 1] = true;
+		stored[s - 1] = answered[s - 1] = true;
 		placement_pair(p->row, s, p->n, &first, &second);
 		committed[first - 1]++;
 		committed[second - 1]++;
@@ -173,9 +199,12 @@ static int store_everywhere(struct small_put *p)
 		return -EOPNOTSUPP;
 	}
 	if (superseded) {
-		client_warn(p->c, 0, "a newer version of %s was stored at the same time; it wins",
-			    p->name);
-		return 0;
+		put_abort_everywhere(p->c, p->name, p->ver);
+		return -ESTALE;
+	}
+	if (clock_refused) {
+		put_abort_everywhere(p->c, p->name, p->ver);
+		return plan_clock_refused(p->c, p->path, clock_refused);
 	}
 	for (unsigned k = 1; k <= p->n; k++) {
 		if (!committed[k - 1]) {
@@ -191,6 +220,9 @@ static int store_everywhere(struct small_put *p)
 			    p->why[s - 1][0] ? p->why[s - 1] : p->c->links[s - 1].why);
 		}
 	}
+	err = check_order(p, answered);
+	if (err)
+		return err;
 	for (unsigned s = 1; s <= p->n; s++) {
 		if (sent[s - 1] && !stored[s - 1]) {
 			p->lacking[p->nlacking++] = s;
@@ -209,6 +241,8 @@ int put_small(struct dfs_client *c, const char *path, const char *remote_name, i
 	      const struct stat *sb)
 {
 	struct small_put *p = calloc(1, sizeof(*p));
+	bool up[DFS_SERVERS_MAX] = {false};
+	uint64_t newest = 0;
 	int err;
 
 	if (!p)
@@ -218,7 +252,6 @@ int put_small(struct dfs_client *c, const char *path, const char *remote_name, i
 	    .path = path,
 	    .name = remote_name,
 	    .size = (uint64_t)sb->st_size,
-	    .ver = plan_new_version(),
 	    .mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec,
 	    .n = c->conf.nservers,
 	    .row = placement_row(remote_name, strlen(remote_name), c->conf.nservers)};
@@ -238,7 +271,30 @@ int put_small(struct dfs_client *c, const char *path, const char *remote_name, i
 		chunk_range(p->size, p->n, k, &p->offset[k - 1], &p->chunk_size[k - 1]);
 		p->sums[k - 1] = checksum_of(p->bytes + p->offset[k - 1], p->chunk_size[k - 1]);
 	}
-	err = store_everywhere(p);
+	/* Numbered by this host's clock first: a server holding a newer version
+	 * refuses it, and the put is numbered again above what the servers hold.
+	 * That needs servers that saw every earlier write to be up. */
+	for (unsigned k = 0; k < p->n; k++)
+		up[k] = c->links[k].up;
+	err = plan_check_vouches(c, path, up);
+	if (err)
+		goto out;
+	for (unsigned attempt = 1;; attempt++) {
+		p->ver = plan_new_version(newest);
+		err = p->ver ? store_everywhere(p) : -ERANGE;
+		if (err != -ESTALE || attempt == WRITE_ATTEMPTS)
+			break;
+		err = plan_write_version(c, remote_name, &newest);
+		if (err)
+			goto out;
+	}
+	if (err == -ESTALE)
+		err = client_fail(c, -ESTALE,
+				  "%s: %s was written by other clients during each of %u tries; "
+				  "this put did not take effect",
+				  path, remote_name, WRITE_ATTEMPTS);
+	else if (err == -ERANGE && p->ver == 0)
+		err = client_fail(c, -ERANGE, "%s: no version is left above the newest one", path);
 out:
 	free(p->bytes);
 	free(p);

@@ -111,16 +111,20 @@ static bool parse_state(const char *text, const struct stat *sb, uint64_t *ver,
 }
 
 int resume_put_open(struct dfs_client *c, const char *remote_name, const struct stat *sb,
-		    uint64_t *ver, bool done[DFS_SERVERS_MAX][DFS_SERVERS_MAX],
-		    struct put_resume *out)
+		    uint64_t newest_seen, uint64_t *ver,
+		    bool done[DFS_SERVERS_MAX][DFS_SERVERS_MAX], struct put_resume *out)
 {
 	char text[STATE_MAX], tmp[PATH_MAX + 8];
+	uint64_t saved = 0;
 	ssize_t got = 0;
 	int fd, n;
 
 	memset(done, 0, sizeof(bool) * DFS_SERVERS_MAX * DFS_SERVERS_MAX);
 	out->fd = -1;
-	*ver = plan_new_version();
+	*ver = plan_new_version(newest_seen);
+	if (*ver == 0)
+		return client_fail(c, -ERANGE, "%s: no version is left above the newest one",
+				   remote_name);
 	/* Without a cache folder a put still works; it just cannot be resumed. */
 	if (state_path(c, remote_name, out->path, sizeof(out->path)) < 0)
 		return 0;
@@ -131,10 +135,21 @@ int resume_put_open(struct dfs_client *c, const char *remote_name, const struct 
 			close(fd);
 		}
 		text[got > 0 ? got : 0] = '\0';
-		if (got > 0 && parse_state(text, sb, ver, done)) {
-			out->resumed = true;
-			out->fd = open(out->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-			return 0;
+		if (got > 0 && parse_state(text, sb, &saved, done)) {
+			/* A write that finished since the interruption is newer: this
+			 * put must land above it, so it starts again. */
+			if (saved >= newest_seen) {
+				*ver = saved;
+				out->resumed = true;
+				out->fd =
+				    open(out->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+				return 0;
+			}
+			memset(done, 0, sizeof(bool) * DFS_SERVERS_MAX * DFS_SERVERS_MAX);
+			client_warn(c, 0,
+				    "%s was written by another put since this one was interrupted; "
+				    "starting over",
+				    remote_name);
 		}
 	}
 	n = snprintf(text, sizeof(text),

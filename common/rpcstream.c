@@ -703,12 +703,22 @@ static bool name_is_ip(const char *name)
 	return inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1;
 }
 
+/* This host's clock as text, for errors that a wrong clock explains. */
+static void clock_now_text(char *buf, size_t len)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (!gmtime_r(&now, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, len, "%lld s since 1970", (long long)now);
+}
+
 /* The error for a server whose certificate (or one in its chain) has expired: when, and
  * what to do. The chain is kept even though verification failed. */
 static void expired_message(SSL *ssl, const char *name, char *err, size_t errlen)
 {
 	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
-	char when[64] = "an earlier date";
+	char when[64] = "an earlier date", now[64];
 	int days, secs;
 
 	for (int i = 0; chain && i < sk_X509_num(chain); i++) {
@@ -720,10 +730,38 @@ static void expired_message(SSL *ssl, const char *name, char *err, size_t errlen
 			break;
 		}
 	}
+	clock_now_text(now, sizeof(now));
 	snprintf(err, errlen,
 		 "its certificate (\"%s\") expired on %s; renew it with 'dfs-cluster renew-certs' "
-		 "or your CA",
-		 name, when);
+		 "or your CA (or, if this host's clock is wrong, fix it: it reads %s)",
+		 name, when, now);
+}
+
+/* The error for a certificate that is not valid yet: most often this host's clock is
+ * behind. */
+static void not_yet_valid_message(SSL *ssl, const char *name, char *err, size_t errlen)
+{
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+	char when[64] = "a later date", now[64];
+	int days, secs;
+
+	for (int i = 0; chain && i < sk_X509_num(chain); i++) {
+		const ASN1_TIME *from = X509_get0_notBefore(sk_X509_value(chain, i));
+		struct tm tm;
+
+		if (ASN1_TIME_diff(&days, &secs, NULL, from) == 1 && (days > 0 || secs > 0)) {
+			if (ASN1_TIME_to_tm(from, &tm) != 1 ||
+			    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+				snprintf(when, sizeof(when), "a later date");
+			break;
+		}
+	}
+	clock_now_text(now, sizeof(now));
+	snprintf(err, errlen,
+		 "its certificate (\"%s\") is not valid before %s, and this host's clock reads "
+		 "%s: this host's clock may be wrong (or the certificate was made on a host "
+		 "whose clock is ahead)",
+		 name, when, now);
 }
 
 /* RFC 9289 on the client: the AUTH_TLS probe, then the handshake. */
@@ -806,6 +844,8 @@ static int cc_start_tls(struct clnt_conn *cc, const struct rpcstream_clnt_opts *
 		vr = SSL_get_verify_result(ssl);
 		if (vr == X509_V_ERR_CERT_HAS_EXPIRED)
 			expired_message(ssl, opts->tls_name, err, errlen);
+		else if (vr == X509_V_ERR_CERT_NOT_YET_VALID)
+			not_yet_valid_message(ssl, opts->tls_name, err, errlen);
 		else if (vr != X509_V_OK)
 			snprintf(err, errlen,
 				 "TLS handshake: certificate verification failed for \"%s\": %s",

@@ -36,6 +36,10 @@ void op_set_verifier(struct conn *cn, dfs_set_verifier_args *a, dfs_stat *r);
  * user's sessions end); copies its user into user (65 bytes). Returns
  * DFS_OK, DFS_EACCES (unknown token or user) or DFS_EKEYEXPIRED. */
 dfs_stat op_authenticate(struct conn *cn, const dfs_cred *cred, char user[65]);
+/* Whether a new version (of a put, store, commit or delete) may be taken:
+ * DFS_ERANGE (logged) if it lies further beyond this server's clock than
+ * max_clock_skew, which only a client with a wrong clock picks. */
+dfs_stat op_check_version(struct conn *cn, uint64_t ver);
 /* Maps a negative errno to the status sent on the wire. */
 dfs_stat op_stat_from_errno(int err);
 

@@ -78,6 +78,9 @@ void op_put_begin(struct conn *cn, dfs_put_begin_args *a, dfs_put_begin_res *r)
 		r->status = DFS_EINVAL;
 		return;
 	}
+	r->status = op_check_version(cn, a->ver);
+	if (r->status != DFS_OK)
+		return;
 	if (count_slots(cn) >= UPLOADS_PER_CONN) {
 		r->status = DFS_EBUSY;
 		return;
@@ -172,12 +175,15 @@ void op_store(struct conn *cn, dfs_store_args *a, dfs_stat *r)
 		*r = DFS_EINVAL;
 		return;
 	}
+	*r = op_check_version(cn, info->ver);
+	if (*r != DFS_OK)
+		return;
 	err = store_put_whole(cn->srv->store, user, info, a->data.data_val, a->data.data_len);
 	if (err == -EBADMSG)
 		log_warn("%s: a stored chunk failed its checksum", cn->peer_text);
 	else if (err == -ENOSPC)
 		log_warn("%s: no space for a %u-byte file", cn->peer_text, a->data.data_len);
-	else if (err < 0 && err != -ESTALE && err != -EINVAL)
+	else if (err < 0 && err != -ESTALE && err != -EEXIST && err != -EINVAL)
 		log_warn("%s: store of version %016llx failed: %s", cn->peer_text,
 			 (unsigned long long)info->ver, strerror(-err));
 	if (err == 0)

@@ -2,9 +2,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "names.h"
 #include "ops.h"
 #include "store.h"
+#include "version.h"
 
 /* Authenticates and checks the name: the preamble of every per-file call. */
 static dfs_stat begin_file_call(struct conn *cn, const dfs_cred *cred, const dfs_name *name,
@@ -17,6 +19,24 @@ static dfs_stat begin_file_call(struct conn *cn, const dfs_cred *cred, const dfs
 		return st;
 	err = name_check(name->dfs_name_val, name->dfs_name_len, NULL);
 	return err ? op_stat_from_errno(err) : DFS_OK;
+}
+
+dfs_stat op_check_version(struct conn *cn, uint64_t ver)
+{
+	struct timespec ts;
+	uint64_t now, max_ahead = (uint64_t)cn->srv->cfg.max_clock_skew_s * 1000000000u;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (!version_too_far_ahead(ver, now, max_ahead))
+		return DFS_OK;
+	/* Taken, such a version would stay the newest for as long as the clock
+	 * is wrong: every client after it would have to number its writes above it. */
+	log_warn("%s: refused version %016llx: %.0f s ahead of this server's clock "
+		 "(max_clock_skew %u s); the client's clock (or this server's) is wrong",
+		 cn->peer_text, (unsigned long long)ver, (double)(ver - now) / 1e9,
+		 cn->srv->cfg.max_clock_skew_s);
+	return DFS_ERANGE;
 }
 
 void op_commit(struct conn *cn, dfs_commit_args *a, dfs_stat *r)
@@ -32,8 +52,11 @@ void op_commit(struct conn *cn, dfs_commit_args *a, dfs_stat *r)
 		*r = DFS_EINVAL;
 		return;
 	}
+	*r = op_check_version(cn, a->info.ver);
+	if (*r != DFS_OK)
+		return;
 	err = store_commit(cn->srv->store, user, &a->info);
-	if (err < 0 && err != -ESTALE)
+	if (err < 0 && err != -ESTALE && err != -EEXIST)
 		log_warn("%s: commit of version %016llx failed: %s", cn->peer_text,
 			 (unsigned long long)a->info.ver, strerror(-err));
 	*r = op_stat_from_errno(err);
@@ -178,6 +201,9 @@ void op_delete(struct conn *cn, dfs_delete_args *a, dfs_stat *r)
 		*r = DFS_EINVAL;
 		return;
 	}
+	*r = op_check_version(cn, a->ver);
+	if (*r != DFS_OK)
+		return;
 	err = store_delete(cn->srv->store, user, a->name.dfs_name_val, a->name.dfs_name_len, a->ver,
 			   a->lacking.lacking_val, a->lacking.lacking_len);
 	*r = op_stat_from_errno(err);

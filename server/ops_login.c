@@ -23,6 +23,7 @@ dfs_stat op_stat_from_errno(int err)
 	case EFBIG:
 	case ENOSPC:
 	case EROFS:
+	case ERANGE:
 	case ENAMETOOLONG:
 	case EPROTO:
 	case EBADMSG:

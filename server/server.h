@@ -36,6 +36,7 @@ struct server_config {
 	unsigned tombstone_ttl_s;	      /* default 30 days */
 	unsigned previous_ttl_s;       /* default 600: a superseded version is kept this long */
 	unsigned housekeep_interval_s; /* default 600 */
+	unsigned max_clock_skew_s;     /* default 7 days: versions further ahead are refused */
 };
 
 struct server {

@@ -46,6 +46,7 @@ static const struct key_def keys[] = {
     {"tombstone_ttl", KIND_UINT, FIELD(tombstone_ttl_s), 60, 0xFFFFFFFFu},
     {"previous_ttl", KIND_UINT, FIELD(previous_ttl_s), 0, 0xFFFFFFFFu},
     {"housekeep_interval", KIND_UINT, FIELD(housekeep_interval_s), 1, 86400},
+    {"max_clock_skew", KIND_UINT, FIELD(max_clock_skew_s), 60, 315360000},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -120,6 +121,7 @@ static void set_defaults(struct server_config *cfg)
 	cfg->tombstone_ttl_s = 2592000;
 	cfg->previous_ttl_s = 600;
 	cfg->housekeep_interval_s = 600;
+	cfg->max_clock_skew_s = 604800;
 }
 
 /* Decimal, or hexadecimal with 0x; no sign, no blanks, no trailing text. */

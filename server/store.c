@@ -1263,6 +1263,13 @@ int store_commit(struct store *st, const char *user, const dfs_file_info *info)
 		rc = -ESTALE;
 		goto out;
 	}
+	/* Two writers that picked the same version: the first one's file stays. */
+	if (have_old && old.current.ver == info->ver &&
+	    (old.current.size != info->size || old.current.nchunks != info->nchunks ||
+	     old.current.digest != info->digest)) {
+		rc = -EEXIST;
+		goto out;
+	}
 	rc = open_chunks_present(st, &ref, info, chunk_fds, &nchunk_fds);
 	if (rc < 0)
 		goto out;

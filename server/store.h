@@ -74,7 +74,8 @@ int store_put_whole(struct store *st, const char *user, const dfs_file_info *inf
  * checksums are recorded as given, having been checked at upload). If the
  * current version is newer (or a newer tombstone exists): -ESTALE and
  * nothing changes. Committing the current version again is allowed (it
- * refreshes chunks and lacking). The old current becomes previous; older
+ * refreshes chunks and lacking); the same version with another size or
+ * digest is refused with -EEXIST. The old current becomes previous; older
  * chunk files are removed. info->deleted must be FALSE. */
 int store_commit(struct store *st, const char *user, const dfs_file_info *info);
 

@@ -26,6 +26,18 @@ static int check_failures;
 		}                                                                                  \
 	} while (0)
 
+/* For values that do not fit a long long (versions, sizes near 2^64). */
+#define CHECK_EQ_U64(a, b)                                                                         \
+	do {                                                                                       \
+		unsigned long long check_a_ = (unsigned long long)(a);                             \
+		unsigned long long check_b_ = (unsigned long long)(b);                             \
+		if (check_a_ != check_b_) {                                                        \
+			fprintf(stderr, "%s:%d: %s == %s failed: %llu != %llu\n", __FILE__,        \
+				__LINE__, #a, #b, check_a_, check_b_);                             \
+			check_failures++;                                                          \
+		}                                                                                  \
+	} while (0)
+
 #define CHECK_STR(a, b)                                                                            \
 	do {                                                                                       \
 		const char *check_a_ = (a), *check_b_ = (b);                                       \

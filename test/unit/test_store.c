@@ -581,8 +581,18 @@ static void test_verify_and_stats(void)
 			sums[k - 1].checksum = XXH3_64bits(d, 10);
 		}
 		info_init(&fi, "y", 1, sums, 2);
+		fi.size = 20;
 		fi.lacking.lacking_val = lacking;
 		fi.lacking.lacking_len = 1;
+		CHECK_EQ(store_commit(st, "gina", &fi), 0);
+		/* The same version with another file behind it (two writers that picked
+		 * one number) is refused, and the record stays the first one's. */
+		fi.digest = 77;
+		CHECK_EQ(store_commit(st, "gina", &fi), -EEXIST);
+		fi.digest = 0;
+		fi.size = 21;
+		CHECK_EQ(store_commit(st, "gina", &fi), -EEXIST);
+		fi.size = 20;
 		CHECK_EQ(store_commit(st, "gina", &fi), 0);
 	}
 	CHECK_EQ(put_file(st, "gina", "z", 1, 10, 9), 0);
