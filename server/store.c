@@ -58,7 +58,8 @@ struct store_upload {
 	int fd;
 	int direct_fd; /* the same file opened O_DIRECT, or -1 */
 	uint64_t size, done;
-	uint64_t flushed; /* bytes handed to writeback so far */
+	uint64_t reserved; /* disk space is preallocated up to here */
+	uint64_t flushed;  /* bytes handed to writeback so far */
 	uint64_t ver;
 	unsigned index;
 	XXH3_state_t *xs;
@@ -898,28 +899,42 @@ static int rehash_staged(struct store_upload *up)
 	return rc;
 }
 
-/* Reserves the disk space for bytes [done, size) of an upload, so a full
- * disk is reported before any data is sent. A request larger than the free
- * space is refused outright: asking the filesystem would fill the disk for
- * everyone else before it gave up. */
-static int reserve_space(int fd, uint64_t done, uint64_t size)
+/* Disk space is preallocated at most this far ahead of the bytes received: an
+ * upload that announces a large size and sends nothing holds no more. */
+#define RESERVE_AHEAD (32ull << 20)
+
+/* Whether the rest of an upload, [done, size), fits in the free space now: a
+ * full disk is reported before any data is sent. */
+static int check_space(int fd, uint64_t done, uint64_t size)
 {
 	struct statvfs vfs;
+
+	if (size > done && fstatvfs(fd, &vfs) == 0 &&
+	    size - done > (uint64_t)vfs.f_bavail * vfs.f_frsize)
+		return -ENOSPC;
+	return 0;
+}
+
+/* Preallocates bytes [done, end) of an upload. Asking the filesystem for more
+ * than the free space would fill the disk for everyone else before it gave up,
+ * so that is refused outright. */
+static int reserve_space(int fd, uint64_t done, uint64_t end)
+{
 	int err;
 
-	if (size <= done)
+	if (end <= done)
 		return 0;
-	if (fstatvfs(fd, &vfs) == 0 && size - done > (uint64_t)vfs.f_bavail * vfs.f_frsize)
-		return -ENOSPC;
-	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)done, (off_t)(size - done)) == 0)
+	err = check_space(fd, done, end);
+	if (err < 0)
+		return err;
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)done, (off_t)(end - done)) == 0)
 		return 0;
 	err = errno;
 	/* Filesystems without preallocation simply get no early warning. */
 	if (err == EOPNOTSUPP || err == ENOSYS || err == EINVAL)
 		return 0;
 	/* Give back whatever part of the reservation was made. */
-	fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)done,
-		  (off_t)(size - done));
+	fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)done, (off_t)(end - done));
 	if (err == ENOSPC || err == EDQUOT)
 		return -ENOSPC;
 	return err == EFBIG ? -EFBIG : -EIO;
@@ -1005,7 +1020,11 @@ int store_upload_begin(struct store *st, const char *user, const void *name, siz
 	rc = rehash_staged(up);
 	if (rc < 0)
 		goto out;
-	rc = reserve_space(up->fd, up->done, size);
+	rc = check_space(up->fd, up->done, size);
+	if (rc == 0) {
+		up->reserved = size - up->done > RESERVE_AHEAD ? up->done + RESERVE_AHEAD : size;
+		rc = reserve_space(up->fd, up->done, up->reserved);
+	}
 	if (rc < 0)
 		goto out;
 	open_direct(up, &sb);
@@ -1038,6 +1057,14 @@ int store_upload_write(struct store_upload *up, uint64_t offset, const void *dat
 		return -EFBIG;
 	if (len == 0)
 		return 0;
+	if (up->done + len > up->reserved) {
+		uint64_t end = up->done + len + RESERVE_AHEAD;
+
+		rc = reserve_space(up->fd, up->reserved, end < up->size ? end : up->size);
+		if (rc < 0)
+			return rc;
+		up->reserved = end < up->size ? end : up->size;
+	}
 	if (up->direct_fd >= 0 && offset % DIRECT_ALIGN == 0 && (uintptr_t)data % DIRECT_ALIGN == 0)
 		direct = len - len % DIRECT_ALIGN;
 	if (direct > 0) {

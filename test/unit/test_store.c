@@ -1093,6 +1093,63 @@ static void test_put_whole(void)
 	store_close(st);
 }
 
+/* Bytes of disk the files in root/tmp hold (allocated, not their sizes). */
+static uint64_t tmp_allocated(const char *root)
+{
+	char path[600];
+	struct dirent *de;
+	struct stat sb;
+	uint64_t total = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/tmp", root);
+	d = opendir(path);
+	while (d && (de = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "%s/tmp/%s", root, de->d_name);
+		if (de->d_name[0] != '.' && stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+			total += (uint64_t)sb.st_blocks * 512;
+	}
+	if (d)
+		closedir(d);
+	return total;
+}
+
+/* An upload that announces a large size holds at most 32 MiB of disk beyond the
+ * bytes that have arrived, however large the size it announced. */
+static void test_prealloc_bounded(void)
+{
+	char root[512];
+	struct store *st = open_store(new_root(root, sizeof(root)));
+	struct store_upload *up = NULL, *up2 = NULL;
+	struct statvfs vfs;
+	uint64_t off = 0, size, free_bytes;
+	unsigned char *block = calloc(1, 1 << 20);
+
+	CHECK(st != NULL && block != NULL);
+	if (!st || !block || statvfs(root, &vfs) != 0)
+		goto out;
+	free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	if (free_bytes < (512ull << 20)) {
+		printf("test_prealloc_bounded: skipped, only %" PRIu64 " bytes free\n", free_bytes);
+		goto out;
+	}
+	size = free_bytes / 2 < (64ull << 30) ? free_bytes / 2 : (64ull << 30);
+	CHECK_EQ(store_upload_begin(st, "pam", "big", 3, 1, 1, size, &up, &off), 0);
+	CHECK(tmp_allocated(root) <= (33ull << 20));
+	for (uint64_t o = 0; up && o < (8ull << 20); o += 1 << 20)
+		CHECK_EQ(store_upload_write(up, o, block, 1 << 20), 0);
+	CHECK(tmp_allocated(root) >= (8ull << 20));
+	CHECK(tmp_allocated(root) <= (41ull << 20));
+	/* More than the free space is refused before anything is allocated. */
+	CHECK_EQ(store_upload_begin(st, "pam", "huge", 4, 1, 1, free_bytes * 2, &up2, &off),
+		 -ENOSPC);
+	store_upload_abort(up);
+out:
+	free(block);
+	if (st)
+		store_close(st);
+}
+
 int main(void)
 {
 	snprintf(base, sizeof(base), "/tmp/test_store.XXXXXX");
@@ -1113,6 +1170,7 @@ int main(void)
 	test_names_and_users();
 	test_concurrent();
 	test_put_whole();
+	test_prealloc_bounded();
 	rm_tree(base);
 	return CHECK_DONE();
 }
