@@ -251,7 +251,8 @@ void op_status(struct conn *cn, dfs_cred_args *a, dfs_status_res *r)
 	r->status = op_authenticate(cn, &a->cred, user);
 	if (r->status != DFS_OK)
 		return;
-	err = store_stats(srv->store, &stats);
+	/* The caller's own files only: other users' counts are none of their business. */
+	err = store_user_stats(srv->store, user, &stats);
 	if (err < 0) {
 		r->status = op_stat_from_errno(err);
 		return;

@@ -1,5 +1,6 @@
 /* store.c: chunk files, versioned metadata and housekeeping in a server's data folder. */
 #include "store.h"
+#include "counts.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -44,6 +45,7 @@
 struct store {
 	int rootfd;
 	pthread_mutex_t locks[STORE_LOCKS];
+	struct counts *counts; /* built at open, kept at every change of a record */
 };
 
 /* Bytes of an upload between two starts of writeback. */
@@ -700,6 +702,28 @@ typedef int (*folder_fn)(struct store *st, const char *user, const char *hash, c
 			 void *arg);
 static int walk_folders(struct store *st, folder_fn fn, void *arg);
 
+static int count_folder(struct store *st, const char *user, const char *hash, const char *dir,
+			void *arg)
+{
+	dfs_meta m;
+	int rc;
+
+	(void)arg;
+	if (meta_read(st->rootfd, dir, NULL, 0, hash, &m) < 0)
+		return 0;
+	rc = counts_replace(st->counts, user, NULL, &m.current);
+	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	return rc;
+}
+
+/* Counts every record once, at start; commits and deletes keep the counts after. */
+static int count_all_records(struct store *st)
+{
+	int rc = counts_new(&st->counts);
+
+	return rc < 0 ? rc : walk_folders(st, count_folder, NULL);
+}
+
 /* The users whose folders were written before the repair index existed. */
 struct unindexed {
 	char (*users)[USER_MAX + 1];
@@ -820,6 +844,12 @@ int store_open(struct store **out, const char *root, char *err, size_t errlen)
 		rootfd = st->rootfd;
 		goto out;
 	}
+	rc = count_all_records(st);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot count the files in %s: %s", root, strerror(-rc));
+		rootfd = st->rootfd;
+		goto out;
+	}
 	*out = st;
 	st = NULL;
 	rc = 0;
@@ -827,6 +857,7 @@ out:
 	if (st) {
 		while (nlocks-- > 0)
 			pthread_mutex_destroy(&st->locks[nlocks]);
+		counts_free(st->counts);
 		free(st);
 	}
 	if (rootfd >= 0)
@@ -843,6 +874,7 @@ void store_close(struct store *st)
 	mark_in_service(st->rootfd);
 	for (int i = 0; i < STORE_LOCKS; i++)
 		pthread_mutex_destroy(&st->locks[i]);
+	counts_free(st->counts);
 	close(st->rootfd);
 	free(st);
 }
@@ -1318,6 +1350,7 @@ int store_commit(struct store *st, const char *user, const dfs_file_info *info)
 	rc = meta_write_with(st->rootfd, ref.dir, &m, chunk_fds, nchunk_fds);
 	if (rc < 0)
 		goto out;
+	counts_replace(st->counts, ref.user, have_old ? &old.current : NULL, &m.current);
 	remove_old_chunks(st->rootfd, ref.dir, &m, info->ver);
 out:
 	for (int i = 0; i < nchunk_fds; i++)
@@ -1516,6 +1549,7 @@ int store_delete(struct store *st, const char *user, const void *name, size_t na
 			rc = meta_write(st->rootfd, ref.dir, &m);
 			if (rc < 0)
 				goto out;
+			counts_replace(st->counts, ref.user, &old.current, &m.current);
 		}
 		rc = -ENOENT;
 		goto out;
@@ -1536,6 +1570,7 @@ int store_delete(struct store *st, const char *user, const void *name, size_t na
 	rc = meta_write(st->rootfd, ref.dir, &m);
 	if (rc < 0)
 		goto out;
+	counts_replace(st->counts, ref.user, have_old ? &old.current : NULL, &m.current);
 	/* Staged chunks of a newer version belong to a put that may still commit after
 	 * this delete; everything up to the tombstone goes. */
 	remove_old_chunks(st->rootfd, ref.dir, &m, ver == UINT64_MAX ? ver : ver + 1);
@@ -1893,7 +1928,7 @@ static int stats_folder(struct store *st, const char *user, const char *hash, co
 	return 0;
 }
 
-int store_stats(struct store *st, struct store_stats *out)
+int store_stats_walk(struct store *st, struct store_stats *out)
 {
 	struct statvfs vfs;
 	int rc;
@@ -1905,6 +1940,39 @@ int store_stats(struct store *st, struct store_stats *out)
 	out->space_total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
 	rc = walk_folders(st, stats_folder, out);
 	return rc < 0 ? rc : 0;
+}
+
+/* Fills out from kept totals and the filesystem's space. */
+static int stats_from(struct store *st, const struct count_totals *t, struct store_stats *out)
+{
+	struct statvfs vfs;
+
+	memset(out, 0, sizeof(*out));
+	if (fstatvfs(st->rootfd, &vfs) < 0)
+		return -errno;
+	out->space_free = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	out->space_total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	out->files = t->files;
+	out->chunks = t->chunks;
+	out->bytes = t->bytes;
+	out->chunks_need_repair = t->chunks_need_repair;
+	return 0;
+}
+
+int store_stats(struct store *st, struct store_stats *out)
+{
+	struct count_totals t;
+
+	counts_all(st->counts, &t);
+	return stats_from(st, &t, out);
+}
+
+int store_user_stats(struct store *st, const char *user, struct store_stats *out)
+{
+	struct count_totals t;
+
+	counts_user(st->counts, user, &t);
+	return stats_from(st, &t, out);
 }
 
 struct housekeep {
@@ -1966,6 +2034,7 @@ static int housekeep_folder(struct store *st, const char *user, const char *hash
 	if (have && m.current.deleted && m.current.lacking.lacking_len == 0 &&
 	    m.current.mtime_ns <= hk->tombstone_before_ns) {
 		if (unlinkat(dirfd, META_NAME, 0) == 0) {
+			counts_replace(st->counts, user, &m.current, NULL);
 			removed++;
 			xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
 			have = false;

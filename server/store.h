@@ -125,9 +125,14 @@ struct store_stats {
 	uint64_t files, chunks, bytes, chunks_need_repair;
 	uint64_t space_free, space_total;
 };
-/* Walks the data folder: live files, their chunks and bytes, chunks whose
- * version lists servers that lack it, and the filesystem's free space. */
+/* Live files, their chunks and bytes, and chunks whose version lists servers
+ * that lack them (see counts.h), from counts kept at every change: the cost
+ * does not grow with the number of files. Also the filesystem's free space.
+ * store_user_stats gives one user's share; store_stats_walk counts the same
+ * by reading every record (what the kept counts must always equal). */
 int store_stats(struct store *st, struct store_stats *out);
+int store_user_stats(struct store *st, const char *user, struct store_stats *out);
+int store_stats_walk(struct store *st, struct store_stats *out);
 
 /* Removes what is no longer needed: tmp/ files older than max_tmp_age_s,
  * chunk files of versions meta no longer names, tombstones older than

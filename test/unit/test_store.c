@@ -524,6 +524,19 @@ static void test_list(void)
 
 static void write_file(const char *path, const char *text);
 
+/* The counts kept at every change equal a count of every record. */
+static void check_kept_counts(struct store *st)
+{
+	struct store_stats kept, walked;
+
+	CHECK_EQ(store_stats(st, &kept), 0);
+	CHECK_EQ(store_stats_walk(st, &walked), 0);
+	CHECK_EQ_U64(kept.files, walked.files);
+	CHECK_EQ_U64(kept.chunks, walked.chunks);
+	CHECK_EQ_U64(kept.bytes, walked.bytes);
+	CHECK_EQ_U64(kept.chunks_need_repair, walked.chunks_need_repair);
+}
+
 static void test_verify_and_stats(void)
 {
 	char root[128], path[512];
@@ -604,6 +617,40 @@ static void test_verify_and_stats(void)
 	CHECK_EQ(s.chunks_need_repair, 2);
 	CHECK(s.space_total > 0);
 	CHECK(s.space_free <= s.space_total);
+	check_kept_counts(st);
+
+	/* The counts are kept per user: another user's files are not gina's. */
+	CHECK_EQ(put_file(st, "hank", "x", 5, 100, 1), 0);
+	CHECK_EQ(store_user_stats(st, "gina", &s), 0);
+	CHECK_EQ(s.files, 2);
+	CHECK_EQ(s.bytes, 6020);
+	CHECK_EQ(store_user_stats(st, "hank", &s), 0);
+	CHECK_EQ(s.files, 1);
+	CHECK_EQ(s.chunks, 2);
+	CHECK_EQ(s.bytes, 200);
+	CHECK_EQ(s.chunks_need_repair, 0);
+	CHECK_EQ(store_user_stats(st, "nobody", &s), 0);
+	CHECK_EQ(s.files, 0);
+	CHECK(s.space_total > 0);
+	/* Overwrite, delete and re-create move them, and a restart counts the same. */
+	CHECK_EQ(put_file(st, "hank", "x", 6, 300, 1), 0);
+	CHECK_EQ(store_user_stats(st, "hank", &s), 0);
+	CHECK_EQ(s.files, 1);
+	CHECK_EQ(s.bytes, 600);
+	CHECK_EQ(store_delete(st, "hank", "x", 1, 7, NULL, 0), 0);
+	CHECK_EQ(store_user_stats(st, "hank", &s), 0);
+	CHECK_EQ(s.files, 0);
+	CHECK_EQ(s.bytes, 0);
+	CHECK_EQ(put_file(st, "hank", "x", 8, 50, 1), 0);
+	CHECK_EQ(store_stats(st, &s), 0);
+	CHECK_EQ(s.files, 3);
+	check_kept_counts(st);
+	store_close(st);
+	st = open_store(root);
+	CHECK_EQ(store_stats(st, &s), 0);
+	CHECK_EQ(s.files, 3);
+	CHECK_EQ(s.bytes, 6120);
+	check_kept_counts(st);
 
 	/* The repair index: y lacks a server; it survives a restart without its folder
 	 * (rebuilt from the records); a stale marker is dropped when counted. */
