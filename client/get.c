@@ -9,8 +9,11 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+#include "check_reply.h"
 #include "checksum.h"
 #include "chunk.h"
 #include "internal.h"
@@ -113,9 +116,15 @@ static int get_chunk_part(struct dfs_client *c, struct link *l, int role, const 
 {
 	CLIENT *clnt = l->clnt[role];
 	dfs_read_args a = {.cred = l->cred, .ver = ver, .index = index};
+	/* What each call in flight asked for, oldest first: its answer must be
+	 * exactly those bytes, and goes exactly there. */
+	struct {
+		uint64_t offset;
+		u_int count;
+	} sent[GET_WINDOW];
 	struct checksum ck;
-	uint64_t asked = start, got = start;
-	unsigned outstanding = 0;
+	uint64_t asked = start;
+	unsigned outstanding = 0, oldest = 0;
 	int err = 0;
 
 	a.name.dfs_name_val = (char *)name;
@@ -126,50 +135,50 @@ static int get_chunk_part(struct dfs_client *c, struct link *l, int role, const 
 	err = checksum_prefix(fd, offset, start, &ck);
 	if (err)
 		return err;
-	while (got < size) {
+	while (asked < size || outstanding > 0) {
 		dfs_read_res r;
 		enum clnt_stat st;
 
-		while (outstanding < GET_WINDOW && asked < size) {
+		while (!err && outstanding < GET_WINDOW && asked < size) {
 			a.offset = asked;
 			a.count =
 			    size - asked < DFS_BLOCK_MAX ? (u_int)(size - asked) : DFS_BLOCK_MAX;
 			st = rpcstream_send(clnt, DFSPROC_READ, (xdrproc_t)xdr_dfs_read_args, &a);
 			if (st != RPC_SUCCESS)
 				return -EHOSTDOWN;
+			sent[(oldest + outstanding) % GET_WINDOW].offset = asked;
+			sent[(oldest + outstanding) % GET_WINDOW].count = a.count;
 			asked += a.count;
 			outstanding++;
 		}
+		if (outstanding == 0)
+			break;
 		memset(&r, 0, sizeof(r));
 		st = rpcstream_recv(clnt, (xdrproc_t)xdr_dfs_read_res, &r);
 		outstanding--;
 		if (st != RPC_SUCCESS)
 			return -EHOSTDOWN;
-		if (r.status != DFS_OK || r.dfs_read_res_u.data.data_len == 0) {
-			err = r.status != DFS_OK ? client_errno(r.status) : -EIO;
-		} else if (!err) {
+		if (err) {
+			/* Only draining what was sent, so the connection is clean for the next
+			 * call. */
+		} else if (r.status != DFS_OK) {
+			err = client_errno(r.status);
+		} else {
 			const char *p = r.dfs_read_res_u.data.data_val;
-			size_t len = r.dfs_read_res_u.data.data_len;
+			u_int len = r.dfs_read_res_u.data.data_len;
+			uint64_t at = sent[oldest].offset;
 
-			checksum_update(&ck, p, len);
-			err = write_at(fd, p, len, offset + got);
+			err = check_read_data(len, sent[oldest].count, NULL);
 			if (!err) {
-				got += len;
-				part_record(part, index, got);
+				checksum_update(&ck, p, len);
+				err = write_at(fd, p, len, offset + at);
+			}
+			if (!err) {
+				part_record(part, index, at + len);
 				report_read(c, prog, name, len, reported);
 			}
 		}
-		xdr_free((xdrproc_t)xdr_dfs_read_res, (char *)&r);
-		if (err)
-			break;
-	}
-	/* Leave the connection clean for the next call. */
-	while (outstanding--) {
-		dfs_read_res r;
-
-		memset(&r, 0, sizeof(r));
-		if (rpcstream_recv(clnt, (xdrproc_t)xdr_dfs_read_res, &r) != RPC_SUCCESS)
-			return -EHOSTDOWN;
+		oldest = (oldest + 1) % GET_WINDOW;
 		xdr_free((xdrproc_t)xdr_dfs_read_res, (char *)&r);
 	}
 	if (err)
@@ -217,9 +226,12 @@ static int take_sent_chunk(struct fetch *f, unsigned s, const struct read_progre
 	const struct holder_view *h = &f->view->holders[s - 1];
 	int err;
 
-	if (h->data_ver != f->plan->info->ver || h->data_index != f->index ||
-	    h->data_len != f->size)
+	if (h->data_ver != f->plan->info->ver || h->data_index != f->index)
 		return -ENODATA;
+	/* Bytes of this very chunk that are not its size are a bad copy, like
+	 * bytes that fail the checksum; nothing outside the chunk is written. */
+	if (h->data_len != f->size)
+		return -EBADMSG;
 	if (checksum_of(h->data, h->data_len) != f->plan->chunk_sum[f->index - 1])
 		return -EBADMSG;
 	err = write_at(f->fd, h->data, h->data_len, f->offset);
@@ -299,6 +311,8 @@ static const char *fetch_reason(int err)
 		return "its copy failed the checksum";
 	case -EHOSTDOWN:
 		return "it stopped answering";
+	case -EPROTO:
+		return "it sent more bytes than asked for";
 	case -ESTALE:
 		return "the version was replaced meanwhile";
 	default:
@@ -374,6 +388,10 @@ static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_p
 	}
 	if (err)
 		return err;
+	/* Every chunk was written within its own range; the file ends where the
+	 * record says, whatever a failed holder left behind. */
+	if (ftruncate(fd, (off_t)plan->info->size) < 0)
+		return client_fail(c, -errno, "cannot size the local file: %s", strerror(errno));
 	{
 		uint64_t sums[DFS_SERVERS_MAX];
 
@@ -392,6 +410,7 @@ static int prepare(struct dfs_client *c, const char *remote_name, struct file_vi
 		   struct read_plan *plan)
 {
 	const char *why = NULL;
+	unsigned dropped;
 	int err;
 
 	memset(view, 0, sizeof(*view));
@@ -404,9 +423,14 @@ static int prepare(struct dfs_client *c, const char *remote_name, struct file_vi
 	err = plan_lookup(c, remote_name, true, view);
 	if (err)
 		return err;
+	dropped = view->dropped;
 	plan_choose(view, plan);
 	if (plan->found)
 		return 0;
+	if (dropped && !plan->deleted)
+		return client_fail(c, -EIO,
+				   "%s: cannot be read: %u server%s sent invalid answers about it",
+				   remote_name, dropped, dropped == 1 ? "" : "s");
 	if (plan->deleted || !plan->info) {
 		bool any = false;
 
@@ -562,16 +586,194 @@ static int get_small(struct dfs_client *c, const char *remote_name, const char *
 	return err;
 }
 
-int dfs_get(struct dfs_client *c, const char *remote_name, const char *local_path)
+/* Follows the symbolic link at path by hand, to the file it names even when
+ * that file does not exist yet (realpath needs it to). */
+static int follow_links(struct dfs_client *c, const char *path, char *out, size_t len)
+{
+	char cur[PATH_MAX], link[PATH_MAX], dir[PATH_MAX];
+	struct stat sb;
+
+	if (snprintf(cur, sizeof(cur), "%s", path) >= (int)sizeof(cur))
+		return client_fail(c, -ENAMETOOLONG, "%s: path too long", path);
+	for (int hops = 0; lstat(cur, &sb) == 0 && S_ISLNK(sb.st_mode); hops++) {
+		ssize_t n = readlink(cur, link, sizeof(link) - 1);
+		int w;
+
+		if (hops == 40)
+			return client_fail(c, -ELOOP, "%s: too many levels of symbolic links",
+					   path);
+		if (n < 0)
+			return client_fail(c, -errno, "cannot read the link %s: %s", cur,
+					   strerror(errno));
+		link[n] = '\0';
+		snprintf(dir, sizeof(dir), "%s", cur);
+		w = link[0] == '/' ? snprintf(cur, sizeof(cur), "%s", link)
+				   : snprintf(cur, sizeof(cur), "%s/%s", dirname(dir), link);
+		if (w >= (int)sizeof(cur))
+			return client_fail(c, -ENAMETOOLONG, "%s: path too long", path);
+	}
+	if (snprintf(out, len, "%s", cur) >= (int)len)
+		return client_fail(c, -ENAMETOOLONG, "%s: path too long", path);
+	return 0;
+}
+
+/* Where a get to path goes, as cp would see it: into a character device, FIFO
+ * or socket (*special; the bytes are written into it, it is never replaced),
+ * or to the regular file at *out, reached through any symbolic links (the link
+ * stays, its target is replaced). */
+static int resolve_target(struct dfs_client *c, const char *path, char *out, size_t len,
+			  bool *special)
+{
+	struct stat sb, lsb;
+
+	*special = false;
+	if (stat(path, &sb) < 0) {
+		if (errno != ENOENT)
+			return client_fail(c, -errno, "%s: %s", path, strerror(errno));
+		return follow_links(c, path, out, len);
+	}
+	if (S_ISDIR(sb.st_mode))
+		return client_fail(c, -EISDIR, "%s is a folder", path);
+	if (S_ISBLK(sb.st_mode))
+		return client_fail(c, -EPERM, "%s is a block device; dfs get does not write to one",
+				   path);
+	if (!S_ISREG(sb.st_mode)) {
+		*special = true;
+		return snprintf(out, len, "%s", path) >= (int)len
+			   ? client_fail(c, -ENAMETOOLONG, "%s: path too long", path)
+			   : 0;
+	}
+	if (lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode)) {
+		char real[PATH_MAX];
+
+		/* realpath also sees through the kernel's own links (/dev/stdout). */
+		if (!realpath(path, real))
+			return client_fail(c, -errno, "%s: %s", path, strerror(errno));
+		return snprintf(out, len, "%s", real) >= (int)len
+			   ? client_fail(c, -ENAMETOOLONG, "%s: path too long", path)
+			   : 0;
+	}
+	return snprintf(out, len, "%s", path) >= (int)len
+		   ? client_fail(c, -ENAMETOOLONG, "%s: path too long", path)
+		   : 0;
+}
+
+/* Fetches and verifies remote_name into an unnamed temporary file, *fd. */
+static int fetch_to_temp(struct dfs_client *c, const char *remote_name, struct file_view *view,
+			 struct read_plan *plan, int *fd)
+{
+	const char *tmpdir = getenv("TMPDIR");
+	int err;
+
+	*fd = -1;
+	err = prepare(c, remote_name, view, plan);
+	if (err)
+		return err;
+	/* Chunks arrive out of order; they are joined and verified in an
+	 * unnamed file first, so only verified bytes reach the output. */
+	*fd = open(tmpdir && *tmpdir ? tmpdir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return client_fail(c, -errno, "cannot create a temporary file: %s",
+				   strerror(errno));
+	return fetch_newest(c, remote_name, view, plan, *fd);
+}
+
+/* Copies the whole of fd to out_fd. */
+static int copy_out(struct dfs_client *c, int fd, int out_fd)
+{
+	char buf[65536];
+
+	for (off_t pos = 0;;) {
+		ssize_t r = pread(fd, buf, sizeof(buf), pos);
+
+		if (r < 0)
+			return client_fail(c, -errno, "reading back: %s", strerror(errno));
+		if (r == 0)
+			return 0;
+		pos += r;
+		for (ssize_t done = 0; done < r;) {
+			ssize_t w = write(out_fd, buf + done, (size_t)(r - done));
+
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				return client_fail(c, -errno, "writing the output: %s",
+						   strerror(errno));
+			}
+			done += w;
+		}
+	}
+}
+
+/* Opens the device, FIFO or socket at path for writing. */
+static int open_special(struct dfs_client *c, const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat sb;
+	int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENXIO && stat(path, &sb) == 0 && S_ISSOCK(sb.st_mode)) {
+		if (strlen(path) >= sizeof(sa.sun_path))
+			return client_fail(c, -ENAMETOOLONG, "%s: path too long for a socket",
+					   path);
+		memcpy(sa.sun_path, path, strlen(path) + 1);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			int e = errno;
+
+			close(fd);
+			fd = -1;
+			errno = e;
+		}
+	}
+	if (fd < 0)
+		return client_fail(c, -errno, "cannot open %s: %s", path, strerror(errno));
+	/* A regular file put there meanwhile would be written over in place. */
+	if (fstat(fd, &sb) < 0 || S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode)) {
+		close(fd);
+		return client_fail(c, -EAGAIN, "%s changed while it was being fetched", path);
+	}
+	return fd;
+}
+
+/* dfs_get into a character device, FIFO or socket: written into once every
+ * byte is verified, so a failed get leaves it untouched and never waits for a
+ * FIFO's reader. */
+static int get_into_special(struct dfs_client *c, const char *remote_name, const char *path)
+{
+	struct file_view view;
+	struct read_plan plan;
+	int fd, out_fd = -1, err;
+
+	err = fetch_to_temp(c, remote_name, &view, &plan, &fd);
+	if (!err) {
+		out_fd = open_special(c, path);
+		err = out_fd < 0 ? out_fd : copy_out(c, fd, out_fd);
+	}
+	if (out_fd >= 0 && close(out_fd) < 0 && !err)
+		err = client_fail(c, -errno, "writing %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	plan_view_free(&view);
+	return err;
+}
+
+int dfs_get(struct dfs_client *c, const char *remote_name, const char *target)
 {
 	struct file_view view;
 	struct read_plan plan;
 	struct part part = {.state_fd = -1};
 	char tmp[PATH_MAX] = "", state[PATH_MAX + 8] = "", dir[PATH_MAX], base[PATH_MAX];
+	char local_path[PATH_MAX];
 	uint64_t kept = 0;
-	bool keep = false;
+	bool keep = false, special;
 	int fd = -1, err;
 
+	err = resolve_target(c, target, local_path, sizeof(local_path), &special);
+	if (err)
+		return err;
+	if (special)
+		return get_into_special(c, remote_name, local_path);
 	err = prepare(c, remote_name, &view, &plan);
 	if (err)
 		goto out;
@@ -665,47 +867,11 @@ int dfs_get_fd(struct dfs_client *c, const char *remote_name, int out_fd)
 {
 	struct file_view view;
 	struct read_plan plan;
-	const char *tmpdir = getenv("TMPDIR");
-	char buf[65536];
-	int fd = -1, err;
+	int fd, err;
 
-	err = prepare(c, remote_name, &view, &plan);
-	if (err)
-		goto out;
-	/* Chunks arrive out of order; they are joined and verified in an
-	 * unnamed file first, so only verified bytes reach out_fd. */
-	fd = open(tmpdir && *tmpdir ? tmpdir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		err = client_fail(c, -errno, "cannot create a temporary file: %s", strerror(errno));
-		goto out;
-	}
-	err = fetch_newest(c, remote_name, &view, &plan, fd);
-	if (err)
-		goto out;
-	for (off_t pos = 0;;) {
-		ssize_t r = pread(fd, buf, sizeof(buf), pos);
-
-		if (r < 0) {
-			err = client_fail(c, -errno, "reading back: %s", strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		pos += r;
-		for (ssize_t done = 0; done < r;) {
-			ssize_t w = write(out_fd, buf + done, (size_t)(r - done));
-
-			if (w < 0) {
-				if (errno == EINTR)
-					continue;
-				err = client_fail(c, -errno, "writing the output: %s",
-						  strerror(errno));
-				goto out;
-			}
-			done += w;
-		}
-	}
-out:
+	err = fetch_to_temp(c, remote_name, &view, &plan, &fd);
+	if (!err)
+		err = copy_out(c, fd, out_fd);
 	if (fd >= 0)
 		close(fd);
 	plan_view_free(&view);

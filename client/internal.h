@@ -113,6 +113,7 @@ struct file_view {
 	size_t name_len;
 	unsigned nservers;
 	unsigned row;
+	unsigned dropped; /* answers that failed the checks (check_reply.h) */
 	struct holder_view holders[DFS_SERVERS_MAX];
 };
 struct read_plan {

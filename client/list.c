@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "check_reply.h"
 #include "internal.h"
+#include "version.h"
 
 /* One record from one server. */
 struct record {
@@ -63,7 +65,53 @@ static bool same_name(const dfs_file_info *a, const dfs_file_info *b)
 	       memcmp(a->name.dfs_name_val, b->name.dfs_name_val, a->name.dfs_name_len) == 0;
 }
 
-/* Collects every record of every live server, page by page. */
+/* Frees the records from index `from` on. */
+static void records_truncate(struct records *rs, size_t from)
+{
+	for (size_t i = from; i < rs->count; i++)
+		xdr_free((xdrproc_t)xdr_dfs_file_info, (char *)&rs->v[i].info);
+	if (from < rs->count)
+		rs->count = from;
+}
+
+/* Records of one server that failed the checks: how many, and the first. */
+struct rejects {
+	unsigned count;
+	const char *why;
+	char shown[96];
+};
+
+static void reject(struct rejects *rj, const dfs_file_info *info, const char *why)
+{
+	if (rj->count++ == 0) {
+		rj->why = why;
+		check_escape(info->name.dfs_name_val, info->name.dfs_name_len, rj->shown,
+			     sizeof(rj->shown));
+	}
+}
+
+/* Adds the checked records of one page of server i + 1's listing. */
+static int add_page(struct dfs_client *c, struct records *rs, unsigned i, dfs_list_ok *page,
+		    struct rejects *rj)
+{
+	for (u_int k = 0; k < page->entries.entries_len; k++) {
+		dfs_file_info *info = &page->entries.entries_val[k];
+		const char *why = NULL;
+
+		if (check_file_info(info, NULL, 0, c->conf.nservers, i + 1, &why) != 0) {
+			reject(rj, info, why);
+			continue;
+		}
+		if (records_add(rs, i + 1, info))
+			return client_fail(c, -ENOMEM, "out of memory");
+		memset(info, 0, sizeof(*info));
+	}
+	return 0;
+}
+
+/* Collects every record of every live server, page by page. A server whose
+ * listing does not end, or does not advance, counts as failing: its records
+ * are dropped and it is marked down. */
 static int collect(struct dfs_client *c, struct records *rs, unsigned *answered_out)
 {
 	char why[200], label[160];
@@ -72,6 +120,9 @@ static int collect(struct dfs_client *c, struct records *rs, unsigned *answered_
 
 	for (unsigned i = 0; i < c->conf.nservers; i++) {
 		struct link *l = &c->links[i];
+		struct list_guard guard = {0};
+		struct rejects rj = {0};
+		size_t start = rs->count;
 		char cookie[DFS_COOKIE_MAX];
 		u_int cookie_len = 0;
 		bool eof = false;
@@ -80,6 +131,8 @@ static int collect(struct dfs_client *c, struct records *rs, unsigned *answered_
 			dfs_list_args a = {.cred = l->cred};
 			dfs_list_res r;
 			enum clnt_stat st;
+			const char *bad = NULL;
+			int err;
 
 			a.cookie.cookie_val = cookie;
 			a.cookie.cookie_len = cookie_len;
@@ -99,25 +152,36 @@ static int collect(struct dfs_client *c, struct records *rs, unsigned *answered_
 				xdr_free((xdrproc_t)xdr_dfs_list_res, (char *)&r);
 				break;
 			}
-			for (u_int k = 0; k < r.dfs_list_res_u.ok.entries.entries_len; k++) {
-				if (records_add(rs, i + 1,
-						&r.dfs_list_res_u.ok.entries.entries_val[k]))
-					return client_fail(c, -ENOMEM, "out of memory");
-				memset(&r.dfs_list_res_u.ok.entries.entries_val[k], 0,
-				       sizeof(dfs_file_info));
+			if (check_list_page(&guard, &r.dfs_list_res_u.ok, cookie, cookie_len,
+					    &bad) != 0 ||
+			    r.dfs_list_res_u.ok.cookie.cookie_len > sizeof(cookie)) {
+				xdr_free((xdrproc_t)xdr_dfs_list_res, (char *)&r);
+				conn_mark_down(c, l, bad ? bad : "its list position is too long");
+				break;
+			}
+			err = add_page(c, rs, i, &r.dfs_list_res_u.ok, &rj);
+			if (err) {
+				xdr_free((xdrproc_t)xdr_dfs_list_res, (char *)&r);
+				return err;
 			}
 			eof = r.dfs_list_res_u.ok.eof;
 			cookie_len = r.dfs_list_res_u.ok.cookie.cookie_len;
-			if (cookie_len > sizeof(cookie))
-				cookie_len = 0;
 			if (cookie_len)
 				memcpy(cookie, r.dfs_list_res_u.ok.cookie.cookie_val, cookie_len);
 			xdr_free((xdrproc_t)xdr_dfs_list_res, (char *)&r);
-			if (!eof && cookie_len == 0)
-				break;
-			if (eof)
-				answered++;
 		}
+		if (!eof) {
+			/* Part of a listing would make the files it lacks look
+			 * missing from this server. */
+			records_truncate(rs, start);
+			continue;
+		}
+		answered++;
+		if (rj.count)
+			client_warn(c, l->conf->number,
+				    "%s: ignored %u record%s it listed, the first '%s': %s",
+				    link_label(l, label, sizeof(label)), rj.count,
+				    rj.count == 1 ? "" : "s", rj.shown, rj.why);
 	}
 	*answered_out = answered;
 	if (answered == 0 && refused)
@@ -130,26 +194,75 @@ static int collect(struct dfs_client *c, struct records *rs, unsigned *answered_
 	return 0;
 }
 
-/* Merges sorted records into files: the newest version of each name wins;
- * copies[] counts the servers holding each chunk of that version. */
+/* The newest version of the name of rs->v[from] (the records are sorted by
+ * name, newest first) that readers believe: reported by two servers, or by
+ * servers that hold every chunk between them, and not far beyond this host's
+ * clock (see plan_choose). NULL if there is none. */
+static const dfs_file_info *believed(const struct records *rs, size_t from, unsigned nservers,
+				     uint64_t now)
+{
+	for (size_t v = from; v < rs->count && same_name(&rs->v[v].info, &rs->v[from].info);) {
+		const dfs_file_info *x = &rs->v[v].info;
+		bool in[DFS_SERVERS_MAX] = {false};
+		unsigned count = 0;
+
+		for (; v < rs->count && same_name(&rs->v[v].info, x) && rs->v[v].info.ver == x->ver;
+		     v++) {
+			unsigned s = rs->v[v].server;
+
+			if (s >= 1 && s <= nservers && !in[s - 1]) {
+				in[s - 1] = true;
+				count++;
+			}
+		}
+		if (version_too_far_ahead(x->ver, now, PLAN_MAX_AHEAD_NS))
+			continue;
+		if (count >= 2 || version_covers(in, nservers))
+			return x;
+	}
+	return NULL;
+}
+
+/* Merges sorted records into files: the newest believed version of each name
+ * wins; copies[] counts the servers holding each chunk of that version. */
 static int merge(struct dfs_client *c, struct records *rs, unsigned answered, bool include_deleted,
 		 struct dfs_file_list *list)
 {
+	uint64_t now = plan_clock_ns();
+	unsigned unconfirmed = 0;
+
 	if (rs->count)
 		qsort(rs->v, rs->count, sizeof(*rs->v), compare_records);
 	list->files = calloc(rs->count ? rs->count : 1, sizeof(*list->files));
 	if (!list->files)
 		return client_fail(c, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < rs->count;) {
-		const dfs_file_info *best = &rs->v[i].info;
+		const dfs_file_info *best = believed(rs, i, c->conf.nservers, now);
 		struct dfs_file *f = &list->files[list->count];
 		size_t j = i;
 
 		unsigned agree = 0;
 		bool hinted = false;
+		uint64_t seen = 0;
 
+		if (!best && !include_deleted) {
+			/* Named by one server alone: nothing confirms it exists. */
+			unconfirmed++;
+			while (j < rs->count && same_name(&rs->v[j].info, &rs->v[i].info))
+				j++;
+			i = j;
+			continue;
+		}
+		if (!best)
+			best = &rs->v[i].info;
 		for (; j < rs->count && same_name(&rs->v[j].info, best); j++) {
 			const dfs_file_info *x = &rs->v[j].info;
+			uint64_t bit = UINT64_C(1) << (rs->v[j].server - 1);
+
+			/* A server listing a name twice counts once, with its newest. */
+			if (seen & bit)
+				continue;
+			seen |= bit;
 
 			if (x->ver == best->ver)
 				agree++;
@@ -190,6 +303,12 @@ static int merge(struct dfs_client *c, struct records *rs, unsigned answered, bo
 		}
 		i = j;
 	}
+	if (unconfirmed)
+		client_warn(c, 0,
+			    "%u name%s listed by a single server only, not confirmed by another, "
+			    "%s not shown",
+			    unconfirmed, unconfirmed == 1 ? "" : "s",
+			    unconfirmed == 1 ? "is" : "are");
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 #include "internal.h"
+#include "check_reply.h"
 #include "chunk.h"
 #include "placement.h"
 #include "version.h"
@@ -101,6 +102,46 @@ static int answer(struct dfs_client *c, struct link *l, const struct file_view *
 	return status;
 }
 
+/* Drops from view every server's answer that fails check_lookup_read_ok, with a
+ * warning naming the server, as if that server had not answered. Returns the
+ * number of answers dropped. */
+static unsigned drop_bad_answers(struct dfs_client *c, struct file_view *view)
+{
+	unsigned max = (SMALL_FILE_MAX + view->nservers - 1) / view->nservers;
+	unsigned dropped = 0;
+	char label[160], shown[96];
+
+	for (unsigned i = 0; i < view->nservers; i++) {
+		struct holder_view *h = &view->holders[i];
+		dfs_lookup_read_ok sent = {.data_ver = h->data_ver};
+		unsigned first, second;
+		const char *why = NULL;
+
+		if (!h->has_record) {
+			if (h->data || h->data_len || h->data_ver)
+				why = "it sent bytes without a record";
+		} else {
+			placement_pair(view->row, i + 1, view->nservers, &first, &second);
+			sent.rec = h->rec;
+			sent.data.data_val = h->data;
+			sent.data.data_len = h->data_len;
+			check_lookup_read_ok(&sent, view->name, view->name_len, view->nservers,
+					     i + 1, first, max, &why);
+		}
+		if (!why)
+			continue;
+		client_warn(c, i + 1, "%s: ignoring its answer about %s: %s",
+			    link_label(&c->links[i], label, sizeof(label)),
+			    check_escape(view->name, view->name_len, shown, sizeof(shown)), why);
+		if (h->has_record)
+			xdr_free((xdrproc_t)xdr_dfs_lookup_ok, (char *)&h->rec);
+		free(h->data);
+		memset(h, 0, sizeof(*h));
+		dropped++;
+	}
+	return dropped;
+}
+
 int plan_lookup(struct dfs_client *c, const char *name, bool with_data, struct file_view *view)
 {
 	enum asked asked[DFS_SERVERS_MAX] = {ASKED_NOTHING};
@@ -134,6 +175,8 @@ int plan_lookup(struct dfs_client *c, const char *name, bool with_data, struct f
 				    dfs_strerror(client_errno((dfs_stat)status)));
 		}
 	}
+	view->dropped = drop_bad_answers(c, view);
+	answered -= view->dropped;
 	if (answered == 0)
 		return client_fail(c, -EHOSTDOWN, "no server answered (%s: %s)",
 				   link_label(&c->links[0], label, sizeof(label)), c->links[0].why);

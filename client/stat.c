@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include "check_reply.h"
 #include "chunk.h"
 #include "internal.h"
 #include "names.h"

@@ -170,10 +170,21 @@ void cli_progress_done(struct cli *cli);
  * there is no source), with a message printed. */
 int cli_read_password(const char *user, const char *file, char **out);
 
+/* Writes a name to f as it is, or escaped with cli_term_string when f is a
+ * terminal: names come from servers, and a terminal acts on what it prints. */
+void cli_print_name(FILE *f, const char *name);
+
 /* --- Pure formatting helpers (cli_format.c) --- */
 
+/* Writes s to f for a terminal: control characters (C0, DEL, C1) and bytes
+ * that are not valid UTF-8 as \xNN, one per byte; the line and paragraph
+ * separators and bidirectional controls (U+061C, U+200E, U+200F,
+ * U+2028..U+202E, U+2066..U+2069) as \uNNNN; everything else as it is. */
+void cli_term_string(FILE *f, const char *s);
+
 /* Writes s as a JSON string literal (with quotes) to f: quote and backslash
- * escaped, control characters as \u00XX, valid UTF-8 passed through, each
+ * escaped, control characters (C0, DEL, C1) and the invisible characters
+ * cli_term_string escapes as \uXXXX, other valid UTF-8 passed through, each
  * byte of an invalid sequence as \ufffd. */
 void cli_json_string(FILE *f, const char *s);
 /* Formats n bytes as "512 B", "45.2 MiB", ... into buf. Returns buf. */

@@ -1,8 +1,9 @@
-/* cli_format.c: pure text formatting for the dfs tool (JSON, sizes, times, progress). */
+/* cli_format.c: text formatting for the dfs tool (JSON, names, sizes, times, progress). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -39,6 +40,25 @@ static size_t utf8_seq_len(const unsigned char *s)
 	return n;
 }
 
+/* The code point of the valid n-byte UTF-8 sequence at s. */
+static unsigned utf8_code_point(const unsigned char *s, size_t n)
+{
+	unsigned cp = n == 1 ? s[0] : s[0] & (0x7f >> n);
+
+	for (size_t i = 1; i < n; i++)
+		cp = (cp << 6) | (s[i] & 0x3f);
+	return cp;
+}
+
+/* Characters a terminal acts on or that reorder the text around them: C0 and
+ * C1 controls, DEL, the line and paragraph separators and the bidirectional
+ * marks, embeddings, overrides and isolates. */
+static bool hidden_code_point(unsigned cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x61c || cp == 0x200e ||
+	       cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
 void cli_json_string(FILE *f, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -62,10 +82,47 @@ void cli_json_string(FILE *f, const char *s)
 			p++;
 			continue;
 		}
-		fwrite(p, 1, n, f);
+		/* Valid in JSON as they are, but not harmless on a terminal. */
+		if (hidden_code_point(utf8_code_point(p, n)))
+			fprintf(f, "\\u%04x", utf8_code_point(p, n));
+		else
+			fwrite(p, 1, n, f);
 		p += n;
 	}
 	fputc('"', f);
+}
+
+void cli_term_string(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		size_t n = utf8_seq_len(p);
+		unsigned cp;
+
+		if (n == 0) {
+			fprintf(f, "\\x%02x", *p++);
+			continue;
+		}
+		cp = utf8_code_point(p, n);
+		if (!hidden_code_point(cp)) {
+			fwrite(p, 1, n, f);
+		} else if (cp < 0x100) {
+			for (size_t i = 0; i < n; i++)
+				fprintf(f, "\\x%02x", p[i]);
+		} else {
+			fprintf(f, "\\u%04x", cp);
+		}
+		p += n;
+	}
+}
+
+void cli_print_name(FILE *f, const char *name)
+{
+	if (isatty(fileno(f)))
+		cli_term_string(f, name);
+	else
+		fputs(name, f);
 }
 
 char *cli_human_bytes(uint64_t n, char *buf, size_t len)

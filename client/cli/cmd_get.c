@@ -1,5 +1,7 @@
 /* cmd_get.c: dfs get NAME... [-d DIR | -o LOCAL]: fetch files. */
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,60 @@ static char *join_path(const char *dir, const char *name)
 		p[dl] = '/';
 	memcpy(p + dl + slash, name, nl + 1);
 	return p;
+}
+
+/* Whether real, a resolved path, is root or below it. */
+static bool within(const char *root, const char *real)
+{
+	size_t n = strlen(root);
+
+	if (strcmp(root, "/") == 0)
+		return true;
+	return strncmp(real, root, n) == 0 && (real[n] == '/' || real[n] == '\0');
+}
+
+/* Why a get of name to path (DIR/NAME) would write outside dir, or NULL if
+ * it stays inside: the name is taken apart like a path (a leading '/' or a
+ * '.' or '..' component could climb out), and a symbolic link at path, or
+ * among the folders above it, must lead to a place inside dir. A folder that
+ * does not exist is left for the get to report. */
+static const char *escapes_dir(const char *dir, const char *name, const char *path, char *buf,
+			       size_t len)
+{
+	char root[PATH_MAX], real[PATH_MAX], parent[PATH_MAX];
+	const char *p = name;
+	struct stat sb;
+
+	if (name[0] == '/')
+		return "the name starts with '/'";
+	while (*p) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return "the name has an empty, '.' or '..' part";
+		p += n;
+		if (*p)
+			p++;
+	}
+	if (!realpath(dir, root))
+		return NULL;
+	if (realpath(path, real)) {
+		if (within(root, real))
+			return NULL;
+		snprintf(buf, len, "%s is a symbolic link out of %s", path, dir);
+		return buf;
+	}
+	if (errno != ENOENT)
+		return NULL;
+	if (lstat(path, &sb) == 0) {
+		snprintf(buf, len, "%s is a symbolic link to nothing", path);
+		return buf;
+	}
+	snprintf(parent, sizeof(parent), "%s", path);
+	if (!realpath(dirname(parent), real) || within(root, real))
+		return NULL;
+	snprintf(buf, len, "the folder of %s is outside %s", path, dir);
+	return buf;
 }
 
 /* One element of the --json result array: name, path, ok, error. */
@@ -186,9 +242,24 @@ static int get_main(struct cli *cli, int argc, char **argv)
 			cli_error(cli, "out of memory");
 		batch.status = CLI_EXIT_FAIL;
 	} else {
-		for (i = 0; i < n; i++)
-			if (items[i].ok)
-				batch.todo[ntodo++] = i;
+		for (i = 0; i < n; i++) {
+			const char *why = NULL;
+			char buf[2 * PATH_MAX];
+
+			if (!items[i].ok)
+				continue;
+			/* -d DIR (or the current folder) receives only files inside it. */
+			if (!o.out)
+				why = escapes_dir(o.dir ? o.dir : ".", names[i], batch.paths[i],
+						  buf, sizeof(buf));
+			if (why) {
+				cli_error(cli, "get %s: Transfer failed: %s", names[i], why);
+				json_result(cli, names[i], batch.paths[i], why);
+				batch.status = CLI_EXIT_FAIL;
+				continue;
+			}
+			batch.todo[ntodo++] = i;
+		}
 		if (cli_parallel(cli, ntodo, get_run, get_done, &batch) < 0) {
 			cli_error(cli, "out of memory");
 			batch.status = CLI_EXIT_FAIL;
@@ -219,9 +290,12 @@ const struct cli_command cli_cmd_get = {
 	    "NAME failed.\n"
 	    "\n"
 	    "Options:\n"
-	    "  -d DIR      write into DIR\n"
+	    "  -d DIR      write into DIR (never outside it: a symbolic link in DIR\n"
+	    "              that leads out of it is refused)\n"
 	    "  -o LOCAL    write the single NAME to LOCAL; '-o -' writes it to standard\n"
-	    "              output, each chunk as soon as it is verified\n"
+	    "              output once it is verified. A device, FIFO or socket is\n"
+	    "              written into the same way, never replaced; a symbolic link\n"
+	    "              is followed and the file it names replaced\n"
 	    "  --resume    on failure keep the partial file (.NAME.dfs-part beside the\n"
 	    "              target); a later get --resume of the same version fetches\n"
 	    "              only the missing bytes. The modification time is kept.\n"

@@ -103,11 +103,13 @@ static void print_long(const struct dfs_file_list *l)
 	for (i = 0; i < l->count; i++) {
 		const struct dfs_file *f = &l->files[i];
 
-		printf("%*llu %s %*llu %-*s %-*s %s\n", wver, (unsigned long long)f->version,
+		printf("%*llu %s %*llu %-*s %-*s ", wver, (unsigned long long)f->version,
 		       cli_iso_time(f->mtime_ns, when, sizeof(when)), wsize,
 		       (unsigned long long)f->size, wcopies,
 		       cli_copies(f->copies, chunk_count(f), copies, sizeof(copies)), wsurv,
-		       long_survives(f, survives, sizeof(survives)), f->name);
+		       long_survives(f, survives, sizeof(survives)));
+		cli_print_name(stdout, f->name);
+		putchar('\n');
 	}
 }
 
@@ -121,7 +123,8 @@ static void print_plain(const struct dfs_file_list *l)
 				   : f->degraded ? " (degraded)"
 						 : "";
 
-		printf("%s %llu%s\n", f->name, (unsigned long long)f->size, mark);
+		cli_print_name(stdout, f->name);
+		printf(" %llu%s\n", (unsigned long long)f->size, mark);
 	}
 }
 

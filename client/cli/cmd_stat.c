@@ -49,7 +49,9 @@ static void print_text(const struct dfs_file_stat *st)
 {
 	char when[64], human[32];
 
-	printf("name      %s\n", st->name);
+	fputs("name      ", stdout);
+	cli_print_name(stdout, st->name);
+	putchar('\n');
 	printf("size      %llu (%s)\n", (unsigned long long)st->size,
 	       cli_human_bytes(st->size, human, sizeof(human)));
 	printf("version   %llu\n", (unsigned long long)st->version);

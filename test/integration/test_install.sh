@@ -14,7 +14,7 @@ for f in bin/dfs sbin/dfsd sbin/dfsadm include/dfs.h lib/libdfs.a lib/pkgconfig/
 	[[ -f $P/$f ]] || fail "not installed: $f"
 done
 so=$(readelf -d "$P/lib/libdfs.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-assert_eq libdfs.so.0 "$so" "SONAME of libdfs.so"
+assert_eq libdfs.so.1 "$so" "SONAME of libdfs.so"
 [[ -L $P/lib/libdfs.so && -f $P/lib/$so ]] || fail "libdfs.so is not a link to $so"
 assert_contains "$(grep '^ExecStart=' "$P/lib/systemd/system/dfsd@.service")" \
 	"ExecStart=$P/sbin/dfsd -c /etc/dfs/dfsd-%i.conf" "the installed unit"
@@ -89,7 +89,7 @@ must cc -std=c11 -Wall -Werror "${san[@]}" -o "$T/prog" "$T/prog.c" "${cflags[@]
 # The static variant takes libdfs.a by name; the rest is what --static lists.
 must cc -std=c11 -Wall -Werror "${san[@]}" -o "$T/prog-static" "$T/prog.c" "${cflags[@]}" \
 	"${static_libs[@]/#-ldfs/-l:libdfs.a}"
-readelf -d "$T/prog" | grep -q 'NEEDED.*\[libdfs\.so\.0\]' || fail "prog does not need libdfs.so.0"
+readelf -d "$T/prog" | grep -q 'NEEDED.*\[libdfs\.so\.1\]' || fail "prog does not need libdfs.so.1"
 if readelf -d "$T/prog-static" | grep -q 'NEEDED.*libdfs'; then
 	fail "prog-static still needs the shared libdfs"
 fi
@@ -103,7 +103,7 @@ assert_contains "$OUT" "ok" "prog output"
 assert_file_eq "$T/in" "$T/out-shared"
 # It really ran the installed library, not some other libdfs.
 run env LD_LIBRARY_PATH="$P/lib" ldd "$T/prog"
-assert_contains "$OUT" "libdfs.so.0 => $P/lib/libdfs.so.0" "ldd prog"
+assert_contains "$OUT" "libdfs.so.1 => $P/lib/libdfs.so.1" "ldd prog"
 ok "the shared build stores, lists, fetches and deletes a file on the cluster"
 
 run "$T/prog-static" "$C/dfs.conf" "$T/in" installed-static.bin "$T/out-static"
@@ -125,7 +125,7 @@ if command -v dpkg-deb >/dev/null 2>&1 && command -v dpkg-shlibdeps >/dev/null 2
 	deb=$(ls "$T"/deb/dfs_*.deb)
 	must dpkg-deb -c "$deb"
 	for f in ./usr/bin/dfs ./usr/sbin/dfsd ./usr/sbin/dfsadm ./usr/include/dfs.h \
-		/libdfs.so.0 /libdfs.a /pkgconfig/dfs.pc ./usr/lib/systemd/system/dfsd@.service \
+		/libdfs.so.1 /libdfs.a /pkgconfig/dfs.pc ./usr/lib/systemd/system/dfsd@.service \
 		./usr/share/man/man5/dfs.conf.5 ./usr/share/doc/dfs/examples/dfs.conf.example; do
 		assert_contains "$OUT" "$f" "dpkg-deb -c"
 	done

@@ -66,7 +66,7 @@ ok "the server refuses a 300-byte name (beyond the XDR bound)"
 # The client refuses the same names on its own.
 for name in .. a/b "$(printf 'a%.0s' {1..300})" $'a\001b'; do
 	assert_fails dfs_s put secret.txt --as "$name"
-	[[ $ERR == dfs:* ]] || fail "no dfs: message for a bad name"
+	[[ $ERR == dfs:* ]] || fail "no dfs: message for a bad name: [$ERR]"
 done
 ok "the client refuses hostile names with a message"
 must dfs_s get secret.txt -o s-copy4.txt

@@ -119,20 +119,26 @@ class Proxy:
             pass
 
 
-def main():
-    if len(sys.argv) < 5:
-        sys.exit(__doc__)
-    proxy = Proxy(int(sys.argv[1]), sys.argv[3], {int(p) for p in sys.argv[4:]})
+def serve_forever(port_file, serve):
+    """Listens on a free port of 127.0.0.1, writes it to port_file, and runs
+    serve(client_socket) on a thread of its own for every connection."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
-    with open(sys.argv[2] + ".tmp", "w") as f:
+    with open(port_file + ".tmp", "w") as f:
         f.write("%d\n" % listener.getsockname()[1])
-    os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+    os.replace(port_file + ".tmp", port_file)
     while True:
         client, _ = listener.accept()
-        threading.Thread(target=proxy.serve, args=(client,), daemon=True).start()
+        threading.Thread(target=serve, args=(client,), daemon=True).start()
+
+
+def main():
+    if len(sys.argv) < 5:
+        sys.exit(__doc__)
+    proxy = Proxy(int(sys.argv[1]), sys.argv[3], {int(p) for p in sys.argv[4:]})
+    serve_forever(sys.argv[2], proxy.serve)
 
 
 if __name__ == "__main__":

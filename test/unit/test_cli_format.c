@@ -42,6 +42,49 @@ static void test_json(void)
 	CHECK_STR(json("\xf4\x90\x80\x80"), "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
 }
 
+/* s as cli_term_string writes it, in a static buffer. */
+static const char *term(const char *s)
+{
+	static char out[1024];
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		abort();
+	cli_term_string(f, s);
+	fclose(f);
+	snprintf(out, sizeof(out), "%s", buf);
+	free(buf);
+	return out;
+}
+
+static void test_term(void)
+{
+	CHECK_STR(term("plain name.txt"), "plain name.txt");
+	CHECK_STR(term(""), "");
+	/* Printable UTF-8 passes, quotes and backslashes too. */
+	CHECK_STR(term("\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \"a\\b\""),
+		  "\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \"a\\b\"");
+	/* C0 controls, DEL and escape sequences are shown, not sent. */
+	CHECK_STR(term("a\x1b[31mred\x1b[0m"), "a\\x1b[31mred\\x1b[0m");
+	CHECK_STR(term("t\tn\nr\r\x7f\x01"), "t\\x09n\\x0ar\\x0d\\x7f\\x01");
+	/* C1 controls (CSI is U+009B), byte by byte. */
+	CHECK_STR(term("x\xc2\x9b"
+		       "2J\xc2\x80"),
+		  "x\\xc2\\x9b2J\\xc2\\x80");
+	CHECK_STR(term("\xc2\xa0nbsp"), "\xc2\xa0nbsp");
+	/* Characters that reorder or break the line. */
+	CHECK_STR(term("abc\xe2\x80\xaetxt.exe"), "abc\\u202etxt.exe");
+	CHECK_STR(term("\xe2\x81\xa6x\xe2\x81\xa9\xe2\x80\xa8"), "\\u2066x\\u2069\\u2028");
+	CHECK_STR(term("\xe2\x80\x8ex\xd8\x9c"), "\\u200ex\\u061c");
+	/* Bytes that are not UTF-8. */
+	CHECK_STR(term("a\xff\xc0\xaf\xed\xa0\x80"), "a\\xff\\xc0\\xaf\\xed\\xa0\\x80");
+	CHECK_STR(term("\xe2\x82"), "\\xe2\\x82");
+	/* JSON escapes the same characters. */
+	CHECK_STR(json("x\xc2\x9by\xe2\x80\xae"), "\"x\\u009by\\u202e\"");
+}
+
 static void test_human(void)
 {
 	char b[32];
@@ -152,6 +195,7 @@ static void test_survives(void)
 int main(void)
 {
 	test_json();
+	test_term();
 	test_human();
 	test_times();
 	test_copies();
