@@ -242,7 +242,12 @@ static void *login_begin(void *arg)
 	    &j->scram, r.dfs_login_begin_res_u.ok.server_first.server_first_val,
 	    r.dfs_login_begin_res_u.ok.server_first.server_first_len, j->salt, &j->salt_len,
 	    &j->iterations);
-	if (j->err)
+	if (j->err == -ERANGE)
+		snprintf(l->why, sizeof(l->why),
+			 "the server demands %u password hashing iterations, more than the %u this "
+			 "client computes",
+			 j->iterations, (unsigned)SCRAM_MAX_ITERATIONS);
+	else if (j->err)
 		snprintf(l->why, sizeof(l->why), "malformed login reply");
 out:
 	xdr_free((xdrproc_t)xdr_dfs_login_begin_res, (char *)&r);

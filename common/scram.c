@@ -14,10 +14,9 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-#define USER_MAX	      64
-#define PASSWORD_MAX	      1023
-#define CLIENT_ITERATIONS_MAX 10000000u
-#define NEW_SALT_LEN	      16
+#define USER_MAX     64
+#define PASSWORD_MAX 1023
+#define NEW_SALT_LEN 16
 /* base64("n,,"): the only gs2 header we speak. */
 #define CBIND_INPUT "biws"
 
@@ -398,8 +397,12 @@ int scram_client_parse_server_first(struct scram_client *c, const char *msg, siz
 		return -EPROTO;
 	if (b64_decode(s, slen, saltbuf, sizeof(saltbuf), &saltn) < 0 || saltn == 0)
 		return -EPROTO;
-	if (parse_u32(i, ilen, CLIENT_ITERATIONS_MAX, &iter) < 0 || iter < SCRAM_MIN_ITERATIONS)
+	if (parse_u32(i, ilen, UINT32_MAX, &iter) < 0 || iter < SCRAM_MIN_ITERATIONS)
 		return -EPROTO;
+	if (iter > SCRAM_MAX_ITERATIONS) {
+		*iterations = iter;
+		return -ERANGE;
+	}
 	memcpy(c->server_first, msg, len);
 	c->server_first[len] = '\0';
 	memcpy(c->nonce, r, rlen);
@@ -607,7 +610,7 @@ out:
 	return rc;
 }
 
-void scram_fake_verifier(const char *user, const unsigned char secret[32],
+void scram_fake_verifier(const char *user, const unsigned char key[32], uint32_t iterations,
 			 struct scram_verifier *out)
 {
 	unsigned char buf[16 + USER_MAX + 1], mac[SCRAM_KEY_LEN];
@@ -615,6 +618,8 @@ void scram_fake_verifier(const char *user, const unsigned char secret[32],
 	size_t ulen = user ? strnlen(user, USER_MAX + 1) : 0;
 
 	memset(out, 0, sizeof(*out));
+	if (ulen > USER_MAX)
+		ulen = USER_MAX;
 	for (int k = 0; k < 3; k++) {
 		size_t llen = strlen(labels[k]);
 
@@ -623,7 +628,7 @@ void scram_fake_verifier(const char *user, const unsigned char secret[32],
 		buf[llen] = '|';
 		if (ulen)
 			memcpy(buf + llen + 1, user, ulen);
-		if (hmac_sha256(secret, 32, buf, llen + 1 + ulen, mac) < 0)
+		if (hmac_sha256(key, 32, buf, llen + 1 + ulen, mac) < 0)
 			memset(mac, 0, sizeof(mac));
 		if (k == 0)
 			memcpy(out->salt, mac, NEW_SALT_LEN);
@@ -633,6 +638,91 @@ void scram_fake_verifier(const char *user, const unsigned char secret[32],
 			memcpy(out->server_key, mac, SCRAM_KEY_LEN);
 	}
 	out->salt_len = NEW_SALT_LEN;
-	out->iterations = SCRAM_DEFAULT_ITERATIONS;
+	out->iterations = iterations;
 	OPENSSL_cleanse(mac, sizeof(mac));
+}
+
+#define CHANGE_LABEL "dfs-set-verifier"
+
+/* HMAC(stored_key, M) for the change message M (see scram.h). */
+static int change_signature(const unsigned char stored_key[SCRAM_KEY_LEN],
+			    const unsigned char *token, size_t token_len,
+			    const struct scram_verifier *v, unsigned char sig[SCRAM_KEY_LEN])
+{
+	unsigned char
+	    msg[sizeof(CHANGE_LABEL) + 1 + 255 + 1 + SCRAM_SALT_MAX + 4 + 2 * SCRAM_KEY_LEN];
+	size_t n = 0;
+	int rc;
+
+	if (!token || token_len == 0 || token_len > 255 || !v || v->salt_len == 0 ||
+	    v->salt_len > SCRAM_SALT_MAX)
+		return -EINVAL;
+	memcpy(msg, CHANGE_LABEL, strlen(CHANGE_LABEL));
+	n += strlen(CHANGE_LABEL);
+	msg[n++] = (unsigned char)token_len;
+	memcpy(msg + n, token, token_len);
+	n += token_len;
+	msg[n++] = (unsigned char)v->salt_len;
+	memcpy(msg + n, v->salt, v->salt_len);
+	n += v->salt_len;
+	msg[n++] = (unsigned char)(v->iterations >> 24);
+	msg[n++] = (unsigned char)(v->iterations >> 16);
+	msg[n++] = (unsigned char)(v->iterations >> 8);
+	msg[n++] = (unsigned char)v->iterations;
+	memcpy(msg + n, v->stored_key, SCRAM_KEY_LEN);
+	n += SCRAM_KEY_LEN;
+	memcpy(msg + n, v->server_key, SCRAM_KEY_LEN);
+	n += SCRAM_KEY_LEN;
+	rc = hmac_sha256(stored_key, SCRAM_KEY_LEN, msg, n, sig);
+	OPENSSL_cleanse(msg, sizeof(msg));
+	return rc;
+}
+
+int scram_change_proof(const unsigned char salted[SCRAM_KEY_LEN], const unsigned char *token,
+		       size_t token_len, const struct scram_verifier *new_v,
+		       unsigned char proof[SCRAM_KEY_LEN])
+{
+	unsigned char client_key[SCRAM_KEY_LEN], stored_key[SCRAM_KEY_LEN], sig[SCRAM_KEY_LEN];
+	int rc;
+
+	memset(proof, 0, SCRAM_KEY_LEN);
+	if (!salted)
+		return -EINVAL;
+	rc = hmac_sha256(salted, SCRAM_KEY_LEN, "Client Key", 10, client_key);
+	if (rc < 0)
+		goto out;
+	SHA256(client_key, sizeof(client_key), stored_key);
+	rc = change_signature(stored_key, token, token_len, new_v, sig);
+	if (rc < 0)
+		goto out;
+	for (size_t k = 0; k < SCRAM_KEY_LEN; k++)
+		proof[k] = client_key[k] ^ sig[k];
+out:
+	OPENSSL_cleanse(client_key, sizeof(client_key));
+	OPENSSL_cleanse(stored_key, sizeof(stored_key));
+	OPENSSL_cleanse(sig, sizeof(sig));
+	return rc;
+}
+
+int scram_change_check(const unsigned char stored_key[SCRAM_KEY_LEN], const unsigned char *token,
+		       size_t token_len, const struct scram_verifier *new_v,
+		       const unsigned char proof[SCRAM_KEY_LEN])
+{
+	unsigned char sig[SCRAM_KEY_LEN], client_key[SCRAM_KEY_LEN], check[SCRAM_KEY_LEN];
+	int rc;
+
+	if (!stored_key || !proof)
+		return -EINVAL;
+	rc = change_signature(stored_key, token, token_len, new_v, sig);
+	if (rc < 0)
+		goto out;
+	for (size_t k = 0; k < SCRAM_KEY_LEN; k++)
+		client_key[k] = proof[k] ^ sig[k];
+	SHA256(client_key, sizeof(client_key), check);
+	rc = CRYPTO_memcmp(check, stored_key, SCRAM_KEY_LEN) == 0 ? 0 : -EACCES;
+out:
+	OPENSSL_cleanse(sig, sizeof(sig));
+	OPENSSL_cleanse(client_key, sizeof(client_key));
+	OPENSSL_cleanse(check, sizeof(check));
+	return rc;
 }

@@ -26,6 +26,10 @@
 #define SCRAM_MSG_MAX		 1024 /* matches DFS_SCRAM_MAX */
 #define SCRAM_DEFAULT_ITERATIONS 600000
 #define SCRAM_MIN_ITERATIONS	 4096
+/* The most a client computes for one login (about a second of PBKDF2 on a
+ * current core), so a hostile server cannot make it spin for minutes; the
+ * servers and dfsadm store no verifier above it. */
+#define SCRAM_MAX_ITERATIONS 2000000
 
 /* What a server stores for a user: never the password. */
 struct scram_verifier {
@@ -64,7 +68,9 @@ int scram_client_first(struct scram_client *c, const char *user, char *out, size
 int scram_client_first_nonce(struct scram_client *c, const char *user, const char *nonce, char *out,
 			     size_t cap);
 /* Parses server-first-message: checks the nonce extends ours, returns the
- * salt and iteration count. 0, or -EPROTO on a malformed or tampered message. */
+ * salt and iteration count. 0, -EPROTO on a malformed or tampered message,
+ * or -ERANGE when the server demands more than SCRAM_MAX_ITERATIONS (the
+ * count is still returned in *iterations, for the message). */
 int scram_client_parse_server_first(struct scram_client *c, const char *msg, size_t len,
 				    unsigned char *salt, size_t *salt_len, uint32_t *iterations);
 /* Writes client-final-message "c=biws,r=NONCE,p=PROOF" using the salted
@@ -100,9 +106,33 @@ int scram_server_first_nonce(struct scram_server *s, const struct scram_verifier
  * "v=SIGNATURE" and returns its length; -EACCES on a wrong proof, -EPROTO on
  * a malformed or mismatched message. */
 int scram_server_final(struct scram_server *s, const char *msg, size_t len, char *out, size_t cap);
-/* A deterministic stand-in verifier for an unknown user, derived from the
- * user name and a server secret, so probing does not reveal who exists. */
-void scram_fake_verifier(const char *user, const unsigned char secret[32],
+/* A deterministic stand-in verifier for an unknown user: a 16-byte salt and
+ * keys derived from the user name with a keyed hash, and the given iteration
+ * count. With a key and count every server of a cluster shares, an unknown
+ * user gets the same answer from each of them, as a real one does. */
+void scram_fake_verifier(const char *user, const unsigned char key[32], uint32_t iterations,
 			 struct scram_verifier *out);
+
+/* Password change proof, SCRAM style, for a session that replaces its
+ * user's verifier. The message binds the session token and every field of
+ * the new verifier:
+ *   M     = "dfs-set-verifier" || len(token) (1 byte) || token
+ *           || len(salt) (1 byte) || salt || iterations (BE32)
+ *           || StoredKey' || ServerKey'
+ *   proof = ClientKey XOR HMAC(StoredKey, M)
+ * where ClientKey = HMAC(SaltedPassword, "Client Key") of the CURRENT
+ * password and StoredKey = H(ClientKey). The server, which holds StoredKey,
+ * recovers ClientKey and checks H(ClientKey) == StoredKey: the proof shows
+ * knowledge of the current password without revealing anything that could
+ * be replayed for another session or another new verifier.
+ * token: 1..255 bytes. 0 or -errno. */
+int scram_change_proof(const unsigned char salted[SCRAM_KEY_LEN], const unsigned char *token,
+		       size_t token_len, const struct scram_verifier *new_v,
+		       unsigned char proof[SCRAM_KEY_LEN]);
+/* Checks a change proof against the StoredKey the session logged in with
+ * (constant time). 0, -EACCES on a wrong proof, -EINVAL on bad arguments. */
+int scram_change_check(const unsigned char stored_key[SCRAM_KEY_LEN], const unsigned char *token,
+		       size_t token_len, const struct scram_verifier *new_v,
+		       const unsigned char proof[SCRAM_KEY_LEN]);
 
 #endif

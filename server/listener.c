@@ -1,4 +1,13 @@
-/* listener.c: dfsd's accept loop: caps, one detached thread per connection, an orderly stop. */
+/* listener.c: dfsd's accept loop: caps, login deadlines, one detached thread per connection,
+ * an orderly stop.
+ *
+ * Connection slots are kept for logged-in clients: a connection counts as
+ * unauthenticated until a login succeeds on it or a call on it carries a
+ * valid session token. Unauthenticated connections may hold at most 3/4 of
+ * max_connections, and when the server is full a new connection makes room
+ * by closing the oldest unauthenticated one rather than being refused. Each
+ * has login_timeout to log in, unless its address already has a logged-in
+ * connection (a client's further connections wait for their first call). */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -27,8 +36,11 @@
 #define THREAD_STACK	(256 * 1024)
 #define STOP_GRACE_S	5
 #define ACCEPT_PAUSE_MS 100
+#define SWEEP_MS	200
 
-/* A client address, without the port, as the per-address cap counts it. */
+/* A client address, without the port, as the per-address cap counts it: an
+ * IPv4 address, or an IPv6 /64 (one host or network usually holds a whole
+ * /64, so counting single addresses would multiply its share). */
 struct peer_key {
 	sa_family_t family;
 	unsigned char addr[16];
@@ -48,21 +60,57 @@ struct conn_slot {
 	int fd;	     /* handed to rpcstream_serve, which closes it */
 	int hold_fd; /* a duplicate kept until the thread ends, so a stop can shut the socket */
 	struct peer_key key;
+	int64_t started_ms;
+	/* Closed by the listener (no login in time, or making room): its
+	 * counts were given back then; the thread has yet to end. */
+	const char *cut;
 	struct conn_slot *prev, *next;
+};
+
+/* At most one log line a second for an event that can come in floods. */
+struct log_limit {
+	time_t last;
+	unsigned unlogged;
 };
 
 struct listener {
 	struct server *srv;
 	pthread_mutex_t lock;
-	pthread_cond_t changed; /* a connection thread ended; on CLOCK_MONOTONIC */
-	unsigned active;
+	pthread_cond_t changed;	  /* a connection thread ended; on CLOCK_MONOTONIC */
+	unsigned active;	  /* connection threads */
+	unsigned live;		  /* those not cut */
 	struct peer_count *peers; /* max_connections entries, the first npeers in use */
 	size_t npeers;
-	struct conn_slot *slots; /* live connections */
-	atomic_bool stopping;	 /* ends of connections are the server's doing */
-	time_t last_refusal_log;
-	unsigned refusals_unlogged;
+	struct peer_key *scratch; /* thread_cap entries */
+	struct conn_slot *slots;  /* connection threads, newest first */
+	atomic_bool stopping;	  /* ends of connections are the server's doing */
+	uint64_t next_id;
+	int64_t last_sweep_ms;
+	struct log_limit refusals, cuts;
 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* True if this event is to be logged now; *skipped gets how many were not. */
+static bool log_limit_pass(struct log_limit *ll, unsigned *skipped)
+{
+	time_t now = time(NULL);
+
+	if (now == ll->last) {
+		ll->unlogged++;
+		return false;
+	}
+	*skipped = ll->unlogged;
+	ll->last = now;
+	ll->unlogged = 0;
+	return true;
+}
 
 /* Turns an IPv4-mapped IPv6 address into plain IPv4, so both forms count and log alike. */
 static void peer_normalize(struct sockaddr_storage *ss, socklen_t *len)
@@ -97,7 +145,7 @@ static void peer_describe(const struct sockaddr_storage *ss, struct peer_key *ke
 	} else if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
 
-		memcpy(key->addr, &in6->sin6_addr, 16);
+		memcpy(key->addr, &in6->sin6_addr, 8);
 		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
 		snprintf(text, cap, "[%s]:%u", ip, ntohs(in6->sin6_port));
 	} else {
@@ -203,10 +251,13 @@ out:
 	return rc;
 }
 
-static const char *end_reason(const struct listener *l, int rc, char *buf, size_t cap)
+static const char *end_reason(const struct listener *l, const struct conn_slot *slot, int rc,
+			      char *buf, size_t cap)
 {
 	if (atomic_load(&l->stopping))
 		return "server stopping";
+	if (slot->cut)
+		return slot->cut;
 	if (rc == 0)
 		return "closed by the client";
 	if (rc == -ETIMEDOUT)
@@ -234,17 +285,19 @@ static void *conn_main(void *arg)
 	rc = rpcstream_serve(slot->fd, &opts, dispatch_call, &slot->conn);
 	SSL_CTX_free(opts.tls);
 	dispatch_conn_closed(&slot->conn);
-	log_debug("connection from %s closed: %s", slot->conn.peer_text,
-		  end_reason(l, rc, why, sizeof(why)));
-
 	pthread_mutex_lock(&l->lock);
+	log_debug("connection from %s closed: %s", slot->conn.peer_text,
+		  end_reason(l, slot, rc, why, sizeof(why)));
 	if (slot->prev)
 		slot->prev->next = slot->next;
 	else
 		l->slots = slot->next;
 	if (slot->next)
 		slot->next->prev = slot->prev;
-	peer_drop(l, &slot->key);
+	if (!slot->cut) {
+		peer_drop(l, &slot->key);
+		l->live--;
+	}
 	l->active--;
 	pthread_cond_broadcast(&l->changed);
 	pthread_mutex_unlock(&l->lock);
@@ -257,19 +310,113 @@ static void *conn_main(void *arg)
 /* With l->lock held: logs a refusal, at most once a second under a flood. */
 static void log_refusal(struct listener *l, const char *peer, const char *why, unsigned limit)
 {
-	time_t now = time(NULL);
+	unsigned skipped;
 
-	if (now == l->last_refusal_log) {
-		l->refusals_unlogged++;
+	if (!log_limit_pass(&l->refusals, &skipped))
 		return;
-	}
-	if (l->refusals_unlogged)
+	if (skipped)
 		log_warn("refusing connection from %s: %s (limit %u; %u more refused)", peer, why,
-			 limit, l->refusals_unlogged);
+			 limit, skipped);
 	else
 		log_warn("refusing connection from %s: %s (limit %u)", peer, why, limit);
-	l->last_refusal_log = now;
-	l->refusals_unlogged = 0;
+}
+
+static bool is_authed(const struct conn_slot *s)
+{
+	return atomic_load(&s->conn.authenticated);
+}
+
+/* At most this many connection threads run, closing ones included: those
+ * of closed connections end within moments; past this many a flood is
+ * outpacing them. */
+static unsigned thread_cap(const struct server_config *cfg)
+{
+	return cfg->max_connections + cfg->max_connections / 4 + 4;
+}
+
+/* With l->lock held: the addresses with a logged-in connection, into
+ * l->scratch (each once); returns how many. */
+static size_t logged_in_peers(struct listener *l)
+{
+	size_t n = 0, k;
+
+	for (const struct conn_slot *s = l->slots; s; s = s->next) {
+		if (s->cut || !is_authed(s))
+			continue;
+		for (k = 0; k < n && memcmp(&l->scratch[k], &s->key, sizeof(s->key)) != 0; k++)
+			;
+		if (k == n)
+			l->scratch[n++] = s->key;
+	}
+	return n;
+}
+
+static bool key_in(const struct peer_key *keys, size_t n, const struct peer_key *key)
+{
+	for (size_t k = 0; k < n; k++)
+		if (memcmp(&keys[k], key, sizeof(*key)) == 0)
+			return true;
+	return false;
+}
+
+/* With l->lock held: closes a connection that has not logged in; its
+ * thread ends on its own, and its place counts as free at once. */
+static void cut(struct listener *l, struct conn_slot *s, const char *why)
+{
+	unsigned skipped;
+
+	shutdown(s->hold_fd, SHUT_RDWR);
+	s->cut = why;
+	peer_drop(l, &s->key);
+	l->live--;
+	if (log_limit_pass(&l->cuts, &skipped)) {
+		if (skipped)
+			log_warn("closing connection from %s: %s (%u more closed)",
+				 s->conn.peer_text, why, skipped);
+		else
+			log_warn("closing connection from %s: %s", s->conn.peer_text, why);
+	}
+}
+
+/* With l->lock held: the oldest connection that has not logged in, those
+ * from addresses without a logged-in connection first; NULL if none. */
+static struct conn_slot *oldest_unauthenticated(struct listener *l)
+{
+	struct conn_slot *stranger = NULL, *any = NULL;
+	size_t n = logged_in_peers(l);
+
+	/* The list runs newest first: the last match is the oldest. */
+	for (struct conn_slot *s = l->slots; s; s = s->next) {
+		if (s->cut || is_authed(s))
+			continue;
+		any = s;
+		if (!key_in(l->scratch, n, &s->key))
+			stranger = s;
+	}
+	return stranger ? stranger : any;
+}
+
+static unsigned count_unauthenticated(const struct listener *l)
+{
+	unsigned n = 0;
+
+	for (const struct conn_slot *s = l->slots; s; s = s->next)
+		n += !s->cut && !is_authed(s);
+	return n;
+}
+
+/* With l->lock held: closes the connections that have not logged in within
+ * login_timeout, except those whose address has a logged-in connection. */
+static void sweep(struct listener *l, int64_t now)
+{
+	const struct server_config *cfg = &l->srv->cfg;
+	int64_t limit = (int64_t)cfg->login_timeout_s * 1000;
+	size_t n = logged_in_peers(l);
+
+	for (struct conn_slot *s = l->slots; s; s = s->next)
+		if (!s->cut && !is_authed(s) && now - s->started_ms >= limit &&
+		    !key_in(l->scratch, n, &s->key))
+			cut(l, s, "no login in time (login_timeout)");
 }
 
 /* Takes ownership of fd: starts its thread, or refuses it and closes it. */
@@ -307,11 +454,6 @@ static void admit(struct listener *l, int fd, struct sockaddr_storage *ss, sockl
 	}
 
 	pthread_mutex_lock(&l->lock);
-	if (l->active >= cfg->max_connections) {
-		log_refusal(l, slot->conn.peer_text, "too many connections", cfg->max_connections);
-		pthread_mutex_unlock(&l->lock);
-		goto refuse;
-	}
 	pc = peer_find(l, &slot->key);
 	if (pc && pc->count >= cfg->max_connections_per_address) {
 		log_refusal(l, slot->conn.peer_text, "too many connections from this address",
@@ -319,6 +461,34 @@ static void admit(struct listener *l, int fd, struct sockaddr_storage *ss, sockl
 		pthread_mutex_unlock(&l->lock);
 		goto refuse;
 	}
+	if (l->active >= thread_cap(cfg)) {
+		log_refusal(l, slot->conn.peer_text, "too many connections still closing",
+			    cfg->max_connections);
+		pthread_mutex_unlock(&l->lock);
+		goto refuse;
+	}
+	{
+		unsigned max_unauth = cfg->max_connections * 3 / 4;
+		struct conn_slot *victim;
+
+		if (max_unauth == 0)
+			max_unauth = 1;
+		if (count_unauthenticated(l) >= max_unauth &&
+		    (victim = oldest_unauthenticated(l)) != NULL)
+			cut(l, victim, "making room: too many connections that have not logged in");
+		if (l->live >= cfg->max_connections) {
+			victim = oldest_unauthenticated(l);
+			if (!victim) {
+				log_refusal(l, slot->conn.peer_text,
+					    "too many logged-in connections", cfg->max_connections);
+				pthread_mutex_unlock(&l->lock);
+				goto refuse;
+			}
+			cut(l, victim, "making room: too many connections");
+		}
+	}
+	/* The cuts above may have emptied and moved the address's entry. */
+	pc = peer_find(l, &slot->key);
 	if (!pc) {
 		pc = &l->peers[l->npeers++];
 		pc->key = slot->key;
@@ -326,6 +496,9 @@ static void admit(struct listener *l, int fd, struct sockaddr_storage *ss, sockl
 	}
 	pc->count++;
 	l->active++;
+	l->live++;
+	slot->conn.id = ++l->next_id;
+	slot->started_ms = mono_ms();
 	slot->next = l->slots;
 	if (l->slots)
 		l->slots->prev = slot;
@@ -348,6 +521,7 @@ static void admit(struct listener *l, int fd, struct sockaddr_storage *ss, sockl
 			slot->next->prev = NULL;
 		peer_drop(l, &slot->key);
 		l->active--;
+		l->live--;
 		pthread_mutex_unlock(&l->lock);
 		log_warn("refusing connection from %s: cannot start a thread: %s",
 			 slot->conn.peer_text, strerror(rc));
@@ -388,11 +562,17 @@ int listener_run(struct server *srv, int fd, volatile sig_atomic_t *stop)
 	int rc = 0;
 
 	l = calloc(1, sizeof(*l));
-	if (l)
+	if (l) {
 		l->peers = calloc(srv->cfg.max_connections, sizeof(*l->peers));
-	if (!l || !l->peers) {
+		l->scratch = calloc(thread_cap(&srv->cfg), sizeof(*l->scratch));
+	}
+	if (!l || !l->peers || !l->scratch) {
 		log_error("cannot serve: out of memory");
 		close(fd);
+		if (l) {
+			free(l->peers);
+			free(l->scratch);
+		}
 		free(l);
 		return -ENOMEM;
 	}
@@ -407,8 +587,16 @@ int listener_run(struct server *srv, int fd, volatile sig_atomic_t *stop)
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		struct sockaddr_storage ss;
 		socklen_t sslen = sizeof(ss);
+		int64_t now;
 		int cfd;
 
+		now = mono_ms();
+		if (now - l->last_sweep_ms >= SWEEP_MS) {
+			pthread_mutex_lock(&l->lock);
+			sweep(l, now);
+			pthread_mutex_unlock(&l->lock);
+			l->last_sweep_ms = now;
+		}
 		if (poll(&pfd, 1, POLL_MS) <= 0)
 			continue;
 		cfd = accept4(fd, (struct sockaddr *)&ss, &sslen, SOCK_CLOEXEC);
@@ -455,6 +643,7 @@ int listener_run(struct server *srv, int fd, volatile sig_atomic_t *stop)
 	pthread_cond_destroy(&l->changed);
 	pthread_mutex_destroy(&l->lock);
 	free(l->peers);
+	free(l->scratch);
 	free(l);
 	return 0;
 }

@@ -12,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
-#include <openssl/rand.h>
 #include "dfs_prot.h"
 #include "listener.h"
 #include "log.h"
@@ -286,13 +285,17 @@ int main(int argc, char **argv)
 				  strerror(-rc));
 		goto out;
 	}
-	rc = sessions_new(&srv.sessions, cfg->session_ttl_s, MAX_SESSIONS, MAX_PENDING_LOGINS);
+	rc = sessions_new_limits(&srv.sessions,
+				 &(struct sessions_limits){
+				     .ttl_s = cfg->session_ttl_s,
+				     .max_sessions = MAX_SESSIONS,
+				     .max_per_user = cfg->max_sessions_per_user,
+				     .max_logins = MAX_PENDING_LOGINS,
+				     .max_logins_per_addr = SESSIONS_LOGINS_PER_ADDRESS,
+				     .max_logins_per_conn = SESSIONS_LOGINS_PER_CONN,
+				 });
 	if (rc < 0) {
 		log_error("cannot create the session table: %s", strerror(-rc));
-		goto out;
-	}
-	if (RAND_bytes(srv.secret, sizeof(srv.secret)) != 1) {
-		log_error("cannot draw random bytes for the server secret");
 		goto out;
 	}
 

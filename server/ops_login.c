@@ -40,29 +40,46 @@ dfs_stat op_stat_from_errno(int err)
 
 dfs_stat op_authenticate(struct conn *cn, const dfs_cred *cred, char user[65])
 {
-	int err = sessions_check(cn->srv->sessions, (const unsigned char *)cred->token, user, 65);
+	unsigned char key[SCRAM_KEY_LEN];
 	struct scram_verifier v;
+	dfs_stat st = DFS_OK;
+	int err;
 
+	err = sessions_lookup(cn->srv->sessions, (const unsigned char *)cred->token, user, 65, key);
 	if (err == -EKEYEXPIRED)
 		return DFS_EKEYEXPIRED;
 	if (err)
 		return DFS_EACCES;
-	/* A user removed with dfsadm loses every session at its next call. A
-	 * database that cannot be read does not end sessions: logins already
-	 * fail then, and a transient error should not cut off transfers. */
+	/* The user's current verifier decides: a user removed with dfsadm, or
+	 * whose password changed (dfsadm passwd, or dfs passwd through another
+	 * server sharing the database), loses every session opened before at
+	 * its next call. A database that cannot be read does not end sessions:
+	 * logins already fail then, and a transient error should not cut off
+	 * transfers. */
 	err = user_db_get(cn->srv->users, user, &v);
-	OPENSSL_cleanse(&v, sizeof(v));
 	if (err == -ENOENT) {
 		sessions_end_user(cn->srv->sessions, user);
 		log_warn("%s: user %s no longer exists; their sessions end", cn->peer_text, user);
-		return DFS_EACCES;
+		st = DFS_EACCES;
+	} else if (err == 0 && CRYPTO_memcmp(v.stored_key, key, SCRAM_KEY_LEN) != 0) {
+		unsigned n = sessions_end_stale(cn->srv->sessions, user, v.stored_key);
+
+		log_warn("%s: the password of user %s changed; %u session(s) opened with the old "
+			 "one end",
+			 cn->peer_text, user, n);
+		st = DFS_EACCES;
 	}
-	return DFS_OK;
+	OPENSSL_cleanse(&v, sizeof(v));
+	OPENSSL_cleanse(key, sizeof(key));
+	if (st == DFS_OK)
+		atomic_store(&cn->authenticated, true);
+	return st;
 }
 
 void op_login_begin(struct conn *cn, dfs_login_begin_args *a, dfs_login_begin_res *r)
 {
 	struct server *srv = cn->srv;
+	struct login_origin origin = {(const struct sockaddr *)&cn->peer, cn->id};
 	struct scram_server st;
 	struct scram_verifier v;
 	char out[SCRAM_MSG_MAX];
@@ -71,23 +88,19 @@ void op_login_begin(struct conn *cn, dfs_login_begin_args *a, dfs_login_begin_re
 	int n, err;
 
 	memset(&st, 0, sizeof(st));
+	memset(&v, 0, sizeof(v));
 	if (scram_server_parse_first(&st, a->client_first.client_first_val,
 				     a->client_first.client_first_len) < 0) {
 		r->status = DFS_EPROTO;
 		goto out;
 	}
-	if (sessions_throttle_check(srv->sessions, st.user, (struct sockaddr *)&cn->peer,
-				    &retry_s) < 0) {
-		log_warn("%s: login for user %s throttled for %u s after failures", cn->peer_text,
-			 st.user, retry_s);
-		r->status = DFS_EAGAIN;
-		goto out;
-	}
 	err = user_db_get(srv->users, st.user, &v);
-	if (err == -ENOENT) {
-		/* Answer as for a real user; the proof will simply never match. */
-		scram_fake_verifier(st.user, srv->secret, &v);
-	} else if (err < 0) {
+	/* An unknown user gets a stand-in with the salt and iteration count
+	 * every server gives them, every time: the answer looks like a real
+	 * user's, and the proof will simply never match. */
+	if (err == -ENOENT)
+		err = user_db_fake_verifier(srv->users, st.user, &v);
+	if (err < 0) {
 		log_error("user database: cannot read user %s: %s", st.user, strerror(-err));
 		r->status = DFS_EIO;
 		goto out;
@@ -97,7 +110,13 @@ void op_login_begin(struct conn *cn, dfs_login_begin_args *a, dfs_login_begin_re
 		r->status = op_stat_from_errno(n);
 		goto out;
 	}
-	err = sessions_login_store(srv->sessions, &st, &id);
+	err = sessions_login_begin(srv->sessions, &st, &origin, &id, &retry_s);
+	if (err == -EAGAIN) {
+		log_warn("%s: login for user %s throttled for %u s after failures", cn->peer_text,
+			 st.user, retry_s);
+		r->status = DFS_EAGAIN;
+		goto out;
+	}
 	if (err < 0) {
 		r->status = op_stat_from_errno(err);
 		goto out;
@@ -119,6 +138,7 @@ out:
 void op_login_finish(struct conn *cn, dfs_login_finish_args *a, dfs_login_finish_res *r)
 {
 	struct server *srv = cn->srv;
+	const struct sockaddr *peer = (const struct sockaddr *)&cn->peer;
 	struct scram_server st;
 	char out[SCRAM_MSG_MAX];
 	unsigned char token[SESSION_TOKEN_LEN];
@@ -126,24 +146,26 @@ void op_login_finish(struct conn *cn, dfs_login_finish_args *a, dfs_login_finish
 	int n, err;
 
 	memset(&st, 0, sizeof(st));
-	if (sessions_login_take(srv->sessions, a->login_id, &st) < 0) {
+	if (sessions_login_take(srv->sessions, a->login_id, cn->id, &st) < 0) {
 		r->status = DFS_EPROTO;
 		goto out;
 	}
 	n = scram_server_final(&st, a->client_final.client_final_val,
 			       a->client_final.client_final_len, out, sizeof(out));
 	if (n < 0) {
-		sessions_throttle_record(srv->sessions, st.user, (struct sockaddr *)&cn->peer, 0);
+		sessions_login_done(srv->sessions, st.user, peer, false);
 		log_warn("%s: login failed for user %s", cn->peer_text, st.user);
 		r->status = n == -EACCES ? DFS_EACCES : DFS_EPROTO;
 		goto out;
 	}
-	err = sessions_create(srv->sessions, st.user, token, &expires);
+	sessions_login_done(srv->sessions, st.user, peer, true);
+	/* The session remembers which verifier it proved: a password change
+	 * ends it (op_authenticate). */
+	err = sessions_create_key(srv->sessions, st.user, st.verifier.stored_key, token, &expires);
 	if (err < 0) {
 		r->status = op_stat_from_errno(err);
 		goto out;
 	}
-	sessions_throttle_record(srv->sessions, st.user, (struct sockaddr *)&cn->peer, 1);
 	r->dfs_login_finish_res_u.ok.server_final.server_final_val = malloc((size_t)n);
 	if (!r->dfs_login_finish_res_u.ok.server_final.server_final_val) {
 		sessions_end(srv->sessions, token);
@@ -155,6 +177,7 @@ void op_login_finish(struct conn *cn, dfs_login_finish_args *a, dfs_login_finish
 	memcpy(r->dfs_login_finish_res_u.ok.token, token, sizeof(token));
 	r->dfs_login_finish_res_u.ok.expires = expires;
 	r->status = DFS_OK;
+	atomic_store(&cn->authenticated, true);
 	log_info("%s: user %s logged in", cn->peer_text, st.user);
 out:
 	OPENSSL_cleanse(token, sizeof(token));

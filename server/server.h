@@ -34,9 +34,11 @@ struct server_config {
 	unsigned max_connections_per_address; /* default 64 */
 	unsigned session_ttl_s;		      /* default 43200 */
 	unsigned tombstone_ttl_s;	      /* default 30 days */
-	unsigned previous_ttl_s;       /* default 600: a superseded version is kept this long */
-	unsigned housekeep_interval_s; /* default 600 */
-	unsigned max_clock_skew_s;     /* default 7 days: versions further ahead are refused */
+	unsigned previous_ttl_s;	/* default 600: a superseded version is kept this long */
+	unsigned housekeep_interval_s;	/* default 600 */
+	unsigned max_clock_skew_s;	/* default 7 days: versions further ahead are refused */
+	unsigned login_timeout_s;	/* default 10: a new connection's TLS handshake and login */
+	unsigned max_sessions_per_user; /* default 64: a new session ends the user's oldest */
 };
 
 struct server {
@@ -44,8 +46,7 @@ struct server {
 	struct store *store;
 	struct user_db *users;
 	struct sessions *sessions;
-	SSL_CTX *tls;		  /* NULL when cfg.tls is off */
-	unsigned char secret[32]; /* random per start: stand-in verifiers */
+	SSL_CTX *tls; /* NULL when cfg.tls is off */
 	time_t started;
 	atomic_uint_fast64_t bytes_read, bytes_written, reads;
 };
@@ -59,6 +60,10 @@ struct conn {
 	struct upload_slot *uploads; /* chunk uploads open on this connection */
 	void *block_buf;	     /* page-aligned, DFS_BLOCK_MAX bytes, or NULL */
 	bool tls;		     /* the current call arrived inside TLS */
+	uint64_t id;		     /* unique per server run: binds a login's two calls */
+	/* Set once a login succeeds or a call carries a valid session token:
+	 * from then on the connection is a logged-in client's (listener.c). */
+	atomic_bool authenticated;
 };
 
 /* (Re)loads cfg.cert and cfg.key into srv->tls and logs the certificate's

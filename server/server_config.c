@@ -47,6 +47,8 @@ static const struct key_def keys[] = {
     {"previous_ttl", KIND_UINT, FIELD(previous_ttl_s), 0, 0xFFFFFFFFu},
     {"housekeep_interval", KIND_UINT, FIELD(housekeep_interval_s), 1, 86400},
     {"max_clock_skew", KIND_UINT, FIELD(max_clock_skew_s), 60, 315360000},
+    {"login_timeout", KIND_UINT, FIELD(login_timeout_s), 1, 3600},
+    {"max_sessions_per_user", KIND_UINT, FIELD(max_sessions_per_user), 1, 10000},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -122,6 +124,8 @@ static void set_defaults(struct server_config *cfg)
 	cfg->previous_ttl_s = 600;
 	cfg->housekeep_interval_s = 600;
 	cfg->max_clock_skew_s = 604800;
+	cfg->login_timeout_s = 10;
+	cfg->max_sessions_per_user = 64;
 }
 
 /* Decimal, or hexadecimal with 0x; no sign, no blanks, no trailing text. */

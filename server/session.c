@@ -1,4 +1,4 @@
-/* session.c: pending logins, session tokens and the failed-login throttle, under one mutex. */
+/* session.c: pending logins, session tokens and the login throttle, under one mutex. */
 #include "session.h"
 
 #include <errno.h>
@@ -12,51 +12,86 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#define USER_MAX	       64
-#define LOGIN_TTL_MS	       30000
-#define THROTTLE_FREE_FAILURES 5
-#define THROTTLE_MAX_DELAY_S   300
-#define THROTTLE_SLOTS	       4096
+#define USER_MAX     64
+#define NIL	     UINT32_MAX
+#define LOGIN_TTL_MS 30000
+
+/* The throttle: a hash table of counters, at most half full. */
+#define THR_SLOTS	8192
+#define THR_MAX		4096
+#define THR_FORGET_MS	(3600 * 1000)
+#define THR_MAX_DELAY_S 300
+#define THR_USER_FREE	5
+#define THR_USER_BURST	16
+#define THR_ADDR_FREE	20
+#define THR_ADDR_BURST	64
 
 struct session {
 	bool used;
 	unsigned char token[SESSION_TOKEN_LEN];
+	unsigned char vkey[SCRAM_KEY_LEN];
 	char user[USER_MAX + 1];
 	int64_t expires_ms; /* monotonic */
+	/* Creation order, which is also expiry order (one lifetime per table):
+	 * among the user's sessions, and among all. */
+	uint32_t uprev, unext;
+	uint32_t aprev, anext;
+};
+
+/* A user with sessions: the ends of their list. Empty when count is 0. */
+struct user_ent {
+	uint32_t head, tail, count;
 };
 
 struct login {
 	bool used;
 	uint64_t id;
+	uint64_t conn;
+	uint64_t seq; /* start order, for eviction */
 	int64_t expires_ms;
-	struct scram_server st;
+	unsigned char addr[16];
+	uint8_t addr_len;
+	char user[USER_MAX + 1];
 };
 
-/* One throttled key: a user name or a client address. */
+enum thr_kind { THR_EMPTY, THR_ADDR, THR_USER_ADDR };
+
+/* One throttle counter: an address group, or a user at an address group. */
 struct throttle {
-	bool used;
-	bool is_addr;
-	unsigned char key[USER_MAX + 1];
-	size_t keylen;
-	unsigned failures;
+	uint8_t kind;
+	uint8_t addr_len;
+	uint8_t user_len;
+	unsigned char addr[16];
+	char user[USER_MAX];
+	uint32_t inflight;
+	uint32_t failures;
 	int64_t until_ms;
 	int64_t last_ms;
 };
 
 struct sessions {
 	pthread_mutex_t mu;
-	unsigned ttl_s;
-	unsigned max_sessions;
-	unsigned max_logins;
-	/* Open addressing with linear probing and backward-shift deletion;
-	 * at most half full, so probes stay short and always end. */
-	struct session *tab;
-	size_t mask;
-	size_t count;
+	struct sessions_limits lim;
 	uint64_t hash_key;
-	struct login *logins;
-	struct throttle *thr;
 	int64_t offset_ms;
+
+	struct session *ses; /* lim.max_sessions entries; unused ones chained by unext */
+	uint32_t free_head;
+	uint32_t oldest, newest;
+	uint32_t count;
+	/* Open addressing with linear probing and backward-shift deletion, at
+	 * most half full, so probes stay short and always end. */
+	uint32_t *tok; /* token index: session number or NIL */
+	size_t tok_mask;
+	struct user_ent *users; /* user index */
+	size_t users_mask;
+
+	struct login *logins; /* lim.max_logins entries */
+	struct scram_server *states;
+	uint64_t login_seq;
+
+	struct throttle *thr; /* THR_SLOTS entries */
+	size_t thr_count;
 };
 
 static int64_t now_ms(const struct sessions *s)
@@ -75,302 +110,30 @@ static int64_t unix_now_s(const struct sessions *s)
 	return (int64_t)ts.tv_sec + s->offset_ms / 1000;
 }
 
-/* Tokens are random, but a keyed mix keeps slot positions unpredictable. */
-static size_t slot_of(const struct sessions *s, const unsigned char *token)
+static uint64_t mix64(uint64_t x)
 {
-	uint64_t x = 0;
-
-	memcpy(&x, token, sizeof(x));
-	x ^= s->hash_key;
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return (size_t)x & s->mask;
+	return x ^ (x >> 31);
 }
 
-static long find_token(const struct sessions *s, const unsigned char *token)
+/* A keyed hash: the key is random per table, so slot positions cannot be
+ * predicted to make probe runs long. */
+static uint64_t hash_bytes(uint64_t key, const void *p, size_t n)
 {
-	for (size_t i = slot_of(s, token);; i = (i + 1) & s->mask) {
-		if (!s->tab[i].used)
-			return -1;
-		if (CRYPTO_memcmp(s->tab[i].token, token, SESSION_TOKEN_LEN) == 0)
-			return (long)i;
+	const unsigned char *b = p;
+	uint64_t h = mix64(key ^ (n * 0x9e3779b97f4a7c15ULL)), w;
+
+	for (; n >= 8; b += 8, n -= 8) {
+		memcpy(&w, b, 8);
+		h = mix64(h ^ w);
 	}
+	w = 0;
+	memcpy(&w, b, n);
+	return mix64(h ^ w);
 }
 
-static void remove_at(struct sessions *s, size_t i)
-{
-	size_t j = i;
-
-	OPENSSL_cleanse(&s->tab[i], sizeof(s->tab[i]));
-	s->count--;
-	/* Pull later members of the probe run back over the hole, unless their
-	 * home slot lies cyclically in (hole, j]. */
-	for (;;) {
-		size_t home;
-
-		j = (j + 1) & s->mask;
-		if (!s->tab[j].used)
-			return;
-		home = slot_of(s, s->tab[j].token);
-		if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
-			continue;
-		s->tab[i] = s->tab[j];
-		OPENSSL_cleanse(&s->tab[j], sizeof(s->tab[j]));
-		i = j;
-	}
-}
-
-/* Removes every session for which drop() holds. */
-static void remove_where(struct sessions *s, bool (*drop)(const struct session *, const void *),
-			 const void *arg)
-{
-	for (size_t i = 0; i <= s->mask; i++)
-		/* The entry shifted into i after a removal is looked at too. */
-		while (s->tab[i].used && drop(&s->tab[i], arg))
-			remove_at(s, i);
-}
-
-static bool is_expired(const struct session *e, const void *now)
-{
-	return e->expires_ms <= *(const int64_t *)now;
-}
-
-static bool is_user(const struct session *e, const void *user)
-{
-	return strcmp(e->user, user) == 0;
-}
-
-int sessions_new(struct sessions **out, unsigned ttl_s, unsigned max_sessions, unsigned max_logins)
-{
-	struct sessions *s = NULL;
-	size_t cap = 16;
-	int rc = 0;
-
-	*out = NULL;
-	if (ttl_s == 0 || ttl_s > 365u * 86400 || max_sessions == 0 || max_logins == 0 ||
-	    max_sessions > (1u << 24) || max_logins > (1u << 20))
-		return -EINVAL;
-	while (cap < 2 * (size_t)max_sessions)
-		cap *= 2;
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	s->tab = calloc(cap, sizeof(*s->tab));
-	s->logins = calloc(max_logins, sizeof(*s->logins));
-	s->thr = calloc(THROTTLE_SLOTS, sizeof(*s->thr));
-	if (!s->tab || !s->logins || !s->thr) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if (RAND_bytes((unsigned char *)&s->hash_key, sizeof(s->hash_key)) != 1) {
-		rc = -EIO;
-		goto out;
-	}
-	rc = -pthread_mutex_init(&s->mu, NULL);
-	if (rc < 0)
-		goto out;
-	s->mask = cap - 1;
-	s->ttl_s = ttl_s;
-	s->max_sessions = max_sessions;
-	s->max_logins = max_logins;
-	*out = s;
-	s = NULL;
-out:
-	if (s) {
-		free(s->tab);
-		free(s->logins);
-		free(s->thr);
-		free(s);
-	}
-	return rc;
-}
-
-void sessions_free(struct sessions *s)
-{
-	if (!s)
-		return;
-	pthread_mutex_destroy(&s->mu);
-	OPENSSL_cleanse(s->tab, (s->mask + 1) * sizeof(*s->tab));
-	OPENSSL_cleanse(s->logins, s->max_logins * sizeof(*s->logins));
-	free(s->tab);
-	free(s->logins);
-	free(s->thr);
-	free(s);
-}
-
-void sessions_advance_clock(struct sessions *s, int64_t seconds)
-{
-	pthread_mutex_lock(&s->mu);
-	s->offset_ms += seconds * 1000;
-	pthread_mutex_unlock(&s->mu);
-}
-
-static long free_login_slot(const struct sessions *s)
-{
-	for (size_t i = 0; i < s->max_logins; i++)
-		if (!s->logins[i].used)
-			return (long)i;
-	return -1;
-}
-
-static bool login_id_taken(const struct sessions *s, uint64_t id)
-{
-	for (size_t i = 0; i < s->max_logins; i++)
-		if (s->logins[i].used && s->logins[i].id == id)
-			return true;
-	return false;
-}
-
-int sessions_login_store(struct sessions *s, const struct scram_server *st, uint64_t *id)
-{
-	int64_t now;
-	long slot;
-	uint64_t nid = 0;
-	int rc = 0;
-
-	pthread_mutex_lock(&s->mu);
-	now = now_ms(s);
-	slot = free_login_slot(s);
-	if (slot < 0) {
-		for (size_t i = 0; i < s->max_logins; i++)
-			if (s->logins[i].expires_ms <= now)
-				OPENSSL_cleanse(&s->logins[i], sizeof(s->logins[i]));
-		slot = free_login_slot(s);
-	}
-	if (slot < 0) {
-		rc = -EAGAIN;
-		goto out;
-	}
-	do {
-		if (RAND_bytes((unsigned char *)&nid, sizeof(nid)) != 1) {
-			rc = -EIO;
-			goto out;
-		}
-	} while (nid == 0 || login_id_taken(s, nid));
-	s->logins[slot].used = true;
-	s->logins[slot].id = nid;
-	s->logins[slot].expires_ms = now + LOGIN_TTL_MS;
-	s->logins[slot].st = *st;
-	*id = nid;
-out:
-	pthread_mutex_unlock(&s->mu);
-	return rc;
-}
-
-int sessions_login_take(struct sessions *s, uint64_t id, struct scram_server *out)
-{
-	int rc = -ENOENT;
-
-	pthread_mutex_lock(&s->mu);
-	for (size_t i = 0; i < s->max_logins; i++) {
-		struct login *l = &s->logins[i];
-
-		if (!l->used || l->id != id)
-			continue;
-		if (l->expires_ms > now_ms(s)) {
-			*out = l->st;
-			rc = 0;
-		}
-		/* One use only, so a client-final cannot be replayed against it. */
-		OPENSSL_cleanse(l, sizeof(*l));
-		break;
-	}
-	pthread_mutex_unlock(&s->mu);
-	return rc;
-}
-
-int sessions_create(struct sessions *s, const char *user, unsigned char token[SESSION_TOKEN_LEN],
-		    int64_t *expires)
-{
-	size_t ulen = user ? strnlen(user, USER_MAX + 1) : 0;
-	unsigned char t[SESSION_TOKEN_LEN];
-	int64_t now;
-	size_t i;
-	int rc = 0;
-
-	if (ulen == 0 || ulen > USER_MAX)
-		return -EINVAL;
-	pthread_mutex_lock(&s->mu);
-	now = now_ms(s);
-	if (s->count >= s->max_sessions)
-		remove_where(s, is_expired, &now);
-	if (s->count >= s->max_sessions) {
-		rc = -EAGAIN;
-		goto out;
-	}
-	do {
-		if (RAND_bytes(t, sizeof(t)) != 1) {
-			rc = -EIO;
-			goto out;
-		}
-	} while (find_token(s, t) >= 0);
-	for (i = slot_of(s, t); s->tab[i].used; i = (i + 1) & s->mask)
-		;
-	s->tab[i].used = true;
-	memcpy(s->tab[i].token, t, sizeof(t));
-	memcpy(s->tab[i].user, user, ulen + 1);
-	s->tab[i].expires_ms = now + (int64_t)s->ttl_s * 1000;
-	s->count++;
-	memcpy(token, t, sizeof(t));
-	if (expires)
-		*expires = unix_now_s(s) + s->ttl_s;
-out:
-	pthread_mutex_unlock(&s->mu);
-	OPENSSL_cleanse(t, sizeof(t));
-	return rc;
-}
-
-int sessions_check(struct sessions *s, const unsigned char token[SESSION_TOKEN_LEN], char *user,
-		   size_t cap)
-{
-	long i;
-	int rc = 0;
-
-	pthread_mutex_lock(&s->mu);
-	i = find_token(s, token);
-	if (i < 0) {
-		rc = -EACCES;
-	} else if (s->tab[i].expires_ms <= now_ms(s)) {
-		/* Kept until its slot is needed (sessions_create drops expired
-		 * sessions then), so every connection sharing the token gets the
-		 * same answer: expired, not unknown. */
-		rc = -EKEYEXPIRED;
-	} else if (user && cap) {
-		size_t len = strlen(s->tab[i].user);
-
-		if (len >= cap)
-			rc = -ENOSPC;
-		else
-			memcpy(user, s->tab[i].user, len + 1);
-	}
-	pthread_mutex_unlock(&s->mu);
-	return rc;
-}
-
-void sessions_end(struct sessions *s, const unsigned char token[SESSION_TOKEN_LEN])
-{
-	long i;
-
-	pthread_mutex_lock(&s->mu);
-	i = find_token(s, token);
-	if (i >= 0)
-		remove_at(s, (size_t)i);
-	pthread_mutex_unlock(&s->mu);
-}
-
-void sessions_end_user(struct sessions *s, const char *user)
-{
-	if (!user)
-		return;
-	pthread_mutex_lock(&s->mu);
-	remove_where(s, is_user, user);
-	pthread_mutex_unlock(&s->mu);
-}
-
-/* The address part of addr (no port); IPv4-mapped IPv6 counts as IPv4.
- * Returns its length, or 0 for other families. */
-static size_t addr_key(const struct sockaddr *addr, unsigned char *key)
+size_t sessions_addr_group(const struct sockaddr *addr, unsigned char key[16])
 {
 	static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
@@ -389,105 +152,781 @@ static size_t addr_key(const struct sockaddr *addr, unsigned char *key)
 			memcpy(key, in6->sin6_addr.s6_addr + 12, 4);
 			return 4;
 		}
-		memcpy(key, in6->sin6_addr.s6_addr, 16);
-		return 16;
+		memcpy(key, in6->sin6_addr.s6_addr, 8);
+		return 8;
 	}
 	return 0;
 }
 
-/* The entry for a key; with create, a new one (evicting the least recently
- * failed entry other than keep when the table is full). NULL if absent. */
-static struct throttle *thr_find(struct sessions *s, bool is_addr, const unsigned char *key,
-				 size_t len, bool create, const struct throttle *keep)
+/* ---- the session table ---- */
+
+static size_t tok_home(const struct sessions *s, const unsigned char *token)
 {
-	struct throttle *free_slot = NULL, *oldest = NULL;
+	uint64_t x = 0;
 
-	for (size_t i = 0; i < THROTTLE_SLOTS; i++) {
-		struct throttle *t = &s->thr[i];
+	/* Tokens are random already; the keyed mix keeps positions private. */
+	memcpy(&x, token, sizeof(x));
+	return (size_t)mix64(x ^ s->hash_key) & s->tok_mask;
+}
 
-		if (!t->used) {
-			if (!free_slot)
-				free_slot = t;
-			continue;
-		}
-		if (t->is_addr == is_addr && t->keylen == len && memcmp(t->key, key, len) == 0)
-			return t;
-		if (t != keep && (!oldest || t->last_ms < oldest->last_ms))
-			oldest = t;
+static long tok_find(const struct sessions *s, const unsigned char *token)
+{
+	for (size_t i = tok_home(s, token);; i = (i + 1) & s->tok_mask) {
+		if (s->tok[i] == NIL)
+			return -1;
+		if (CRYPTO_memcmp(s->ses[s->tok[i]].token, token, SESSION_TOKEN_LEN) == 0)
+			return (long)i;
 	}
-	if (!create)
-		return NULL;
-	if (!free_slot)
-		free_slot = oldest;
-	memset(free_slot, 0, sizeof(*free_slot));
-	free_slot->used = true;
-	free_slot->is_addr = is_addr;
-	memcpy(free_slot->key, key, len);
-	free_slot->keylen = len;
-	return free_slot;
 }
 
-/* The user's and the address's entries (either may be left NULL). */
-static void thr_pair(struct sessions *s, const char *user, const struct sockaddr *addr, bool create,
-		     struct throttle **tu, struct throttle **ta)
+/* Whether an entry at j whose home is home may move back to the hole at i:
+ * not if its home lies cyclically in (i, j]. */
+static bool may_fill(size_t i, size_t j, size_t home)
 {
-	unsigned char key[16];
+	return i <= j ? !(i < home && home <= j) : !(i < home || home <= j);
+}
+
+static void tok_remove_at(struct sessions *s, size_t i)
+{
+	size_t j = i;
+
+	s->tok[i] = NIL;
+	for (;;) {
+		j = (j + 1) & s->tok_mask;
+		if (s->tok[j] == NIL)
+			return;
+		if (!may_fill(i, j, tok_home(s, s->ses[s->tok[j]].token)))
+			continue;
+		s->tok[i] = s->tok[j];
+		s->tok[j] = NIL;
+		i = j;
+	}
+}
+
+static size_t user_home(const struct sessions *s, const char *user)
+{
+	return (size_t)hash_bytes(s->hash_key ^ 0x5555555555555555ULL, user, strlen(user)) &
+	       s->users_mask;
+}
+
+static long user_find(const struct sessions *s, const char *user)
+{
+	for (size_t i = user_home(s, user);; i = (i + 1) & s->users_mask) {
+		if (s->users[i].count == 0)
+			return -1;
+		if (strcmp(s->ses[s->users[i].head].user, user) == 0)
+			return (long)i;
+	}
+}
+
+static void user_remove_at(struct sessions *s, size_t i)
+{
+	size_t j = i;
+
+	memset(&s->users[i], 0, sizeof(s->users[i]));
+	for (;;) {
+		j = (j + 1) & s->users_mask;
+		if (s->users[j].count == 0)
+			return;
+		if (!may_fill(i, j, user_home(s, s->ses[s->users[j].head].user)))
+			continue;
+		s->users[i] = s->users[j];
+		memset(&s->users[j], 0, sizeof(s->users[j]));
+		i = j;
+	}
+}
+
+static void ses_remove(struct sessions *s, uint32_t n)
+{
+	struct session *e = &s->ses[n];
+	long u = user_find(s, e->user);
+	long t = tok_find(s, e->token);
+
+	if (e->aprev != NIL)
+		s->ses[e->aprev].anext = e->anext;
+	else
+		s->oldest = e->anext;
+	if (e->anext != NIL)
+		s->ses[e->anext].aprev = e->aprev;
+	else
+		s->newest = e->aprev;
+	if (u >= 0) {
+		struct user_ent *ue = &s->users[u];
+
+		if (e->uprev != NIL)
+			s->ses[e->uprev].unext = e->unext;
+		else
+			ue->head = e->unext;
+		if (e->unext != NIL)
+			s->ses[e->unext].uprev = e->uprev;
+		else
+			ue->tail = e->uprev;
+		if (--ue->count == 0)
+			user_remove_at(s, (size_t)u);
+	}
+	if (t >= 0)
+		tok_remove_at(s, (size_t)t);
+	OPENSSL_cleanse(e, sizeof(*e));
+	e->unext = s->free_head;
+	s->free_head = n;
+	s->count--;
+}
+
+static size_t pow2_at_least(size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < n)
+		cap *= 2;
+	return cap;
+}
+
+int sessions_new_limits(struct sessions **out, const struct sessions_limits *lim)
+{
+	struct sessions *s = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	if (!lim || lim->ttl_s == 0 || lim->ttl_s > 365u * 86400 || lim->max_sessions == 0 ||
+	    lim->max_sessions > (1u << 24) || lim->max_logins == 0 ||
+	    lim->max_logins > (1u << 20) || lim->max_per_user == 0 ||
+	    lim->max_per_user > lim->max_sessions || lim->max_logins_per_addr == 0 ||
+	    lim->max_logins_per_addr > lim->max_logins || lim->max_logins_per_conn == 0 ||
+	    lim->max_logins_per_conn > lim->max_logins)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->lim = *lim;
+	s->tok_mask = pow2_at_least(2 * (size_t)lim->max_sessions) - 1;
+	s->users_mask = s->tok_mask;
+	s->ses = calloc(lim->max_sessions, sizeof(*s->ses));
+	s->tok = malloc((s->tok_mask + 1) * sizeof(*s->tok));
+	s->users = calloc(s->users_mask + 1, sizeof(*s->users));
+	s->logins = calloc(lim->max_logins, sizeof(*s->logins));
+	s->states = calloc(lim->max_logins, sizeof(*s->states));
+	s->thr = calloc(THR_SLOTS, sizeof(*s->thr));
+	if (!s->ses || !s->tok || !s->users || !s->logins || !s->states || !s->thr) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (RAND_bytes((unsigned char *)&s->hash_key, sizeof(s->hash_key)) != 1) {
+		rc = -EIO;
+		goto out;
+	}
+	rc = -pthread_mutex_init(&s->mu, NULL);
+	if (rc < 0)
+		goto out;
+	for (size_t i = 0; i <= s->tok_mask; i++)
+		s->tok[i] = NIL;
+	for (uint32_t i = 0; i < lim->max_sessions; i++)
+		s->ses[i].unext = i + 1 < lim->max_sessions ? i + 1 : NIL;
+	s->free_head = 0;
+	s->oldest = s->newest = NIL;
+	*out = s;
+	s = NULL;
+out:
+	if (s) {
+		free(s->ses);
+		free(s->tok);
+		free(s->users);
+		free(s->logins);
+		free(s->states);
+		free(s->thr);
+		free(s);
+	}
+	return rc;
+}
+
+static unsigned min_u(unsigned a, unsigned b)
+{
+	return a < b ? a : b;
+}
+
+int sessions_new(struct sessions **out, unsigned ttl_s, unsigned max_sessions, unsigned max_logins)
+{
+	struct sessions_limits lim = {
+	    .ttl_s = ttl_s,
+	    .max_sessions = max_sessions,
+	    .max_per_user = min_u(SESSIONS_PER_USER, max_sessions),
+	    .max_logins = max_logins,
+	    .max_logins_per_addr = min_u(SESSIONS_LOGINS_PER_ADDRESS, max_logins),
+	    .max_logins_per_conn = min_u(SESSIONS_LOGINS_PER_CONN, max_logins),
+	};
+
+	if (max_sessions == 0 || max_logins == 0) {
+		*out = NULL;
+		return -EINVAL;
+	}
+	return sessions_new_limits(out, &lim);
+}
+
+void sessions_free(struct sessions *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_destroy(&s->mu);
+	OPENSSL_cleanse(s->ses, s->lim.max_sessions * sizeof(*s->ses));
+	OPENSSL_cleanse(s->states, s->lim.max_logins * sizeof(*s->states));
+	free(s->ses);
+	free(s->tok);
+	free(s->users);
+	free(s->logins);
+	free(s->states);
+	free(s->thr);
+	free(s);
+}
+
+void sessions_advance_clock(struct sessions *s, int64_t seconds)
+{
+	pthread_mutex_lock(&s->mu);
+	s->offset_ms += seconds * 1000;
+	pthread_mutex_unlock(&s->mu);
+}
+
+int sessions_create_key(struct sessions *s, const char *user,
+			const unsigned char verifier_key[SCRAM_KEY_LEN],
+			unsigned char token[SESSION_TOKEN_LEN], int64_t *expires)
+{
 	size_t ulen = user ? strnlen(user, USER_MAX + 1) : 0;
-	size_t alen = addr_key(addr, key);
+	unsigned char t[SESSION_TOKEN_LEN];
+	struct session *e;
+	int64_t now;
+	uint32_t n;
+	long u;
+	int rc = 0;
 
-	*tu = NULL;
-	*ta = NULL;
-	if (ulen > 0 && ulen <= USER_MAX)
-		*tu = thr_find(s, false, (const unsigned char *)user, ulen, create, NULL);
-	if (alen)
-		*ta = thr_find(s, true, key, alen, create, *tu);
-}
-
-int sessions_throttle_check(struct sessions *s, const char *user, const struct sockaddr *addr,
-			    unsigned *retry_s)
-{
-	struct throttle *t[2];
-	int64_t now, wait_ms = 0;
-
+	if (ulen == 0 || ulen > USER_MAX)
+		return -EINVAL;
 	pthread_mutex_lock(&s->mu);
 	now = now_ms(s);
-	thr_pair(s, user, addr, false, &t[0], &t[1]);
-	for (int k = 0; k < 2; k++)
-		if (t[k] && t[k]->until_ms - now > wait_ms)
-			wait_ms = t[k]->until_ms - now;
+	/* Sessions expire in creation order: the expired ones lead the list. */
+	while (s->count >= s->lim.max_sessions && s->oldest != NIL &&
+	       s->ses[s->oldest].expires_ms <= now)
+		ses_remove(s, s->oldest);
+	u = user_find(s, user);
+	if (u >= 0 && s->users[u].count >= s->lim.max_per_user)
+		ses_remove(s, s->users[u].head);
+	if (s->count >= s->lim.max_sessions)
+		ses_remove(s, s->oldest);
+	do {
+		if (RAND_bytes(t, sizeof(t)) != 1) {
+			rc = -EIO;
+			goto out;
+		}
+	} while (tok_find(s, t) >= 0);
+
+	n = s->free_head;
+	e = &s->ses[n];
+	s->free_head = e->unext;
+	memset(e, 0, sizeof(*e));
+	e->used = true;
+	memcpy(e->token, t, sizeof(t));
+	if (verifier_key)
+		memcpy(e->vkey, verifier_key, SCRAM_KEY_LEN);
+	memcpy(e->user, user, ulen + 1);
+	e->expires_ms = now + (int64_t)s->lim.ttl_s * 1000;
+	e->aprev = s->newest;
+	e->anext = NIL;
+	if (s->newest != NIL)
+		s->ses[s->newest].anext = n;
+	else
+		s->oldest = n;
+	s->newest = n;
+
+	u = user_find(s, user);
+	if (u < 0) {
+		size_t i = user_home(s, user);
+
+		while (s->users[i].count != 0)
+			i = (i + 1) & s->users_mask;
+		s->users[i].head = n;
+		s->users[i].tail = NIL;
+		u = (long)i;
+	}
+	e->uprev = s->users[u].tail;
+	e->unext = NIL;
+	if (e->uprev != NIL)
+		s->ses[e->uprev].unext = n;
+	else
+		s->users[u].head = n;
+	s->users[u].tail = n;
+	s->users[u].count++;
+
+	{
+		size_t i = tok_home(s, t);
+
+		while (s->tok[i] != NIL)
+			i = (i + 1) & s->tok_mask;
+		s->tok[i] = n;
+	}
+	s->count++;
+	memcpy(token, t, sizeof(t));
+	if (expires)
+		*expires = unix_now_s(s) + s->lim.ttl_s;
+out:
 	pthread_mutex_unlock(&s->mu);
-	if (retry_s)
-		*retry_s = (unsigned)((wait_ms + 999) / 1000);
-	return wait_ms > 0 ? -EAGAIN : 0;
+	OPENSSL_cleanse(t, sizeof(t));
+	return rc;
 }
 
-void sessions_throttle_record(struct sessions *s, const char *user, const struct sockaddr *addr,
-			      int success)
+int sessions_create(struct sessions *s, const char *user, unsigned char token[SESSION_TOKEN_LEN],
+		    int64_t *expires)
 {
-	struct throttle *t[2];
+	return sessions_create_key(s, user, NULL, token, expires);
+}
+
+int sessions_lookup(struct sessions *s, const unsigned char token[SESSION_TOKEN_LEN], char *user,
+		    size_t cap, unsigned char verifier_key[SCRAM_KEY_LEN])
+{
+	const struct session *e;
+	long i;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->mu);
+	i = tok_find(s, token);
+	if (i < 0) {
+		rc = -EACCES;
+		goto out;
+	}
+	e = &s->ses[s->tok[i]];
+	if (e->expires_ms <= now_ms(s)) {
+		/* Kept until its slot is needed (sessions_create drops expired
+		 * sessions then), so every connection sharing the token gets the
+		 * same answer: expired, not unknown. */
+		rc = -EKEYEXPIRED;
+		goto out;
+	}
+	if (user && cap) {
+		size_t len = strlen(e->user);
+
+		if (len >= cap) {
+			rc = -ENOSPC;
+			goto out;
+		}
+		memcpy(user, e->user, len + 1);
+	}
+	if (verifier_key)
+		memcpy(verifier_key, e->vkey, SCRAM_KEY_LEN);
+out:
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int sessions_check(struct sessions *s, const unsigned char token[SESSION_TOKEN_LEN], char *user,
+		   size_t cap)
+{
+	return sessions_lookup(s, token, user, cap, NULL);
+}
+
+int sessions_rekey(struct sessions *s, const unsigned char token[SESSION_TOKEN_LEN],
+		   const unsigned char verifier_key[SCRAM_KEY_LEN])
+{
+	long i;
+	int rc = -EACCES;
+
+	pthread_mutex_lock(&s->mu);
+	i = tok_find(s, token);
+	if (i >= 0) {
+		memcpy(s->ses[s->tok[i]].vkey, verifier_key, SCRAM_KEY_LEN);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+void sessions_end(struct sessions *s, const unsigned char token[SESSION_TOKEN_LEN])
+{
+	long i;
+
+	pthread_mutex_lock(&s->mu);
+	i = tok_find(s, token);
+	if (i >= 0)
+		ses_remove(s, s->tok[i]);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Ends the user's sessions, all of them or (with keep) those whose
+ * verifier key differs from keep. */
+static unsigned end_user_sessions(struct sessions *s, const char *user, const unsigned char *keep)
+{
+	unsigned ended = 0;
+	long u;
+	uint32_t n;
+
+	if (!user)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	u = user_find(s, user);
+	/* Sessions stay in place when others are removed (only the indexes
+	 * move), so the list can be followed while removing from it. */
+	for (n = u >= 0 ? s->users[u].head : NIL; n != NIL;) {
+		uint32_t next = s->ses[n].unext;
+
+		if (!keep || CRYPTO_memcmp(s->ses[n].vkey, keep, SCRAM_KEY_LEN) != 0) {
+			ses_remove(s, n);
+			ended++;
+		}
+		n = next;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return ended;
+}
+
+void sessions_end_user(struct sessions *s, const char *user)
+{
+	end_user_sessions(s, user, NULL);
+}
+
+unsigned sessions_end_stale(struct sessions *s, const char *user,
+			    const unsigned char verifier_key[SCRAM_KEY_LEN])
+{
+	return verifier_key ? end_user_sessions(s, user, verifier_key) : 0;
+}
+
+unsigned sessions_count_user(struct sessions *s, const char *user)
+{
+	unsigned live = 0;
+	int64_t now;
+	long u;
+
+	if (!user)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	now = now_ms(s);
+	u = user_find(s, user);
+	for (uint32_t n = u >= 0 ? s->users[u].head : NIL; n != NIL; n = s->ses[n].unext)
+		live += s->ses[n].expires_ms > now;
+	pthread_mutex_unlock(&s->mu);
+	return live;
+}
+
+/* ---- the throttle ---- */
+
+static size_t thr_home(const struct sessions *s, enum thr_kind kind, const unsigned char *addr,
+		       size_t alen, const char *user, size_t ulen)
+{
+	unsigned char buf[1 + 1 + 16 + USER_MAX];
+	size_t n = 0;
+
+	buf[n++] = (unsigned char)kind;
+	buf[n++] = (unsigned char)alen;
+	memcpy(buf + n, addr, alen);
+	n += alen;
+	if (ulen) {
+		memcpy(buf + n, user, ulen);
+		n += ulen;
+	}
+	return (size_t)hash_bytes(s->hash_key, buf, n) & (THR_SLOTS - 1);
+}
+
+static size_t thr_home_of(const struct sessions *s, const struct throttle *t)
+{
+	return thr_home(s, (enum thr_kind)t->kind, t->addr, t->addr_len, t->user, t->user_len);
+}
+
+static void thr_remove_at(struct sessions *s, size_t i)
+{
+	size_t j = i;
+
+	memset(&s->thr[i], 0, sizeof(s->thr[i]));
+	s->thr_count--;
+	for (;;) {
+		j = (j + 1) & (THR_SLOTS - 1);
+		if (s->thr[j].kind == THR_EMPTY)
+			return;
+		if (!may_fill(i, j, thr_home_of(s, &s->thr[j])))
+			continue;
+		s->thr[i] = s->thr[j];
+		memset(&s->thr[j], 0, sizeof(s->thr[j]));
+		i = j;
+	}
+}
+
+/* Makes room for n new counters: forgets the least recently used ones,
+ * preferring those with no attempt in flight. Moves entries: pointers
+ * into the table are stale afterwards. */
+static void thr_make_room(struct sessions *s, size_t n)
+{
+	while (s->thr_count + n > THR_MAX) {
+		size_t victim = THR_SLOTS;
+
+		for (size_t i = 0; i < THR_SLOTS; i++) {
+			const struct throttle *t = &s->thr[i];
+
+			if (t->kind == THR_EMPTY)
+				continue;
+			if (victim == THR_SLOTS ||
+			    (t->inflight == 0) > (s->thr[victim].inflight == 0) ||
+			    ((t->inflight == 0) == (s->thr[victim].inflight == 0) &&
+			     t->last_ms < s->thr[victim].last_ms))
+				victim = i;
+		}
+		if (victim == THR_SLOTS)
+			return;
+		thr_remove_at(s, victim);
+	}
+}
+
+/* The counter for a key; with create, a new one if absent (call
+ * thr_make_room first). NULL if absent. */
+static struct throttle *thr_get(struct sessions *s, enum thr_kind kind, const unsigned char *addr,
+				size_t alen, const char *user, bool create, int64_t now)
+{
+	size_t ulen = kind == THR_USER_ADDR && user ? strnlen(user, USER_MAX) : 0;
+	size_t i = thr_home(s, kind, addr, alen, user, ulen);
+	struct throttle *t;
+
+	for (;; i = (i + 1) & (THR_SLOTS - 1)) {
+		t = &s->thr[i];
+		if (t->kind == THR_EMPTY)
+			break;
+		if (t->kind == kind && t->addr_len == alen && t->user_len == ulen &&
+		    memcmp(t->addr, addr, alen) == 0 &&
+		    (!ulen || memcmp(t->user, user, ulen) == 0)) {
+			/* An idle counter is forgotten after a while. */
+			if (t->inflight == 0 && t->until_ms <= now &&
+			    now - t->last_ms >= THR_FORGET_MS) {
+				t->failures = 0;
+				t->until_ms = 0;
+			}
+			return t;
+		}
+	}
+	if (!create || s->thr_count >= THR_MAX)
+		return NULL;
+	memset(t, 0, sizeof(*t));
+	t->kind = (uint8_t)kind;
+	t->addr_len = (uint8_t)alen;
+	memcpy(t->addr, addr, alen);
+	t->user_len = (uint8_t)ulen;
+	if (ulen)
+		memcpy(t->user, user, ulen);
+	t->last_ms = now;
+	s->thr_count++;
+	return t;
+}
+
+/* Milliseconds before t admits an attempt (0: now). */
+static int64_t thr_wait(const struct throttle *t, unsigned burst, int64_t now)
+{
+	if (!t)
+		return 0;
+	if (t->until_ms > now)
+		return t->until_ms - now;
+	if (t->inflight > 0 && t->failures + t->inflight >= burst)
+		return 1000;
+	return 0;
+}
+
+static void thr_finish(struct throttle *t, unsigned free_failures, bool per_addr, bool success,
+		       int64_t now)
+{
+	if (!t)
+		return;
+	if (t->inflight)
+		t->inflight--;
+	t->last_ms = now;
+	if (success) {
+		/* A success from an address vouches for its user there, not for
+		 * every attempt from the address. */
+		t->failures = per_addr ? t->failures / 2 : 0;
+		if (t->failures < free_failures)
+			t->until_ms = 0;
+		return;
+	}
+	if (t->failures < 1000)
+		t->failures++;
+	if (t->failures >= free_failures) {
+		unsigned shift = t->failures - free_failures;
+		int64_t delay = shift >= 9 ? THR_MAX_DELAY_S : (int64_t)1 << shift;
+
+		if (delay > THR_MAX_DELAY_S)
+			delay = THR_MAX_DELAY_S;
+		if (now + delay * 1000 > t->until_ms)
+			t->until_ms = now + delay * 1000;
+	}
+}
+
+/* Ends an attempt of user from the address group addr (alen bytes). */
+static void attempt_done(struct sessions *s, const char *user, const unsigned char *addr,
+			 size_t alen, bool success, int64_t now)
+{
+	struct throttle *tu, *ta = NULL;
+
+	thr_make_room(s, 2);
+	tu = thr_get(s, THR_USER_ADDR, addr, alen, user, !success, now);
+	if (alen)
+		ta = thr_get(s, THR_ADDR, addr, alen, NULL, !success, now);
+	thr_finish(tu, THR_USER_FREE, false, success, now);
+	thr_finish(ta, THR_ADDR_FREE, true, success, now);
+}
+
+/* ---- pending logins ---- */
+
+/* Drops a pending login that will never finish: its attempt failed. */
+static void login_drop(struct sessions *s, size_t i, int64_t now)
+{
+	struct login *l = &s->logins[i];
+
+	attempt_done(s, l->user, l->addr, l->addr_len, false, now);
+	OPENSSL_cleanse(l, sizeof(*l));
+	OPENSSL_cleanse(&s->states[i], sizeof(s->states[i]));
+}
+
+static bool login_id_taken(const struct sessions *s, uint64_t id)
+{
+	for (size_t i = 0; i < s->lim.max_logins; i++)
+		if (s->logins[i].used && s->logins[i].id == id)
+			return true;
+	return false;
+}
+
+/* The entry with the smaller start number of two (either may be -1). */
+static long older(const struct sessions *s, long a, long b)
+{
+	if (a < 0)
+		return b;
+	if (b < 0)
+		return a;
+	return s->logins[b].seq < s->logins[a].seq ? b : a;
+}
+
+int sessions_login_begin(struct sessions *s, const struct scram_server *st,
+			 const struct login_origin *o, uint64_t *id, unsigned *retry_s)
+{
+	unsigned char addr[16];
+	size_t alen = sessions_addr_group(o ? o->addr : NULL, addr);
+	uint64_t conn = o ? o->conn : 0, nid = 0;
+	long free_slot = -1, oldest = -1, oldest_conn = -1, oldest_addr = -1, slot;
+	unsigned n_conn = 0, n_addr = 0;
+	struct throttle *tu, *ta = NULL;
+	int64_t now, wait;
+	size_t ulen = strnlen(st->user, USER_MAX + 1);
+	int rc = 0;
+
+	if (retry_s)
+		*retry_s = 0;
+	if (ulen == 0 || ulen > USER_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	now = now_ms(s);
+	for (size_t i = 0; i < s->lim.max_logins; i++) {
+		struct login *l = &s->logins[i];
+
+		if (l->used && l->expires_ms <= now)
+			login_drop(s, i, now);
+		if (!l->used) {
+			if (free_slot < 0)
+				free_slot = (long)i;
+			continue;
+		}
+		oldest = older(s, oldest, (long)i);
+		if (l->conn == conn) {
+			n_conn++;
+			oldest_conn = older(s, oldest_conn, (long)i);
+		}
+		if (alen && l->addr_len == alen && memcmp(l->addr, addr, alen) == 0) {
+			n_addr++;
+			oldest_addr = older(s, oldest_addr, (long)i);
+		}
+	}
+
+	thr_make_room(s, 2);
+	tu = thr_get(s, THR_USER_ADDR, addr, alen, st->user, true, now);
+	if (alen)
+		ta = thr_get(s, THR_ADDR, addr, alen, NULL, true, now);
+	wait = thr_wait(tu, THR_USER_BURST, now);
+	if (thr_wait(ta, THR_ADDR_BURST, now) > wait)
+		wait = thr_wait(ta, THR_ADDR_BURST, now);
+	if (wait > 0) {
+		if (retry_s)
+			*retry_s = (unsigned)((wait + 999) / 1000);
+		rc = -EAGAIN;
+		goto out;
+	}
+	do {
+		if (RAND_bytes((unsigned char *)&nid, sizeof(nid)) != 1) {
+			rc = -EIO;
+			goto out;
+		}
+	} while (nid == 0 || login_id_taken(s, nid));
+	if (tu) {
+		tu->inflight++;
+		tu->last_ms = now;
+	}
+	if (ta) {
+		ta->inflight++;
+		ta->last_ms = now;
+	}
+
+	/* Room by eviction, never by refusal: a connection's or an address's
+	 * oldest login makes way first, so a flood evicts its own. */
+	if (n_conn >= s->lim.max_logins_per_conn)
+		slot = oldest_conn;
+	else if (alen && n_addr >= s->lim.max_logins_per_addr)
+		slot = oldest_addr;
+	else
+		slot = free_slot >= 0 ? free_slot : oldest;
+	if (s->logins[slot].used)
+		login_drop(s, (size_t)slot, now);
+
+	s->logins[slot].used = true;
+	s->logins[slot].id = nid;
+	s->logins[slot].conn = conn;
+	s->logins[slot].seq = ++s->login_seq;
+	s->logins[slot].expires_ms = now + LOGIN_TTL_MS;
+	memcpy(s->logins[slot].addr, addr, alen);
+	s->logins[slot].addr_len = (uint8_t)alen;
+	memcpy(s->logins[slot].user, st->user, ulen + 1);
+	s->states[slot] = *st;
+	*id = nid;
+out:
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int sessions_login_take(struct sessions *s, uint64_t id, uint64_t conn, struct scram_server *out)
+{
+	int rc = -ENOENT;
 	int64_t now;
 
 	pthread_mutex_lock(&s->mu);
 	now = now_ms(s);
-	thr_pair(s, user, addr, !success, &t[0], &t[1]);
-	for (int k = 0; k < 2; k++) {
-		if (!t[k])
-			continue;
-		if (success) {
-			memset(t[k], 0, sizeof(*t[k]));
-			continue;
-		}
-		if (t[k]->failures < 64)
-			t[k]->failures++;
-		t[k]->last_ms = now;
-		if (t[k]->failures >= THROTTLE_FREE_FAILURES) {
-			unsigned shift = t[k]->failures - THROTTLE_FREE_FAILURES;
-			int64_t delay = shift >= 9 ? THROTTLE_MAX_DELAY_S : (int64_t)1 << shift;
+	for (size_t i = 0; i < s->lim.max_logins; i++) {
+		struct login *l = &s->logins[i];
 
-			if (delay > THROTTLE_MAX_DELAY_S)
-				delay = THROTTLE_MAX_DELAY_S;
-			t[k]->until_ms = now + delay * 1000;
+		if (!l->used || l->id != id)
+			continue;
+		/* Another connection cannot finish it (nor spoil it). */
+		if (l->conn != conn)
+			break;
+		if (l->expires_ms <= now) {
+			login_drop(s, i, now);
+			break;
 		}
+		*out = s->states[i];
+		rc = 0;
+		/* One use only, so a client-final cannot be replayed against it;
+		 * the attempt stays in flight until sessions_login_done. */
+		OPENSSL_cleanse(l, sizeof(*l));
+		OPENSSL_cleanse(&s->states[i], sizeof(s->states[i]));
+		break;
 	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+void sessions_login_done(struct sessions *s, const char *user, const struct sockaddr *addr,
+			 bool success)
+{
+	unsigned char key[16];
+	size_t alen = sessions_addr_group(addr, key);
+	size_t ulen = user ? strnlen(user, USER_MAX + 1) : 0;
+
+	if (ulen == 0 || ulen > USER_MAX)
+		return;
+	pthread_mutex_lock(&s->mu);
+	attempt_done(s, user, key, alen, success, now_ms(s));
 	pthread_mutex_unlock(&s->mu);
 }

@@ -12,17 +12,28 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #define MAP_SIZE       (64u << 20)
 #define USER_MAX       64
 #define RECORD_VERSION 1
 /* version, salt_len, salt, iterations (BE32), stored_key, server_key */
 #define RECORD_MAX (2 + SCRAM_SALT_MAX + 4 + 2 * SCRAM_KEY_LEN)
+/* The database's settings live under a key no user name can take (user
+ * names never begin with '.'): version, fake-verifier key, iterations (BE32). */
+#define SETTINGS_KEY	 ".settings"
+#define SETTINGS_VERSION 1
+#define SETTINGS_LEN	 (1 + 32 + 4)
+/* Distinct iteration counts remembered when finding the most common one. */
+#define COUNTS_MAX 16
 
 struct user_db {
 	MDB_env *env;
 	MDB_dbi dbi;
 	bool writable;
+	/* Stand-ins when the file has no settings (an older database opened
+	 * read-only): fixed at open. */
+	struct user_db_settings fallback;
 };
 
 /* LMDB's own codes as -errno; plain errno values pass through negated. */
@@ -56,6 +67,118 @@ static int create_private(const char *path)
 	if (fchmod(fd, 0600) < 0)
 		rc = -errno;
 	close(fd);
+	return rc;
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static int unpack(const unsigned char *rec, size_t len, struct scram_verifier *v);
+
+/* 0 and *out, -ENOENT if the file has no settings, -EBADMSG if unreadable. */
+static int settings_get(MDB_txn *txn, MDB_dbi dbi, struct user_db_settings *out)
+{
+	MDB_val key = {strlen(SETTINGS_KEY), (void *)SETTINGS_KEY}, val;
+	const unsigned char *p;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = mdb_errno(mdb_get(txn, dbi, &key, &val));
+	if (rc < 0)
+		return rc;
+	p = val.mv_data;
+	if (val.mv_size != SETTINGS_LEN || p[0] != SETTINGS_VERSION)
+		return -EBADMSG;
+	memcpy(out->fake_key, p + 1, sizeof(out->fake_key));
+	out->iterations = get_be32(p + 1 + sizeof(out->fake_key));
+	if (out->iterations < SCRAM_MIN_ITERATIONS || out->iterations > SCRAM_MAX_ITERATIONS)
+		out->iterations = SCRAM_DEFAULT_ITERATIONS;
+	return 0;
+}
+
+static int settings_put(MDB_txn *txn, MDB_dbi dbi, const struct user_db_settings *st)
+{
+	unsigned char rec[SETTINGS_LEN];
+	MDB_val key = {strlen(SETTINGS_KEY), (void *)SETTINGS_KEY}, val = {sizeof(rec), rec};
+	int rc;
+
+	rec[0] = SETTINGS_VERSION;
+	memcpy(rec + 1, st->fake_key, sizeof(st->fake_key));
+	put_be32(rec + 1 + sizeof(st->fake_key), st->iterations);
+	rc = mdb_errno(mdb_put(txn, dbi, &key, &val, 0));
+	OPENSSL_cleanse(rec, sizeof(rec));
+	return rc;
+}
+
+/* The iteration count most users have (the larger one on a tie), or
+ * SCRAM_DEFAULT_ITERATIONS for a database without users. */
+static uint32_t common_iterations(MDB_txn *txn, MDB_dbi dbi)
+{
+	struct {
+		uint32_t iterations;
+		unsigned users;
+	} counts[COUNTS_MAX];
+	size_t n = 0, best = 0;
+	MDB_cursor *cur = NULL;
+	MDB_val key, val;
+	MDB_cursor_op op = MDB_FIRST;
+	struct scram_verifier v;
+
+	if (mdb_cursor_open(txn, dbi, &cur) != 0)
+		return SCRAM_DEFAULT_ITERATIONS;
+	for (; mdb_cursor_get(cur, &key, &val, op) == 0; op = MDB_NEXT) {
+		size_t i;
+
+		if (key.mv_size == 0 || ((const char *)key.mv_data)[0] == '.' ||
+		    unpack(val.mv_data, val.mv_size, &v) < 0)
+			continue;
+		for (i = 0; i < n && counts[i].iterations != v.iterations; i++)
+			;
+		if (i == n && n < COUNTS_MAX) {
+			counts[n].iterations = v.iterations;
+			counts[n++].users = 0;
+		}
+		if (i < n)
+			counts[i].users++;
+	}
+	mdb_cursor_close(cur);
+	OPENSSL_cleanse(&v, sizeof(v));
+	if (n == 0)
+		return SCRAM_DEFAULT_ITERATIONS;
+	for (size_t i = 1; i < n; i++)
+		if (counts[i].users > counts[best].users ||
+		    (counts[i].users == counts[best].users &&
+		     counts[i].iterations > counts[best].iterations))
+			best = i;
+	return counts[best].iterations;
+}
+
+/* Creates the settings in a write transaction if the file has none. */
+static int settings_ensure(MDB_txn *txn, MDB_dbi dbi)
+{
+	struct user_db_settings st;
+	int rc = settings_get(txn, dbi, &st);
+
+	if (rc != -ENOENT)
+		goto out;
+	if (RAND_bytes(st.fake_key, sizeof(st.fake_key)) != 1) {
+		rc = -EIO;
+		goto out;
+	}
+	st.iterations = common_iterations(txn, dbi);
+	rc = settings_put(txn, dbi, &st);
+out:
+	OPENSSL_cleanse(&st, sizeof(st));
 	return rc;
 }
 
@@ -127,6 +250,14 @@ int user_db_open(struct user_db **out, const char *path, bool writable, char *er
 	rc = mdb_errno(mdb_txn_begin(db->env, NULL, writable ? 0 : MDB_RDONLY, &txn));
 	if (rc == 0)
 		rc = mdb_errno(mdb_dbi_open(txn, NULL, 0, &db->dbi));
+	/* Several servers opening one new file at once: LMDB runs their write
+	 * transactions one after the other, so only the first creates these. */
+	if (rc == 0 && writable)
+		rc = settings_ensure(txn, db->dbi);
+	if (rc == 0 && RAND_bytes(db->fallback.fake_key, sizeof(db->fallback.fake_key)) != 1)
+		rc = -EIO;
+	if (rc == 0)
+		db->fallback.iterations = common_iterations(txn, db->dbi);
 	if (rc == 0) {
 		rc = mdb_errno(mdb_txn_commit(txn));
 		txn = NULL;
@@ -150,6 +281,7 @@ void user_db_close(struct user_db *db)
 		return;
 	if (db->env)
 		mdb_env_close(db->env);
+	OPENSSL_cleanse(&db->fallback, sizeof(db->fallback));
 	free(db);
 }
 
@@ -161,10 +293,8 @@ static size_t pack(const struct scram_verifier *v, unsigned char *rec)
 	rec[n++] = (unsigned char)v->salt_len;
 	memcpy(rec + n, v->salt, v->salt_len);
 	n += v->salt_len;
-	rec[n++] = (unsigned char)(v->iterations >> 24);
-	rec[n++] = (unsigned char)(v->iterations >> 16);
-	rec[n++] = (unsigned char)(v->iterations >> 8);
-	rec[n++] = (unsigned char)v->iterations;
+	put_be32(rec + n, v->iterations);
+	n += 4;
 	memcpy(rec + n, v->stored_key, SCRAM_KEY_LEN);
 	n += SCRAM_KEY_LEN;
 	memcpy(rec + n, v->server_key, SCRAM_KEY_LEN);
@@ -187,8 +317,7 @@ static int unpack(const unsigned char *rec, size_t len, struct scram_verifier *v
 	memcpy(v->salt, rec + n, salt_len);
 	v->salt_len = salt_len;
 	n += salt_len;
-	v->iterations = (uint32_t)rec[n] << 24 | (uint32_t)rec[n + 1] << 16 |
-			(uint32_t)rec[n + 2] << 8 | (uint32_t)rec[n + 3];
+	v->iterations = get_be32(rec + n);
 	n += 4;
 	memcpy(v->stored_key, rec + n, SCRAM_KEY_LEN);
 	n += SCRAM_KEY_LEN;
@@ -222,6 +351,27 @@ int user_db_get(struct user_db *db, const char *user, struct scram_verifier *out
 	return rc;
 }
 
+/* In a write transaction adding a user: when the database holds no user yet,
+ * this first user's iteration count becomes the count for new users. */
+static int first_user_sets_iterations(MDB_txn *txn, MDB_dbi dbi, uint32_t iterations)
+{
+	struct user_db_settings st;
+	MDB_stat ms;
+	int rc = settings_ensure(txn, dbi);
+
+	if (rc == 0)
+		rc = mdb_errno(mdb_stat(txn, dbi, &ms));
+	if (rc == 0)
+		rc = settings_get(txn, dbi, &st);
+	/* The settings record is the one entry that is not a user. */
+	if (rc == 0 && ms.ms_entries <= 1 && st.iterations != iterations) {
+		st.iterations = iterations;
+		rc = settings_put(txn, dbi, &st);
+	}
+	OPENSSL_cleanse(&st, sizeof(st));
+	return rc;
+}
+
 int user_db_put(struct user_db *db, const char *user, const struct scram_verifier *v, bool replace)
 {
 	unsigned char rec[RECORD_MAX];
@@ -239,6 +389,10 @@ int user_db_put(struct user_db *db, const char *user, const struct scram_verifie
 	val.mv_data = rec;
 	val.mv_size = pack(v, rec);
 	rc = mdb_errno(mdb_txn_begin(db->env, NULL, 0, &txn));
+	if (rc < 0)
+		goto out;
+	if (!replace)
+		rc = first_user_sets_iterations(txn, db->dbi, v->iterations);
 	if (rc < 0)
 		goto out;
 	rc = mdb_errno(mdb_put(txn, db->dbi, &key, &val, replace ? 0 : MDB_NOOVERWRITE));
@@ -299,7 +453,8 @@ int user_db_each(struct user_db *db, int (*fn)(const char *user, void *arg), voi
 	if (rc < 0)
 		goto out;
 	for (; (rc = mdb_cursor_get(cur, &key, &val, op)) == 0; op = MDB_NEXT) {
-		if (key.mv_size == 0 || key.mv_size > USER_MAX)
+		if (key.mv_size == 0 || key.mv_size > USER_MAX ||
+		    ((const char *)key.mv_data)[0] == '.')
 			continue; /* not a user record: skip rather than fail the listing */
 		if (count == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
@@ -331,5 +486,98 @@ out:
 	if (txn)
 		mdb_txn_abort(txn);
 	free(names);
+	return rc;
+}
+
+static bool same_verifier(const struct scram_verifier *a, const struct scram_verifier *b)
+{
+	return a->salt_len == b->salt_len && a->iterations == b->iterations &&
+	       CRYPTO_memcmp(a->salt, b->salt, a->salt_len) == 0 &&
+	       CRYPTO_memcmp(a->stored_key, b->stored_key, SCRAM_KEY_LEN) == 0 &&
+	       CRYPTO_memcmp(a->server_key, b->server_key, SCRAM_KEY_LEN) == 0;
+}
+
+int user_db_change(struct user_db *db, const char *user,
+		   const unsigned char old_stored_key[SCRAM_KEY_LEN],
+		   const struct scram_verifier *v)
+{
+	unsigned char rec[RECORD_MAX];
+	struct scram_verifier cur;
+	MDB_txn *txn = NULL;
+	MDB_val key, val;
+	int rc;
+
+	memset(&cur, 0, sizeof(cur));
+	if (!db || user_name_check(user, NULL) != 0 || !old_stored_key || !v || v->salt_len == 0 ||
+	    v->salt_len > SCRAM_SALT_MAX || v->iterations == 0)
+		return -EINVAL;
+	key.mv_data = (void *)user;
+	key.mv_size = strlen(user);
+	rc = mdb_errno(mdb_txn_begin(db->env, NULL, db->writable ? 0 : MDB_RDONLY, &txn));
+	if (rc < 0)
+		goto out;
+	rc = mdb_errno(mdb_get(txn, db->dbi, &key, &val));
+	if (rc == 0)
+		rc = unpack(val.mv_data, val.mv_size, &cur);
+	if (rc < 0)
+		goto out;
+	if (same_verifier(&cur, v))
+		goto out;
+	if (CRYPTO_memcmp(cur.stored_key, old_stored_key, SCRAM_KEY_LEN) != 0) {
+		rc = -ESTALE;
+		goto out;
+	}
+	if (!db->writable) {
+		rc = -EROFS;
+		goto out;
+	}
+	val.mv_data = rec;
+	val.mv_size = pack(v, rec);
+	rc = mdb_errno(mdb_put(txn, db->dbi, &key, &val, 0));
+	if (rc < 0)
+		goto out;
+	rc = mdb_errno(mdb_txn_commit(txn));
+	txn = NULL;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	OPENSSL_cleanse(rec, sizeof(rec));
+	OPENSSL_cleanse(&cur, sizeof(cur));
+	return rc;
+}
+
+int user_db_settings(struct user_db *db, struct user_db_settings *out)
+{
+	MDB_txn *txn = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!db)
+		return -EINVAL;
+	/* A fresh read transaction sees settings dfsadm added since the open. */
+	rc = mdb_errno(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn));
+	if (rc < 0)
+		return rc;
+	rc = settings_get(txn, db->dbi, out);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int user_db_fake_verifier(struct user_db *db, const char *user, struct scram_verifier *out)
+{
+	struct user_db_settings st;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!db || !user)
+		return -EINVAL;
+	rc = user_db_settings(db, &st);
+	if (rc == -ENOENT || rc == -EBADMSG) {
+		st = db->fallback;
+		rc = 0;
+	}
+	if (rc == 0)
+		scram_fake_verifier(user, st.fake_key, st.iterations, out);
+	OPENSSL_cleanse(&st, sizeof(st));
 	return rc;
 }

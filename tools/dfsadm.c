@@ -17,7 +17,7 @@
 #include "users.h"
 
 #define DEFAULT_DB     "/var/lib/dfs/users.db"
-#define ITERATIONS_MAX 10000000u
+#define ITERATIONS_MAX SCRAM_MAX_ITERATIONS
 #define PASSWORD_CAP   1024
 #define USER_MAX       64
 
@@ -252,7 +252,7 @@ static int parse_user_args(const char *cmd, int argc, char **argv, const char **
 			    n < SCRAM_MIN_ITERATIONS || n > ITERATIONS_MAX) {
 				fprintf(stderr,
 					"dfsadm: --iterations must be a number from %u to %u\n",
-					(unsigned)SCRAM_MIN_ITERATIONS, ITERATIONS_MAX);
+					(unsigned)SCRAM_MIN_ITERATIONS, (unsigned)ITERATIONS_MAX);
 				return EXIT_USAGE;
 			}
 			*iterations = (uint32_t)n;
@@ -282,7 +282,8 @@ static int set_password(const char *path, int argc, char **argv, bool create)
 	struct scram_verifier v;
 	char password[PASSWORD_CAP];
 	const char *user;
-	uint32_t iterations = SCRAM_DEFAULT_ITERATIONS;
+	struct user_db_settings settings;
+	uint32_t iterations = 0;
 	int rc, status = EXIT_FAIL;
 
 	password[0] = '\0';
@@ -307,6 +308,14 @@ static int set_password(const char *path, int argc, char **argv, bool create)
 	if (rc < 0 && rc != -ENOENT) {
 		fprintf(stderr, "dfsadm: cannot read user %s: %s\n", user, strerror(-rc));
 		goto out;
+	}
+	/* Without --iterations, the database's count for new users, which is
+	 * also what unknown users appear to have: a different count would tell
+	 * real users from made-up names. */
+	if (iterations == 0) {
+		iterations = user_db_settings(db, &settings) == 0 ? settings.iterations
+								  : SCRAM_DEFAULT_ITERATIONS;
+		OPENSSL_cleanse(&settings, sizeof(settings));
 	}
 	if (read_password(user, password, sizeof(password)) < 0)
 		goto out;

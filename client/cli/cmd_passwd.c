@@ -173,10 +173,43 @@ static int new_password(struct cli *cli, const struct passwd_opts *o, char **out
 	return 0;
 }
 
+/* Logs in as cli_open does, but with the current password read here: the
+ * servers want it again as proof for the change. 0, or an exit status after
+ * printing why. */
+static int open_with(struct cli *cli, char **current)
+{
+	const char *user = cli->user ? cli->user : getenv("DFS_USER");
+	int rc;
+
+	*current = NULL;
+	if (!user || !*user) {
+		cli_error(cli, "no user: pass -u USER or set DFS_USER");
+		return CLI_EXIT_USAGE;
+	}
+	rc = cli_read_password(user, cli->password_file, current);
+	if (rc < 0)
+		return rc == -ENOKEY ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+	/* In the shell the client is logged in already. */
+	if (cli->client && cli->keep_client)
+		return cli_open(cli, false);
+	rc = dfs_client_new(&cli->client, cli->config);
+	if (rc < 0) {
+		cli_error(cli, "%s", cli_reason(NULL, rc));
+		return CLI_EXIT_FAIL;
+	}
+	cli_attach_events(cli);
+	rc = dfs_login(cli->client, user, *current);
+	if (rc < 0) {
+		cli_error(cli, "login as %s: %s", user, cli_reason(cli, rc));
+		return cli_exit_for(rc);
+	}
+	return 0;
+}
+
 static int passwd_main(struct cli *cli, int argc, char **argv)
 {
 	struct passwd_opts o = {0};
-	char **ops = NULL, *pw = NULL;
+	char **ops = NULL, *pw = NULL, *current = NULL;
 	int nops = 0, rc, status = CLI_EXIT_OK;
 
 	rc = cli_parse(cli, &cli_cmd_passwd, argc, argv, passwd_option, &o, &ops, &nops);
@@ -187,7 +220,7 @@ static int passwd_main(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	/* The current password first: a typo there should not cost the new one. */
-	rc = cli_open(cli, false);
+	rc = open_with(cli, &current);
 	if (rc) {
 		status = rc;
 		goto out;
@@ -195,7 +228,7 @@ static int passwd_main(struct cli *cli, int argc, char **argv)
 	status = new_password(cli, &o, &pw);
 	if (status)
 		goto out;
-	rc = dfs_set_password(cli->client, pw);
+	rc = dfs_change_password(cli->client, current, pw);
 	if (rc < 0) {
 		cli_error(cli, "passwd: %s", cli_reason(cli, rc));
 		status = cli_exit_for(rc);
@@ -213,6 +246,10 @@ out:
 		explicit_bzero(pw, strlen(pw));
 		free(pw);
 	}
+	if (current) {
+		explicit_bzero(current, strlen(current));
+		free(current);
+	}
 	cli_close(cli);
 	free(ops);
 	return status;
@@ -223,11 +260,12 @@ const struct cli_command cli_cmd_passwd = {
     .summary = "change your password",
     .usage = "[--new-password-file FILE]",
     .help = "Change the password of the user on every server. The current password is\n"
-	    "needed as for any command; the new one is asked twice without echo (or\n"
-	    "read from $DFS_NEW_PASSWORD or the first line of FILE). Only a salted\n"
-	    "verifier computed here is sent, inside TLS; sessions already open stay\n"
-	    "valid. A server that is down keeps the old password: run 'dfs passwd'\n"
-	    "again when it is back (exit status 3 until then).\n"
+	    "needed as for any command (the servers check a proof of it); the new one is\n"
+	    "asked twice without echo (or read from $DFS_NEW_PASSWORD or the first line\n"
+	    "of FILE). Only a salted verifier computed here is sent, inside TLS. Every\n"
+	    "session opened with the old password ends. A server that is down keeps the\n"
+	    "old password: run 'dfs passwd' again when it is back (exit status 3 until\n"
+	    "then).\n"
 	    "\n"
 	    "Options:\n"
 	    "      --new-password-file FILE   read the new password from FILE",

@@ -165,13 +165,17 @@ DFS_API int dfs_scrub(struct dfs_client *c, const char *remote_name, unsigned *c
  * fetches only what is missing (every chunk is still verified whole). */
 DFS_API void dfs_set_resume(struct dfs_client *c, bool on);
 
-/* Replaces the logged-in user's password on every live server. The new
- * SCRAM verifier is computed here (same iteration count as the login's);
- * the password never leaves the process. Sessions stay valid. Returns the
- * number of servers that were NOT updated (down, or refusing; each named by
- * a warning event), or -errno if none was: -EPERM outside TLS, -EROFS if
- * the servers may not write their user database. */
-DFS_API int dfs_set_password(struct dfs_client *c, const char *new_password);
+/* Replaces the logged-in user's password on every live server. Each server
+ * needs proof of the current password bound to a session, so this logs in
+ * afresh with current_password on every server first, then sends each the new
+ * SCRAM verifier (computed here, same iteration count as the login's) with that
+ * proof; neither password leaves the process. The fresh sessions replace the
+ * client's old ones; every other session of the user ends. Returns the number
+ * of servers NOT updated (each named by a warning event), or -errno if none
+ * was: -EACCES if current_password is wrong, -EPERM outside TLS, -EROFS if the
+ * servers may not write their user database. */
+DFS_API int dfs_change_password(struct dfs_client *c, const char *current_password,
+				const char *new_password);
 
 /* The state of one copy of a chunk. */
 enum dfs_copy_state {

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -43,6 +46,8 @@ static const char usage_text[] =
     "  --max-s S          how long 'slow', 'silent' and 'garbage' wait for the server (default "
     "30)\n"
     "  --hold-s S         how long 'connections' holds its connections (default 0)\n"
+    "  --bind ADDR        connect from this local address (e.g. 127.0.0.2: another client\n"
+    "                     address on the same host)\n"
     "\n"
     "Commands:\n"
     "  login                    SCRAM login; prints 'login STAT', 'token HEX', 'expires UNIX'\n"
@@ -65,7 +70,24 @@ static const char usage_text[] =
     "                           'slow open after S s'\n"
     "  silent                   connect and send nothing: 'silent closed|open after S s'\n"
     "  connections N            open N connections, a plain NULL call on each:\n"
-    "                           'connections answered A refused R', then hold them\n";
+    "                           'connections answered A refused R', then hold them\n"
+    "  idle-connections N       open N TCP connections that send nothing:\n"
+    "                           'idle-connections opened A failed F', then wait (--max-s)\n"
+    "                           for the server to close them: 'idle-connections closed C of\n"
+    "                           A after S s'\n"
+    "  flood-login-begin N      N pipelined LOGIN_BEGINs on one connection, for -u USER or\n"
+    "                           else a new made-up user each, never finished:\n"
+    "                           'flood-login-begin ok A throttled T other O'\n"
+    "  guess-flood N            N pipelined LOGIN_BEGINs for -u USER, then a LOGIN_FINISH\n"
+    "                           with $DFS_PASSWORD as the guess for each one begun:\n"
+    "                           'guess-flood begun B throttled T checked C refused R\n"
+    "                           accepted A' (checked: proofs the server verified)\n"
+    "  sessions N               log in N times: 'sessions created C valid V first STAT\n"
+    "                           last STAT' (V: tokens LIST still accepts afterwards)\n"
+    "  set-verifier HEX         SET_VERIFIER with token HEX and no knowledge of the\n"
+    "                           password (a made-up verifier, a zero proof): 'set-verifier\n"
+    "                           STAT'\n"
+    "  salt                     LOGIN_BEGIN for -u USER: 'salt HEX iterations N'\n";
 
 struct target {
 	char host[256];
@@ -80,6 +102,7 @@ struct target {
 	int interval_ms;
 	double max_s;
 	double hold_s;
+	const char *bind;
 };
 
 /* xdr_void takes no arguments; the detour through void (*)(void) says the
@@ -254,6 +277,55 @@ static int load_conf(struct target *t, const char *path, unsigned n)
 	return 0;
 }
 
+/* A TCP connection to the server from t->bind (any port), or -errno with
+ * the reason in err. */
+static int connect_from(const struct target *t, char *err, size_t errlen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+	struct addrinfo *dst = NULL, *src = NULL;
+	char port[8];
+	int fd = -1, rc, one = 1;
+
+	snprintf(port, sizeof(port), "%u", (unsigned)t->port);
+	if (getaddrinfo(t->host, port, &hints, &dst) != 0) {
+		snprintf(err, errlen, "cannot resolve %s", t->host);
+		return -EHOSTUNREACH;
+	}
+	hints.ai_family = dst->ai_family;
+	hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+	if (getaddrinfo(t->bind, NULL, &hints, &src) != 0) {
+		snprintf(err, errlen, "cannot use %s as a local address", t->bind);
+		rc = -EINVAL;
+		goto out;
+	}
+	fd = socket(dst->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, src->ai_addr, src->ai_addrlen) < 0 ||
+	    connect(fd, dst->ai_addr, dst->ai_addrlen) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "connect to %s port %u from %s: %s", t->host,
+			 (unsigned)t->port, t->bind, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		goto out;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	rc = fd;
+out:
+	freeaddrinfo(dst);
+	if (src)
+		freeaddrinfo(src);
+	return rc;
+}
+
+/* A TCP connection to the server (from t->bind if set), or -errno. */
+static int connect_to(const struct target *t, char *err, size_t errlen)
+{
+	if (t->bind)
+		return connect_from(t, err, errlen);
+	return rpcstream_connect(t->host, t->port, t->timeout_ms, err, errlen);
+}
+
 /* A CLIENT on a new connection, inside TLS when tls is set. NULL (reason on
  * stderr) if the server cannot be reached. */
 static CLIENT *open_client(const struct target *t, bool tls)
@@ -273,7 +345,7 @@ static CLIENT *open_client(const struct target *t, bool tls)
 		o.tls = ctx;
 		o.tls_name = *t->tls_name ? t->tls_name : t->host;
 	}
-	fd = rpcstream_connect(t->host, t->port, t->timeout_ms, err, sizeof(err));
+	fd = connect_to(t, err, sizeof(err));
 	if (fd < 0) {
 		fprintf(stderr, "dfs-probe: %s\n", err);
 		goto out;
@@ -291,7 +363,7 @@ out:
 static int open_raw(const struct target *t)
 {
 	char err[512];
-	int fd = rpcstream_connect(t->host, t->port, t->timeout_ms, err, sizeof(err));
+	int fd = connect_to(t, err, sizeof(err));
 
 	if (fd < 0)
 		fprintf(stderr, "dfs-probe: %s\n", err);
@@ -395,8 +467,8 @@ static enum clnt_stat login_finish(CLIENT *clnt, const struct target *t, uint64_
 }
 
 /* A whole SCRAM login; with alter, one character of the proof is changed.
- * Prints "WHAT STAT" (or the RPC failure). Returns the dfs_stat, or -1 if
- * the exchange did not complete. */
+ * Prints "WHAT STAT" (or the RPC failure; nothing when what is NULL but a
+ * failed call). Returns the dfs_stat, or -1 if the exchange did not complete. */
 static int do_login(CLIENT *clnt, const struct target *t, bool alter, struct login_trace *tr,
 		    const char *what)
 {
@@ -410,11 +482,12 @@ static int do_login(CLIENT *clnt, const struct target *t, bool alter, struct log
 	memset(&sc, 0, sizeof(sc));
 	st = login_begin(clnt, t, &sc, &tr->login_id, salt, &salt_len, &iterations, &status);
 	if (st != RPC_SUCCESS) {
-		print_rpc_failure(what, clnt, st);
+		print_rpc_failure(what ? what : "login", clnt, st);
 		return -1;
 	}
 	if (status != DFS_OK) {
-		printf("%s %s\n", what, dfs_stat_name(status));
+		if (what)
+			printf("%s %s\n", what, dfs_stat_name(status));
 		return status;
 	}
 	if (scram_salted_password(t->password, salt, salt_len, iterations, salted) < 0) {
@@ -440,10 +513,11 @@ static int do_login(CLIENT *clnt, const struct target *t, bool alter, struct log
 	}
 	st = login_finish(clnt, t, tr->login_id, tr->final, tr->final_len, tr, &status);
 	if (st != RPC_SUCCESS) {
-		print_rpc_failure(what, clnt, st);
+		print_rpc_failure(what ? what : "login", clnt, st);
 		return -1;
 	}
-	printf("%s %s\n", what, dfs_stat_name(status));
+	if (what)
+		printf("%s %s\n", what, dfs_stat_name(status));
 	return status;
 }
 
@@ -902,6 +976,377 @@ static int cmd_connections(const struct target *t, int argc, char **argv)
 	return 0;
 }
 
+/* ---- login and connection floods ---- */
+
+static int parse_count(int argc, char **argv, const char *what, unsigned long max, unsigned long *n)
+{
+	char *end = NULL;
+
+	*n = argc > 0 ? strtoul(argv[0], &end, 10) : 0;
+	if (argc < 1 || *end || *n < 1 || *n > max) {
+		fprintf(stderr, "dfs-probe: %s needs a count 1..%lu\n", what, max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int cmd_idle_connections(const struct target *t, int argc, char **argv)
+{
+	unsigned long n;
+	unsigned opened = 0, failed = 0, closed = 0;
+	struct pollfd *p;
+	double start, end;
+
+	if (parse_count(argc, argv, "idle-connections", 4096, &n) < 0)
+		return 2;
+	p = calloc(n, sizeof(*p));
+	if (!p)
+		return 3;
+	for (unsigned long i = 0; i < n; i++) {
+		int fd = open_raw(t);
+
+		if (fd < 0) {
+			failed++;
+			continue;
+		}
+		p[opened].fd = fd;
+		p[opened++].events = POLLIN;
+	}
+	printf("idle-connections opened %u failed %u\n", opened, failed);
+	fflush(stdout);
+	start = now_s();
+	end = start + t->max_s;
+	while (closed < opened && now_s() < end) {
+		int left = (int)((end - now_s()) * 1000) + 1;
+
+		if (poll(p, opened, left) <= 0)
+			continue;
+		for (unsigned i = 0; i < opened; i++) {
+			char sink[512];
+
+			if (p[i].fd < 0 || !p[i].revents)
+				continue;
+			if (recv(p[i].fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+				continue;
+			close(p[i].fd);
+			p[i].fd = -1;
+			closed++;
+		}
+	}
+	printf("idle-connections closed %u of %u after %.1f s\n", closed, opened, now_s() - start);
+	for (unsigned i = 0; i < opened; i++)
+		if (p[i].fd >= 0)
+			close(p[i].fd);
+	free(p);
+	return 0;
+}
+
+/* Sends LOGIN_BEGIN number i (user as given, or a made-up one per call),
+ * keeping its client state in sc. */
+static enum clnt_stat send_begin(CLIENT *clnt, const struct target *t, unsigned long i,
+				 struct scram_client *sc)
+{
+	dfs_login_begin_args a;
+	char msg[SCRAM_MSG_MAX], user[32];
+	int n;
+
+	snprintf(user, sizeof(user), "flood%lu", i);
+	n = scram_client_first(sc, t->user ? t->user : user, msg, sizeof(msg));
+	if (n < 0) {
+		fprintf(stderr, "dfs-probe: invalid user name\n");
+		exit(2);
+	}
+	a.client_first.client_first_val = msg;
+	a.client_first.client_first_len = (u_int)n;
+	return rpcstream_send(clnt, DFSPROC_LOGIN_BEGIN, (xdrproc_t)xdr_dfs_login_begin_args, &a);
+}
+
+#define WINDOW 32
+
+/* The outcome of pipelined LOGIN_BEGINs. */
+struct begins {
+	unsigned ok, again, other;
+	uint64_t *ids;			    /* per call, with keep */
+	bool *answered;			    /* per call: DFS_OK and a well-formed server-first */
+	unsigned char salt[SCRAM_SALT_MAX]; /* of the last one answered */
+	size_t salt_len;
+	uint32_t iterations;
+};
+
+/* Pipelines n LOGIN_BEGINs, WINDOW outstanding. With keep, sc holds n client
+ * states and b->ids / b->answered n entries; otherwise sc is one scratch
+ * state. -1 if the connection failed. */
+static int pipeline_begins(CLIENT *clnt, const struct target *t, unsigned long n, bool keep,
+			   struct scram_client *sc, struct begins *b)
+{
+	unsigned long sent = 0, got = 0;
+
+	b->ok = b->again = b->other = 0;
+	while (got < n) {
+		dfs_login_begin_res r;
+		enum clnt_stat st;
+
+		while (sent < n && sent - got < WINDOW) {
+			st = send_begin(clnt, t, sent, &sc[keep ? sent : 0]);
+			if (st != RPC_SUCCESS) {
+				print_rpc_failure("send", clnt, st);
+				return -1;
+			}
+			sent++;
+		}
+		memset(&r, 0, sizeof(r));
+		st = rpcstream_recv(clnt, (xdrproc_t)xdr_dfs_login_begin_res, &r);
+		if (st != RPC_SUCCESS) {
+			print_rpc_failure("recv", clnt, st);
+			return -1;
+		}
+		if (r.status == DFS_OK) {
+			b->ok++;
+			if (keep) {
+				b->ids[got] = r.dfs_login_begin_res_u.ok.login_id;
+				b->answered[got] =
+				    scram_client_parse_server_first(
+					&sc[got],
+					r.dfs_login_begin_res_u.ok.server_first.server_first_val,
+					r.dfs_login_begin_res_u.ok.server_first.server_first_len,
+					b->salt, &b->salt_len, &b->iterations) == 0;
+			}
+		} else if (r.status == DFS_EAGAIN) {
+			b->again++;
+		} else {
+			b->other++;
+		}
+		xdr_free((xdrproc_t)xdr_dfs_login_begin_res, (char *)&r);
+		got++;
+	}
+	return 0;
+}
+
+static int cmd_flood_login_begin(const struct target *t, int argc, char **argv)
+{
+	struct scram_client sc;
+	struct begins b;
+	unsigned long n;
+	CLIENT *clnt;
+	int rc;
+
+	if (parse_count(argc, argv, "flood-login-begin", 1000000, &n) < 0)
+		return 2;
+	clnt = open_client(t, t->tls);
+	if (!clnt)
+		return 3;
+	memset(&b, 0, sizeof(b));
+	rc = pipeline_begins(clnt, t, n, false, &sc, &b);
+	if (rc == 0)
+		printf("flood-login-begin ok %u throttled %u other %u\n", b.ok, b.again, b.other);
+	clnt_destroy(clnt);
+	return rc == 0 ? 0 : 3;
+}
+
+static int cmd_guess_flood(const struct target *t, int argc, char **argv)
+{
+	struct scram_client *sc = NULL;
+	struct begins b;
+	unsigned char salted[SCRAM_KEY_LEN];
+	unsigned long n, sent = 0, got = 0, todo = 0;
+	unsigned long *order = NULL;
+	unsigned checked = 0, refused = 0, accepted = 0;
+	CLIENT *clnt = NULL;
+	int rc = 3;
+
+	memset(salted, 0, sizeof(salted));
+	if (parse_count(argc, argv, "guess-flood", 100000, &n) < 0)
+		return 2;
+	memset(&b, 0, sizeof(b));
+	sc = calloc(n, sizeof(*sc));
+	b.ids = calloc(n, sizeof(*b.ids));
+	b.answered = calloc(n, sizeof(*b.answered));
+	order = calloc(n, sizeof(*order));
+	if (!sc || !b.ids || !b.answered || !order)
+		goto out;
+	clnt = open_client(t, t->tls);
+	if (!clnt)
+		goto out;
+	if (pipeline_begins(clnt, t, n, true, sc, &b) < 0)
+		goto out;
+	for (unsigned long i = 0; i < n; i++)
+		if (b.answered[i])
+			order[todo++] = i;
+	/* One user, one salt: the guess is salted once. */
+	if (todo &&
+	    scram_salted_password(t->password, b.salt, b.salt_len, b.iterations, salted) < 0) {
+		fprintf(stderr, "dfs-probe: invalid password\n");
+		rc = 2;
+		goto out;
+	}
+	while (got < todo) {
+		dfs_login_finish_res r;
+		enum clnt_stat st;
+
+		while (sent < todo && sent - got < WINDOW) {
+			unsigned long i = order[sent];
+			dfs_login_finish_args a;
+			char msg[SCRAM_MSG_MAX];
+			int len = scram_client_final(&sc[i], salted, msg, sizeof(msg));
+
+			if (len < 0) {
+				fprintf(stderr, "dfs-probe: cannot build client-final\n");
+				goto out;
+			}
+			a.login_id = b.ids[i];
+			a.client_final.client_final_val = msg;
+			a.client_final.client_final_len = (u_int)len;
+			st = rpcstream_send(clnt, DFSPROC_LOGIN_FINISH,
+					    (xdrproc_t)xdr_dfs_login_finish_args, &a);
+			if (st != RPC_SUCCESS) {
+				print_rpc_failure("send", clnt, st);
+				goto out;
+			}
+			sent++;
+		}
+		memset(&r, 0, sizeof(r));
+		st = rpcstream_recv(clnt, (xdrproc_t)xdr_dfs_login_finish_res, &r);
+		if (st != RPC_SUCCESS) {
+			print_rpc_failure("recv", clnt, st);
+			goto out;
+		}
+		/* DFS_OK and DFS_EACCES: the server checked the proof; anything
+		 * else: the exchange was gone (evicted or expired). */
+		if (r.status == DFS_OK)
+			accepted++;
+		if (r.status == DFS_OK || r.status == DFS_EACCES)
+			checked++;
+		else
+			refused++;
+		xdr_free((xdrproc_t)xdr_dfs_login_finish_res, (char *)&r);
+		got++;
+	}
+	printf("guess-flood begun %u throttled %u checked %u refused %u accepted %u\n", b.ok,
+	       b.again, checked, refused, accepted);
+	rc = 0;
+out:
+	OPENSSL_cleanse(salted, sizeof(salted));
+	if (clnt)
+		clnt_destroy(clnt);
+	free(sc);
+	free(b.ids);
+	free(b.answered);
+	free(order);
+	return rc;
+}
+
+static int cmd_sessions(const struct target *t, int argc, char **argv)
+{
+	unsigned char(*tokens)[DFS_TOKEN_SIZE];
+	unsigned long n;
+	unsigned created = 0, valid = 0;
+	int first = -1, last = -1;
+	CLIENT *clnt;
+
+	if (parse_count(argc, argv, "sessions", 100000, &n) < 0)
+		return 2;
+	tokens = calloc(n, sizeof(*tokens));
+	clnt = tokens ? open_client(t, t->tls) : NULL;
+	if (!clnt) {
+		free(tokens);
+		return 3;
+	}
+	for (unsigned long i = 0; i < n; i++) {
+		struct login_trace tr;
+
+		memset(&tr, 0, sizeof(tr));
+		if (do_login(clnt, t, false, &tr, NULL) == DFS_OK)
+			memcpy(tokens[created++], tr.token, DFS_TOKEN_SIZE);
+	}
+	for (unsigned i = 0; i < created; i++) {
+		dfs_list_args a;
+		dfs_list_res r;
+		enum clnt_stat st;
+
+		memset(&a, 0, sizeof(a));
+		memset(&r, 0, sizeof(r));
+		memcpy(a.cred.token, tokens[i], DFS_TOKEN_SIZE);
+		st = clnt_call(clnt, DFSPROC_LIST, (xdrproc_t)xdr_dfs_list_args, (char *)&a,
+			       (xdrproc_t)xdr_dfs_list_res, (char *)&r, call_tv(t));
+		if (st != RPC_SUCCESS) {
+			print_rpc_failure("list", clnt, st);
+			break;
+		}
+		valid += r.status == DFS_OK;
+		if (i == 0)
+			first = r.status;
+		last = r.status;
+		xdr_free((xdrproc_t)xdr_dfs_list_res, (char *)&r);
+	}
+	printf("sessions created %u valid %u first %s last %s\n", created, valid,
+	       first < 0 ? "none" : dfs_stat_name(first), last < 0 ? "none" : dfs_stat_name(last));
+	clnt_destroy(clnt);
+	free(tokens);
+	return 0;
+}
+
+static int cmd_set_verifier(const struct target *t, int argc, char **argv)
+{
+	dfs_set_verifier_args a;
+	struct scram_verifier v;
+	dfs_stat res = DFS_OK;
+	enum clnt_stat st;
+	CLIENT *clnt;
+
+	memset(&a, 0, sizeof(a));
+	if (argc < 1 || strlen(argv[0]) != 2 * DFS_TOKEN_SIZE ||
+	    hex_decode(argv[0], (unsigned char *)a.cred.token, DFS_TOKEN_SIZE) != 0) {
+		fprintf(stderr, "dfs-probe: set-verifier needs a %d-digit hex token\n",
+			2 * DFS_TOKEN_SIZE);
+		return 2;
+	}
+	if (scram_make_verifier("stolen-token-password", SCRAM_MIN_ITERATIONS, &v) < 0)
+		return 3;
+	a.salt.salt_val = (char *)v.salt;
+	a.salt.salt_len = (u_int)v.salt_len;
+	a.iterations = v.iterations;
+	memcpy(a.stored_key, v.stored_key, SCRAM_KEY_LEN);
+	memcpy(a.server_key, v.server_key, SCRAM_KEY_LEN);
+	clnt = open_client(t, t->tls);
+	if (!clnt)
+		return 3;
+	st = clnt_call(clnt, DFSPROC_SET_VERIFIER, (xdrproc_t)xdr_dfs_set_verifier_args, (char *)&a,
+		       (xdrproc_t)xdr_dfs_stat, (char *)&res, call_tv(t));
+	if (st != RPC_SUCCESS)
+		print_rpc_failure("set-verifier", clnt, st);
+	else
+		printf("set-verifier %s\n", dfs_stat_name(res));
+	clnt_destroy(clnt);
+	return 0;
+}
+
+static int cmd_salt(const struct target *t)
+{
+	struct scram_client sc;
+	unsigned char salt[SCRAM_SALT_MAX];
+	char hex[2 * SCRAM_SALT_MAX + 1];
+	size_t salt_len = 0;
+	uint32_t iterations = 0;
+	uint64_t id = 0;
+	int status = -1;
+	enum clnt_stat st;
+	CLIENT *clnt = open_client(t, t->tls);
+
+	if (!clnt)
+		return 3;
+	st = login_begin(clnt, t, &sc, &id, salt, &salt_len, &iterations, &status);
+	if (st != RPC_SUCCESS) {
+		print_rpc_failure("salt", clnt, st);
+	} else if (status != DFS_OK) {
+		printf("salt %s\n", dfs_stat_name(status));
+	} else {
+		hex_encode(salt, salt_len, hex);
+		printf("salt %s iterations %u\n", hex, (unsigned)iterations);
+	}
+	clnt_destroy(clnt);
+	return 0;
+}
+
 /* ---- main ---- */
 
 enum {
@@ -915,6 +1360,7 @@ enum {
 	OPT_INTERVAL,
 	OPT_MAX,
 	OPT_HOLD,
+	OPT_BIND,
 	OPT_HELP,
 };
 
@@ -931,6 +1377,7 @@ int main(int argc, char **argv)
 	    {"interval-ms", required_argument, NULL, OPT_INTERVAL},
 	    {"max-s", required_argument, NULL, OPT_MAX},
 	    {"hold-s", required_argument, NULL, OPT_HOLD},
+	    {"bind", required_argument, NULL, OPT_BIND},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -981,6 +1428,9 @@ int main(int argc, char **argv)
 		case OPT_HOLD:
 			t.hold_s = strtod(optarg, NULL);
 			break;
+		case OPT_BIND:
+			t.bind = optarg;
+			break;
 		case 'h':
 		case OPT_HELP:
 			fputs(usage_text, stdout);
@@ -1022,7 +1472,8 @@ int main(int argc, char **argv)
 	argc -= optind + 1;
 	argv += optind + 1;
 	if (strcmp(cmd, "login") == 0 || strcmp(cmd, "replay-final") == 0 ||
-	    strcmp(cmd, "alter-final") == 0 || strcmp(cmd, "raw-name") == 0) {
+	    strcmp(cmd, "alter-final") == 0 || strcmp(cmd, "raw-name") == 0 ||
+	    strcmp(cmd, "guess-flood") == 0 || strcmp(cmd, "sessions") == 0) {
 		if (!t.user || !t.password) {
 			fprintf(stderr,
 				"dfs-probe: %s needs -u USER (or $DFS_USER) and "
@@ -1051,6 +1502,23 @@ int main(int argc, char **argv)
 		return cmd_silent(&t);
 	if (strcmp(cmd, "connections") == 0)
 		return cmd_connections(&t, argc, argv);
+	if (strcmp(cmd, "idle-connections") == 0)
+		return cmd_idle_connections(&t, argc, argv);
+	if (strcmp(cmd, "flood-login-begin") == 0)
+		return cmd_flood_login_begin(&t, argc, argv);
+	if (strcmp(cmd, "guess-flood") == 0)
+		return cmd_guess_flood(&t, argc, argv);
+	if (strcmp(cmd, "sessions") == 0)
+		return cmd_sessions(&t, argc, argv);
+	if (strcmp(cmd, "set-verifier") == 0)
+		return cmd_set_verifier(&t, argc, argv);
+	if (strcmp(cmd, "salt") == 0) {
+		if (!t.user) {
+			fprintf(stderr, "dfs-probe: salt needs -u USER (or $DFS_USER)\n");
+			return 2;
+		}
+		return cmd_salt(&t);
+	}
 	fprintf(stderr, "dfs-probe: unknown command %s\n", cmd);
 	fputs(usage_text, stderr);
 	return 2;

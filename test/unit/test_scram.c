@@ -202,13 +202,22 @@ static void test_server_without_verifier(void)
 	uint32_t iter = 0;
 	int n1, n2, n3, n4;
 
-	scram_fake_verifier("ghost", secret, &fake);
-	scram_fake_verifier("ghost", secret, &fake2);
+	static const unsigned char other[32] = {1, 2, 4};
+
+	/* The same key and count give the same stand-in every time (on every
+	 * server sharing them); it depends on the name, the key and the count. */
+	scram_fake_verifier("ghost", secret, 4096, &fake);
+	scram_fake_verifier("ghost", secret, 4096, &fake2);
 	CHECK(memcmp(&fake, &fake2, sizeof(fake)) == 0);
 	CHECK_EQ(fake.salt_len, 16);
-	CHECK_EQ(fake.iterations, SCRAM_DEFAULT_ITERATIONS);
-	scram_fake_verifier("ghost2", secret, &fake2);
+	CHECK_EQ(fake.iterations, 4096);
+	scram_fake_verifier("ghost2", secret, 4096, &fake2);
 	CHECK(memcmp(fake.salt, fake2.salt, 16) != 0);
+	scram_fake_verifier("ghost", other, 4096, &fake2);
+	CHECK(memcmp(fake.salt, fake2.salt, 16) != 0);
+	scram_fake_verifier("ghost", secret, SCRAM_DEFAULT_ITERATIONS, &fake2);
+	CHECK_EQ(fake2.iterations, SCRAM_DEFAULT_ITERATIONS);
+	CHECK(memcmp(fake.salt, fake2.salt, 16) == 0);
 
 	/* The fake verifier refuses every password (and the exchange still
 	 * looks like a normal one up to then). */
@@ -240,7 +249,7 @@ static void test_malformed_server_msgs(void)
 	    "r=" CNONCE ",s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",		   /* nonce not extended */
 	    "r=xOprNGfwEbeRWgbNEkqO123,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096", /* not ours */
 	    "r=" CNONCE "x,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4095",		   /* too few */
-	    "r=" CNONCE "x,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=10000001",	   /* too many */
+	    "r=" CNONCE "x,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4294967296",	   /* over 32 bits */
 	    "r=" CNONCE "x,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=04096",
 	    "r=" CNONCE "x,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=-4096",
 	    "r=" CNONCE "x,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=99999999999",
@@ -345,8 +354,8 @@ static void test_malformed_client_first(void)
 		struct scram_verifier v;
 		char out[SCRAM_MSG_MAX];
 
-		scram_fake_verifier("user",
-				    (const unsigned char *)"0123456789abcdef0123456789abcdef", &v);
+		scram_fake_verifier(
+		    "user", (const unsigned char *)"0123456789abcdef0123456789abcdef", ITER, &v);
 		CHECK(scram_server_first(&s, &v, out, sizeof(out)) < 0);
 	}
 	/* A legitimate 64-character name and the maximal valid set of characters. */
@@ -382,6 +391,85 @@ static void test_client_args(void)
 	CHECK(strncmp(out, "n,,n=user,r=", 12) == 0);
 }
 
+/* A server may not make the client compute more than SCRAM_MAX_ITERATIONS. */
+static void test_iteration_cap(void)
+{
+	struct scram_client c;
+	char out[SCRAM_MSG_MAX], msg[128];
+	unsigned char salt[SCRAM_SALT_MAX];
+	size_t salt_len = 0;
+	uint32_t iter = 0;
+
+	CHECK(SCRAM_MAX_ITERATIONS >= 3 * SCRAM_DEFAULT_ITERATIONS);
+	snprintf(msg, sizeof(msg), "r=" CNONCE "x,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=%u",
+		 (unsigned)SCRAM_MAX_ITERATIONS);
+	CHECK(scram_client_first_nonce(&c, "user", CNONCE, out, sizeof(out)) > 0);
+	CHECK_EQ(scram_client_parse_server_first(&c, msg, strlen(msg), salt, &salt_len, &iter), 0);
+	CHECK_EQ(iter, SCRAM_MAX_ITERATIONS);
+	snprintf(msg, sizeof(msg), "r=" CNONCE "x,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=%u",
+		 (unsigned)SCRAM_MAX_ITERATIONS + 1);
+	CHECK(scram_client_first_nonce(&c, "user", CNONCE, out, sizeof(out)) > 0);
+	iter = 0;
+	CHECK_EQ(scram_client_parse_server_first(&c, msg, strlen(msg), salt, &salt_len, &iter),
+		 -ERANGE);
+	CHECK_EQ(iter, SCRAM_MAX_ITERATIONS + 1);
+	/* Refused, the exchange cannot go on. */
+	CHECK_EQ(scram_client_final(&c, salt, out, sizeof(out)), -EINVAL);
+	snprintf(msg, sizeof(msg), "r=" CNONCE "x,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=10000000");
+	CHECK(scram_client_first_nonce(&c, "user", CNONCE, out, sizeof(out)) > 0);
+	CHECK_EQ(scram_client_parse_server_first(&c, msg, strlen(msg), salt, &salt_len, &iter),
+		 -ERANGE);
+}
+
+/* The password change proof: valid only with the current password, for
+ * this token and exactly this new verifier. */
+static void test_change_proof(void)
+{
+	struct scram_verifier cur, next, other;
+	unsigned char salted[SCRAM_KEY_LEN], wrong[SCRAM_KEY_LEN], proof[SCRAM_KEY_LEN];
+	unsigned char bad[SCRAM_KEY_LEN], token[32], token2[32];
+
+	memset(token, 7, sizeof(token));
+	memset(token2, 7, sizeof(token2));
+	token2[31] ^= 1;
+	CHECK_EQ(scram_verifier_from_salt("current pw", rfc_salt, sizeof(rfc_salt), ITER, &cur), 0);
+	CHECK_EQ(scram_salted_password("current pw", rfc_salt, sizeof(rfc_salt), ITER, salted), 0);
+	CHECK_EQ(scram_salted_password("guess", rfc_salt, sizeof(rfc_salt), ITER, wrong), 0);
+	CHECK_EQ(scram_make_verifier("new pw", ITER, &next), 0);
+	CHECK_EQ(scram_make_verifier("other pw", ITER, &other), 0);
+
+	CHECK_EQ(scram_change_proof(salted, token, sizeof(token), &next, proof), 0);
+	CHECK_EQ(scram_change_check(cur.stored_key, token, sizeof(token), &next, proof), 0);
+	/* Bound to the session token... */
+	CHECK_EQ(scram_change_check(cur.stored_key, token2, sizeof(token2), &next, proof), -EACCES);
+	/* ...to every field of the new verifier... */
+	CHECK_EQ(scram_change_check(cur.stored_key, token, sizeof(token), &other, proof), -EACCES);
+	other = next;
+	other.iterations++;
+	CHECK_EQ(scram_change_check(cur.stored_key, token, sizeof(token), &other, proof), -EACCES);
+	other = next;
+	other.salt[0] ^= 1;
+	CHECK_EQ(scram_change_check(cur.stored_key, token, sizeof(token), &other, proof), -EACCES);
+	other = next;
+	other.server_key[5] ^= 1;
+	CHECK_EQ(scram_change_check(cur.stored_key, token, sizeof(token), &other, proof), -EACCES);
+	/* ...and to the current password: a wrong one, or none, fails. */
+	CHECK_EQ(scram_change_proof(wrong, token, sizeof(token), &next, bad), 0);
+	CHECK_EQ(scram_change_check(cur.stored_key, token, sizeof(token), &next, bad), -EACCES);
+	memset(bad, 0, sizeof(bad));
+	CHECK_EQ(scram_change_check(cur.stored_key, token, sizeof(token), &next, bad), -EACCES);
+	/* The StoredKey alone (what a stolen database holds) is not enough:
+	 * using it in place of the salted password gives a wrong proof. */
+	CHECK_EQ(scram_change_proof(cur.stored_key, token, sizeof(token), &next, bad), 0);
+	CHECK_EQ(scram_change_check(cur.stored_key, token, sizeof(token), &next, bad), -EACCES);
+	/* Bad arguments. */
+	CHECK_EQ(scram_change_proof(salted, token, 0, &next, bad), -EINVAL);
+	CHECK_EQ(scram_change_check(cur.stored_key, NULL, 32, &next, proof), -EINVAL);
+	other = next;
+	other.salt_len = 0;
+	CHECK_EQ(scram_change_check(cur.stored_key, token, sizeof(token), &other, proof), -EINVAL);
+}
+
 int main(void)
 {
 	test_rfc_client();
@@ -393,5 +481,7 @@ int main(void)
 	test_malformed_server_msgs();
 	test_malformed_client_first();
 	test_client_args();
+	test_iteration_cap();
+	test_change_proof();
 	return CHECK_DONE();
 }

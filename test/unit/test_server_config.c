@@ -56,6 +56,9 @@ static void test_defaults(void)
 	CHECK_EQ(cfg.max_connections_per_address, 64);
 	CHECK_EQ(cfg.session_ttl_s, 43200);
 	CHECK_EQ(cfg.tombstone_ttl_s, 2592000);
+	CHECK_EQ(cfg.login_timeout_s, 10);
+	CHECK_EQ(cfg.max_sessions_per_user, 64);
+	CHECK_EQ(cfg.max_clock_skew_s, 604800);
 	CHECK_STR(cfg.users, "/var/lib/dfs/users.db");
 	CHECK_STR(cfg.data, "/var/lib/dfs/2");
 	CHECK_STR(cfg.cert, "");
@@ -93,7 +96,10 @@ static const char full_file[] = "# every key\n"
 				"max_connections = 10\n"
 				"max_connections_per_address = 5\n"
 				"session_ttl = 3600\n"
-				"tombstone_ttl = 86400\n";
+				"tombstone_ttl = 86400\n"
+				"login_timeout = 3\n"
+				"max_sessions_per_user = 8\n"
+				"max_clock_skew = 3600\n";
 
 static void test_file(void)
 {
@@ -120,6 +126,9 @@ static void test_file(void)
 	CHECK_EQ(cfg.max_connections_per_address, 5);
 	CHECK_EQ(cfg.session_ttl_s, 3600);
 	CHECK_EQ(cfg.tombstone_ttl_s, 86400);
+	CHECK_EQ(cfg.login_timeout_s, 3);
+	CHECK_EQ(cfg.max_sessions_per_user, 8);
+	CHECK_EQ(cfg.max_clock_skew_s, 3600);
 }
 
 static void test_command_line_wins(void)
@@ -190,6 +199,18 @@ static void test_file_errors(void)
 	snprintf(where4, sizeof(where4), "%s:3:", path4);
 	char *a4[] = {"dfsd", "-c", path4, NULL};
 	expect_error(a4, where4, "section");
+
+	char path5[256], where5[300];
+	write_file(path5, sizeof(path5), "login.conf", "id = 1\nlogin_timeout = 0\n");
+	snprintf(where5, sizeof(where5), "%s:2:", path5);
+	char *a6[] = {"dfsd", "-c", path5, NULL};
+	expect_error(a6, where5, "login_timeout");
+
+	char path6[256], where6[300];
+	write_file(path6, sizeof(path6), "per-user.conf", "max_sessions_per_user = 10001\n");
+	snprintf(where6, sizeof(where6), "%s:1:", path6);
+	char *a7[] = {"dfsd", "-c", path6, NULL};
+	expect_error(a7, where6, "max_sessions_per_user");
 
 	char missing[300];
 	snprintf(missing, sizeof(missing), "%s/absent.conf", tmpdir);

@@ -210,6 +210,158 @@ static void test_bad_record(void)
 	user_db_close(db);
 }
 
+/* Writes an LMDB file as a dfs without database settings did: raw user
+ * records (version 1, salt, iterations, keys). */
+static void write_old_db(const char *file, const char *const *users, const uint32_t *iterations,
+			 int n)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+
+	CHECK_EQ(mdb_env_create(&env), 0);
+	CHECK_EQ(mdb_env_open(env, file, MDB_NOSUBDIR, 0600), 0);
+	CHECK_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	CHECK_EQ(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+	for (int i = 0; i < n; i++) {
+		unsigned char rec[2 + 16 + 4 + 64];
+		MDB_val k = {strlen(users[i]), (void *)users[i]}, v = {sizeof(rec), rec};
+
+		memset(rec, i + 1, sizeof(rec));
+		rec[0] = 1;
+		rec[1] = 16;
+		rec[18] = (unsigned char)(iterations[i] >> 24);
+		rec[19] = (unsigned char)(iterations[i] >> 16);
+		rec[20] = (unsigned char)(iterations[i] >> 8);
+		rec[21] = (unsigned char)iterations[i];
+		CHECK_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
+	}
+	CHECK_EQ(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void remove_db(const char *file)
+{
+	char lock[200];
+
+	snprintf(lock, sizeof(lock), "%s-lock", file);
+	unlink(file);
+	unlink(lock);
+}
+
+/* The database's own settings: created once, shared by every handle (every
+ * server) on the file, never listed as a user; unknown users get the same
+ * stand-in verifier from each handle, with the count for new users. */
+static void test_settings(void)
+{
+	char file[160], err[256];
+	struct user_db *w = NULL, *w2 = NULL, *r = NULL;
+	struct user_db_settings st, st2;
+	struct scram_verifier a, b, f1, f2, f3;
+	struct names n = {"", 0, 0};
+
+	snprintf(file, sizeof(file), "%s/settings.db", dir);
+	CHECK_EQ(user_db_open(&w, file, true, err, sizeof(err)), 0);
+	CHECK_EQ(user_db_settings(w, &st), 0);
+	CHECK_EQ(st.iterations, SCRAM_DEFAULT_ITERATIONS);
+	/* The first user's count becomes the count for new users. */
+	make_verifier(&a, 1);
+	make_verifier(&b, 2);
+	CHECK_EQ(user_db_put(w, "first", &a, false), 0);
+	CHECK_EQ(user_db_settings(w, &st), 0);
+	CHECK_EQ(st.iterations, a.iterations);
+	CHECK_EQ(user_db_put(w, "second", &b, false), 0);
+	CHECK_EQ(user_db_settings(w, &st2), 0);
+	CHECK_EQ(st2.iterations, a.iterations);
+	CHECK(memcmp(st.fake_key, st2.fake_key, sizeof(st.fake_key)) == 0);
+	CHECK_EQ(user_db_each(w, collect, &n), 0);
+	CHECK_STR(n.buf, "first second");
+	CHECK_EQ(user_db_get(w, ".settings", &f1), -EINVAL);
+
+	/* Every handle, writable or not, now or after a restart, agrees. */
+	CHECK_EQ(user_db_open(&w2, file, true, err, sizeof(err)), 0);
+	CHECK_EQ(user_db_open(&r, file, false, err, sizeof(err)), 0);
+	CHECK_EQ(user_db_fake_verifier(w, "ghost", &f1), 0);
+	CHECK_EQ(user_db_fake_verifier(w2, "ghost", &f2), 0);
+	CHECK_EQ(user_db_fake_verifier(r, "ghost", &f3), 0);
+	CHECK(same(&f1, &f2) && same(&f1, &f3));
+	CHECK_EQ(f1.iterations, a.iterations);
+	CHECK_EQ(f1.salt_len, 16);
+	CHECK_EQ(user_db_fake_verifier(r, "ghost2", &f2), 0);
+	CHECK(memcmp(f1.salt, f2.salt, 16) != 0);
+	user_db_close(w);
+	user_db_close(w2);
+	user_db_close(r);
+	w = w2 = r = NULL;
+	CHECK_EQ(user_db_open(&r, file, false, err, sizeof(err)), 0);
+	CHECK_EQ(user_db_fake_verifier(r, "ghost", &f2), 0);
+	CHECK(same(&f1, &f2));
+	user_db_close(r);
+	r = NULL;
+	remove_db(file);
+
+	/* A database written before the settings existed: read-only, each
+	 * handle makes do with a key of its own and the most common count... */
+	{
+		const char *users[3] = {"u1", "u2", "u3"};
+		const uint32_t iters[3] = {5000, 7000, 5000};
+
+		write_old_db(file, users, iters, 3);
+	}
+	CHECK_EQ(user_db_open(&r, file, false, err, sizeof(err)), 0);
+	CHECK_EQ(user_db_settings(r, &st), -ENOENT);
+	CHECK_EQ(user_db_fake_verifier(r, "ghost", &f1), 0);
+	CHECK_EQ(f1.iterations, 5000);
+	/* ...until a writable open (dfsadm, or a server that may write) adds them. */
+	CHECK_EQ(user_db_open(&w, file, true, err, sizeof(err)), 0);
+	CHECK_EQ(user_db_settings(r, &st), 0);
+	CHECK_EQ(st.iterations, 5000);
+	CHECK_EQ(user_db_fake_verifier(r, "ghost", &f1), 0);
+	CHECK_EQ(user_db_fake_verifier(w, "ghost", &f2), 0);
+	CHECK(same(&f1, &f2));
+	/* Adding a user to a database that has some leaves the count alone. */
+	make_verifier(&a, 9);
+	CHECK_EQ(user_db_put(w, "u4", &a, false), 0);
+	CHECK_EQ(user_db_settings(w, &st), 0);
+	CHECK_EQ(st.iterations, 5000);
+	user_db_close(w);
+	user_db_close(r);
+	remove_db(file);
+}
+
+/* A password change through a session: only over the verifier the session
+ * logged in with; repeating the same change is fine. */
+static void test_change(void)
+{
+	char file[160], err[256];
+	struct user_db *w = NULL, *r = NULL;
+	struct scram_verifier a, b, c, got;
+
+	snprintf(file, sizeof(file), "%s/change.db", dir);
+	make_verifier(&a, 1);
+	make_verifier(&b, 2);
+	make_verifier(&c, 3);
+	CHECK_EQ(user_db_open(&w, file, true, err, sizeof(err)), 0);
+	CHECK_EQ(user_db_open(&r, file, false, err, sizeof(err)), 0);
+	CHECK_EQ(user_db_put(w, "alice", &a, false), 0);
+	CHECK_EQ(user_db_change(w, "alice", b.stored_key, &c), -ESTALE);
+	CHECK_EQ(user_db_change(w, "nobody", a.stored_key, &c), -ENOENT);
+	CHECK_EQ(user_db_change(r, "alice", a.stored_key, &b), -EROFS);
+	CHECK_EQ(user_db_change(w, "alice", a.stored_key, &b), 0);
+	CHECK_EQ(user_db_get(w, "alice", &got), 0);
+	CHECK(same(&got, &b));
+	/* The same change again (another server on the same file), even read-only. */
+	CHECK_EQ(user_db_change(w, "alice", a.stored_key, &b), 0);
+	CHECK_EQ(user_db_change(r, "alice", a.stored_key, &b), 0);
+	/* A session of the old password cannot make another change. */
+	CHECK_EQ(user_db_change(w, "alice", a.stored_key, &c), -ESTALE);
+	CHECK_EQ(user_db_get(w, "alice", &got), 0);
+	CHECK(same(&got, &b));
+	user_db_close(w);
+	user_db_close(r);
+	remove_db(file);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -226,6 +378,8 @@ int main(void)
 	test_crud();
 	test_read_only_sees_other_process();
 	test_bad_record();
+	test_settings();
+	test_change();
 
 	snprintf(cmd, sizeof(cmd), "%s/bad.db", dir);
 	unlink(cmd);
