@@ -230,3 +230,13 @@ must dfs_s get victim -o "$T/got"
 assert_file_eq "$IN/victim.2" "$T/got"
 cluster start "$EVIL"
 ok "a forged tombstone that marks the others stale erases nothing; a put after it wins"
+
+# A server asking for 10,000,000 password hashing iterations is refused at once (the client
+# computes at most 2,000,000) and counts as down; the others serve the user.
+evil many-iterations
+run timeout 60 "$DFS" -c "$T/evil.conf" -u AnujS list
+((RC == 0)) || fail "list with one server demanding many iterations failed: $ERR"
+assert_contains "$OUT" "victim" "dfs list"
+assert_contains "$ERR" "demands 10000000 password hashing iterations" "the warning"
+(($(rewritten 1) > 0)) || fail "the proxy rewrote no LOGIN_BEGIN reply"
+ok "a server demanding 10,000,000 iterations is refused without computing them"

@@ -82,3 +82,27 @@ for k in 1 2 3 4; do
 	must "$PROBE" -c "$C/dfs.conf" -s "$k" plain-call
 done
 ok "every server is still alive"
+
+# Uploads announced as large as the free disk, with no data sent, set aside at most
+# 32 MiB each; another user's put still reaches both holders of every chunk.
+free=$(df --output=avail -B1 "$C/data/3" | tail -n 1)
+held=$((free - (256 << 20)))
+DFS_PASSWORD=Bluepanda "$PROBE" -c "$C/dfs.conf" -s 3 -u AnujS --hold-s 30 \
+	put-begin-hold "$held" 4 >"$T/hold.out" 2>&1 &
+holder=$!
+on_exit "kill $holder 2>/dev/null"
+for ((i = 0; i < 300; i++)); do
+	grep -q '^put-begin-hold' "$T/hold.out" && break
+	sleep 0.1
+done
+assert_contains "$(cat "$T/hold.out")" "put-begin-hold ok 4" "the uploads begun"
+allocated=$(du -s -B1 "$C/data/3/tmp" | cut -f1)
+((allocated <= 4 * (33 << 20))) || fail "4 empty uploads hold $allocated bytes of disk"
+make_random other.bin 4000000
+must dfs_k put other.bin
+assert_not_contains "$ERR" "holds no copy" "AnujK's put"
+must dfs_k get other.bin -o other.back
+assert_file_eq other.bin other.back
+kill "$holder" 2>/dev/null || true
+ok "4 uploads announced as large as the disk and never sent hold $allocated bytes; puts go on"
+

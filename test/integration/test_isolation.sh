@@ -24,6 +24,15 @@ must dfs_k list --json
 assert_not_contains "$OUT" "secret.txt" "AnujK's list --json"
 ok "AnujK's list does not show AnujS's file"
 
+# STATUS counts the caller's own files only.
+status_files() {
+	"$@" status --json | python3 -c 'import json, sys
+print(sum(s["files"] for s in json.load(sys.stdin) if s["up"]))'
+}
+assert_eq 4 "$(status_files dfs_s)" "AnujS's file count over the four servers"
+assert_eq 0 "$(status_files dfs_k)" "AnujK's file count, with AnujS's file stored"
+ok "dfs status shows a user only their own files"
+
 must dfs_s locate secret.txt
 assert_contains "$OUT" "DFS1 " "AnujS's locate"
 run dfs_k locate secret.txt

@@ -87,7 +87,10 @@ static const char usage_text[] =
     "  set-verifier HEX         SET_VERIFIER with token HEX and no knowledge of the\n"
     "                           password (a made-up verifier, a zero proof): 'set-verifier\n"
     "                           STAT'\n"
-    "  salt                     LOGIN_BEGIN for -u USER: 'salt HEX iterations N'\n";
+    "  salt                     LOGIN_BEGIN for -u USER: 'salt HEX iterations N'\n"
+    "  put-begin-hold SIZE N    log in, begin N uploads of SIZE bytes each (names hold-1..N)\n"
+    "                           and send no data: 'put-begin-hold ok A other O (STAT)';\n"
+    "                           then hold the connection (--hold-s)\n";
 
 struct target {
 	char host[256];
@@ -1285,6 +1288,66 @@ static int cmd_sessions(const struct target *t, int argc, char **argv)
 	return 0;
 }
 
+/* Announces uploads and sends nothing: what disk does the server set aside for them? */
+static int cmd_put_begin_hold(const struct target *t, int argc, char **argv)
+{
+	unsigned long long size;
+	unsigned long n;
+	unsigned ok = 0, other = 0;
+	int last = DFS_OK;
+	struct login_trace tr;
+	char *end = NULL;
+	CLIENT *clnt;
+
+	size = argc > 0 ? strtoull(argv[0], &end, 10) : 0;
+	if (argc < 2 || *end || parse_count(argc - 1, argv + 1, "put-begin-hold", 16, &n) < 0) {
+		fprintf(stderr, "dfs-probe: put-begin-hold needs SIZE and a count 1..16\n");
+		return 2;
+	}
+	clnt = open_client(t, t->tls);
+	if (!clnt)
+		return 3;
+	memset(&tr, 0, sizeof(tr));
+	if (do_login(clnt, t, false, &tr, NULL) != DFS_OK) {
+		printf("put-begin-hold login failed\n");
+		clnt_destroy(clnt);
+		return 0;
+	}
+	for (unsigned long i = 1; i <= n; i++) {
+		dfs_put_begin_args a;
+		dfs_put_begin_res r;
+		char name[32];
+		enum clnt_stat st;
+
+		memset(&a, 0, sizeof(a));
+		memset(&r, 0, sizeof(r));
+		memcpy(a.cred.token, tr.token, DFS_TOKEN_SIZE);
+		snprintf(name, sizeof(name), "hold-%lu", i);
+		a.name.dfs_name_val = name;
+		a.name.dfs_name_len = (u_int)strlen(name);
+		a.ver = ((uint64_t)time(NULL) * 1000000000u) | 1;
+		a.index = 1;
+		a.size = size;
+		st =
+		    clnt_call(clnt, DFSPROC_PUT_BEGIN, (xdrproc_t)xdr_dfs_put_begin_args,
+			      (char *)&a, (xdrproc_t)xdr_dfs_put_begin_res, (char *)&r, call_tv(t));
+		if (st != RPC_SUCCESS) {
+			print_rpc_failure("put-begin-hold", clnt, st);
+			break;
+		}
+		if (r.status == DFS_OK)
+			ok++;
+		else
+			other++, last = r.status;
+	}
+	printf("put-begin-hold ok %u other %u (%s)\n", ok, other, dfs_stat_name(last));
+	fflush(stdout);
+	if (t->hold_s > 0)
+		usleep((useconds_t)(t->hold_s * 1e6));
+	clnt_destroy(clnt);
+	return 0;
+}
+
 static int cmd_set_verifier(const struct target *t, int argc, char **argv)
 {
 	dfs_set_verifier_args a;
@@ -1473,7 +1536,8 @@ int main(int argc, char **argv)
 	argv += optind + 1;
 	if (strcmp(cmd, "login") == 0 || strcmp(cmd, "replay-final") == 0 ||
 	    strcmp(cmd, "alter-final") == 0 || strcmp(cmd, "raw-name") == 0 ||
-	    strcmp(cmd, "guess-flood") == 0 || strcmp(cmd, "sessions") == 0) {
+	    strcmp(cmd, "guess-flood") == 0 || strcmp(cmd, "sessions") == 0 ||
+	    strcmp(cmd, "put-begin-hold") == 0) {
 		if (!t.user || !t.password) {
 			fprintf(stderr,
 				"dfs-probe: %s needs -u USER (or $DFS_USER) and "
@@ -1512,6 +1576,8 @@ int main(int argc, char **argv)
 		return cmd_sessions(&t, argc, argv);
 	if (strcmp(cmd, "set-verifier") == 0)
 		return cmd_set_verifier(&t, argc, argv);
+	if (strcmp(cmd, "put-begin-hold") == 0)
+		return cmd_put_begin_hold(&t, argc, argv);
 	if (strcmp(cmd, "salt") == 0) {
 		if (!t.user) {
 			fprintf(stderr, "dfs-probe: salt needs -u USER (or $DFS_USER)\n");

@@ -19,6 +19,7 @@ Listens on 127.0.0.1 and relays each connection to a server, record by record
                     (the real record becomes its previous one; no bytes sent)
   forge-tombstone-marks
                     the same, with the tombstone saying every other server lacks it
+  many-iterations   every LOGIN_BEGIN reply asks for 10,000,000 PBKDF2 iterations
 
 Every reply rewritten is counted in STATS ("rewritten PROC COUNT" lines, written
 after each one).
@@ -40,11 +41,11 @@ from older_server_proxy import framed, read_record, serve_forever  # noqa: E402
 
 CALL, REPLY = 0, 1
 MSG_ACCEPTED, SUCCESS = 0, 0
-READ, LOOKUP, LIST, LOOKUP_READ = 9, 10, 11, 18
+LOGIN_BEGIN, READ, LOOKUP, LIST, LOOKUP_READ = 1, 9, 10, 11, 18
 BLOCK_MAX = 1048576
 COOKIE_SIZE = 64
 MODES = ("pad-read", "pad-lookup-read", "loop-list", "loop-list-advance", "bad-names",
-         "forge-tombstone", "forge-tombstone-marks")
+         "forge-tombstone", "forge-tombstone-marks", "many-iterations")
 FORGED_VERSION = (int((time.time() + 86400) * 1e9) & ~0xFFFFF) | 1
 NSERVERS = 4
 EVIL_SUFFIX = b"\x1b]0;pwned\x07\x1b[2J"
@@ -161,6 +162,14 @@ class Proxy:
         elif proc == LIST and self.mode == "bad-names":
             (n,) = struct.unpack_from(">I", body, pos)
             out = rename_file_infos(body, pos + 4, n)
+        elif proc == LOGIN_BEGIN and self.mode == "many-iterations":
+            (n,) = struct.unpack_from(">I", body, pos + 8)  # after login_id
+            first = body[pos + 12:pos + 12 + n]
+            head, sep, _ = first.rpartition(b",i=")
+            if sep:
+                first = head + b",i=10000000"
+                out = (body[:pos + 8] + struct.pack(">I", len(first)) + first +
+                       b"\0" * (padded(len(first)) - len(first)))
         elif proc in (LOOKUP, LOOKUP_READ, LIST) and self.mode.startswith("forge-tombstone"):
             out = self.forge(proc, body, pos)
         elif proc == LIST and self.mode.startswith("loop-list"):
@@ -248,7 +257,7 @@ class Proxy:
                 (xid,) = struct.unpack_from(">I", msg, 0)
                 with self.lock:
                     proc = conn["procs"].pop(xid, None)
-                if proc in (READ, LOOKUP, LIST, LOOKUP_READ):
+                if proc in (LOGIN_BEGIN, READ, LOOKUP, LIST, LOOKUP_READ):
                     msg = self.rewrite(proc, msg, conn)
                 with to_client:
                     client.sendall(framed(msg))
