@@ -4,21 +4,31 @@ source "$(dirname "$0")/lib.sh"
 
 P=$T/prefix
 must cmake --install "$DFS_BUILD" --prefix "$P"
+# Libraries live in Debian's multiarch folder.
+L=lib/$(gcc -print-multiarch)
 
 # Everything the install promises is in its standard place.
-for f in bin/dfs sbin/dfsd sbin/dfsadm include/dfs.h lib/libdfs.a lib/pkgconfig/dfs.pc \
+for f in bin/dfs sbin/dfsd sbin/dfsadm include/dfs.h $L/libdfs.a $L/pkgconfig/dfs.pc \
 	share/man/man1/dfs.1 share/man/man5/dfs.conf.5 share/man/man8/dfsd.8 \
 	share/man/man8/dfsadm.8 lib/systemd/system/dfsd@.service lib/sysusers.d/dfs.conf \
 	share/doc/dfs/examples/dfsd.conf.example share/doc/dfs/examples/dfs.conf.example \
 	share/bash-completion/completions/dfs; do
 	[[ -f $P/$f ]] || fail "not installed: $f"
 done
-so=$(readelf -d "$P/lib/libdfs.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+so=$(readelf -d "$P/$L/libdfs.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 assert_eq libdfs.so.1 "$so" "SONAME of libdfs.so"
-[[ -L $P/lib/libdfs.so && -f $P/lib/$so ]] || fail "libdfs.so is not a link to $so"
+[[ -L $P/$L/libdfs.so && -f $P/$L/$so ]] || fail "libdfs.so is not a link to $so"
 assert_contains "$(grep '^ExecStart=' "$P/lib/systemd/system/dfsd@.service")" \
 	"ExecStart=$P/sbin/dfsd -c /etc/dfs/dfsd-%i.conf" "the installed unit"
 ok "cmake --install puts binaries, library, header, pkg-config file, man pages and unit in place"
+
+# The shared library exports the functions of dfs.h and nothing else.
+exported=$(nm -D --defined-only "$P/$L/libdfs.so" | awk '{print $3}' | sed 's/@.*//' | sort -u)
+others=$(grep -v '^dfs_' <<<"$exported" || true)
+[[ -z $others ]] || fail "libdfs.so exports names outside dfs_: $(tr '\n' ' ' <<<"$others")"
+declared=$(sed -n 's/^DFS_API [^(]*[ *]\(dfs_[a-z_0-9]*\)(.*/\1/p' "$P/include/dfs.h" | sort -u)
+assert_eq "$(printf '%s\n' "$declared" dfs_1 | sort -u)" "$exported" "exported vs declared"
+ok "libdfs.so exports exactly the functions dfs.h declares ($(wc -l <<<"$declared"))"
 
 # The installed manual pages are valid roff.
 if command -v man >/dev/null 2>&1; then
@@ -73,7 +83,7 @@ int main(int argc, char **argv)
 }
 EOF
 
-export PKG_CONFIG_PATH=$P/lib/pkgconfig
+export PKG_CONFIG_PATH=$P/$L/pkgconfig
 must pkg-config --exists dfs
 assert_eq "$(sed -n 's/^project(dfs VERSION \([0-9.]*\).*/\1/p' "$DFS_SOURCE/CMakeLists.txt")" \
 	"$(pkg-config --modversion dfs)" "pkg-config --modversion dfs"
@@ -97,13 +107,13 @@ ok "a program builds from pkg-config --cflags --libs dfs, shared and --static"
 
 cluster_up
 make_random "$T/in" 300001
-run env LD_LIBRARY_PATH="$P/lib" "$T/prog" "$C/dfs.conf" "$T/in" installed.bin "$T/out-shared"
+run env LD_LIBRARY_PATH="$P/$L" "$T/prog" "$C/dfs.conf" "$T/in" installed.bin "$T/out-shared"
 ((RC == 0)) || fail "prog (shared) failed: $ERR"
 assert_contains "$OUT" "ok" "prog output"
 assert_file_eq "$T/in" "$T/out-shared"
 # It really ran the installed library, not some other libdfs.
-run env LD_LIBRARY_PATH="$P/lib" ldd "$T/prog"
-assert_contains "$OUT" "libdfs.so.1 => $P/lib/libdfs.so.1" "ldd prog"
+run env LD_LIBRARY_PATH="$P/$L" ldd "$T/prog"
+assert_contains "$OUT" "libdfs.so.1 => $P/$L/libdfs.so.1" "ldd prog"
 ok "the shared build stores, lists, fetches and deletes a file on the cluster"
 
 run "$T/prog-static" "$C/dfs.conf" "$T/in" installed-static.bin "$T/out-static"
@@ -125,7 +135,8 @@ if command -v dpkg-deb >/dev/null 2>&1 && command -v dpkg-shlibdeps >/dev/null 2
 	deb=$(ls "$T"/deb/dfs_*.deb)
 	must dpkg-deb -c "$deb"
 	for f in ./usr/bin/dfs ./usr/sbin/dfsd ./usr/sbin/dfsadm ./usr/include/dfs.h \
-		/libdfs.so.1 /libdfs.a /pkgconfig/dfs.pc ./usr/lib/systemd/system/dfsd@.service \
+		./usr/$L/libdfs.so.1 ./usr/$L/libdfs.a ./usr/$L/pkgconfig/dfs.pc \
+		./usr/lib/systemd/system/dfsd@.service \
 		./usr/share/man/man5/dfs.conf.5 ./usr/share/doc/dfs/examples/dfs.conf.example; do
 		assert_contains "$OUT" "$f" "dpkg-deb -c"
 	done
