@@ -402,7 +402,7 @@ static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_p
 	}
 	/* Read repair: the verified local copy feeds any server that lacks a
 	 * chunk, holds a stale version or served a corrupt one. */
-	repair_file(c, view, plan, fd, bad);
+	repair_file(c, view, plan, fd, bad, NULL);
 	return 0;
 }
 

@@ -225,13 +225,20 @@ DFS_INTERNAL int get_chunk_from(struct dfs_client *c, struct link *l, int role, 
 				uint64_t ver, unsigned index, int fd, uint64_t offset,
 				uint64_t size, uint64_t sum);
 
-/* repair.c: brings the servers of one file up to date with the chosen
- * version, using a local copy of the whole file when local_fd >= 0 (else
- * copying through the client from a good holder). bad[s-1] has bit k-1 set
- * when server s served chunk k corrupt (NULL: none known). Returns the
- * number of chunk copies written or -errno. */
+/* repair.c: what a repair pass found and did (see struct dfs_repair_report). */
+struct repair_tally {
+	unsigned files, verified, corrupt, rewritten, failed;
+};
+/* Brings the servers of one file up to date with the chosen version, using
+ * a local copy of the whole file when local_fd >= 0 (else copying through
+ * the client from a good holder). bad[s-1] has bit k-1 set when server s
+ * served chunk k corrupt (NULL: none known). With t, every copy that could
+ * not be made good is counted in t->failed and named by a warning, and the
+ * copies written in t->rewritten. Returns the number of chunk copies written
+ * or -errno. */
 DFS_INTERNAL int repair_file(struct dfs_client *c, struct file_view *view,
-			     const struct read_plan *plan, int local_fd, const uint64_t *bad);
+			     const struct read_plan *plan, int local_fd, const uint64_t *bad,
+			     struct repair_tally *t);
 
 /* With every server up, and some server recording chunks that another
  * missed, repairs every file whose servers disagree. Returns copies written. */

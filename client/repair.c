@@ -203,8 +203,21 @@ static int repair_server(struct dfs_client *c, struct file_view *view, const str
 	return written;
 }
 
+/* Names a copy that could not be made good, and counts it. */
+static void not_made_good(struct dfs_client *c, struct repair_tally *t, const char *name,
+			  unsigned s, unsigned copies, const char *why)
+{
+	char label[160];
+
+	if (t)
+		t->failed += copies;
+	client_warn(c, s, "%s: %s's %s of it could not be made good: %s", name,
+		    link_label(&c->links[s - 1], label, sizeof(label)),
+		    copies == 1 ? "copy" : "copies", why);
+}
+
 int repair_file(struct dfs_client *c, struct file_view *view, const struct read_plan *plan,
-		int local_fd, const uint64_t *bad)
+		int local_fd, const uint64_t *bad, struct repair_tally *t)
 {
 	unsigned n = view->nservers;
 	bool confirmed[DFS_SERVERS_MAX] = {false}, rewritten[DFS_SERVERS_MAX] = {false};
@@ -212,15 +225,26 @@ int repair_file(struct dfs_client *c, struct file_view *view, const struct read_
 
 	if (plan->deleted)
 		return repair_delete(c, view, plan);
-	if (!plan->found)
+	if (!plan->found) {
+		if (t) {
+			t->failed++;
+			client_warn(c, 0, "%s: no complete version is readable to repair it from",
+				    view->name);
+		}
 		return 0;
+	}
 	for (unsigned s = 1; s <= n; s++) {
 		const struct holder_view *h = &view->holders[s - 1];
 		const dfs_file_info *cur = h->has_record ? &h->rec.current : NULL;
 		int got;
 
-		if (!c->links[s - 1].up || !h->answered)
+		if (!c->links[s - 1].up || !h->answered) {
+			if (t)
+				not_made_good(c, t, view->name, s, 2,
+					      c->links[s - 1].up ? "it did not answer"
+								 : c->links[s - 1].why);
 			continue;
+		}
 		/* A newer current version (a put in progress) is left alone. */
 		if (cur && cur->ver > plan->info->ver && !cur->deleted)
 			continue;
@@ -229,8 +253,12 @@ int repair_file(struct dfs_client *c, struct file_view *view, const struct read_
 			confirmed[s - 1] = true;
 			rewritten[s - 1] = got > 0;
 			written += got;
+		} else if (t) {
+			not_made_good(c, t, view->name, s, 1, dfs_strerror(got));
 		}
 	}
+	if (t)
+		t->rewritten += (unsigned)written;
 	/* Repair hints: each holder of the version keeps, of the servers it
 	 * recorded as lacking, those still not known to hold it, plus those
 	 * that answered and could not be brought level. */
@@ -267,125 +295,134 @@ int repair_file(struct dfs_client *c, struct file_view *view, const struct read_
 	return written;
 }
 
-/* Repairs one name: lookup on every server, choose, rewrite. */
-static int repair_name(struct dfs_client *c, const char *name, const uint64_t *bad)
+/* Asks every live holder of the chosen version of name to re-read its copies;
+ * bad[s-1] gets bit k-1 for each corrupt chunk k of server s. Servers that
+ * could not check count as failed. */
+static void verify_view(struct dfs_client *c, const struct file_view *view,
+			const struct read_plan *plan, uint64_t bad[], struct repair_tally *t)
 {
-	struct file_view view;
-	struct read_plan plan;
-	int err;
+	char label[160];
 
-	err = plan_lookup(c, name, false, &view);
-	if (err)
-		return err;
-	plan_choose(&view, &plan);
-	err = repair_file(c, &view, &plan, -1, bad);
-	plan_view_free(&view);
-	return err;
-}
-
-int dfs_repair(struct dfs_client *c, const char *remote_name)
-{
-	struct dfs_file_list *list = NULL;
-	int total = 0, err;
-
-	if (!c->logged_in)
-		return client_fail(c, -ENOTCONN, "not logged in");
-	if (remote_name)
-		return repair_name(c, remote_name, NULL);
-	err = list_names(c, &list);
-	if (err)
-		return err;
-	for (size_t i = 0; i < list->count; i++) {
-		if (!list->files[i].diverged)
-			continue;
-		err = repair_name(c, list->files[i].name, NULL);
-		if (err > 0)
-			total += err;
-	}
-	dfs_file_list_free(list);
-	return total;
-}
-
-/* Asks every live holder to verify its copies of the newest version;
- * bad[] gets the corrupt ones. Returns how many were corrupt. */
-static unsigned verify_name(struct dfs_client *c, const char *name, uint64_t bad[])
-{
-	struct file_view view;
-	struct read_plan plan;
-	unsigned corrupt = 0;
-
-	if (plan_lookup(c, name, false, &view) != 0)
-		return 0;
-	plan_choose(&view, &plan);
-	for (unsigned i = 0; plan.found && i < view.nservers; i++) {
+	for (unsigned i = 0; plan->found && i < view->nservers; i++) {
 		struct link *l = &c->links[i];
-		dfs_version_args a = {.cred = l->cred, .ver = plan.info->ver};
+		dfs_version_args a = {.cred = l->cred, .ver = plan->info->ver};
 		dfs_verify_res r;
+		enum clnt_stat st;
 
-		if (!l->up || !plan_held(&view.holders[i], plan.info->ver))
+		if (!l->up || !plan_held(&view->holders[i], plan->info->ver))
 			continue;
-		a.name.dfs_name_val = (char *)name;
-		a.name.dfs_name_len = (u_int)strlen(name);
+		a.name.dfs_name_val = (char *)view->name;
+		a.name.dfs_name_len = (u_int)view->name_len;
 		memset(&r, 0, sizeof(r));
-		if (dfsproc_verify_1(&a, &r, l->clnt[0]) != RPC_SUCCESS)
+		st = dfsproc_verify_1(&a, &r, l->clnt[0]);
+		if (st != RPC_SUCCESS || r.status != DFS_OK) {
+			t->failed++;
+			client_warn(c, i + 1, "%s: %s could not verify its copies: %s", view->name,
+				    link_label(l, label, sizeof(label)),
+				    st != RPC_SUCCESS ? clnt_sperrno(st)
+						      : dfs_strerror(client_errno(r.status)));
+			xdr_free((xdrproc_t)xdr_dfs_verify_res, (char *)&r);
 			continue;
-		if (r.status == DFS_OK) {
-			for (u_int k = 0; k < r.dfs_verify_res_u.checks.checks_len; k++) {
-				const dfs_chunk_check *ck =
-				    &r.dfs_verify_res_u.checks.checks_val[k];
+		}
+		for (u_int k = 0; k < r.dfs_verify_res_u.checks.checks_len; k++) {
+			const dfs_chunk_check *ck = &r.dfs_verify_res_u.checks.checks_val[k];
 
-				if (ck->status != DFS_OK && ck->index >= 1 && ck->index <= 64) {
-					bad[i] |= 1ull << (ck->index - 1);
-					corrupt++;
-				}
+			t->verified++;
+			if (ck->status != DFS_OK && ck->index >= 1 && ck->index <= view->nservers) {
+				bad[i] |= 1ull << (ck->index - 1);
+				t->corrupt++;
 			}
 		}
 		xdr_free((xdrproc_t)xdr_dfs_verify_res, (char *)&r);
 	}
-	plan_view_free(&view);
-	return corrupt;
 }
 
-int dfs_scrub(struct dfs_client *c, const char *remote_name, unsigned *corrupt)
+/* Repairs one name: lookup on every server, choose, verify every copy, rewrite
+ * what is missing, stale or corrupt. 0 or -errno (the lookup failed). */
+static int repair_name(struct dfs_client *c, const char *name, struct repair_tally *t)
+{
+	uint64_t bad[DFS_SERVERS_MAX] = {0};
+	struct file_view view;
+	struct read_plan plan;
+	int err;
+
+	t->files++;
+	err = plan_lookup(c, name, false, &view);
+	if (err) {
+		t->failed++;
+		return err;
+	}
+	plan_choose(&view, &plan);
+	verify_view(c, &view, &plan, bad, t);
+	repair_file(c, &view, &plan, -1, bad, t);
+	plan_view_free(&view);
+	return 0;
+}
+
+/* Which of the user's names a pass over all of them takes. */
+enum pass { DIVERGED, ALL_WITH_DELETES, ALL_LIVE };
+
+/* Repairs the user's names: those whose servers disagree (deletes included),
+ * every name (deletes included), or every live file. */
+static int repair_every(struct dfs_client *c, enum pass pass, struct repair_tally *t)
 {
 	struct dfs_file_list *list = NULL;
-	unsigned found = 0;
-	int total = 0, err;
+	int err = pass == ALL_LIVE ? dfs_list(c, &list) : list_names(c, &list);
 
-	if (corrupt)
-		*corrupt = 0;
+	if (err)
+		return err;
+	for (size_t i = 0; i < list->count; i++)
+		if (pass != DIVERGED || list->files[i].diverged)
+			repair_name(c, list->files[i].name, t);
+	dfs_file_list_free(list);
+	return 0;
+}
+
+static int finish(struct dfs_client *c, int err, const struct repair_tally *t,
+		  struct dfs_repair_report *report)
+{
+	if (report)
+		*report = (struct dfs_repair_report){t->files, t->verified, t->corrupt,
+						     t->rewritten, t->failed};
+	if (err)
+		return err;
+	if (t->failed)
+		return client_fail(c, -EIO, "%u chunk %s could not be made good (see the warnings)",
+				   t->failed, t->failed == 1 ? "copy" : "copies");
+	return 0;
+}
+
+int dfs_repair(struct dfs_client *c, const char *remote_name, struct dfs_repair_report *report)
+{
+	struct repair_tally t = {0};
+	int err;
+
+	if (report)
+		memset(report, 0, sizeof(*report));
 	if (!c->logged_in)
 		return client_fail(c, -ENOTCONN, "not logged in");
-	if (remote_name) {
-		uint64_t bad[DFS_SERVERS_MAX] = {0};
+	err = remote_name ? repair_name(c, remote_name, &t) : repair_every(c, ALL_WITH_DELETES, &t);
+	return finish(c, err, &t, report);
+}
 
-		found = verify_name(c, remote_name, bad);
-		total = found ? repair_name(c, remote_name, bad) : 0;
-	} else {
-		err = dfs_list(c, &list);
-		if (err)
-			return err;
-		for (size_t i = 0; i < list->count; i++) {
-			uint64_t bad[DFS_SERVERS_MAX] = {0};
-			unsigned n = verify_name(c, list->files[i].name, bad);
+int dfs_scrub(struct dfs_client *c, const char *remote_name, struct dfs_repair_report *report)
+{
+	struct repair_tally t = {0};
+	int err;
 
-			found += n;
-			if (n) {
-				err = repair_name(c, list->files[i].name, bad);
-				if (err > 0)
-					total += err;
-			}
-		}
-		dfs_file_list_free(list);
-	}
-	if (corrupt)
-		*corrupt = found;
-	return total;
+	if (report)
+		memset(report, 0, sizeof(*report));
+	if (!c->logged_in)
+		return client_fail(c, -ENOTCONN, "not logged in");
+	err = remote_name ? repair_name(c, remote_name, &t) : repair_every(c, ALL_LIVE, &t);
+	return finish(c, err, &t, report);
 }
 
 int repair_catch_up(struct dfs_client *c)
 {
+	struct repair_tally t = {0};
 	uint64_t hints = 0;
+	int err;
 
 	for (unsigned i = 0; i < c->conf.nservers; i++) {
 		struct link *l = &c->links[i];
@@ -399,5 +436,8 @@ int repair_catch_up(struct dfs_client *c)
 			hints += r.dfs_hints_res_u.files;
 		xdr_free((xdrproc_t)xdr_dfs_hints_res, (char *)&r);
 	}
-	return hints ? dfs_repair(c, NULL) : 0;
+	if (!hints)
+		return 0;
+	err = repair_every(c, DIVERGED, &t);
+	return err ? err : (int)t.rewritten;
 }

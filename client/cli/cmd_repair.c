@@ -1,4 +1,5 @@
 /* cmd_repair.c: dfs repair [NAME | --all]: bring copies back to two per chunk. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -25,9 +26,29 @@ static int repair_option(struct cli *cli, void *ctx, int opt, const char *arg)
 	return 0;
 }
 
+/* "repaired N copies", with what was corrupt or could not be made good. */
+static void print_report(const struct cli *cli, const struct dfs_repair_report *r)
+{
+	if (cli->json) {
+		printf("{\"files\": %u, \"verified\": %u, \"corrupt\": %u, \"repaired\": %u, "
+		       "\"failed\": %u}\n",
+		       r->files, r->verified, r->corrupt, r->rewritten, r->failed);
+		return;
+	}
+	if (cli->quiet)
+		return;
+	printf("repaired %u %s", r->rewritten, r->rewritten == 1 ? "copy" : "copies");
+	if (r->corrupt)
+		printf("; found %u corrupt", r->corrupt);
+	if (r->failed)
+		printf("; %u could not be made good", r->failed);
+	printf("\n");
+}
+
 static int repair_main(struct cli *cli, int argc, char **argv)
 {
 	struct repair_opts o = {0};
+	struct dfs_repair_report r;
 	const char *name = NULL;
 	char **ops = NULL;
 	char what[64 + DFS_NAME_MAX_BYTES];
@@ -55,17 +76,19 @@ static int repair_main(struct cli *cli, int argc, char **argv)
 		status = rc;
 		goto out;
 	}
-	rc = dfs_repair(cli->client, name);
+	rc = dfs_repair(cli->client, name, &r);
 	cli_progress_done(cli);
-	if (rc < 0) {
+	if (rc < 0 && rc != -EIO) {
 		cli_error(cli, "%s: %s", what, cli_reason(cli, rc));
 		status = cli_exit_for(rc);
 		goto out;
 	}
-	if (cli->json)
-		printf("{\"repaired\": %d}\n", rc);
-	else if (!cli->quiet)
-		printf("repaired %d %s\n", rc, rc == 1 ? "copy" : "copies");
+	print_report(cli, &r);
+	/* Copies that could not be made good are named by the warnings above. */
+	if (rc == -EIO) {
+		cli_error(cli, "%s: %s", what, cli_reason(cli, rc));
+		status = CLI_EXIT_FAIL;
+	}
 out:
 	cli_close(cli);
 	free(ops);
@@ -77,13 +100,14 @@ const struct cli_command cli_cmd_repair = {
     .summary = "restore missing copies",
     .usage = "[NAME | --all]",
     .help = "Bring every chunk of NAME (of every file with --all or without NAME) back\n"
-	    "to two good current copies: missing, stale or corrupt copies are rewritten\n"
-	    "from a good one and deletes reach servers that missed them. Prints\n"
-	    "'repaired N copies'.\n"
+	    "to two good current copies: every server re-reads its copies, and missing,\n"
+	    "stale or corrupt ones are rewritten from a good one; deletes reach servers\n"
+	    "that missed them. Prints what it checked and did; exits non-zero, naming\n"
+	    "them, when some copies could not be made good.\n"
 	    "\n"
 	    "Options:\n"
 	    "  --all     repair every file\n"
-	    "  --json    print {\"repaired\": N}",
+	    "  --json    print {\"files\", \"verified\", \"corrupt\", \"repaired\", \"failed\"}",
     .longopts = repair_longopts,
     .run = repair_main,
 };

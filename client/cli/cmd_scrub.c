@@ -1,15 +1,35 @@
 /* cmd_scrub.c: dfs scrub [NAME]: have every server verify its copies; rewrite corrupt ones. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cli.h"
+
+/* "found N corrupt copies, repaired M", with what could not be made good. */
+static void print_report(const struct cli *cli, const struct dfs_repair_report *r)
+{
+	if (cli->json) {
+		printf("{\"files\": %u, \"verified\": %u, \"corrupt\": %u, \"repaired\": %u, "
+		       "\"failed\": %u}\n",
+		       r->files, r->verified, r->corrupt, r->rewritten, r->failed);
+		return;
+	}
+	if (cli->quiet)
+		return;
+	printf("checked %u %s in %u %s: found %u corrupt, repaired %u", r->verified,
+	       r->verified == 1 ? "copy" : "copies", r->files, r->files == 1 ? "file" : "files",
+	       r->corrupt, r->rewritten);
+	if (r->failed)
+		printf("; %u could not be made good", r->failed);
+	printf("\n");
+}
 
 static int scrub_main(struct cli *cli, int argc, char **argv)
 {
 	const char *name = NULL;
 	char **ops = NULL;
 	char what[64 + DFS_NAME_MAX_BYTES];
-	unsigned corrupt = 0;
+	struct dfs_repair_report r;
 	int nops = 0, rc, status = CLI_EXIT_OK;
 
 	rc = cli_parse(cli, &cli_cmd_scrub, argc, argv, NULL, NULL, &ops, &nops);
@@ -34,20 +54,17 @@ static int scrub_main(struct cli *cli, int argc, char **argv)
 		status = rc;
 		goto out;
 	}
-	rc = dfs_scrub(cli->client, name, &corrupt);
-	if (rc < 0) {
+	rc = dfs_scrub(cli->client, name, &r);
+	if (rc < 0 && rc != -EIO) {
 		cli_error(cli, "%s: %s", what, cli_reason(cli, rc));
 		status = cli_exit_for(rc);
 		goto out;
 	}
-	if (cli->json)
-		printf("{\"corrupt\": %u, \"repaired\": %d}\n", corrupt, rc);
-	else if (!cli->quiet)
-		printf("found %u corrupt %s, repaired %d\n", corrupt,
-		       corrupt == 1 ? "copy" : "copies", rc);
-	/* Corruption that could not be rewritten is a failure worth an exit status. */
-	if ((int)corrupt > rc)
+	print_report(cli, &r);
+	if (rc == -EIO) {
+		cli_error(cli, "%s: %s", what, cli_reason(cli, rc));
 		status = CLI_EXIT_FAIL;
+	}
 out:
 	cli_close(cli);
 	free(ops);
@@ -59,11 +76,12 @@ const struct cli_command cli_cmd_scrub = {
     .summary = "verify every stored copy",
     .usage = "[NAME]",
     .help = "Have every server re-read its copies of NAME (of every file without NAME)\n"
-	    "and check them against their checksums. Corrupt copies are rewritten from a\n"
-	    "good one. Prints 'found N corrupt copies, repaired M'; exits 1 if some\n"
-	    "corrupt copy could not be repaired.\n"
+	    "and check them against their checksums. Corrupt, missing or stale copies are\n"
+	    "rewritten from a good one. Prints 'checked N copies in F files: found C\n"
+	    "corrupt, repaired M'; exits 1, naming them, if some copies could not be made\n"
+	    "good (no good copy left, a server down or failing).\n"
 	    "\n"
 	    "Options:\n"
-	    "  --json    print {\"corrupt\": N, \"repaired\": M}",
+	    "  --json    print {\"files\", \"verified\", \"corrupt\", \"repaired\", \"failed\"}",
     .run = scrub_main,
 };

@@ -143,16 +143,30 @@ struct dfs_location {
 DFS_API int dfs_locate(struct dfs_client *c, const char *remote_name, struct dfs_location **out,
 		       size_t *count);
 
-/* Brings every chunk of remote_name (NULL: every file whose servers
- * disagree) back to two good current copies; deletes propagate. Returns the
- * number of copies written. */
-DFS_API int dfs_repair(struct dfs_client *c, const char *remote_name);
+/* What a repair or a scrub found and did. */
+struct dfs_repair_report {
+	uint32_t files;	    /* files looked at */
+	uint32_t verified;  /* chunk copies whose bytes their server re-read and checked */
+	uint32_t corrupt;   /* copies found corrupt */
+	uint32_t rewritten; /* copies written (missing, stale or corrupt ones) */
+	uint32_t failed;    /* copies that could not be made good, each named by a
+			     * warning event (a server down or failing, no good copy left) */
+};
 
-/* Has every server re-read its copies of remote_name (NULL: every file) and
- * check them against their checksums; corrupt copies are rewritten from a
- * good one. *corrupt (if non-NULL) gets the number of corrupt copies found.
- * Returns the number of copies rewritten or -errno. */
-DFS_API int dfs_scrub(struct dfs_client *c, const char *remote_name, unsigned *corrupt);
+/* Brings every chunk of remote_name (NULL: every file) back to two good
+ * current copies: every copy considered is verified by its
+ * server (VERIFY) and missing, stale or corrupt ones are rewritten from a good
+ * one; deletes propagate. report (if non-NULL) says what was found and done.
+ * Returns 0 when every copy considered is good now, -EIO when some could not
+ * be made good (report->failed of them), or another -errno. */
+DFS_API int dfs_repair(struct dfs_client *c, const char *remote_name,
+		       struct dfs_repair_report *report);
+
+/* As dfs_repair, for remote_name or (NULL) every live file: every server
+ * re-reads its copies and checks them against their checksums, and corrupt
+ * ones are rewritten from a good one (spreading deletes is dfs_repair's). */
+DFS_API int dfs_scrub(struct dfs_client *c, const char *remote_name,
+		      struct dfs_repair_report *report);
 
 /* Resuming interrupted transfers (off by default). While a put runs, what it
  * stores is recorded in $XDG_CACHE_HOME/dfs/resume (default ~/.cache/dfs/

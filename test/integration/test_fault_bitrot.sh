@@ -9,35 +9,6 @@ cluster_up
 IN=$T/in
 mkdir -p "$IN"
 
-# holder NAME CHUNK WHICH: the server holding CHUNK of NAME as the first (0) or second (1)
-# chunk of its pair; a reader asks the first holder.
-holder() {
-	local r
-	r=$(placement_row "$1")
-	if (($3 == 0)); then
-		echo $((($2 - 1 + r) % 4 + 1))
-	else
-		echo $((($2 - 2 + r + 4) % 4 + 1))
-	fi
-}
-
-# chunk_file SERVER NAME CHUNK: the path of the committed chunk file (one version held).
-chunk_file() {
-	local hash f
-	hash=$(printf '%s' "$2" | sha256sum | cut -c1-64)
-	f=$(find "$C/data/$1/u/AnujS/${hash:0:2}/$hash" -name "*.$3" -type f | sort | tail -n 1)
-	[[ -n $f ]] || fail "no chunk $3 of $2 on DFS$1"
-	printf '%s\n' "$f"
-}
-
-# flip FILE OFFSET: inverts every bit of the byte at OFFSET, in place.
-flip() {
-	python3 -c 'import sys
-with open(sys.argv[1], "r+b") as f:
-    f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2]))
-    f.write(bytes([b[0] ^ 0xFF]))' "$1" "$2"
-}
-
 # assert_chunk_whole SERVER NAME CHUNK LOCAL: the server's copy equals that chunk of LOCAL.
 assert_chunk_whole() {
 	local f size off len
