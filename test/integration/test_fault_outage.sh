@@ -13,7 +13,7 @@ mkdir -p "$IN"
 need_repair_total() {
 	must dfs_s status --json
 	python3 -c 'import json, sys
-print(sum(s.get("chunks_need_repair", 0) for s in json.load(sys.stdin)))' <<<"$OUT"
+print(sum(s["chunks_need_repair"] for s in json.load(sys.stdin) if s["up"]))' <<<"$OUT"
 }
 
 # --- 1. Server 2 down during a put; back; catch-up; then 1 and 3 down. --------------

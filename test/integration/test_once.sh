@@ -11,13 +11,11 @@ mkdir -p "$IN"
 bytes_read() {
 	must dfs_s status --json
 	python3 -c 'import json, sys
-doc = json.load(open(sys.argv[1]))
-servers = doc["servers"] if isinstance(doc, dict) else doc
+servers = json.load(open(sys.argv[1]))
 assert len(servers) == 4, "expected 4 servers, got %d" % len(servers)
-for i, s in enumerate(servers):
-    num = next((s[k] for k in ("number", "server", "id") if k in s), i + 1)
-    assert s.get("up", True), "server %s is down" % num
-    print(num, int(s["bytes_read"]))' "$T/out" || fail "dfs status --json: $OUT"
+for s in servers:
+    assert s["up"], "server %s is down" % s["server"]
+    print(s["server"], s["bytes_read"])' "$T/out" || fail "dfs status --json: $OUT"
 }
 
 # check_once NAME SIZE: a get of a fresh SIZE-byte file reads every chunk once, one per server.

@@ -12,7 +12,7 @@ make_random "$T/big" "$SIZE"
 # counter FIELD: the sum of FIELD over every server (dfs status --json).
 counter() {
 	dfs_s status --json | python3 -c 'import json, sys
-print(sum(s.get(sys.argv[1], 0) for s in json.load(sys.stdin) if s["up"]))' "$1"
+print(sum(s[sys.argv[1]] for s in json.load(sys.stdin) if s["up"]))' "$1"
 }
 
 # staged_bytes: bytes of uploads in progress in every server's tmp folder.

@@ -26,6 +26,16 @@ static int check_failures;
 		}                                                                                  \
 	} while (0)
 
+/* Like CHECK, but ends the test at once: for what the rest of it relies on
+ * (a pointer it goes on to use, a file it goes on to read). */
+#define REQUIRE(cond)                                                                              \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: REQUIRE(%s) failed\n", __FILE__, __LINE__, #cond); \
+			exit(1);                                                                   \
+		}                                                                                  \
+	} while (0)
+
 /* For values that do not fit a long long (versions, sizes near 2^64). */
 #define CHECK_EQ_U64(a, b)                                                                         \
 	do {                                                                                       \

@@ -74,7 +74,7 @@ static void test_all_up(void)
 	for (unsigned s = 1; s <= N; s++)
 		record(&f, s, 0, 100, false, NULL, 0);
 	plan_choose(&f.view, &p);
-	CHECK(p.found && !p.deleted);
+	REQUIRE(p.found && !p.deleted);
 	CHECK_EQ_U64(p.info->ver, 100);
 	for (unsigned k = 1; k <= N; k++) {
 		CHECK_EQ(p.source[k - 1], placement_holder(2, k, N, 0));
@@ -108,7 +108,7 @@ static void test_stale_copy_never_served(void)
 	/* With 4 back, 200 is complete again. */
 	record(&f, 4, 0, 200, false, lacks3, 1);
 	plan_choose(&f.view, &p);
-	CHECK(p.found);
+	REQUIRE(p.found);
 	CHECK_EQ_U64(p.info->ver, 200);
 }
 
@@ -125,12 +125,12 @@ static void test_lone_tombstone_ignored(void)
 	record(&f, 2, 0, 500, true, NULL, 0);
 	record(&f, 2, 1, 100, false, NULL, 0);
 	plan_choose(&f.view, &p);
-	CHECK(p.found && !p.deleted);
+	REQUIRE(p.found && !p.deleted);
 	CHECK_EQ_U64(p.info->ver, 100);
 	/* Reported by two servers, it is believed. */
 	record(&f, 3, 0, 500, true, NULL, 0);
 	plan_choose(&f.view, &p);
-	CHECK(p.deleted && !p.found);
+	REQUIRE(p.deleted && !p.found);
 	CHECK_EQ_U64(p.info->ver, 500);
 }
 
