@@ -5,8 +5,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define NAME_MAX_BYTES 255
-#define USER_MAX_BYTES 64
+#define NAME_MAX_BYTES	    4096
+#define COMPONENT_MAX_BYTES 255
+#define USER_MAX_BYTES	    64
 
 /* Length of the well-formed UTF-8 sequence starting at p (at most `avail`
  * bytes), or 0 if it is malformed: overlong, a surrogate, above U+10FFFF,
@@ -59,23 +60,20 @@ int name_check(const void *name, size_t len, const char **why)
 {
 	const unsigned char *p = name;
 	bool bad_utf8 = false;
+	size_t start = 0;
 
 	if (why)
 		*why = NULL;
 	if (len == 0)
 		return fail(why, "is empty", -EINVAL);
 	if (len > NAME_MAX_BYTES)
-		return fail(why, "is longer than 255 bytes", -ENAMETOOLONG);
-	if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
-		return fail(why, "is '.' or '..'", -EINVAL);
-	/* '/' and control bytes are reported ahead of encoding errors: they are
-	 * the more specific complaint, and both are ASCII so they are found even
-	 * inside an otherwise malformed name. */
+		return fail(why, "is longer than 4096 bytes", -ENAMETOOLONG);
+	/* Control bytes are reported ahead of the folder structure and of
+	 * encoding errors: they are the most specific complaint, and being ASCII
+	 * they are found even inside an otherwise malformed name. */
 	for (size_t i = 0; i < len;) {
 		size_t n;
 
-		if (p[i] == '/')
-			return fail(why, "contains '/'", -EINVAL);
 		if (p[i] < 0x20 || p[i] == 0x7F)
 			return fail(why, "contains a control character", -EINVAL);
 		n = bad_utf8 ? 0 : utf8_sequence(p + i, len - i);
@@ -84,6 +82,26 @@ int name_check(const void *name, size_t len, const char **why)
 			n = 1;
 		}
 		i += n;
+	}
+	if (p[0] == '/')
+		return fail(why, "begins with '/'", -EINVAL);
+	if (p[len - 1] == '/')
+		return fail(why, "ends with '/'", -EINVAL);
+	for (size_t i = 0; i <= len; i++) {
+		size_t n = i - start;
+
+		if (i < len && p[i] != '/')
+			continue;
+		if (n == 0)
+			return fail(why, "has an empty component ('//')", -EINVAL);
+		if ((n == 1 && p[start] == '.') ||
+		    (n == 2 && p[start] == '.' && p[start + 1] == '.'))
+			return fail(why,
+				    n == len ? "is '.' or '..'" : "has a '.' or '..' component",
+				    -EINVAL);
+		if (n > COMPONENT_MAX_BYTES)
+			return fail(why, "has a component longer than 255 bytes", -ENAMETOOLONG);
+		start = i + 1;
 	}
 	if (bad_utf8)
 		return fail(why, "is not valid UTF-8", -EINVAL);

@@ -31,7 +31,7 @@
 #define STORE_LOCKS  256
 #define HASH_HEX     64
 #define USER_MAX     64
-#define META_BUF     4096
+#define META_BUF     16384 /* a record: two versions with names of up to 4 KiB */
 #define READ_BUF     (1024 * 1024)
 #define PATH_BUF     512
 #define FORMAT_MAGIC "dfs-data "

@@ -28,6 +28,7 @@ enum {
 	CLI_OPT_ALL,
 	CLI_OPT_RESUME,
 	CLI_OPT_NEW_PASSWORD_FILE,
+	CLI_OPT_RECURSIVE,
 };
 
 struct cli_progress {
@@ -52,6 +53,10 @@ struct cli {
 	bool keep_client;    /* in the shell: cli_open reuses the client, cli_close keeps it */
 	size_t json_results; /* elements of a --json result array printed so far */
 	struct dfs_client *client;
+	/* Whose session cli_parallel's clients share: NULL for client itself (a
+	 * command run by the shell in a child process works on a client sharing
+	 * the shell's session, and shares that session, not the shared client). */
+	struct dfs_client *session;
 	struct cli_progress progress;
 };
 
@@ -148,6 +153,21 @@ typedef void (*cli_item_report_fn)(struct cli *cli, const struct cli_item *item,
  * was refused, or the login's exit status if the login failed. */
 bool cli_items_open(struct cli *cli, const char *verb, struct cli_item *items, int n,
 		    cli_item_report_fn report, int *status);
+
+/* Strips the trailing '/'s of a folder operand in place ("/" stays). */
+void cli_strip_slashes(char *s);
+/* Whether name is prefix itself or a file in the folder prefix ("prefix/..."). */
+bool cli_in_folder(const char *name, const char *prefix);
+/* Frees an array of n malloc'd names and the array itself (NULL is fine). */
+void cli_free_names(char **names, int n);
+/* For -r: lists the user's files once and collects, sorted and each once, the
+ * names of those that the name of a ready item (ok) is, or holds as a folder
+ * (cli_in_folder). An item that matches nothing is reported ("dfs: VERB
+ * OPERAND: no such file or folder", and with --json as a failed result) and
+ * sets *status to CLI_EXIT_FAIL. *out (free with cli_free_names) receives
+ * *nout names. 0, or -errno after printing why (and setting *status). */
+int cli_folder_names(struct cli *cli, const char *verb, const struct cli_item *items, int n,
+		     char ***out, int *nout, int *status);
 
 /* Runs one item of a command on client c; returns 0 or -errno. */
 typedef int (*cli_parallel_run_fn)(struct dfs_client *c, int i, void *arg);

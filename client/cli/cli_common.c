@@ -560,22 +560,57 @@ void cli_json_results_end(struct cli *cli)
 	fflush(stdout);
 }
 
+/* Why dfs_name_check refused name, as far as the folder structure tells
+ * (the library decides; this only words the message), or NULL. */
+static const char *name_structure_why(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0)
+		return "it is empty";
+	if (len > DFS_NAME_MAX_BYTES)
+		return NULL;
+	if (name[0] == '/')
+		return "it begins with '/'";
+	if (name[len - 1] == '/')
+		return "it ends with '/'";
+	for (const char *p = name; *p;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 0)
+			return "it has an empty folder ('//')";
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return "it has a '.' or '..' component";
+		if (n > 255)
+			return "a component is longer than 255 bytes";
+		p += n;
+		if (*p)
+			p++;
+	}
+	return NULL;
+}
+
 int cli_check_name(struct cli *cli, const char *what, const char *name)
 {
 	int rc = dfs_name_check(name);
+	const char *why;
 
 	if (rc == 0)
 		return 0;
 	cli_progress_clear(cli);
-	if (rc == -ENAMETOOLONG) {
+	if (strlen(name) > DFS_NAME_MAX_BYTES) {
 		fprintf(stderr, "dfs: %s: the name is longer than %d bytes\n", what,
 			DFS_NAME_MAX_BYTES);
 		return rc;
 	}
+	why = name_structure_why(name);
 	fprintf(stderr, "dfs: %s: invalid name ", what);
 	cli_json_string(stderr, name);
-	fputs(": a name is 1 to 255 bytes of UTF-8 without '/' or control characters, "
-	      "and not '.' or '..'\n",
+	if (why)
+		fprintf(stderr, " (%s)", why);
+	fputs(": a name is at most 4096 bytes of UTF-8 without control characters; '/' "
+	      "separates folders, each 1 to 255 bytes and not '.' or '..', with no '/' at "
+	      "either end\n",
 	      stderr);
 	return rc;
 }
@@ -608,4 +643,87 @@ bool cli_items_open(struct cli *cli, const char *verb, struct cli_item *items, i
 		if (items[i].ok)
 			report(cli, &items[i], "not logged in");
 	return false;
+}
+
+void cli_strip_slashes(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 1 && s[n - 1] == '/')
+		s[--n] = '\0';
+}
+
+bool cli_in_folder(const char *name, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return strncmp(name, prefix, n) == 0 && (name[n] == '\0' || name[n] == '/');
+}
+
+void cli_free_names(char **names, int n)
+{
+	for (int i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int cli_folder_names(struct cli *cli, const char *verb, const struct cli_item *items, int n,
+		     char ***out, int *nout, int *status)
+{
+	struct dfs_file_list *l = NULL;
+	bool *found = NULL;
+	char **names = NULL;
+	int rc, count = 0;
+
+	*out = NULL;
+	*nout = 0;
+	rc = dfs_list(cli->client, &l);
+	cli_progress_done(cli);
+	if (rc < 0) {
+		cli_error(cli, "%s: cannot list the files: %s", verb, cli_reason(cli, rc));
+		*status = cli_exit_for(rc);
+		return rc;
+	}
+	found = calloc((size_t)n + 1, sizeof(*found));
+	names = calloc(l->count + 1, sizeof(*names));
+	if (!found || !names) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	/* The list is sorted by name: each file once, in order, even when the
+	 * folders given overlap. */
+	for (size_t k = 0; k < l->count; k++) {
+		bool take = false;
+
+		for (int i = 0; i < n; i++) {
+			if (items[i].ok && cli_in_folder(l->files[k].name, items[i].name)) {
+				found[i] = true;
+				take = true;
+			}
+		}
+		if (take && !(names[count++] = strdup(l->files[k].name))) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		if (items[i].ok && !found[i]) {
+			cli_error(cli, "%s %s: no such file or folder", verb, items[i].operand);
+			if (cli->json)
+				cli_json_result(cli, NULL, items[i].name, "no such file or folder");
+			*status = CLI_EXIT_FAIL;
+		}
+	}
+	free(found);
+	dfs_file_list_free(l);
+	*out = names;
+	*nout = count;
+	return 0;
+fail:
+	cli_error(cli, "%s: out of memory", verb);
+	*status = CLI_EXIT_FAIL;
+	cli_free_names(names, count);
+	free(found);
+	dfs_file_list_free(l);
+	return rc;
 }

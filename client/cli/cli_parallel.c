@@ -58,7 +58,7 @@ static void *worker(void *arg)
 	struct dfs_client *c = NULL;
 	int i;
 
-	if (dfs_client_share(b->cli->client, &c) == 0)
+	if (dfs_client_share(b->cli->session ? b->cli->session : b->cli->client, &c) == 0)
 		while ((i = take(b)) >= 0)
 			finish(b, c, i, b->run(c, i, b->arg));
 	dfs_client_free(c);

@@ -1,5 +1,6 @@
-/* cmd_get.c: dfs get NAME... [-d DIR | -o LOCAL]: fetch files. */
+/* cmd_get.c: dfs get NAME... [-d DIR | -o LOCAL] and get -r PREFIX... [-d DIR]: fetch files. */
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -14,10 +15,12 @@ struct get_opts {
 	const char *dir;
 	const char *out;
 	bool resume;
+	bool recursive;
 };
 
 static const struct option get_longopts[] = {
     {"resume", no_argument, NULL, CLI_OPT_RESUME},
+    {"recursive", no_argument, NULL, 'r'},
     {NULL, 0, NULL, 0},
 };
 
@@ -32,6 +35,8 @@ static int get_option(struct cli *cli, void *ctx, int opt, const char *arg)
 		o->out = arg;
 	else if (opt == CLI_OPT_RESUME)
 		o->resume = true;
+	else if (opt == 'r')
+		o->recursive = true;
 	else
 		return cli_usage_error(&cli_cmd_get, "unexpected option");
 	return 0;
@@ -105,6 +110,62 @@ static const char *escapes_dir(const char *dir, const char *name, const char *pa
 		return NULL;
 	snprintf(buf, len, "the folder of %s is outside %s", path, dir);
 	return buf;
+}
+
+/* Creates the folders of name (all its components but the last) below dir,
+ * one at a time relative to the one above, never through a symbolic link: a
+ * component that exists as a link or as something other than a folder is
+ * refused. NULL, or why not (in buf). */
+static const char *make_folders(const char *dir, const char *name, char *buf, size_t len)
+{
+	const char *p = name, *slash;
+	const char *why = NULL;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(buf, len, "cannot open the folder %s: %s", dir, strerror(errno));
+		return buf;
+	}
+	while ((slash = strchr(p, '/')) != NULL) {
+		char comp[256];
+		size_t n = (size_t)(slash - p);
+		int sub;
+
+		if (n == 0 || n >= sizeof(comp)) {
+			snprintf(buf, len, "the name has an empty or too long part");
+			why = buf;
+			break;
+		}
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		if (mkdirat(fd, comp, 0777) < 0 && errno != EEXIST) {
+			snprintf(buf, len, "cannot create the folder %.*s in %s: %s",
+				 (int)(slash - name), name, dir, strerror(errno));
+			why = buf;
+			break;
+		}
+		sub = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0) {
+			int e = errno;
+			struct stat sb;
+
+			/* O_DIRECTORY reports a link as ENOTDIR: say which it was. */
+			if ((e == ENOTDIR || e == ELOOP) &&
+			    fstatat(fd, comp, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+				e = S_ISLNK(sb.st_mode) ? ELOOP : ENOTDIR;
+			snprintf(buf, len, "%s/%.*s %s", dir, (int)(slash - name), name,
+				 e == ELOOP	? "is a symbolic link; folders are never followed"
+				 : e == ENOTDIR ? "exists and is not a folder"
+						: strerror(e));
+			why = buf;
+			break;
+		}
+		close(fd);
+		fd = sub;
+		p = slash + 1;
+	}
+	close(fd);
+	return why;
 }
 
 /* One element of the --json result array: name, path, ok, error. */
@@ -196,6 +257,7 @@ static int get_main(struct cli *cli, int argc, char **argv)
 	char **names = NULL;
 	struct cli_item *items = NULL;
 	struct get_batch batch;
+	bool owned = false;
 	int n = 0, ntodo = 0, i, rc, status = CLI_EXIT_OK;
 
 	rc = cli_parse(cli, &cli_cmd_get, argc, argv, get_option, &o, &names, &n);
@@ -222,17 +284,56 @@ static int get_main(struct cli *cli, int argc, char **argv)
 		status = cli_usage_error(&cli_cmd_get, "an empty path was given");
 		goto out;
 	}
+	if (o.recursive && o.out) {
+		status = cli_usage_error(&cli_cmd_get, "-r and -o LOCAL exclude each other");
+		goto out;
+	}
 	items = calloc((size_t)n, sizeof(*items));
 	if (!items) {
 		cli_error(cli, "out of memory");
 		status = CLI_EXIT_FAIL;
 		goto out;
 	}
-	/* The name becomes a local file name, so it is checked first. */
-	for (i = 0; i < n; i++)
+	/* The name becomes a local file name, so it is checked first. A folder
+	 * given with -r may end in '/', as completion leaves it. */
+	for (i = 0; i < n; i++) {
+		if (o.recursive)
+			cli_strip_slashes(names[i]);
 		items[i] = (struct cli_item){.operand = names[i], .name = names[i]};
+	}
 	if (!cli_items_open(cli, "get", items, n, get_report, &status))
 		goto out;
+	if (o.recursive) {
+		char **found = NULL;
+		int nfound = 0;
+
+		if (cli_folder_names(cli, "get", items, n, &found, &nfound, &status) < 0)
+			goto out;
+		free(items);
+		items = calloc((size_t)nfound + 1, sizeof(*items));
+		if (!items) {
+			cli_free_names(found, nfound);
+			cli_error(cli, "out of memory");
+			status = CLI_EXIT_FAIL;
+			goto out;
+		}
+		free(names);
+		names = found;
+		n = nfound;
+		/* Like cp -r, into a folder that may not exist yet (its parent must). */
+		if (o.dir && nfound > 0 && mkdir(o.dir, 0777) < 0 && errno != EEXIST) {
+			cli_error(cli, "get: Transfer failed: cannot create the folder %s: %s",
+				  o.dir, strerror(errno));
+			status = CLI_EXIT_FAIL;
+			owned = true;
+			goto out;
+		}
+		for (i = 0; i < n; i++)
+			items[i] =
+			    (struct cli_item){.operand = names[i], .name = names[i], .ok = true};
+		/* The names now own their strings. */
+		owned = true;
+	}
 	dfs_set_resume(cli->client, o.resume);
 	batch = (struct get_batch){.o = &o, .names = names, .status = status};
 	batch.paths = calloc((size_t)n, sizeof(*batch.paths));
@@ -248,8 +349,11 @@ static int get_main(struct cli *cli, int argc, char **argv)
 
 			if (!items[i].ok)
 				continue;
-			/* -d DIR (or the current folder) receives only files inside it. */
+			/* -d DIR (or the current folder) receives only files inside it,
+			 * in the folders their names give. */
 			if (!o.out)
+				why = make_folders(o.dir ? o.dir : ".", names[i], buf, sizeof(buf));
+			if (!o.out && !why)
 				why = escapes_dir(o.dir ? o.dir : ".", names[i], batch.paths[i],
 						  buf, sizeof(buf));
 			if (why) {
@@ -275,21 +379,33 @@ out:
 		cli_json_results_end(cli);
 	cli_close(cli);
 	free(items);
-	free(names);
+	if (owned)
+		cli_free_names(names, n);
+	else
+		free(names);
 	return status;
 }
 
 const struct cli_command cli_cmd_get = {
     .name = "get",
     .summary = "fetch files",
-    .usage = "NAME... [-d DIR | -o LOCAL] [--resume]",
-    .help = "Fetch each NAME into DIR (default: the current folder) under its name.\n"
+    .usage = "NAME... [-d DIR | -o LOCAL] | -r PREFIX... [-d DIR]",
+    .help = "Fetch each NAME into DIR (default: the current folder) under its name;\n"
+	    "a name with folders (photos/2024/a.jpg) goes to DIR/photos/2024/a.jpg,\n"
+	    "the folders created as needed (never through a symbolic link).\n"
 	    "A file appears only once complete and verified; on failure a line with\n"
 	    "'Transfer failed' and the reason goes to stderr, no file is created and an\n"
 	    "existing file of that name is left untouched. The exit status is 1 if any\n"
 	    "NAME failed.\n"
 	    "\n"
+	    "With -r, each PREFIX is a folder (a trailing '/' is allowed): every file\n"
+	    "whose name is PREFIX or begins with PREFIX/ is fetched into DIR under its\n"
+	    "whole name, recreating PREFIX/relative/path below DIR (DIR itself is\n"
+	    "created if missing). A PREFIX that names no file is an error.\n"
+	    "\n"
 	    "Options:\n"
+	    "  -r, --recursive\n"
+	    "              fetch every file below each folder PREFIX\n"
 	    "  -d DIR      write into DIR (never outside it: a symbolic link in DIR\n"
 	    "              that leads out of it is refused)\n"
 	    "  -o LOCAL    write the single NAME to LOCAL; '-o -' writes it to standard\n"
@@ -301,7 +417,7 @@ const struct cli_command cli_cmd_get = {
 	    "              only the missing bytes. The modification time is kept.\n"
 	    "  --json      print a JSON array with one object per NAME: name, path,\n"
 	    "              ok, and error when ok is false (not with '-o -')",
-    .shortopts = "d:o:",
+    .shortopts = "d:o:r",
     .longopts = get_longopts,
     .run = get_main,
 };

@@ -1,4 +1,4 @@
-/* cmd_list.c: dfs list [-l] [--json]: the user's files. */
+/* cmd_list.c: dfs list [PREFIX] [-l] [--json]: the user's files. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,15 +131,15 @@ static void print_plain(const struct dfs_file_list *l)
 static int list_main(struct cli *cli, int argc, char **argv)
 {
 	struct list_opts o = {0};
-	struct dfs_file_list *l = NULL;
+	struct dfs_file_list *l = NULL, shown = {0};
 	char **ops = NULL;
 	int n = 0, rc, status = CLI_EXIT_OK;
 
 	rc = cli_parse(cli, &cli_cmd_list, argc, argv, list_option, &o, &ops, &n);
 	if (rc)
 		return rc < 0 ? CLI_EXIT_OK : rc;
-	if (n > 0) {
-		status = cli_usage_error(&cli_cmd_list, "unexpected operand '%s'", ops[0]);
+	if (n > 1) {
+		status = cli_usage_error(&cli_cmd_list, "unexpected operand '%s'", ops[1]);
 		goto out;
 	}
 	rc = cli_open(cli, false);
@@ -154,13 +154,31 @@ static int list_main(struct cli *cli, int argc, char **argv)
 		status = cli_exit_for(rc);
 		goto out;
 	}
+	/* The servers list every file of the user; the prefix is applied here. */
+	shown = *l;
+	if (n == 1) {
+		size_t len = strlen(ops[0]);
+
+		shown.count = 0;
+		shown.files = calloc(l->count + 1, sizeof(*shown.files));
+		if (!shown.files) {
+			cli_error(cli, "list: out of memory");
+			status = CLI_EXIT_FAIL;
+			goto out;
+		}
+		for (size_t i = 0; i < l->count; i++)
+			if (strncmp(l->files[i].name, ops[0], len) == 0)
+				shown.files[shown.count++] = l->files[i];
+	}
 	if (cli->json)
-		print_json(l);
+		print_json(&shown);
 	else if (o.longfmt)
-		print_long(l);
+		print_long(&shown);
 	else
-		print_plain(l);
+		print_plain(&shown);
 out:
+	if (l && shown.files != l->files)
+		free(shown.files);
 	dfs_file_list_free(l);
 	cli_close(cli);
 	free(ops);
@@ -170,11 +188,12 @@ out:
 const struct cli_command cli_cmd_list = {
     .name = "list",
     .summary = "list your files",
-    .usage = "[-l] [--json]",
+    .usage = "[PREFIX] [-l] [--json]",
     .help = "List your files, merged from every server that answers, one a line: the\n"
 	    "name, a space, the size in bytes; ' (degraded)' follows when some chunk has\n"
 	    "fewer than two good copies and ' (unreadable)' when some chunk has none on\n"
-	    "a server that answered.\n"
+	    "a server that answered. With PREFIX, only the files whose names begin with\n"
+	    "it ('photos/' for the folder photos); names are always printed whole.\n"
 	    "\n"
 	    "Options:\n"
 	    "  -l        long format: VERSION MTIME SIZE COPIES SURVIVES NAME, with MTIME\n"

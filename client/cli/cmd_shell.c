@@ -1,10 +1,12 @@
 /* cmd_shell.c: dfs shell: an interactive prompt that logs in once and runs commands. */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <editline/readline.h>
@@ -21,6 +23,20 @@ static struct dfs_file_list *remote_names;
 static bool remote_names_loaded;
 
 static const char *const shell_words[] = {"help", "quit", "exit"};
+
+/* Set by Ctrl-C (SIGINT) at an interactive prompt: the line being edited is
+ * dropped, the shell goes on. */
+static volatile sig_atomic_t interrupted;
+
+/* A child that could not share the shell's session exits with this status,
+ * having done nothing; the shell then runs the command itself. */
+#define SHELL_CHILD_NO_SESSION 120
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
 
 static void forget_remote_names(void)
 {
@@ -62,21 +78,75 @@ static char *command_generator(const char *text, int state)
 	return NULL;
 }
 
-/* Generator of the user's remote names for readline. */
+/* The word being completed without its backslashes (names are offered
+ * with spaces and quotes escaped by one), in a malloc'd string. */
+static char *unescape_word(const char *text)
+{
+	char *out = malloc(strlen(text) + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (const char *p = text; *p; p++) {
+		if (*p == '\\' && p[1])
+			p++;
+		*o++ = *p;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* name[0..len) with a backslash before each character a shell would split
+ * or interpret, in a malloc'd string. */
+static char *escape_name(const char *name, size_t len)
+{
+	char *out = malloc(2 * len + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		if (strchr(" \t\\\"'`$&|;<>()*?[]{}!#~", name[i]))
+			*o++ = '\\';
+		*o++ = name[i];
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Generator of the user's remote names for readline, one folder at a time:
+ * a name is offered up to the '/' after the typed part ("photos/" for
+ * "photos/2024/a.jpg"), each folder once, and escaped as a shell word. */
 static char *name_generator(const char *text, int state)
 {
 	static size_t i;
-	size_t len = strlen(text);
+	static char *typed, *last;
+	size_t len;
 
 	if (state == 0) {
 		i = 0;
+		free(typed);
+		free(last);
+		last = NULL;
+		typed = unescape_word(text);
 		load_remote_names();
 	}
+	if (!typed)
+		return NULL;
+	len = strlen(typed);
 	while (remote_names && i < remote_names->count) {
 		const char *n = remote_names->files[i++].name;
+		const char *slash;
+		size_t upto;
 
-		if (strncmp(n, text, len) == 0)
-			return strdup(n);
+		if (strncmp(n, typed, len) != 0)
+			continue;
+		slash = strchr(n + len, '/');
+		upto = slash ? (size_t)(slash - n) + 1 : strlen(n);
+		/* The list is sorted: a folder's names are next to each other. */
+		if (last && strlen(last) == upto && strncmp(last, n, upto) == 0)
+			continue;
+		free(last);
+		last = strndup(n, upto);
+		return last ? escape_name(n, upto) : NULL;
 	}
 	return NULL;
 }
@@ -86,9 +156,11 @@ static char *name_generator(const char *text, int state)
 static char **complete(const char *text, int start, int end)
 {
 	char first[32];
+	char **matches;
 	int i = 0, n = 0;
 
 	(void)end;
+	rl_completion_append_character = ' ';
 	while (i < start && (rl_line_buffer[i] == ' ' || rl_line_buffer[i] == '\t'))
 		i++;
 	if (i >= start) {
@@ -104,11 +176,17 @@ static char **complete(const char *text, int start, int end)
 	rl_attempted_completion_over = 1;
 	if (strcmp(first, "help") == 0)
 		return rl_completion_matches(text, command_generator);
-	if (strcmp(first, "get") == 0 || strcmp(first, "delete") == 0 ||
-	    strcmp(first, "locate") == 0 || strcmp(first, "repair") == 0 ||
-	    strcmp(first, "scrub") == 0)
-		return rl_completion_matches(text, name_generator);
-	return NULL;
+	if (strcmp(first, "get") != 0 && strcmp(first, "delete") != 0 &&
+	    strcmp(first, "list") != 0 && strcmp(first, "locate") != 0 &&
+	    strcmp(first, "repair") != 0 && strcmp(first, "scrub") != 0 &&
+	    strcmp(first, "stat") != 0)
+		return NULL;
+	matches = rl_completion_matches(text, name_generator);
+	/* A folder completed alone is continued, not ended with a space. */
+	if (matches && matches[0] && (!matches[1] || !matches[2]) && *matches[0] &&
+	    matches[0][strlen(matches[0]) - 1] == '/')
+		rl_completion_append_character = '\0';
+	return matches;
 }
 
 /* The history file: $XDG_STATE_HOME/dfs/history or ~/.local/state/dfs/history,
@@ -160,12 +238,79 @@ static void shell_help(void)
 	puts("Quote names with spaces (\"my file\"); Tab completes commands and names.");
 }
 
-/* Runs one command line already split into words; returns its exit status. */
-static int run_words(struct cli *shell, int argc, char **argv)
+/* Runs cmd on a copy of the shell's state, over the shell's client. */
+static int run_here(struct cli *shell, const struct cli_command *cmd, int argc, char **argv)
+{
+	struct cli sub = *shell;
+
+	/* Each command gets the shell's options afresh and may add its own. */
+	sub.help = false;
+	sub.json_results = 0;
+	memset(&sub.progress, 0, sizeof(sub.progress));
+	return cmd->run(&sub, argc, argv);
+}
+
+/* Runs cmd in a child process on a client sharing the shell's session (its
+ * own connections: the shell's stay as they are), so that Ctrl-C ends the
+ * command, transfers included, and not the shell. The shell ignores the
+ * interrupt meanwhile. Returns the command's exit status, 130 when it was
+ * interrupted, or -1 when the child could not start or share the session
+ * (nothing was run). */
+static int run_in_child(struct cli *shell, const struct cli_command *cmd, int argc, char **argv)
+{
+	int wstatus;
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		struct dfs_client *shared = NULL;
+		struct cli sub = *shell;
+		int status;
+
+		signal(SIGINT, SIG_DFL);
+		if (dfs_client_share(shell->client, &shared) < 0)
+			_exit(SHELL_CHILD_NO_SESSION);
+		sub.help = false;
+		sub.json_results = 0;
+		memset(&sub.progress, 0, sizeof(sub.progress));
+		/* Events of a shared client go to its owner's handler. */
+		cli_attach_events(&sub);
+		sub.session = shell->client;
+		sub.client = shared;
+		status = cmd->run(&sub, argc, argv);
+		fflush(stdout);
+		fflush(stderr);
+		_exit(status);
+	}
+	while (waitpid(pid, &wstatus, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	interrupted = 0;
+	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == SHELL_CHILD_NO_SESSION)
+		return -1;
+	if (WIFSIGNALED(wstatus)) {
+		fputc('\n', stderr);
+		if (WTERMSIG(wstatus) == SIGINT) {
+			cli_error(shell, "%s: interrupted", cmd->name);
+			return 130;
+		}
+		cli_error(shell, "%s: ended by signal %d", cmd->name, WTERMSIG(wstatus));
+		return CLI_EXIT_FAIL;
+	}
+	return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : CLI_EXIT_FAIL;
+}
+
+/* Runs one command line already split into words; returns its exit status.
+ * At a terminal, commands run in a child process (see run_in_child), except
+ * passwd, which changes the shell's own session. */
+static int run_words(struct cli *shell, int argc, char **argv, bool interactive)
 {
 	const struct cli_command *cmd;
-	struct cli sub;
-	int status;
+	int status = -1;
 
 	if (strcmp(argv[0], "help") == 0 || strcmp(argv[0], "?") == 0) {
 		if (argc < 2) {
@@ -185,12 +330,10 @@ static int run_words(struct cli *shell, int argc, char **argv)
 		cli_error(shell, "unknown command '%s'; 'help' lists them", argv[0]);
 		return CLI_EXIT_USAGE;
 	}
-	/* Each command gets the shell's options afresh and may add its own. */
-	sub = *shell;
-	sub.help = false;
-	sub.json_results = 0;
-	memset(&sub.progress, 0, sizeof(sub.progress));
-	status = cmd->run(&sub, argc, argv);
+	if (interactive && cmd != &cli_cmd_passwd)
+		status = run_in_child(shell, cmd, argc, argv);
+	if (status < 0)
+		status = run_here(shell, cmd, argc, argv);
 	fflush(stdout);
 	cli_attach_events(shell);
 	/* A put or delete changes the names to complete. */
@@ -200,7 +343,8 @@ static int run_words(struct cli *shell, int argc, char **argv)
 
 /* Splits line into words as a shell would (quotes, backslashes) and runs
  * them; an empty line does nothing. Sets *quit for quit/exit. */
-static int run_line(struct cli *shell, Tokenizer *tok, const char *line, bool *quit)
+static int run_line(struct cli *shell, Tokenizer *tok, const char *line, bool interactive,
+		    bool *quit)
 {
 	const char **words = NULL;
 	char **argv = NULL;
@@ -232,7 +376,7 @@ static int run_line(struct cli *shell, Tokenizer *tok, const char *line, bool *q
 			goto out;
 		}
 	}
-	status = run_words(shell, argc, argv);
+	status = run_words(shell, argc, argv, interactive);
 out:
 	for (i = 0; i < argc; i++)
 		free(argv[i]);
@@ -285,6 +429,16 @@ static int shell_main(struct cli *cli, int argc, char **argv)
 	cli->keep_client = true;
 	completing = cli;
 	if (interactive) {
+		struct sigaction sa;
+
+		/* Ctrl-C drops the line being edited, or ends the running command
+		 * (run in a child), never the shell: the handler interrupts the
+		 * terminal read, and libedit must not re-raise the signal. */
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_sigint;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		rl_catch_signals = 0;
 		rl_readline_name = "dfs";
 		rl_attempted_completion_function = complete;
 		stifle_history(SHELL_HISTORY_LINES);
@@ -298,22 +452,30 @@ static int shell_main(struct cli *cli, int argc, char **argv)
 			    dfs_server_count(cli->client));
 	}
 	while (!quit) {
-		char *line = interactive ? readline("dfs> ") : read_plain_line();
+		char *line;
 
+		interrupted = 0;
+		line = interactive ? readline("dfs> ") : read_plain_line();
 		if (!line) {
 			if (interactive)
 				putchar('\n');
+			if (interactive && interrupted) {
+				status = 130;
+				continue;
+			}
 			break;
 		}
 		if (interactive && line[strspn(line, " \t")] != '\0')
 			add_history(line);
-		status = run_line(cli, tok, line, &quit);
+		status = run_line(cli, tok, line, interactive, &quit);
 		free(line);
 	}
 	if (have_history && write_history(history) != 0 && !cli->quiet)
 		cli_error(cli, "warning: cannot save the history in %s", history);
 out:
 	forget_remote_names();
+	if (interactive)
+		signal(SIGINT, SIG_DFL);
 	completing = NULL;
 	cli->keep_client = false;
 	cli_close(cli);
@@ -331,10 +493,13 @@ const struct cli_command cli_cmd_shell = {
 	    "history (kept in $XDG_STATE_HOME/dfs/history, by default\n"
 	    "~/.local/state/dfs/history) and Tab completion of commands and remote\n"
 	    "names: list, put, get, delete, status, locate, repair, scrub take the\n"
-	    "same operands and options as on the command line and run over the same\n"
-	    "connections; 'help' lists them; 'quit', 'exit' or Ctrl-D leaves. Names\n"
-	    "with spaces are quoted as in a shell. 'dfs' with no command at a terminal\n"
-	    "opens the shell. With standard input not a terminal, commands are read one\n"
-	    "a line without a prompt, and the exit status is that of the last command.",
+	    "same operands and options as on the command line and run on the same\n"
+	    "session; 'help' lists them; 'quit', 'exit' or Ctrl-D leaves. Names with\n"
+	    "spaces are quoted as in a shell; Tab completes remote names a folder at a\n"
+	    "time. Ctrl-C drops the line being edited or ends the running command (at a\n"
+	    "terminal each command runs in a child process), never the shell. 'dfs'\n"
+	    "with no command at a terminal opens the shell. With standard input not a\n"
+	    "terminal, commands are read one a line without a prompt, and the exit\n"
+	    "status is that of the last command.",
     .run = shell_main,
 };

@@ -23,7 +23,7 @@ extern "C" {
 #define DFS_API
 #endif
 
-#define DFS_NAME_MAX_BYTES 255
+#define DFS_NAME_MAX_BYTES 4096 /* a whole name; each '/'-separated component at most 255 */
 
 struct dfs_client;
 

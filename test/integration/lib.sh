@@ -302,3 +302,19 @@ with open(sys.argv[1], "r+b") as f:
     f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2]))
     f.write(bytes([b[0] ^ 0xFF]))' "$1" "$2"
 }
+
+# complete_words WORD...: what bash completion (deploy/bash-completion/dfs) offers for the
+# command line WORD... (the last word being completed), one a line.
+complete_words() {
+	(
+		set +eu
+		# shellcheck source=deploy/bash-completion/dfs
+		source "$DFS_SOURCE/deploy/bash-completion/dfs"
+		PATH=$DFS_BUILD/bin:$PATH
+		export DFS_PASSWORD=Bluepanda
+		COMP_WORDS=("$@")
+		COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+		_dfs 2>/dev/null
+		printf '%s\n' "${COMPREPLY[@]}"
+	)
+}

@@ -54,7 +54,7 @@ ok "a missing configuration file is an error"
 cluster_up
 long=$(head -c 300 /dev/zero | tr '\0' n)
 printf 'hostile\n' >"$T/h"
-hostile=(".." "." "a/b" "/etc" "$long" "" $'new\nline' $'tab\there' $'del\x7f' $'\xff\xfe' $'\xc3\x28')
+hostile=(".." "." "a//b" "a/../b" "dir/" "/etc" "$long" "" $'new\nline' $'tab\there' $'del\x7f' $'\xff\xfe' $'\xc3\x28')
 
 check_hostile() {
 	local n
@@ -74,7 +74,7 @@ check_hostile() {
 check_hostile
 must dfs_s list
 assert_eq "" "$OUT" "list after hostile names"
-ok "hostile names (.., ., a/b, 300 bytes, empty, control bytes, bad UTF-8) are refused"
+ok "hostile names (.., ., a//b, a/../b, dir/, /etc, 300 bytes, empty, control bytes, bad UTF-8) are refused"
 
 ok255=$(head -c 255 /dev/zero | tr '\0' n)
 must dfs_s put "$T/h" --as "$ok255"
@@ -88,7 +88,7 @@ ok "a 255-byte name and a name beginning with '-' work"
 # With every server stopped the client must still refuse the names itself.
 cluster down
 check_hostile
-for n in ".." "a/b" "$long"; do
+for n in ".." "a//b" "$long"; do
 	assert_fails dfs_s put "$T/h" --as "$n"
 	assert_not_contains "$ERR" "Transfer failed" "message for '$n' with no server"
 	grep -Eiq 'name' <<<"$ERR" || fail "client did not refuse '$n' by itself: $ERR"

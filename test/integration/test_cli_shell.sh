@@ -114,19 +114,6 @@ assert_not_contains "$OUT" "dfs> " "output of a piped shell"
 ok "dfs shell with commands piped in"
 
 # --- bash completion ---
-complete_words() {
-	(
-		set +eu
-		# shellcheck source=deploy/bash-completion/dfs
-		source "$DFS_SOURCE/deploy/bash-completion/dfs"
-		PATH=$DFS_BUILD/bin:$PATH
-		export DFS_PASSWORD=Bluepanda
-		COMP_WORDS=("$@")
-		COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
-		_dfs 2>/dev/null
-		printf '%s\n' "${COMPREPLY[@]}"
-	)
-}
 got=$(complete_words dfs s | sort | tr '\n' ' ')
 assert_eq "scrub shell status " "$got" "completion of 'dfs s'"
 got=$(complete_words dfs -c "$C/dfs.conf" -u AnujS get '' | sort | tr '\n' ' ')

@@ -59,21 +59,27 @@ assert_contains "$OUT" "secret.txt" "AnujS's list"
 ok "AnujK's delete removes only AnujK's file; AnujS's stays"
 
 # Hostile names straight to every procedure that takes one, past the client's checks.
-for kind in dot dotdot slash nul badutf8 ctrl empty; do
+for kind in dot dotdot nul badutf8 ctrl empty empty-component leading-slash trailing-slash \
+	dotdot-component; do
 	for proc in LOOKUP PUT_BEGIN DELETE; do
 		must env DFS_PASSWORD=Bluepanda "$PROBE" -c "$C/dfs.conf" -s 1 -u AnujS raw-name "$kind" "$proc"
 		assert_contains "$OUT" "raw-name $kind $proc DFS_EINVAL" "server answer to a $kind name"
 	done
 done
-ok "the server refuses '.', '..', 'a/b', NUL, bad UTF-8, control characters and empty names"
+ok "the server refuses '.', '..', NUL, bad UTF-8, control characters, empty names and bad folders"
 for proc in LOOKUP PUT_BEGIN DELETE; do
 	must env DFS_PASSWORD=Bluepanda "$PROBE" -c "$C/dfs.conf" -s 1 -u AnujS raw-name long "$proc"
 	[[ $OUT =~ raw-name\ long\ $proc\ (rpc\ RPC_CANTDECODEARGS|DFS_ENAMETOOLONG) ]] ||
-		fail "a 300-byte name was not refused: $OUT"
+		fail "a 4,097-byte name was not refused: $OUT"
+	must env DFS_PASSWORD=Bluepanda "$PROBE" -c "$C/dfs.conf" -s 1 -u AnujS raw-name long-component "$proc"
+	assert_contains "$OUT" "raw-name long-component $proc DFS_ENAMETOOLONG" "a 256-byte component"
+	must env DFS_PASSWORD=Bluepanda "$PROBE" -c "$C/dfs.conf" -s 1 -u AnujS raw-name slash "$proc"
+	assert_not_contains "$OUT" "DFS_EINVAL" "server answer to the folder name a/b"
 done
-ok "the server refuses a 300-byte name (beyond the XDR bound)"
+ok "the server refuses a 4,097-byte name (beyond the XDR bound) and a 256-byte component; a/b is a name"
 # The client refuses the same names on its own.
-for name in .. a/b "$(printf 'a%.0s' {1..300})" $'a\001b'; do
+for name in .. a//b /abs a/../b dir/ "$(printf 'a%.0s' {1..256})" \
+	"$(printf 'a%.0s' {1..4097})" $'a\001b'; do
 	assert_fails dfs_s put secret.txt --as "$name"
 	[[ $ERR == dfs:* ]] || fail "no dfs: message for a bad name: [$ERR]"
 done

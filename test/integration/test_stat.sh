@@ -65,7 +65,7 @@ ok "copies show as stale (older version), missing (no record) and down (no answe
 
 assert_fails dfs_s stat no-such-file
 assert_contains "$ERR" "no such file"
-assert_fails dfs_s stat "bad/name"
+assert_fails dfs_s stat "bad//name"
 assert_contains "$ERR" "invalid name"
 ok "stat of a missing file or a bad name fails with a clear message"
 cluster start 3

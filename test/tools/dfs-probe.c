@@ -59,7 +59,10 @@ static const char usage_text[] =
     "                           PROC (LOOKUP READ DELETE LIST STATUS PUT_BEGIN VERIFY LOGOUT)\n"
     "                           with the given token: 'PROC STAT'\n"
     "  raw-name KIND PROC       log in, then PROC (LOOKUP PUT_BEGIN DELETE) with a hostile name,\n"
-    "                           KIND one of dot dotdot slash long nul badutf8 ctrl empty max:\n"
+    "                           KIND one of dot dotdot slash (a/b, valid) long (4,097 bytes)\n"
+    "                           nul badutf8 ctrl empty max (4,096 bytes, valid)\n"
+    "                           empty-component leading-slash trailing-slash\n"
+    "                           dotdot-component long-component (256 bytes):\n"
     "                           'raw-name KIND PROC STAT' (or 'rpc CLNT_STAT' if undecodable)\n"
     "  plain-call               NULL and STATUS on a plain connection: 'plain-null RPC_STAT',\n"
     "                           'plain-call rpc RPC_STAT auth AUTH_STAT' (or a dfs_stat)\n"
@@ -768,7 +771,7 @@ static int cmd_call_with_token(const struct target *t, int argc, char **argv)
 
 static int cmd_raw_name(const struct target *t, int argc, char **argv)
 {
-	static char name[300];
+	static char name[5000];
 	struct login_trace tr;
 	char what[64];
 	u_int len;
@@ -790,12 +793,28 @@ static int cmd_raw_name(const struct target *t, int argc, char **argv)
 	} else if (strcmp(argv[0], "slash") == 0) {
 		len = 3;
 		memcpy(name, "a/b", len);
-	} else if (strcmp(argv[0], "long") == 0) {
-		len = 300;
+	} else if (strcmp(argv[0], "long") == 0 || strcmp(argv[0], "max") == 0) {
+		/* Components of 200 bytes: only the whole name's length matters. */
+		len = strcmp(argv[0], "long") == 0 ? 4097 : 4096;
 		memset(name, 'a', len);
-	} else if (strcmp(argv[0], "max") == 0) {
-		len = 255;
+		for (u_int i = 200; i < len - 1; i += 201)
+			name[i] = '/';
+	} else if (strcmp(argv[0], "empty-component") == 0) {
+		len = 4;
+		memcpy(name, "a//b", len);
+	} else if (strcmp(argv[0], "leading-slash") == 0) {
+		len = 2;
+		memcpy(name, "/a", len);
+	} else if (strcmp(argv[0], "trailing-slash") == 0) {
+		len = 2;
+		memcpy(name, "a/", len);
+	} else if (strcmp(argv[0], "dotdot-component") == 0) {
+		len = 6;
+		memcpy(name, "a/../b", len);
+	} else if (strcmp(argv[0], "long-component") == 0) {
+		len = 258;
 		memset(name, 'a', len);
+		name[1] = '/';
 	} else if (strcmp(argv[0], "nul") == 0) {
 		len = 3;
 		memcpy(name, "a\0b", len);
