@@ -4,6 +4,7 @@
 #include <string.h>
 #include "dispatch.h"
 #include "log.h"
+#include "metrics.h"
 #include "ops.h"
 #include "rpcstream.h"
 
@@ -96,8 +97,11 @@ void dispatch_call(struct svc_req *rq, SVCXPRT *xprt, void *conn_arg)
 	union any_args args;
 	union any_res res;
 	const struct proc *p;
+	struct timespec started;
 
+	clock_gettime(CLOCK_MONOTONIC, &started);
 	if (rq->rq_proc >= sizeof(procs) / sizeof(procs[0]) || !procs[rq->rq_proc].run) {
+		metrics_call_rejected(cn->srv->metrics, METRICS_UNKNOWN_PROCEDURE);
 		svcerr_noproc(xprt);
 		return;
 	}
@@ -109,12 +113,14 @@ void dispatch_call(struct svc_req *rq, SVCXPRT *xprt, void *conn_arg)
 		lend_block_buffer(cn, &args.put_block);
 	if (!svc_getargs(xprt, p->xdr_args, (char *)&args)) {
 		log_warn("%s: undecodable %s arguments", cn->peer_text, p->name);
+		metrics_call_rejected(cn->srv->metrics, METRICS_UNDECODABLE);
 		svcerr_decode(xprt);
 		goto out;
 	}
 	p->run(cn, &args, &res);
 	if (!svc_sendreply(xprt, p->xdr_res, (char *)&res))
 		log_debug("%s: could not send the %s reply", cn->peer_text, p->name);
+	metrics_call_done(cn->srv->metrics, rq->rq_proc, &res, &started);
 	xdr_free(p->xdr_res, (char *)&res);
 out:
 	if (rq->rq_proc == DFSPROC_PUT_BLOCK && args.put_block.data.data_val == cn->block_buf)

@@ -29,6 +29,7 @@
 #include "listener.h"
 #include "dispatch.h"
 #include "log.h"
+#include "metrics.h"
 #include "rpcstream.h"
 
 #define BACKLOG		128
@@ -282,9 +283,11 @@ static void *conn_main(void *arg)
 	char why[128];
 	int rc;
 
+	metrics_connection(l->srv->metrics, 1);
 	rc = rpcstream_serve(slot->fd, &opts, dispatch_call, &slot->conn);
 	SSL_CTX_free(opts.tls);
 	dispatch_conn_closed(&slot->conn);
+	metrics_connection(l->srv->metrics, -1);
 	pthread_mutex_lock(&l->lock);
 	log_debug("connection from %s closed: %s", slot->conn.peer_text,
 		  end_reason(l, slot, rc, why, sizeof(why)));

@@ -15,6 +15,7 @@
 #include "dfs_prot.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "registry.h"
 #include "server.h"
 #include "server_config.h"
@@ -298,6 +299,19 @@ int main(int argc, char **argv)
 		log_error("cannot create the session table: %s", strerror(-rc));
 		goto out;
 	}
+	if (cfg->metrics_listen[0] != '\0') {
+		rc = metrics_new(&srv.metrics);
+		if (rc == 0)
+			rc = metrics_start(&srv, err, sizeof(err));
+		else
+			snprintf(err, sizeof(err), "cannot allocate the metrics: %s",
+				 strerror(-rc));
+		if (rc < 0) {
+			log_error("%s", err);
+			goto out;
+		}
+		log_info("metrics at http://%s/metrics", cfg->metrics_listen);
+	}
 
 	rc = listener_open(&srv, &lfd, &port, err, sizeof(err));
 	if (rc < 0) {
@@ -332,10 +346,12 @@ out:
 	if (registered)
 		registry_unregister(cfg->program, DFS_V1);
 	housekeeper_stop(&hk);
+	metrics_stop(&srv);
 	if (lfd >= 0)
 		close(lfd);
 	if (!keep_state) {
 		SSL_CTX_free(srv.tls);
+		metrics_free(srv.metrics);
 		sessions_free(srv.sessions);
 		user_db_close(srv.users);
 		store_close(srv.store);

@@ -16,6 +16,7 @@
 struct store;
 struct user_db;
 struct sessions;
+struct metrics;
 
 struct server_config {
 	unsigned id;		     /* server number, 1..DFS_SERVERS_MAX */
@@ -39,6 +40,7 @@ struct server_config {
 	unsigned max_clock_skew_s;	/* default 7 days: versions further ahead are refused */
 	unsigned login_timeout_s;	/* default 10: a new connection's TLS handshake and login */
 	unsigned max_sessions_per_user; /* default 64: a new session ends the user's oldest */
+	char metrics_listen[128];	/* HOST:PORT of the Prometheus metrics; empty: off */
 };
 
 struct server {
@@ -49,6 +51,7 @@ struct server {
 	SSL_CTX *tls; /* NULL when cfg.tls is off */
 	time_t started;
 	atomic_uint_fast64_t bytes_read, bytes_written, reads;
+	struct metrics *metrics; /* NULL when metrics_listen is empty */
 };
 
 /* One client connection, owned by its thread. */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include "config.h"
 #include "dfs_prot.h"
+#include "metrics.h"
 #include "server_config.h"
 
 #define PROGRAM_MIN 0x20000000u
@@ -49,6 +50,7 @@ static const struct key_def keys[] = {
     {"max_clock_skew", KIND_UINT, FIELD(max_clock_skew_s), 60, 315360000},
     {"login_timeout", KIND_UINT, FIELD(login_timeout_s), 1, 3600},
     {"max_sessions_per_user", KIND_UINT, FIELD(max_sessions_per_user), 1, 10000},
+    {"metrics_listen", KIND_STR, FIELD(metrics_listen), 0, 0},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -322,6 +324,9 @@ static int apply_option(struct server_config *cfg, int opt, const char *arg, cha
 
 static int validate(struct server_config *cfg, char *err, size_t errlen)
 {
+	char host[sizeof(cfg->metrics_listen)];
+	uint16_t port;
+
 	if (cfg->id < 1 || cfg->id > DFS_SERVERS_MAX) {
 		snprintf(err, errlen, "id is required: give --id N or id = N (1..%d)",
 			 DFS_SERVERS_MAX);
@@ -337,6 +342,13 @@ static int validate(struct server_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen,
 			 "tls is %s but no %s is given: set cert and key, or tls = off",
 			 tls_words[cfg->tls], cfg->cert[0] == '\0' ? "cert" : "key");
+		return -EINVAL;
+	}
+	if (cfg->metrics_listen[0] != '\0' &&
+	    metrics_parse_address(cfg->metrics_listen, host, sizeof(host), &port) < 0) {
+		snprintf(err, errlen,
+			 "metrics_listen '%s' is not HOST:PORT (or [IPV6]:PORT, port 1..65535)",
+			 cfg->metrics_listen);
 		return -EINVAL;
 	}
 	if (cfg->data[0] == '\0')

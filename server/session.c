@@ -601,6 +601,21 @@ unsigned sessions_count_user(struct sessions *s, const char *user)
 	return live;
 }
 
+unsigned sessions_count(struct sessions *s)
+{
+	unsigned expired = 0, live;
+	int64_t now;
+
+	pthread_mutex_lock(&s->mu);
+	now = now_ms(s);
+	/* Sessions expire in creation order: the expired ones are the oldest. */
+	for (uint32_t n = s->oldest; n != NIL && s->ses[n].expires_ms <= now; n = s->ses[n].anext)
+		expired++;
+	live = s->count - expired;
+	pthread_mutex_unlock(&s->mu);
+	return live;
+}
+
 /* ---- the throttle ---- */
 
 static size_t thr_home(const struct sessions *s, enum thr_kind kind, const unsigned char *addr,

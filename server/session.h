@@ -111,6 +111,8 @@ unsigned sessions_end_stale(struct sessions *s, const char *user,
 			    const unsigned char verifier_key[SCRAM_KEY_LEN]);
 /* Live (unexpired) sessions of user, for tests and metrics. */
 unsigned sessions_count_user(struct sessions *s, const char *user);
+/* Live (unexpired) sessions of all users, for metrics. */
+unsigned sessions_count(struct sessions *s);
 
 /* The address group of addr as the limits count it: 4 bytes for IPv4, the
  * first 8 bytes (the /64) for IPv6; its length, or 0 for other families

@@ -46,7 +46,7 @@ assert_eq 4 "$(printf '%s\n' "${prog[@]:1}" | sort -u | wc -l)" "distinct progra
 ok "rpcinfo -p lists all four programs on their ports; rpcinfo -t answers for each"
 
 must "$DFS_CLUSTER" -d "$C" status
-assert_eq 4 "$(grep -c '^DFS[1-4] running program 0x[0-9A-Fa-f]* port [0-9]*$' "$T/out")" "running lines"
+assert_eq 4 "$(grep -c '^DFS[1-4] running program 0x[0-9A-Fa-f]* port [0-9]* metrics http://127\.0\.0\.1:[0-9]*/metrics$' "$T/out")" "running lines"
 ok "status shows four running servers"
 
 pids_before=$(cat "$C"/run/dfsd-*.pid)

@@ -1,5 +1,6 @@
 /* test_server_config.c: dfsd's defaults, configuration file, command line and validation. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,7 @@ static void test_defaults(void)
 	CHECK_STR(cfg.data, "/var/lib/dfs/2");
 	CHECK_STR(cfg.cert, "");
 	CHECK_STR(cfg.key, "");
+	CHECK_STR(cfg.metrics_listen, "");
 }
 
 static void test_defaults_tls(void)
@@ -253,6 +255,36 @@ static void test_validation_errors(void)
 	expect_error(extra, "unexpected argument", "stray");
 }
 
+/* metrics_listen: HOST:PORT or [IPV6]:PORT, checked at load. */
+static void test_metrics_listen(void)
+{
+	static const struct {
+		const char *value;
+		bool ok;
+	} cases[] = {
+	    {"127.0.0.1:9100", true}, {"[::1]:9100", true},	{"localhost:65535", true},
+	    {"127.0.0.1", false},     {"127.0.0.1:0", false},	{"127.0.0.1:65536", false},
+	    {":9100", false},	      {"127.0.0.1:91x", false}, {"::1:9100", false},
+	    {"[::1]9100", false},
+	};
+	struct server_config cfg;
+	char err[512], path[300], text[200];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "id = 1\nprogram = 0x20000100\ntls = off\n"
+			 "metrics_listen = %s\n",
+			 cases[i].value);
+		write_file(path, sizeof(path), "metrics.conf", text);
+		char *argv[] = {"dfsd", "-c", path, NULL};
+		CHECK_EQ(load(&cfg, argv, err, sizeof(err)), cases[i].ok ? 0 : -EINVAL);
+		if (cases[i].ok)
+			CHECK_STR(cfg.metrics_listen, cases[i].value);
+		else
+			CHECK(strstr(err, "metrics_listen") != NULL);
+	}
+}
+
 static void test_help_version(void)
 {
 	struct server_config cfg;
@@ -278,10 +310,11 @@ int main(void)
 	test_command_line_wins();
 	test_file_errors();
 	test_validation_errors();
+	test_metrics_listen();
 	test_help_version();
 
-	const char *names[] = {"full.conf",  "override.conf", "unknown.conf",
-			       "range.conf", "tls.conf",      "section.conf"};
+	const char *names[] = {"full.conf", "override.conf", "unknown.conf", "range.conf",
+			       "tls.conf",  "section.conf",  "metrics.conf"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
 		unlink(path);
