@@ -329,6 +329,8 @@ const char *dfs_strerror(int err)
 		return "the session expired; log in again";
 	case ENOSPC:
 		return "a server is out of space";
+	case EDQUOT:
+		return "over quota";
 	case EPROTO:
 		return "protocol error";
 	default:

@@ -207,6 +207,7 @@ static bool login_failed(struct login_job *j, enum clnt_stat st, dfs_stat status
 	snprintf(l->why, sizeof(l->why), "login refused: %s",
 		 status == DFS_EAGAIN	? "too many failed attempts, try later"
 		 : status == DFS_EACCES ? "wrong user name or password"
+		 : status == DFS_EIO	? "user database unreachable on the server"
 					: dfs_strerror(j->err));
 	return true;
 }

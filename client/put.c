@@ -421,6 +421,27 @@ static int describe_chunk_failure(struct dfs_client *c, const char *path, const 
 			   link_label(u->targets[0].link, label, sizeof(label)), u->targets[0].why);
 }
 
+/* Fails a put that some server refused for the user's quota, undoing it everywhere. */
+static int quota_refused(struct dfs_client *c, const char *path, const char *remote_name,
+			 uint64_t ver)
+{
+	put_abort_everywhere(c, remote_name, ver);
+	return client_fail(c, -EDQUOT,
+			   "%s: over quota: storing %s would exceed the user's quota; "
+			   "nothing was changed",
+			   path, remote_name);
+}
+
+/* Whether some server refused an upload of the put for the user's quota. */
+static bool uploads_over_quota(const struct put_state *ps, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++)
+		for (unsigned i = 0; i < ps->uploads[k].ntargets; i++)
+			if (ps->uploads[k].targets[i].err == -EDQUOT)
+				return true;
+	return false;
+}
+
 int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 {
 	struct put_state *ps = NULL;
@@ -431,7 +452,8 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 	atomic_uint_fast64_t progress = 0;
 	unsigned n = c->conf.nservers, row, committed[DFS_SERVERS_MAX] = {0};
 	unsigned lacking[DFS_SERVERS_MAX], nlacking = 0, clock_refused = 0;
-	bool superseded = false, commit_sent[DFS_SERVERS_MAX] = {false};
+	bool superseded = false, collided = false, over_quota = false;
+	bool commit_sent[DFS_SERVERS_MAX] = {false};
 	struct stat sb;
 	int fd = -1, err;
 
@@ -496,6 +518,12 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 		}
 	}
 	run_uploads(c, ps, n);
+	/* A quota refusal from any server fails the whole put: the servers
+	 * count the same files, so the others would refuse its commit too. */
+	if (uploads_over_quota(ps, n)) {
+		err = quota_refused(c, path, remote_name, ver);
+		goto out;
+	}
 	for (unsigned k = 0; k < n; k++) {
 		bool any = false;
 
@@ -568,12 +596,21 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 		err = commit_recv(c, &c->links[s - 1]);
 		if (err == -ESTALE || err == -EEXIST)
 			superseded = true;
+		if (err == -EEXIST)
+			collided = true;
+		else if (err == -EDQUOT)
+			over_quota = true;
 		else if (err == -ERANGE)
 			clock_refused = s;
 		else if (err == 0) {
 			committed[first - 1]++;
 			committed[second - 1]++;
 		}
+	}
+	if (over_quota) {
+		/* Servers that committed before another refused undo their commit. */
+		err = quota_refused(c, path, remote_name, ver);
+		goto out;
 	}
 	if (superseded) {
 		/* Another put or delete of the name, running at the same time, came
@@ -582,7 +619,10 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 				  "%s: %s was written by another client while this put ran; "
 				  "that write is newer and this put did not take effect",
 				  path, remote_name);
-		put_abort_everywhere(c, remote_name, ver);
+		/* ABORT undoes a commit of this version: not where another
+		 * client's file has the same version number. */
+		if (!collided)
+			put_abort_everywhere(c, remote_name, ver);
 		goto out;
 	}
 	if (clock_refused) {

@@ -149,7 +149,7 @@ static int store_everywhere(struct small_put *p)
 	bool sent[DFS_SERVERS_MAX] = {false}, stored[DFS_SERVERS_MAX] = {false};
 	bool answered[DFS_SERVERS_MAX] = {false};
 	unsigned committed[DFS_SERVERS_MAX] = {0}, nfailed = 0, clock_refused = 0;
-	bool superseded = false, unsupported = false;
+	bool superseded = false, collided = false, unsupported = false, over_quota = false;
 	char *scratch = malloc(p->size ? (size_t)p->size : 1);
 	int err, worst = -EHOSTDOWN;
 
@@ -178,10 +178,13 @@ static int store_everywhere(struct small_put *p)
 		if (err == -ESTALE || err == -EEXIST) {
 			answered[s - 1] = true;
 			superseded = true;
+			collided = collided || err == -EEXIST;
 			continue;
 		}
 		if (err == -ERANGE)
 			clock_refused = s;
+		if (err == -EDQUOT)
+			over_quota = true;
 		if (err) {
 			if (err == -ENOSPC || worst == -EHOSTDOWN)
 				worst = err;
@@ -198,8 +201,19 @@ static int store_everywhere(struct small_put *p)
 		p->c->no_store = true;
 		return -EOPNOTSUPP;
 	}
-	if (superseded) {
+	if (over_quota) {
+		/* Servers that stored it before another refused undo their commit. */
 		put_abort_everywhere(p->c, p->name, p->ver);
+		return client_fail(p->c, -EDQUOT,
+				   "%s: over quota: storing %s would exceed the user's quota; "
+				   "nothing was changed",
+				   p->path, p->name);
+	}
+	if (superseded) {
+		/* ABORT undoes a commit of this version: not where another client's
+		 * file has the same version number. */
+		if (!collided)
+			put_abort_everywhere(p->c, p->name, p->ver);
 		return -ESTALE;
 	}
 	if (clock_refused) {

@@ -49,6 +49,9 @@ int dfs_status(struct dfs_client *c, struct dfs_server_info **out, size_t *count
 		s->bytes_read = r.dfs_status_res_u.ok.bytes_read;
 		s->bytes_written = r.dfs_status_res_u.ok.bytes_written;
 		s->reads = r.dfs_status_res_u.ok.reads;
+		s->quota_bytes = r.dfs_status_res_u.ok.quota_bytes;
+		s->quota_files = r.dfs_status_res_u.ok.quota_files;
+		s->logical_bytes = r.dfs_status_res_u.ok.logical_bytes;
 		xdr_free((xdrproc_t)xdr_dfs_status_res, (char *)&r);
 	}
 	*out = v;

@@ -86,7 +86,7 @@ static struct user_counts *find(struct counts *c, const char *user, bool add)
 /* What one current record adds to the totals. */
 static struct count_totals contribution(const dfs_file_info *info)
 {
-	struct count_totals t = {0, 0, 0, 0};
+	struct count_totals t = {0, 0, 0, 0, 0};
 
 	if (!info)
 		return t;
@@ -96,6 +96,7 @@ static struct count_totals contribution(const dfs_file_info *info)
 		return t;
 	}
 	t.files = 1;
+	t.logical_bytes = info->size;
 	t.chunks = info->chunks.chunks_len;
 	for (u_int i = 0; i < info->chunks.chunks_len; i++)
 		t.bytes += info->chunks.chunks_val[i].size;
@@ -111,6 +112,7 @@ static void apply(struct count_totals *t, const struct count_totals *add,
 	t->files = t->files + add->files - sub->files;
 	t->chunks = t->chunks + add->chunks - sub->chunks;
 	t->bytes = t->bytes + add->bytes - sub->bytes;
+	t->logical_bytes = t->logical_bytes + add->logical_bytes - sub->logical_bytes;
 	t->chunks_need_repair =
 	    t->chunks_need_repair + add->chunks_need_repair - sub->chunks_need_repair;
 }

@@ -17,6 +17,7 @@ struct counts;
 
 struct count_totals {
 	uint64_t files, chunks, bytes, chunks_need_repair;
+	uint64_t logical_bytes; /* sum of the whole sizes of the live files */
 };
 
 /* 0 or -ENOMEM. */

@@ -268,7 +268,7 @@ int main(int argc, char **argv)
 	/* Writable so that users can change their own password; a database
 	 * this server may only read still serves logins. A missing file is
 	 * never created here: the read-only open explains it. */
-	rc = access(cfg->users, W_OK) == 0
+	rc = user_db_is_url(cfg->users) || access(cfg->users, W_OK) == 0
 		 ? user_db_open(&srv.users, cfg->users, true, err, sizeof(err))
 		 : -EACCES;
 	if (rc < 0) {

@@ -63,6 +63,7 @@ static dfs_stat check_name(const dfs_name *name)
 
 void op_put_begin(struct conn *cn, dfs_put_begin_args *a, dfs_put_begin_res *r)
 {
+	struct store_quota quota;
 	struct upload_slot *slot = NULL;
 	char user[65];
 	uint64_t offset = 0;
@@ -83,6 +84,13 @@ void op_put_begin(struct conn *cn, dfs_put_begin_args *a, dfs_put_begin_res *r)
 		return;
 	if (count_slots(cn) >= UPLOADS_PER_CONN) {
 		r->status = DFS_EBUSY;
+		return;
+	}
+	err = op_user_quota(cn, user, &quota);
+	if (err == 0)
+		err = store_quota_precheck(cn->srv->store, user, &quota, a->size);
+	if (err < 0) {
+		r->status = op_stat_from_errno(err);
 		return;
 	}
 	slot = calloc(1, sizeof(*slot));
@@ -161,6 +169,7 @@ void op_put_end(struct conn *cn, dfs_put_end_args *a, dfs_stat *r)
 void op_store(struct conn *cn, dfs_store_args *a, dfs_stat *r)
 {
 	const dfs_file_info *info = &a->info;
+	struct store_quota quota;
 	char user[65];
 	int err;
 
@@ -178,8 +187,14 @@ void op_store(struct conn *cn, dfs_store_args *a, dfs_stat *r)
 	*r = op_check_version(cn, info->ver);
 	if (*r != DFS_OK)
 		return;
-	err = store_put_whole(cn->srv->store, user, info, a->data.data_val, a->data.data_len);
-	if (err == -EBADMSG)
+	err = op_user_quota(cn, user, &quota);
+	if (err == 0)
+		err = store_put_whole_quota(cn->srv->store, user, info, a->data.data_val,
+					    a->data.data_len, &quota);
+	if (err == -EDQUOT)
+		log_info("%s: store of version %016llx refused: %s over quota", cn->peer_text,
+			 (unsigned long long)info->ver, user);
+	else if (err == -EBADMSG)
 		log_warn("%s: a stored chunk failed its checksum", cn->peer_text);
 	else if (err == -ENOSPC)
 		log_warn("%s: no space for a %u-byte file", cn->peer_text, a->data.data_len);

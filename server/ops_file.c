@@ -6,6 +6,7 @@
 #include "names.h"
 #include "ops.h"
 #include "store.h"
+#include "users.h"
 #include "version.h"
 
 /* Authenticates and checks the name: the preamble of every per-file call. */
@@ -41,6 +42,7 @@ dfs_stat op_check_version(struct conn *cn, uint64_t ver)
 
 void op_commit(struct conn *cn, dfs_commit_args *a, dfs_stat *r)
 {
+	struct store_quota quota;
 	char user[65];
 	int err;
 
@@ -55,8 +57,13 @@ void op_commit(struct conn *cn, dfs_commit_args *a, dfs_stat *r)
 	*r = op_check_version(cn, a->info.ver);
 	if (*r != DFS_OK)
 		return;
-	err = store_commit(cn->srv->store, user, &a->info);
-	if (err < 0 && err != -ESTALE && err != -EEXIST)
+	err = op_user_quota(cn, user, &quota);
+	if (err == 0)
+		err = store_commit_quota(cn->srv->store, user, &a->info, &quota);
+	if (err == -EDQUOT)
+		log_info("%s: commit of version %016llx refused: %s over quota", cn->peer_text,
+			 (unsigned long long)a->info.ver, user);
+	else if (err < 0 && err != -ESTALE && err != -EEXIST)
 		log_warn("%s: commit of version %016llx failed: %s", cn->peer_text,
 			 (unsigned long long)a->info.ver, strerror(-err));
 	*r = op_stat_from_errno(err);
@@ -245,6 +252,7 @@ void op_status(struct conn *cn, dfs_cred_args *a, dfs_status_res *r)
 	struct server *srv = cn->srv;
 	dfs_server_status *s = &r->dfs_status_res_u.ok;
 	struct store_stats stats;
+	struct user_quota quota;
 	char user[65];
 	int err;
 
@@ -275,6 +283,11 @@ void op_status(struct conn *cn, dfs_cred_args *a, dfs_status_res *r)
 	s->bytes_read = atomic_load(&srv->bytes_read);
 	s->bytes_written = atomic_load(&srv->bytes_written);
 	s->reads = atomic_load(&srv->reads);
+	s->logical_bytes = stats.logical_bytes;
+	if (user_db_quota(srv->users, user, &quota) == 0) {
+		s->quota_bytes = quota.bytes;
+		s->quota_files = quota.files;
+	}
 	r->status = DFS_OK;
 }
 

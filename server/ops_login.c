@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include "ops.h"
 #include "session.h"
+#include "store.h"
 #include "users.h"
 
 dfs_stat op_stat_from_errno(int err)
@@ -28,11 +29,10 @@ dfs_stat op_stat_from_errno(int err)
 	case EPROTO:
 	case EBADMSG:
 	case ESTALE:
+	case EDQUOT:
 	case EKEYEXPIRED:
 	case EKEYREJECTED:
 		return (dfs_stat)-err;
-	case EDQUOT:
-		return DFS_ENOSPC;
 	default:
 		return DFS_EIO;
 	}
@@ -101,7 +101,7 @@ void op_login_begin(struct conn *cn, dfs_login_begin_args *a, dfs_login_begin_re
 	if (err == -ENOENT)
 		err = user_db_fake_verifier(srv->users, st.user, &v);
 	if (err < 0) {
-		log_error("user database: cannot read user %s: %s", st.user, strerror(-err));
+		log_error("user database: cannot read user %s: %s", st.user, user_db_strerror(err));
 		r->status = DFS_EIO;
 		goto out;
 	}
@@ -188,4 +188,24 @@ void op_logout(struct conn *cn, dfs_cred_args *a, dfs_stat *r)
 {
 	sessions_end(cn->srv->sessions, (const unsigned char *)a->cred.token);
 	*r = DFS_OK;
+}
+
+int op_user_quota(struct conn *cn, const char *user, struct store_quota *out)
+{
+	struct user_quota q;
+	int err = user_db_quota(cn->srv->users, user, &q);
+
+	memset(out, 0, sizeof(*out));
+	/* Sessions keep working while a shared database is unreachable: their
+	 * commits go unchecked until it is back. */
+	if (err == -ENOENT || err == -ENOTCONN)
+		return 0;
+	if (err < 0) {
+		log_warn("%s: cannot read the quota of %s: %s", cn->peer_text, user,
+			 strerror(-err));
+		return err;
+	}
+	out->bytes = q.bytes;
+	out->files = q.files;
+	return 0;
 }

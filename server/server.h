@@ -77,4 +77,10 @@ int server_tls_load(struct server *srv, bool reload);
  * with SSL_CTX_free. */
 SSL_CTX *server_tls_hold(struct server *srv);
 
+struct store_quota;
+/* The user's quota as the user database holds it now (no limit for a user
+ * it does not know, or while a shared database is unreachable), so a change
+ * by dfsadm applies to the next commit. 0 or -errno (ops_login.c). */
+int op_user_quota(struct conn *cn, const char *user, struct store_quota *out);
+
 #endif

@@ -46,6 +46,9 @@ struct store {
 	int rootfd;
 	pthread_mutex_t locks[STORE_LOCKS];
 	struct counts *counts; /* built at open, kept at every change of a record */
+	/* Held from the quota check to the count update of a commit under a
+	 * limit, so that two commits of one user cannot both pass the check. */
+	pthread_mutex_t quota_lock;
 };
 
 /* Bytes of an upload between two starts of writeback. */
@@ -835,6 +838,7 @@ int store_open(struct store **out, const char *root, char *err, size_t errlen)
 			goto out;
 		}
 	}
+	pthread_mutex_init(&st->quota_lock, NULL);
 	st->rootfd = rootfd;
 	rootfd = -1;
 	rc = index_old_users(st);
@@ -874,6 +878,7 @@ void store_close(struct store *st)
 	mark_in_service(st->rootfd);
 	for (int i = 0; i < STORE_LOCKS; i++)
 		pthread_mutex_destroy(&st->locks[i]);
+	pthread_mutex_destroy(&st->quota_lock);
 	counts_free(st->counts);
 	close(st->rootfd);
 	free(st);
@@ -1203,6 +1208,53 @@ static int place_chunk(int dirfd, uint64_t ver, const dfs_chunk_sum *c, const ch
 int store_put_whole(struct store *st, const char *user, const dfs_file_info *info, const void *data,
 		    size_t len)
 {
+	return store_put_whole_quota(st, user, info, data, len, NULL);
+}
+
+static bool quota_limited(const struct store_quota *q)
+{
+	return q && (q->bytes || q->files);
+}
+
+/* -EDQUOT if replacing old (NULL or a tombstone: none) by info would take
+ * the user's live bytes or files, from t, above q. A change that does not
+ * add bytes (or files) is allowed even over the limit. */
+static int quota_check(const struct count_totals *t, const dfs_file_info *old,
+		       const dfs_file_info *info, const struct store_quota *q)
+{
+	bool old_live = old && !old->deleted;
+	uint64_t old_size = old_live ? old->size : 0;
+	uint64_t bytes = t->logical_bytes - old_size + info->size;
+	uint64_t files = t->files - (old_live ? 1 : 0) + 1;
+
+	if (!quota_limited(q))
+		return 0;
+	if (q->bytes && info->size > old_size && bytes > q->bytes)
+		return -EDQUOT;
+	if (q->files && !old_live && files > q->files)
+		return -EDQUOT;
+	return 0;
+}
+
+int store_quota_precheck(struct store *st, const char *user, const struct store_quota *q,
+			 uint64_t size)
+{
+	struct count_totals t;
+
+	if (!quota_limited(q))
+		return 0;
+	if (q->bytes && size > q->bytes)
+		return -EDQUOT;
+	counts_user(st->counts, user, &t);
+	/* Nothing could be added: already at the limit of files and over that of bytes. */
+	if (q->files && t.files >= q->files && q->bytes && t.logical_bytes >= q->bytes && size > 0)
+		return -EDQUOT;
+	return 0;
+}
+
+int store_put_whole_quota(struct store *st, const char *user, const dfs_file_info *info,
+			  const void *data, size_t len, const struct store_quota *q)
+{
 	struct file_ref ref;
 	struct statvfs vfs;
 	/* XDR decodes an empty opaque to NULL, and NULL + 0 is undefined. */
@@ -1225,6 +1277,9 @@ int store_put_whole(struct store *st, const char *user, const dfs_file_info *inf
 	rc = ref_for(st, user, info->name.dfs_name_val, info->name.dfs_name_len, &ref);
 	if (rc < 0)
 		return rc;
+	/* Refused before anything is written when the file alone is too large. */
+	if (quota_limited(q) && q->bytes && info->size > q->bytes)
+		return -EDQUOT;
 	if (fstatvfs(st->rootfd, &vfs) == 0 && len > (uint64_t)vfs.f_bavail * vfs.f_frsize)
 		return -ENOSPC;
 	/* Under the file's lock: housekeeping may remove an empty folder. The folder
@@ -1242,7 +1297,21 @@ int store_put_whole(struct store *st, const char *user, const dfs_file_info *inf
 		close(dirfd);
 	pthread_mutex_unlock(ref.lock);
 	if (rc == 0)
-		rc = store_commit(st, user, info);
+		rc = store_commit_quota(st, user, info, q);
+	if (rc == -EDQUOT) {
+		pthread_mutex_lock(ref.lock);
+		dirfd = openat(st->rootfd, ref.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		for (u_int i = 0; dirfd >= 0 && i < info->chunks.chunks_len; i++) {
+			char file[32];
+
+			chunk_name(file, sizeof(file), info->ver, info->chunks.chunks_val[i].index);
+			unlinkat(dirfd, file, 0);
+		}
+		if (dirfd >= 0)
+			close(dirfd);
+		pthread_mutex_unlock(ref.lock);
+		return rc;
+	}
 	/* Folders made above without a flush reach the disk before the caller hears
 	 * of success. */
 	if (rc == 0)
@@ -1298,9 +1367,15 @@ static int open_chunks_present(struct store *st, const struct file_ref *ref,
 
 int store_commit(struct store *st, const char *user, const dfs_file_info *info)
 {
+	return store_commit_quota(st, user, info, NULL);
+}
+
+int store_commit_quota(struct store *st, const char *user, const dfs_file_info *info,
+		       const struct store_quota *q)
+{
 	struct file_ref ref;
 	dfs_meta old, m;
-	bool have_old = false;
+	bool have_old = false, quota_held = false;
 	int chunk_fds[DFS_HELD_MAX], nchunk_fds = 0, rc;
 
 	if (info == NULL)
@@ -1332,6 +1407,16 @@ int store_commit(struct store *st, const char *user, const dfs_file_info *info)
 	rc = open_chunks_present(st, &ref, info, chunk_fds, &nchunk_fds);
 	if (rc < 0)
 		goto out;
+	if (quota_limited(q)) {
+		struct count_totals t;
+
+		pthread_mutex_lock(&st->quota_lock);
+		quota_held = true;
+		counts_user(st->counts, ref.user, &t);
+		rc = quota_check(&t, have_old ? &old.current : NULL, info, q);
+		if (rc < 0)
+			goto out;
+	}
 	memset(&m, 0, sizeof(m));
 	m.format = STORE_FORMAT;
 	m.current = *info;
@@ -1353,6 +1438,8 @@ int store_commit(struct store *st, const char *user, const dfs_file_info *info)
 	counts_replace(st->counts, ref.user, have_old ? &old.current : NULL, &m.current);
 	remove_old_chunks(st->rootfd, ref.dir, &m, info->ver);
 out:
+	if (quota_held)
+		pthread_mutex_unlock(&st->quota_lock);
 	for (int i = 0; i < nchunk_fds; i++)
 		close(chunk_fds[i]);
 	pthread_mutex_unlock(ref.lock);
@@ -1391,6 +1478,32 @@ static void abort_tmp(struct store *st, const char *user, const char *hash, uint
 	closedir(d);
 }
 
+/* Undoes the commit of m's current version (its put failed elsewhere): the
+ * version it replaced becomes current again, or, when it replaced nothing
+ * live, a tombstone at its version, which no older copy outranks. */
+static int rollback(struct store *st, const struct file_ref *ref, const dfs_meta *m)
+{
+	dfs_meta back;
+	int rc;
+
+	memset(&back, 0, sizeof(back));
+	back.format = STORE_FORMAT;
+	if (m->previous.previous_len > 0 && !m->previous.previous_val[0].deleted) {
+		back.current = m->previous.previous_val[0];
+	} else {
+		back.current.name = m->current.name;
+		back.current.ver = m->current.ver;
+		back.current.deleted = TRUE;
+		back.current.mtime_ns = now_ns();
+		back.current.nchunks = m->current.nchunks;
+	}
+	rc = meta_write(st->rootfd, ref->dir, &back);
+	if (rc < 0)
+		return rc;
+	counts_replace(st->counts, ref->user, &m->current, &back.current);
+	return 0;
+}
+
 int store_abort(struct store *st, const char *user, const void *name, size_t name_len, uint64_t ver)
 {
 	struct file_ref ref;
@@ -1410,8 +1523,13 @@ int store_abort(struct store *st, const char *user, const void *name, size_t nam
 		goto out;
 	have = rc == 0;
 	rc = 0;
-	if (have && meta_version(&m, ver) != NULL)
+	if (have && !m.current.deleted && m.current.ver == ver) {
+		rc = rollback(st, &ref, &m);
+		if (rc < 0)
+			goto out;
+	} else if (have && meta_version(&m, ver) != NULL) {
 		goto out;
+	}
 	dirfd = openat(st->rootfd, ref.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		goto out;
@@ -1915,6 +2033,7 @@ static int stats_folder(struct store *st, const char *user, const char *hash, co
 		return 0;
 	if (!m.current.deleted) {
 		s->files++;
+		s->logical_bytes += m.current.size;
 		s->chunks += m.current.chunks.chunks_len;
 		for (u_int i = 0; i < m.current.chunks.chunks_len; i++)
 			s->bytes += m.current.chunks.chunks_val[i].size;
@@ -1955,6 +2074,7 @@ static int stats_from(struct store *st, const struct count_totals *t, struct sto
 	out->files = t->files;
 	out->chunks = t->chunks;
 	out->bytes = t->bytes;
+	out->logical_bytes = t->logical_bytes;
 	out->chunks_need_repair = t->chunks_need_repair;
 	return 0;
 }

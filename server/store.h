@@ -79,7 +79,34 @@ int store_put_whole(struct store *st, const char *user, const dfs_file_info *inf
  * chunk files are removed. info->deleted must be FALSE. */
 int store_commit(struct store *st, const char *user, const dfs_file_info *info);
 
-/* Removes staged (uncommitted) chunk files of (name, ver). */
+/* A user's limits (users.h): bytes of file data, counted as the whole sizes
+ * (dfs_file_info.size) of their live files, and live files; 0 = no limit.
+ * Every server holds part of every file, so every server's counts see all of
+ * a user's files and each can check the limits alone. */
+struct store_quota {
+	uint64_t bytes, files;
+};
+/* store_commit, refused with -EDQUOT (nothing changes) when the version
+ * would take the user's bytes or files above q: an overwrite counts the new
+ * size minus the old, a new name one more file; a commit that adds nothing
+ * is allowed even over the limit. The check and the count update are one
+ * step per server (a lock held across them), so concurrent commits of one
+ * user cannot both pass it. q NULL or all zero: no limit. */
+int store_commit_quota(struct store *st, const char *user, const dfs_file_info *info,
+		       const struct store_quota *q);
+/* store_put_whole with the same quota check; on -EDQUOT nothing is left. */
+int store_put_whole_quota(struct store *st, const char *user, const dfs_file_info *info,
+			  const void *data, size_t len, const struct store_quota *q);
+/* Early refusal for an upload of a size-byte chunk: -EDQUOT when the chunk
+ * alone exceeds the byte limit, or the user is already at the file limit and
+ * at or over the byte limit. The full check is at commit. */
+int store_quota_precheck(struct store *st, const char *user, const struct store_quota *q,
+			 uint64_t size);
+
+/* Removes staged (uncommitted) chunk files of (name, ver). If ver is the
+ * file's current version here (its put failed on other servers after this
+ * one committed), the commit is undone: the version it replaced is current
+ * again, or a tombstone at ver if it replaced no live file. */
 int store_abort(struct store *st, const char *user, const void *name, size_t name_len,
 		uint64_t ver);
 
@@ -123,6 +150,7 @@ int store_verify(struct store *st, const char *user, const void *name, size_t na
 
 struct store_stats {
 	uint64_t files, chunks, bytes, chunks_need_repair;
+	uint64_t logical_bytes; /* the whole sizes of the live files */
 	uint64_t space_free, space_total;
 };
 /* Live files, their chunks and bytes, and chunks whose version lists servers

@@ -17,8 +17,11 @@
 #define MAP_SIZE       (64u << 20)
 #define USER_MAX       64
 #define RECORD_VERSION 1
-/* version, salt_len, salt, iterations (BE32), stored_key, server_key */
-#define RECORD_MAX (2 + SCRAM_SALT_MAX + 4 + 2 * SCRAM_KEY_LEN)
+/* version, salt_len, salt, iterations (BE32), stored_key, server_key, and
+ * for a user with a quota: quota bytes (BE64), quota files (BE64). A record
+ * without the quota (every record written before quotas) means no limit. */
+#define QUOTA_LEN  16
+#define RECORD_MAX (2 + SCRAM_SALT_MAX + 4 + 2 * SCRAM_KEY_LEN + QUOTA_LEN)
 /* The database's settings live under a key no user name can take (user
  * names never begin with '.'): version, fake-verifier key, iterations (BE32). */
 #define SETTINGS_KEY	 ".settings"
@@ -28,6 +31,7 @@
 #define COUNTS_MAX 16
 
 struct user_db {
+	struct user_db_redis *redis; /* the Redis backend; NULL for a file */
 	MDB_env *env;
 	MDB_dbi dbi;
 	bool writable;
@@ -83,7 +87,8 @@ static uint32_t get_be32(const unsigned char *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-static int unpack(const unsigned char *rec, size_t len, struct scram_verifier *v);
+static int unpack(const unsigned char *rec, size_t len, struct scram_verifier *v,
+		  struct user_quota *q);
 
 /* 0 and *out, -ENOENT if the file has no settings, -EBADMSG if unreadable. */
 static int settings_get(MDB_txn *txn, MDB_dbi dbi, struct user_db_settings *out)
@@ -140,7 +145,7 @@ static uint32_t common_iterations(MDB_txn *txn, MDB_dbi dbi)
 		size_t i;
 
 		if (key.mv_size == 0 || ((const char *)key.mv_data)[0] == '.' ||
-		    unpack(val.mv_data, val.mv_size, &v) < 0)
+		    unpack(val.mv_data, val.mv_size, &v, NULL) < 0)
 			continue;
 		for (i = 0; i < n && counts[i].iterations != v.iterations; i++)
 			;
@@ -197,6 +202,25 @@ int user_db_open(struct user_db **out, const char *path, bool writable, char *er
 	if (!path || !*path) {
 		rc = -EINVAL;
 		snprintf(err, errlen, "no user database path given");
+		goto out;
+	}
+	if (user_db_is_url(path)) {
+		db = calloc(1, sizeof(*db));
+		if (!db) {
+			rc = -ENOMEM;
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		db->writable = writable;
+		db->fallback.iterations = SCRAM_DEFAULT_ITERATIONS;
+		rc = RAND_bytes(db->fallback.fake_key, sizeof(db->fallback.fake_key)) == 1 ? 0
+											   : -EIO;
+		if (rc == 0)
+			rc = user_db_redis_open(&db->redis, path, writable, err, errlen);
+		if (rc < 0)
+			goto out;
+		*out = db;
+		db = NULL;
 		goto out;
 	}
 	if ((size_t)snprintf(lockpath, sizeof(lockpath), "%s-lock", path) >= sizeof(lockpath)) {
@@ -279,13 +303,27 @@ void user_db_close(struct user_db *db)
 {
 	if (!db)
 		return;
+	user_db_redis_close(db->redis);
 	if (db->env)
 		mdb_env_close(db->env);
 	OPENSSL_cleanse(&db->fallback, sizeof(db->fallback));
 	free(db);
 }
 
-static size_t pack(const struct scram_verifier *v, unsigned char *rec)
+static void put_be64(unsigned char *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+/* The quota trailer is written only for a user who has a limit, so records of
+ * users without one stay as older servers read them. */
+static size_t pack(const struct scram_verifier *v, const struct user_quota *q, unsigned char *rec)
 {
 	size_t n = 0;
 
@@ -299,21 +337,34 @@ static size_t pack(const struct scram_verifier *v, unsigned char *rec)
 	n += SCRAM_KEY_LEN;
 	memcpy(rec + n, v->server_key, SCRAM_KEY_LEN);
 	n += SCRAM_KEY_LEN;
+	if (q && (q->bytes || q->files)) {
+		put_be64(rec + n, q->bytes);
+		put_be64(rec + n + 8, q->files);
+		n += QUOTA_LEN;
+	}
 	return n;
 }
 
-/* 0, or -EBADMSG for a record of an unknown version or a wrong size. */
-static int unpack(const unsigned char *rec, size_t len, struct scram_verifier *v)
+/* 0, or -EBADMSG for a record of an unknown version or a wrong size. q (if
+ * not NULL) gets the quota, zero (no limit) when the record has none. */
+static int unpack(const unsigned char *rec, size_t len, struct scram_verifier *v,
+		  struct user_quota *q)
 {
-	size_t n = 2, salt_len;
+	size_t n = 2, salt_len, base;
 
 	memset(v, 0, sizeof(*v));
+	if (q)
+		memset(q, 0, sizeof(*q));
 	if (len < 2 || rec[0] != RECORD_VERSION)
 		return -EBADMSG;
 	salt_len = rec[1];
-	if (salt_len == 0 || salt_len > SCRAM_SALT_MAX ||
-	    len != 2 + salt_len + 4 + 2 * SCRAM_KEY_LEN)
+	base = 2 + salt_len + 4 + 2 * SCRAM_KEY_LEN;
+	if (salt_len == 0 || salt_len > SCRAM_SALT_MAX || (len != base && len != base + QUOTA_LEN))
 		return -EBADMSG;
+	if (q && len == base + QUOTA_LEN) {
+		q->bytes = get_be64(rec + base);
+		q->files = get_be64(rec + base + 8);
+	}
 	memcpy(v->salt, rec + n, salt_len);
 	v->salt_len = salt_len;
 	n += salt_len;
@@ -338,6 +389,8 @@ int user_db_get(struct user_db *db, const char *user, struct scram_verifier *out
 	memset(out, 0, sizeof(*out));
 	if (!db || user_name_check(user, NULL) != 0)
 		return -EINVAL;
+	if (db->redis)
+		return user_db_redis_get(db->redis, user, out, NULL);
 	key.mv_data = (void *)user;
 	key.mv_size = strlen(user);
 	/* A fresh read transaction each time sees dfsadm's latest commit. */
@@ -346,7 +399,7 @@ int user_db_get(struct user_db *db, const char *user, struct scram_verifier *out
 		return rc;
 	rc = mdb_errno(mdb_get(txn, db->dbi, &key, &val));
 	if (rc == 0)
-		rc = unpack(val.mv_data, val.mv_size, out);
+		rc = unpack(val.mv_data, val.mv_size, out, NULL);
 	mdb_txn_abort(txn);
 	return rc;
 }
@@ -375,6 +428,8 @@ static int first_user_sets_iterations(MDB_txn *txn, MDB_dbi dbi, uint32_t iterat
 int user_db_put(struct user_db *db, const char *user, const struct scram_verifier *v, bool replace)
 {
 	unsigned char rec[RECORD_MAX];
+	struct scram_verifier cur;
+	struct user_quota quota;
 	MDB_txn *txn = NULL;
 	MDB_val key, val;
 	int rc;
@@ -384,17 +439,23 @@ int user_db_put(struct user_db *db, const char *user, const struct scram_verifie
 		return -EINVAL;
 	if (!db->writable)
 		return -EROFS;
+	if (db->redis)
+		return user_db_redis_put(db->redis, user, v, replace);
 	key.mv_data = (void *)user;
 	key.mv_size = strlen(user);
-	val.mv_data = rec;
-	val.mv_size = pack(v, rec);
+	memset(&quota, 0, sizeof(quota));
 	rc = mdb_errno(mdb_txn_begin(db->env, NULL, 0, &txn));
 	if (rc < 0)
 		goto out;
 	if (!replace)
 		rc = first_user_sets_iterations(txn, db->dbi, v->iterations);
+	else if (mdb_get(txn, db->dbi, &key, &val) == 0)
+		/* A new password keeps the user's quota. */
+		unpack(val.mv_data, val.mv_size, &cur, &quota);
 	if (rc < 0)
 		goto out;
+	val.mv_data = rec;
+	val.mv_size = pack(v, &quota, rec);
 	rc = mdb_errno(mdb_put(txn, db->dbi, &key, &val, replace ? 0 : MDB_NOOVERWRITE));
 	if (rc < 0)
 		goto out;
@@ -404,6 +465,7 @@ out:
 	if (txn)
 		mdb_txn_abort(txn);
 	OPENSSL_cleanse(rec, sizeof(rec));
+	OPENSSL_cleanse(&cur, sizeof(cur));
 	return rc;
 }
 
@@ -417,6 +479,8 @@ int user_db_delete(struct user_db *db, const char *user)
 		return -EINVAL;
 	if (!db->writable)
 		return -EROFS;
+	if (db->redis)
+		return user_db_redis_delete(db->redis, user);
 	key.mv_data = (void *)user;
 	key.mv_size = strlen(user);
 	rc = mdb_errno(mdb_txn_begin(db->env, NULL, 0, &txn));
@@ -447,6 +511,8 @@ int user_db_each(struct user_db *db, int (*fn)(const char *user, void *arg), voi
 
 	if (!db || !fn)
 		return -EINVAL;
+	if (db->redis)
+		return user_db_redis_each(db->redis, fn, arg);
 	rc = mdb_errno(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn));
 	if (rc == 0)
 		rc = mdb_errno(mdb_cursor_open(txn, db->dbi, &cur));
@@ -503,6 +569,7 @@ int user_db_change(struct user_db *db, const char *user,
 {
 	unsigned char rec[RECORD_MAX];
 	struct scram_verifier cur;
+	struct user_quota quota;
 	MDB_txn *txn = NULL;
 	MDB_val key, val;
 	int rc;
@@ -511,6 +578,8 @@ int user_db_change(struct user_db *db, const char *user,
 	if (!db || user_name_check(user, NULL) != 0 || !old_stored_key || !v || v->salt_len == 0 ||
 	    v->salt_len > SCRAM_SALT_MAX || v->iterations == 0)
 		return -EINVAL;
+	if (db->redis)
+		return user_db_redis_change(db->redis, user, old_stored_key, v);
 	key.mv_data = (void *)user;
 	key.mv_size = strlen(user);
 	rc = mdb_errno(mdb_txn_begin(db->env, NULL, db->writable ? 0 : MDB_RDONLY, &txn));
@@ -518,7 +587,7 @@ int user_db_change(struct user_db *db, const char *user,
 		goto out;
 	rc = mdb_errno(mdb_get(txn, db->dbi, &key, &val));
 	if (rc == 0)
-		rc = unpack(val.mv_data, val.mv_size, &cur);
+		rc = unpack(val.mv_data, val.mv_size, &cur, &quota);
 	if (rc < 0)
 		goto out;
 	if (same_verifier(&cur, v))
@@ -532,7 +601,7 @@ int user_db_change(struct user_db *db, const char *user,
 		goto out;
 	}
 	val.mv_data = rec;
-	val.mv_size = pack(v, rec);
+	val.mv_size = pack(v, &quota, rec);
 	rc = mdb_errno(mdb_put(txn, db->dbi, &key, &val, 0));
 	if (rc < 0)
 		goto out;
@@ -554,6 +623,8 @@ int user_db_settings(struct user_db *db, struct user_db_settings *out)
 	memset(out, 0, sizeof(*out));
 	if (!db)
 		return -EINVAL;
+	if (db->redis)
+		return user_db_redis_settings(db->redis, out);
 	/* A fresh read transaction sees settings dfsadm added since the open. */
 	rc = mdb_errno(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn));
 	if (rc < 0)
@@ -580,4 +651,121 @@ int user_db_fake_verifier(struct user_db *db, const char *user, struct scram_ver
 		scram_fake_verifier(user, st.fake_key, st.iterations, out);
 	OPENSSL_cleanse(&st, sizeof(st));
 	return rc;
+}
+
+int user_db_quota(struct user_db *db, const char *user, struct user_quota *out)
+{
+	struct scram_verifier v;
+	MDB_txn *txn = NULL;
+	MDB_val key, val;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!db || user_name_check(user, NULL) != 0)
+		return -EINVAL;
+	if (db->redis) {
+		rc = user_db_redis_get(db->redis, user, &v, out);
+		OPENSSL_cleanse(&v, sizeof(v));
+		return rc;
+	}
+	key.mv_data = (void *)user;
+	key.mv_size = strlen(user);
+	rc = mdb_errno(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn));
+	if (rc < 0)
+		return rc;
+	rc = mdb_errno(mdb_get(txn, db->dbi, &key, &val));
+	if (rc == 0)
+		rc = unpack(val.mv_data, val.mv_size, &v, out);
+	mdb_txn_abort(txn);
+	OPENSSL_cleanse(&v, sizeof(v));
+	return rc;
+}
+
+int user_db_set_quota(struct user_db *db, const char *user, const struct user_quota *q)
+{
+	unsigned char rec[RECORD_MAX];
+	struct scram_verifier v;
+	MDB_txn *txn = NULL;
+	MDB_val key, val;
+	int rc;
+
+	memset(&v, 0, sizeof(v));
+	if (!db || !q || user_name_check(user, NULL) != 0)
+		return -EINVAL;
+	if (!db->writable)
+		return -EROFS;
+	if (db->redis)
+		return user_db_redis_set_quota(db->redis, user, q);
+	key.mv_data = (void *)user;
+	key.mv_size = strlen(user);
+	rc = mdb_errno(mdb_txn_begin(db->env, NULL, 0, &txn));
+	if (rc == 0)
+		rc = mdb_errno(mdb_get(txn, db->dbi, &key, &val));
+	if (rc == 0)
+		rc = unpack(val.mv_data, val.mv_size, &v, NULL);
+	if (rc < 0)
+		goto out;
+	val.mv_data = rec;
+	val.mv_size = pack(&v, q, rec);
+	rc = mdb_errno(mdb_put(txn, db->dbi, &key, &val, 0));
+	if (rc < 0)
+		goto out;
+	rc = mdb_errno(mdb_txn_commit(txn));
+	txn = NULL;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	OPENSSL_cleanse(rec, sizeof(rec));
+	OPENSSL_cleanse(&v, sizeof(v));
+	return rc;
+}
+
+int user_quota_parse(const char *text, bool size, uint64_t *out)
+{
+	static const char suffixes[] = "KMGT";
+	const char *p = text;
+	uint64_t v = 0;
+	unsigned shift = 0;
+
+	*out = 0;
+	if (!text || *p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p && size) {
+		const char *s = strchr(suffixes, *p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+
+		if (!s || !*s)
+			return -EINVAL;
+		shift = 10 * (unsigned)(s - suffixes + 1);
+		p++;
+		/* "KB", "KiB" and the like read as the bare suffix. */
+		if (*p == 'i' || *p == 'I')
+			p++;
+		if (*p == 'b' || *p == 'B')
+			p++;
+	}
+	if (*p)
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = v << shift;
+	return 0;
+}
+
+int user_db_ping(struct user_db *db, char *err, size_t errlen)
+{
+	if (errlen)
+		err[0] = '\0';
+	if (!db)
+		return -EINVAL;
+	return db->redis ? user_db_redis_ping(db->redis, err, errlen) : 0;
+}
+
+const char *user_db_strerror(int err)
+{
+	return err == -ENOTCONN ? "user database unreachable" : strerror(-err);
 }

@@ -1,4 +1,4 @@
-/* dfsadm.c: administers the dfs user database (add, passwd, remove, list). */
+/* dfsadm.c: administers the dfs user database (add, passwd, remove, list, quota). */
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
@@ -34,20 +34,25 @@ static int cmd_add(const char *path, int argc, char **argv);
 static int cmd_passwd(const char *path, int argc, char **argv);
 static int cmd_remove(const char *path, int argc, char **argv);
 static int cmd_list(const char *path, int argc, char **argv);
+static int cmd_quota(const char *path, int argc, char **argv);
 
 static const struct command commands[] = {
     {"add", "USER [--iterations N]", "add a user (asks for the password)", cmd_add},
     {"passwd", "USER [--iterations N]", "change a user's password", cmd_passwd},
     {"remove", "USER [--purge --data DIR...]",
      "remove a user; --purge also deletes their files in each data folder DIR", cmd_remove},
-    {"list", "", "list the users, one a line", cmd_list},
+    {"list", "", "list the users, one a line, with their quotas", cmd_list},
+    {"quota", "USER SIZE [FILES]",
+     "limit USER to SIZE bytes (K, M, G, T: powers of 1024; 0: no limit) and FILES files",
+     cmd_quota},
     {NULL, NULL, NULL, NULL},
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: dfsadm [-f DBFILE] COMMAND [ARGS]\n"
+		"Usage: dfsadm [-f DBFILE | -f redis[s]://[USER:PASSWORD@]HOST:PORT[/DB]] COMMAND "
+		"[ARGS]\n"
 		"       dfsadm --help | --version\n\n"
 		"Administers the dfs user database (default: $DFS_USERS_DB, otherwise\n" DEFAULT_DB
 		").\nPasswords are read from the terminal without echo, or from the first\n"
@@ -270,6 +275,14 @@ static int open_db(const char *path, bool writable, struct user_db **db)
 	char err[512];
 	int rc = user_db_open(db, path, writable, err, sizeof(err));
 
+	/* A Redis database is reached at first use: say now if it cannot be. */
+	if (rc == 0) {
+		rc = user_db_ping(*db, err, sizeof(err));
+		if (rc < 0) {
+			user_db_close(*db);
+			*db = NULL;
+		}
+	}
 	if (rc < 0)
 		fprintf(stderr, "dfsadm: %s\n", err);
 	return rc;
@@ -306,7 +319,7 @@ static int set_password(const char *path, int argc, char **argv, bool create)
 		goto out;
 	}
 	if (rc < 0 && rc != -ENOENT) {
-		fprintf(stderr, "dfsadm: cannot read user %s: %s\n", user, strerror(-rc));
+		fprintf(stderr, "dfsadm: cannot read user %s: %s\n", user, user_db_strerror(rc));
 		goto out;
 	}
 	/* Without --iterations, the database's count for new users, which is
@@ -330,7 +343,7 @@ static int set_password(const char *path, int argc, char **argv, bool create)
 		goto out;
 	}
 	if (rc < 0) {
-		fprintf(stderr, "dfsadm: cannot store user %s: %s\n", user, strerror(-rc));
+		fprintf(stderr, "dfsadm: cannot store user %s: %s\n", user, user_db_strerror(rc));
 		goto out;
 	}
 	status = EXIT_OK;
@@ -475,7 +488,7 @@ static int cmd_remove(const char *path, int argc, char **argv)
 		goto out;
 	}
 	if (rc < 0 && rc != -ENOENT) {
-		fprintf(stderr, "dfsadm: cannot remove user %s: %s\n", user, strerror(-rc));
+		fprintf(stderr, "dfsadm: cannot remove user %s: %s\n", user, user_db_strerror(rc));
 		goto out;
 	}
 	if (rc == -ENOENT)
@@ -500,10 +513,23 @@ out:
 	return status;
 }
 
+/* One user a line, name first, then the quota if the user has one. */
 static int print_user(const char *user, void *arg)
 {
-	(void)arg;
-	return puts(user) < 0 ? -EIO : 0;
+	struct user_quota q;
+	int rc = user_db_quota(arg, user, &q);
+
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	if (rc < 0 || (!q.bytes && !q.files))
+		return puts(user) < 0 ? -EIO : 0;
+	if (printf("%s quota", user) < 0)
+		return -EIO;
+	if (q.bytes && printf(" %llu bytes%s", (unsigned long long)q.bytes, q.files ? "," : "") < 0)
+		return -EIO;
+	if (q.files && printf(" %llu files", (unsigned long long)q.files) < 0)
+		return -EIO;
+	return puts("") < 0 ? -EIO : 0;
 }
 
 static int cmd_list(const char *path, int argc, char **argv)
@@ -517,11 +543,50 @@ static int cmd_list(const char *path, int argc, char **argv)
 	}
 	if (open_db(path, false, &db) < 0)
 		goto out;
-	rc = user_db_each(db, print_user, NULL);
+	rc = user_db_each(db, print_user, db);
 	if (rc == 0 && fflush(stdout) != 0)
 		rc = -errno;
 	if (rc < 0)
-		fprintf(stderr, "dfsadm: cannot list users: %s\n", strerror(-rc));
+		fprintf(stderr, "dfsadm: cannot list users: %s\n", user_db_strerror(rc));
+	else
+		status = EXIT_OK;
+out:
+	user_db_close(db);
+	return status;
+}
+
+static int cmd_quota(const char *path, int argc, char **argv)
+{
+	struct user_db *db = NULL;
+	struct user_quota q = {0, 0};
+	int rc, status = EXIT_FAIL;
+
+	if (argc < 3 || argc > 4) {
+		fprintf(stderr, "dfsadm: quota: usage: quota USER SIZE [FILES]\n");
+		return EXIT_USAGE;
+	}
+	if (check_user(argv[1]) < 0)
+		return EXIT_USAGE;
+	if (user_quota_parse(argv[2], true, &q.bytes) < 0) {
+		fprintf(stderr,
+			"dfsadm: quota: invalid size '%s' (a number of bytes, with K, M, G or T "
+			"for powers of 1024; 0 for no limit)\n",
+			argv[2]);
+		return EXIT_USAGE;
+	}
+	if (argc == 4 && user_quota_parse(argv[3], false, &q.files) < 0) {
+		fprintf(stderr, "dfsadm: quota: invalid number of files '%s' (0 for no limit)\n",
+			argv[3]);
+		return EXIT_USAGE;
+	}
+	if (open_db(path, true, &db) < 0)
+		goto out;
+	rc = user_db_set_quota(db, argv[1], &q);
+	if (rc == -ENOENT)
+		fprintf(stderr, "dfsadm: quota: no such user '%s'\n", argv[1]);
+	else if (rc < 0)
+		fprintf(stderr, "dfsadm: cannot set the quota of %s: %s\n", argv[1],
+			user_db_strerror(rc));
 	else
 		status = EXIT_OK;
 out:

@@ -24,13 +24,15 @@ static void print_json(const struct dfs_server_info *s, size_t n)
 		cli_json_string(stdout, s[i].software);
 		printf(", \"space_free\": %llu, \"space_total\": %llu, \"files\": %llu, "
 		       "\"chunks\": %llu, \"bytes_stored\": %llu, \"chunks_need_repair\": %llu, "
-		       "\"bytes_read\": %llu, \"bytes_written\": %llu, \"reads\": %llu}",
+		       "\"bytes_read\": %llu, \"bytes_written\": %llu, \"reads\": %llu, "
+		       "\"logical_bytes\": %llu, \"quota_bytes\": %llu, \"quota_files\": %llu}",
 		       (unsigned long long)s[i].space_free, (unsigned long long)s[i].space_total,
 		       (unsigned long long)s[i].files, (unsigned long long)s[i].chunks,
 		       (unsigned long long)s[i].bytes_stored,
 		       (unsigned long long)s[i].chunks_need_repair,
 		       (unsigned long long)s[i].bytes_read, (unsigned long long)s[i].bytes_written,
-		       (unsigned long long)s[i].reads);
+		       (unsigned long long)s[i].reads, (unsigned long long)s[i].logical_bytes,
+		       (unsigned long long)s[i].quota_bytes, (unsigned long long)s[i].quota_files);
 	}
 	fputs(n ? "\n]\n" : "]\n", stdout);
 }
@@ -69,6 +71,37 @@ static void print_plain(const struct dfs_server_info *s, size_t n, int verbose)
 			       (unsigned long long)s[i].reads);
 		putchar('\n');
 	}
+}
+
+/* One line for the user's quota: usage as the server that counts the most
+ * (each counts every file; one that missed writes counts fewer), and the
+ * limit as the database holds it. Nothing when no server gave details. */
+static void print_quota(const struct dfs_server_info *s, size_t n)
+{
+	const struct dfs_server_info *q = NULL;
+	char used[32], limit[32];
+
+	for (size_t i = 0; i < n; i++) {
+		if (!s[i].up || !s[i].software[0])
+			continue;
+		if (!q || s[i].logical_bytes > q->logical_bytes ||
+		    (s[i].logical_bytes == q->logical_bytes && s[i].files > q->files))
+			q = &s[i];
+	}
+	if (!q)
+		return;
+	printf("quota: %llu", (unsigned long long)q->logical_bytes);
+	if (q->quota_bytes)
+		printf(" of %llu bytes (%s of %s)", (unsigned long long)q->quota_bytes,
+		       cli_human_bytes(q->logical_bytes, used, sizeof(used)),
+		       cli_human_bytes(q->quota_bytes, limit, sizeof(limit)));
+	else
+		printf(" bytes of no limit");
+	printf(", %llu", (unsigned long long)q->files);
+	if (q->quota_files)
+		printf(" of %llu files\n", (unsigned long long)q->quota_files);
+	else
+		printf(" files of no limit\n");
 }
 
 /* The cluster's health for monitoring. Every chunk lives on two neighbouring
@@ -125,6 +158,8 @@ static int status_main(struct cli *cli, int argc, char **argv)
 		print_json(info, n);
 	else
 		print_plain(info, n, cli->verbose);
+	if (!cli->json)
+		print_quota(info, n);
 	status = cluster_health(info, n);
 out:
 	free(info);
@@ -141,7 +176,9 @@ const struct cli_command cli_cmd_status = {
 	    "'down'. A server that is up is followed by its RPC program number, whether\n"
 	    "TLS is on, the round-trip time, its software version, free space, and the\n"
 	    "files, chunks and bytes it stores and its chunks that need repair (with\n"
-	    "-v also bytes read and written); one that is down by the reason.\n"
+	    "-v also bytes read and written); one that is down by the reason. A last\n"
+	    "line 'quota: USED of LIMIT bytes, FILES of LIMIT files' gives your usage\n"
+	    "(the whole sizes of your files) and the limits set by dfsadm quota.\n"
 	    "\n"
 	    "Exit status, for monitoring: 0 healthy (every server up, nothing to\n"
 	    "repair); 3 degraded (a server down, or chunks that need repair);\n"

@@ -127,6 +127,9 @@ struct dfs_server_info {
 	uint64_t files, chunks, bytes_stored, chunks_need_repair;
 	uint64_t bytes_read, bytes_written, reads;
 	char error[256]; /* why it is down, if it is */
+	/* The logged-in user's limits (0 = none) and usage: the whole sizes of
+	 * their live files, as this server counts them. */
+	uint64_t quota_bytes, quota_files, logical_bytes;
 };
 /* Fills one entry per configured server (up or not). *out freed with free(). */
 DFS_API int dfs_status(struct dfs_client *c, struct dfs_server_info **out, size_t *count);

@@ -98,9 +98,10 @@ static void info_init(dfs_file_info *fi, const char *name, uint64_t ver, dfs_chu
 	fi->chunks.chunks_len = nsums;
 }
 
-/* Uploads chunks 1 and 2 (len bytes each, content from seed) of ver and commits them. */
-static int put_file(struct store *st, const char *user, const char *name, uint64_t ver, size_t len,
-		    unsigned seed)
+/* Uploads chunks 1 and 2 (len bytes each, content from seed) of ver and commits
+ * them (a file of 2 * len bytes) under quota q (NULL: none). */
+static int put_file_quota(struct store *st, const char *user, const char *name, uint64_t ver,
+			  size_t len, unsigned seed, const struct store_quota *q)
 {
 	unsigned char *data = malloc(len ? len : 1);
 	dfs_chunk_sum sums[2];
@@ -119,7 +120,13 @@ static int put_file(struct store *st, const char *user, const char *name, uint64
 		return rc;
 	info_init(&fi, name, ver, sums, 2);
 	fi.size = 2 * len;
-	return store_commit(st, user, &fi);
+	return q ? store_commit_quota(st, user, &fi, q) : store_commit(st, user, &fi);
+}
+
+static int put_file(struct store *st, const char *user, const char *name, uint64_t ver, size_t len,
+		    unsigned seed)
+{
+	return put_file_quota(st, user, name, ver, len, seed, NULL);
 }
 
 /* Reads chunk index of ver entirely and compares it with fill(len, seed + index). */
@@ -388,9 +395,18 @@ static void test_versions(void)
 			chunk_path(path, sizeof(path), root, "carol", "v", 9, 1);
 			CHECK(access(path, F_OK) != 0);
 		}
-		/* Abort never touches committed versions. */
-		CHECK_EQ(store_abort(st, "carol", "v", 1, 7), 0);
+		/* Abort leaves a committed version that is not current alone. */
+		CHECK_EQ(store_abort(st, "carol", "v", 1, 6), 0);
+		CHECK_EQ(read_matches(st, "carol", "v", 6, 1, 7000, 60), 0);
 		CHECK_EQ(read_matches(st, "carol", "v", 7, 1, 100, 70), 0);
+		/* Abort of the current version (its put failed on other servers)
+		 * makes the version it replaced current again. */
+		CHECK_EQ(store_abort(st, "carol", "v", 1, 7), 0);
+		CHECK_EQ(store_lookup(st, "carol", "v", 1, &m), 0);
+		CHECK_EQ(m.current.ver, 6);
+		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+		CHECK_EQ(read_matches(st, "carol", "v", 6, 1, 7000, 60), 0);
+		CHECK_EQ(store_read(st, "carol", "v", 1, 7, 1, 0, b, 8, &got), -ENOENT);
 	}
 	store_close(st);
 }
@@ -534,6 +550,7 @@ static void check_kept_counts(struct store *st)
 	CHECK_EQ_U64(kept.files, walked.files);
 	CHECK_EQ_U64(kept.chunks, walked.chunks);
 	CHECK_EQ_U64(kept.bytes, walked.bytes);
+	CHECK_EQ_U64(kept.logical_bytes, walked.logical_bytes);
 	CHECK_EQ_U64(kept.chunks_need_repair, walked.chunks_need_repair);
 }
 
@@ -1198,6 +1215,130 @@ out:
 		store_close(st);
 }
 
+/* The user's live files and the sum of their whole sizes, as kept. */
+static void check_usage(struct store *st, const char *user, uint64_t files, uint64_t bytes)
+{
+	struct store_stats s;
+
+	CHECK_EQ(store_user_stats(st, user, &s), 0);
+	CHECK_EQ_U64(s.files, files);
+	CHECK_EQ_U64(s.logical_bytes, bytes);
+}
+
+static void test_quota(void)
+{
+	char root[128];
+	struct store *st = open_store(new_root(root, sizeof(root)));
+	struct store_quota q = {.bytes = 100, .files = 2}, none = {0, 0};
+	unsigned char b[8];
+	dfs_meta m;
+	size_t got;
+
+	/* Exactly at the limit, then one byte (and one file) over. */
+	CHECK_EQ(put_file_quota(st, "q", "a", 10, 20, 1, &q), 0);
+	CHECK_EQ(put_file_quota(st, "q", "b", 10, 30, 2, &q), 0);
+	check_usage(st, "q", 2, 100);
+	CHECK_EQ(put_file_quota(st, "q", "c", 10, 1, 3, &q), -EDQUOT);
+	CHECK_EQ(store_lookup(st, "q", "c", 1, &m), -ENOENT);
+	CHECK_EQ(store_abort(st, "q", "c", 1, 10), 0);
+	CHECK_EQ(store_read(st, "q", "c", 1, 10, 1, 0, b, 1, &got), -ENOENT);
+	check_usage(st, "q", 2, 100);
+	/* An overwrite is charged the difference; a smaller one always fits. */
+	CHECK_EQ(put_file_quota(st, "q", "a", 11, 21, 4, &q), -EDQUOT);
+	CHECK_EQ(store_abort(st, "q", "a", 1, 11), 0);
+	CHECK_EQ(read_matches(st, "q", "a", 10, 1, 20, 1), 0);
+	CHECK_EQ(put_file_quota(st, "q", "a", 12, 10, 5, &q), 0);
+	check_usage(st, "q", 2, 80);
+	CHECK_EQ(put_file_quota(st, "q", "a", 13, 20, 6, &q), 0);
+	check_usage(st, "q", 2, 100);
+	/* A delete gives the space and the file back at once. */
+	CHECK_EQ(store_delete(st, "q", "b", 1, 14, NULL, 0), 0);
+	check_usage(st, "q", 1, 40);
+	CHECK_EQ(put_file_quota(st, "q", "c", 15, 30, 7, &q), 0);
+	check_usage(st, "q", 2, 100);
+	/* A lowered limit: growing is refused, shrinking still allowed. */
+	q.bytes = 50;
+	CHECK_EQ(put_file_quota(st, "q", "a", 16, 21, 8, &q), -EDQUOT);
+	CHECK_EQ(store_abort(st, "q", "a", 1, 16), 0);
+	CHECK_EQ(put_file_quota(st, "q", "a", 17, 5, 9, &q), 0);
+	check_usage(st, "q", 2, 70);
+	/* A limit on files only; no limit at all. */
+	q = (struct store_quota){.bytes = 0, .files = 2};
+	CHECK_EQ(put_file_quota(st, "q", "d", 18, 1, 10, &q), -EDQUOT);
+	CHECK_EQ(store_abort(st, "q", "d", 1, 18), 0);
+	CHECK_EQ(put_file_quota(st, "q", "a", 19, 500, 11, &q), 0);
+	CHECK_EQ(put_file_quota(st, "q", "d", 20, 1000, 12, &none), 0);
+	check_usage(st, "q", 3, 1000 + 60 + 2000);
+	/* Another user's limit is theirs alone. */
+	CHECK_EQ(put_file_quota(st, "r", "a", 21, 10, 13, &q), 0);
+	check_usage(st, "r", 1, 20);
+
+	/* Early refusals at the start of an upload. */
+	q = (struct store_quota){.bytes = 10, .files = 0};
+	CHECK_EQ(store_quota_precheck(st, "r", &q, 11), -EDQUOT);
+	CHECK_EQ(store_quota_precheck(st, "r", &q, 10), 0);
+	q = (struct store_quota){.bytes = 20, .files = 1};
+	CHECK_EQ(store_quota_precheck(st, "r", &q, 1), -EDQUOT);
+	CHECK_EQ(store_quota_precheck(st, "r", &q, 0), 0);
+	CHECK_EQ(store_quota_precheck(st, "r", &none, 1ull << 50), 0);
+	CHECK_EQ(store_quota_precheck(st, "r", NULL, 1ull << 50), 0);
+
+	/* An aborted version that was committed here goes back to the one it
+	 * replaced, or to a tombstone when it replaced none. */
+	CHECK_EQ(put_file(st, "s", "x", 30, 10, 14), 0);
+	CHECK_EQ(put_file(st, "s", "x", 31, 15, 15), 0);
+	check_usage(st, "s", 1, 30);
+	CHECK_EQ(store_abort(st, "s", "x", 1, 31), 0);
+	check_usage(st, "s", 1, 20);
+	CHECK_EQ(store_lookup(st, "s", "x", 1, &m), 0);
+	CHECK_EQ_U64(m.current.ver, 30);
+	CHECK(!m.current.deleted);
+	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	CHECK_EQ(read_matches(st, "s", "x", 30, 2, 10, 14), 0);
+	CHECK_EQ(store_read(st, "s", "x", 1, 31, 1, 0, b, 1, &got), -ENOENT);
+	CHECK_EQ(put_file(st, "s", "y", 32, 10, 16), 0);
+	CHECK_EQ(store_abort(st, "s", "y", 1, 32), 0);
+	check_usage(st, "s", 1, 20);
+	CHECK_EQ(store_lookup(st, "s", "y", 1, &m), 0);
+	CHECK_EQ_U64(m.current.ver, 32);
+	CHECK(m.current.deleted);
+	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	/* Aborting an older version leaves the current one alone. */
+	CHECK_EQ(store_abort(st, "s", "x", 1, 29), 0);
+	check_usage(st, "s", 1, 20);
+	check_kept_counts(st);
+	store_close(st);
+}
+
+/* store_put_whole_quota: refused whole, nothing left behind. */
+static void test_put_whole_quota(void)
+{
+	char root[128];
+	struct store *st = open_store(new_root(root, sizeof(root)));
+	struct store_quota q = {.bytes = 30, .files = 0};
+	unsigned char data[40], b[4];
+	dfs_chunk_sum sums[2];
+	dfs_file_info fi;
+	size_t got;
+
+	fill(data, sizeof(data), 3);
+	for (unsigned k = 0; k < 2; k++)
+		sums[k] = (dfs_chunk_sum){k + 1, 10, XXH3_64bits(data + 10 * k, 10)};
+	info_init(&fi, "p", 40, sums, 2);
+	fi.size = 20;
+	CHECK_EQ(store_put_whole_quota(st, "pw", &fi, data, 20, &q), 0);
+	check_usage(st, "pw", 1, 20);
+	info_init(&fi, "o", 41, sums, 2);
+	fi.size = 20;
+	CHECK_EQ(store_put_whole_quota(st, "pw", &fi, data, 20, &q), -EDQUOT);
+	CHECK_EQ(store_read(st, "pw", "o", 1, 41, 1, 0, b, 1, &got), -ENOENT);
+	fi.size = 31;
+	CHECK_EQ(store_put_whole_quota(st, "pw", &fi, data, 20, &q), -EDQUOT);
+	check_usage(st, "pw", 1, 20);
+	check_kept_counts(st);
+	store_close(st);
+}
+
 int main(void)
 {
 	snprintf(base, sizeof(base), "/tmp/test_store.XXXXXX");
@@ -1219,6 +1360,8 @@ int main(void)
 	test_concurrent();
 	test_put_whole();
 	test_prealloc_bounded();
+	test_quota();
+	test_put_whole_quota();
 	rm_tree(base);
 	return CHECK_DONE();
 }

@@ -362,6 +362,147 @@ static void test_change(void)
 	remove_db(file);
 }
 
+/* Quotas: none for old records, kept across password changes, the record
+ * without a quota is the old format again. */
+static void test_quota(void)
+{
+	char file[160];
+	const char *const users[] = {"old"};
+	const uint32_t iters[] = {5000};
+	struct user_db *db = NULL;
+	struct user_quota q;
+	struct scram_verifier v, got;
+	unsigned char old_key[SCRAM_KEY_LEN];
+	char err[256];
+
+	snprintf(file, sizeof(file), "%s/quota.db", dir);
+	write_old_db(file, users, iters, 1);
+	CHECK_EQ(user_db_open(&db, file, true, err, sizeof(err)), 0);
+	if (!db)
+		return;
+	q.bytes = 99;
+	CHECK_EQ(user_db_quota(db, "old", &q), 0);
+	CHECK_EQ_U64(q.bytes, 0);
+	CHECK_EQ_U64(q.files, 0);
+	CHECK_EQ(user_db_quota(db, "nobody", &q), -ENOENT);
+	q = (struct user_quota){.bytes = 1ull << 40, .files = 7};
+	CHECK_EQ(user_db_set_quota(db, "nobody", &q), -ENOENT);
+	CHECK_EQ(user_db_set_quota(db, "old", &q), 0);
+	memset(&q, 0, sizeof(q));
+	CHECK_EQ(user_db_quota(db, "old", &q), 0);
+	CHECK_EQ_U64(q.bytes, 1ull << 40);
+	CHECK_EQ_U64(q.files, 7);
+	CHECK_EQ(user_db_get(db, "old", &got), 0);
+	CHECK_EQ(got.iterations, 5000);
+
+	/* A new password, by dfsadm or by the user, keeps the quota. */
+	make_verifier(&v, 9);
+	CHECK_EQ(user_db_put(db, "old", &v, true), 0);
+	CHECK_EQ(user_db_quota(db, "old", &q), 0);
+	CHECK_EQ_U64(q.files, 7);
+	memcpy(old_key, v.stored_key, sizeof(old_key));
+	make_verifier(&v, 10);
+	CHECK_EQ(user_db_change(db, "old", old_key, &v), 0);
+	CHECK_EQ(user_db_get(db, "old", &got), 0);
+	CHECK(same(&got, &v));
+	CHECK_EQ(user_db_quota(db, "old", &q), 0);
+	CHECK_EQ_U64(q.bytes, 1ull << 40);
+
+	/* A new user starts without one; 0 0 removes one. */
+	CHECK_EQ(user_db_put(db, "new", &v, false), 0);
+	CHECK_EQ(user_db_quota(db, "new", &q), 0);
+	CHECK_EQ_U64(q.bytes + q.files, 0);
+	q = (struct user_quota){0, 0};
+	CHECK_EQ(user_db_set_quota(db, "old", &q), 0);
+	CHECK_EQ(user_db_quota(db, "old", &q), 0);
+	CHECK_EQ_U64(q.bytes + q.files, 0);
+	CHECK_EQ(user_db_get(db, "old", &got), 0);
+	CHECK(same(&got, &v));
+	user_db_close(db);
+	remove_db(file);
+}
+
+static void test_quota_parse(void)
+{
+	uint64_t v = 1;
+
+	CHECK_EQ(user_quota_parse("0", true, &v), 0);
+	CHECK_EQ_U64(v, 0);
+	CHECK_EQ(user_quota_parse("1234", true, &v), 0);
+	CHECK_EQ_U64(v, 1234);
+	CHECK_EQ(user_quota_parse("2K", true, &v), 0);
+	CHECK_EQ_U64(v, 2048);
+	CHECK_EQ(user_quota_parse("3m", true, &v), 0);
+	CHECK_EQ_U64(v, 3ull << 20);
+	CHECK_EQ(user_quota_parse("5G", true, &v), 0);
+	CHECK_EQ_U64(v, 5ull << 30);
+	CHECK_EQ(user_quota_parse("7T", true, &v), 0);
+	CHECK_EQ_U64(v, 7ull << 40);
+	CHECK_EQ(user_quota_parse("1KiB", true, &v), 0);
+	CHECK_EQ_U64(v, 1024);
+	CHECK_EQ(user_quota_parse("1MB", true, &v), 0);
+	CHECK_EQ_U64(v, 1ull << 20);
+	CHECK_EQ(user_quota_parse("18446744073709551615", true, &v), 0);
+	CHECK_EQ_U64(v, UINT64_MAX);
+	CHECK_EQ(user_quota_parse("18446744073709551616", true, &v), -ERANGE);
+	CHECK_EQ(user_quota_parse("16777216T", true, &v), -ERANGE);
+	CHECK_EQ(user_quota_parse("16777215T", true, &v), 0);
+	CHECK_EQ(user_quota_parse("", true, &v), -EINVAL);
+	CHECK_EQ(user_quota_parse("-1", true, &v), -EINVAL);
+	CHECK_EQ(user_quota_parse("1X", true, &v), -EINVAL);
+	CHECK_EQ(user_quota_parse("1KK", true, &v), -EINVAL);
+	CHECK_EQ(user_quota_parse("1 K", true, &v), -EINVAL);
+	CHECK_EQ(user_quota_parse("10K", false, &v), -EINVAL);
+	CHECK_EQ(user_quota_parse("10", false, &v), 0);
+	CHECK_EQ_U64(v, 10);
+}
+
+/* Redis URLs are recognised and checked at open, without connecting. */
+static void test_redis_urls(void)
+{
+	static const char *const good[] = {
+	    "redis://127.0.0.1:6379",
+	    "redis://localhost",
+	    "redis://h:1/2",
+	    "redis://u:p%40ss@h:6380/0",
+	    "rediss://:secret@h.example:6390",
+	    "redis://[::1]:6379/3",
+	};
+	static const char *const bad[] = {
+	    "redis://",	       "redis://:6379",	    "redis://h:port", "redis://h:1/x",
+	    "redis://u:p%4@h", "redis://[::1:6379", "redis://h:1:2",  "redis://u:%00@h",
+	};
+	struct user_db *db = NULL;
+	char err[256];
+
+	CHECK(user_db_is_url("redis://h:1"));
+	CHECK(user_db_is_url("rediss://h:1"));
+	CHECK(!user_db_is_url("/var/lib/dfs/users.db"));
+	CHECK(!user_db_is_url("redis.db"));
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		CHECK_EQ(user_db_open(&db, good[i], true, err, sizeof(err)), 0);
+		CHECK(db != NULL);
+		user_db_close(db);
+		db = NULL;
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_EQ(user_db_open(&db, bad[i], true, err, sizeof(err)), -EINVAL);
+		CHECK(db == NULL);
+		CHECK(strstr(err, "URL") != NULL);
+	}
+	/* Nothing listens there: unreachable, said clearly, and quickly. */
+	CHECK_EQ(user_db_open(&db, "redis://127.0.0.1:1", true, err, sizeof(err)), 0);
+	if (db) {
+		struct scram_verifier v;
+
+		CHECK_EQ(user_db_ping(db, err, sizeof(err)), -ENOTCONN);
+		CHECK(strstr(err, "user database unreachable") != NULL);
+		CHECK_EQ(user_db_get(db, "AnujS", &v), -ENOTCONN);
+		CHECK_STR(user_db_strerror(-ENOTCONN), "user database unreachable");
+		user_db_close(db);
+	}
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -380,6 +521,9 @@ int main(void)
 	test_bad_record();
 	test_settings();
 	test_change();
+	test_quota();
+	test_quota_parse();
+	test_redis_urls();
 
 	snprintf(cmd, sizeof(cmd), "%s/bad.db", dir);
 	unlink(cmd);

@@ -1,0 +1,977 @@
+/* users_redis.c: the user database kept in Redis, shared by every server.
+ *
+ * Keys (PREFIX is "dfs:"):
+ *   dfs:settings     hash: fake_key (32 raw bytes), iterations
+ *   dfs:users        set of user names
+ *   dfs:user:NAME    hash: salt, iterations, stored_key, server_key (raw bytes),
+ *                    quota_bytes, quota_files (absent: no limit)
+ * Changes that depend on what is there (add, password change, quota) run in
+ * WATCH / MULTI / EXEC and are retried when another writer got in between.
+ *
+ * One connection per handle, guarded by a mutex, speaking RESP through
+ * hiredis's reader over a socket of our own (and OpenSSL for rediss://), so
+ * that both have the same timeouts. A lost connection is dropped and made
+ * again at the next call; calls fail with -ENOTCONN meanwhile.
+ */
+#include "users.h"
+#include "names.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#define TIMEOUT_MS	2000
+#define RETRY_AFTER_MS	1000 /* after a failed connect, calls fail at once this long */
+#define WATCH_ATTEMPTS	8
+#define KEY_SETTINGS	"dfs:settings"
+#define KEY_USERS	"dfs:users"
+#define KEY_USER_PREFIX "dfs:user:"
+#define USER_MAX	64
+#define URL_PART_MAX	256
+
+struct user_db_redis {
+	pthread_mutex_t lock;
+	char host[URL_PART_MAX];
+	char port[16];
+	char user[URL_PART_MAX], password[URL_PART_MAX];
+	unsigned dbnum;
+	bool tls, writable;
+	int fd;
+	SSL_CTX *ssl_ctx;
+	SSL *ssl;
+	redisReader *reader;
+	struct timespec failed_at; /* of the last failed connect; zero if none */
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Copies [s, s+len) into out, decoding %XX. -EINVAL if too long or malformed. */
+static int url_part(const char *s, size_t len, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (i + 2 >= len)
+				return -EINVAL;
+			hi = hexval(s[i + 1]);
+			lo = hexval(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -EINVAL;
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (n + 1 >= cap || c == '\0')
+			return -EINVAL;
+		out[n++] = c;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+bool user_db_is_url(const char *path)
+{
+	return path && (strncmp(path, "redis://", 8) == 0 || strncmp(path, "rediss://", 9) == 0);
+}
+
+/* redis[s]://[USER:PASSWORD@]HOST:PORT[/DB]; also [:PASSWORD@] alone, a
+ * bracketed IPv6 host, and a missing port (6379). */
+static int parse_url(struct user_db_redis *r, const char *url)
+{
+	const char *p, *at, *host_end, *slash;
+	size_t hostlen;
+
+	if (strncmp(url, "rediss://", 9) == 0) {
+		r->tls = true;
+		p = url + 9;
+	} else if (strncmp(url, "redis://", 8) == 0) {
+		p = url + 8;
+	} else {
+		return -EINVAL;
+	}
+	slash = strchr(p, '/');
+	at = memchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
+	if (at) {
+		const char *colon = memchr(p, ':', (size_t)(at - p));
+
+		if (colon) {
+			if (url_part(p, (size_t)(colon - p), r->user, sizeof(r->user)) < 0 ||
+			    url_part(colon + 1, (size_t)(at - colon - 1), r->password,
+				     sizeof(r->password)) < 0)
+				return -EINVAL;
+		} else if (url_part(p, (size_t)(at - p), r->password, sizeof(r->password)) < 0) {
+			return -EINVAL;
+		}
+		p = at + 1;
+	}
+	host_end = slash ? slash : p + strlen(p);
+	if (*p == '[') {
+		const char *close = memchr(p, ']', (size_t)(host_end - p));
+
+		if (!close)
+			return -EINVAL;
+		hostlen = (size_t)(close - p - 1);
+		if (hostlen == 0 || hostlen >= sizeof(r->host))
+			return -EINVAL;
+		memcpy(r->host, p + 1, hostlen);
+		r->host[hostlen] = '\0';
+		p = close + 1;
+	} else {
+		const char *colon = memchr(p, ':', (size_t)(host_end - p));
+		const char *end = colon ? colon : host_end;
+
+		hostlen = (size_t)(end - p);
+		if (hostlen == 0 || hostlen >= sizeof(r->host))
+			return -EINVAL;
+		memcpy(r->host, p, hostlen);
+		r->host[hostlen] = '\0';
+		p = end;
+	}
+	snprintf(r->port, sizeof(r->port), "6379");
+	if (*p == ':') {
+		size_t plen = (size_t)(host_end - p - 1);
+
+		if (plen == 0 || plen >= sizeof(r->port) || strspn(p + 1, "0123456789") < plen)
+			return -EINVAL;
+		memcpy(r->port, p + 1, plen);
+		r->port[plen] = '\0';
+		p = host_end;
+	}
+	if (p != host_end)
+		return -EINVAL;
+	if (slash && slash[1]) {
+		char *end;
+		unsigned long n = strtoul(slash + 1, &end, 10);
+
+		if (*end || n > 1000000 || slash[1] < '0' || slash[1] > '9')
+			return -EINVAL;
+		r->dbnum = (unsigned)n;
+	}
+	return 0;
+}
+
+static void disconnect(struct user_db_redis *r)
+{
+	if (r->ssl) {
+		SSL_free(r->ssl);
+		r->ssl = NULL;
+	}
+	if (r->fd >= 0) {
+		close(r->fd);
+		r->fd = -1;
+	}
+	if (r->reader) {
+		redisReaderFree(r->reader);
+		r->reader = NULL;
+	}
+}
+
+/* Connects to one address within TIMEOUT_MS; the socket then has send and
+ * receive timeouts. The fd, or -errno. */
+static int connect_addr(const struct addrinfo *ai)
+{
+	struct timeval tv = {TIMEOUT_MS / 1000, (TIMEOUT_MS % 1000) * 1000};
+	struct pollfd pfd;
+	int fd, flags, rc, soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0)
+		return -errno;
+	flags = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+	if (rc < 0 && errno != EINPROGRESS) {
+		rc = -errno;
+		goto fail;
+	}
+	if (rc < 0) {
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		rc = poll(&pfd, 1, TIMEOUT_MS);
+		if (rc == 0) {
+			rc = -ETIMEDOUT;
+			goto fail;
+		}
+		if (rc < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		if (soerr) {
+			rc = -soerr;
+			goto fail;
+		}
+	}
+	fcntl(fd, F_SETFL, flags);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return fd;
+fail:
+	close(fd);
+	return rc;
+}
+
+static int send_all(struct user_db_redis *r, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n;
+
+		if (r->ssl) {
+			int w = SSL_write(r->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+
+			n = w > 0 ? w : -1;
+		} else {
+			n = send(r->fd, buf, len, MSG_NOSIGNAL);
+		}
+		if (n < 0 && errno == EINTR && !r->ssl)
+			continue;
+		if (n <= 0)
+			return -ENOTCONN;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* The next reply (free with freeReplyObject), or NULL with the connection dropped. */
+static redisReply *read_reply(struct user_db_redis *r)
+{
+	char buf[4096];
+	void *reply = NULL;
+
+	for (;;) {
+		ssize_t n;
+
+		if (redisReaderGetReply(r->reader, &reply) != REDIS_OK)
+			break;
+		if (reply)
+			return reply;
+		if (r->ssl) {
+			int got = SSL_read(r->ssl, buf, sizeof(buf));
+
+			n = got > 0 ? got : -1;
+		} else {
+			do
+				n = recv(r->fd, buf, sizeof(buf), 0);
+			while (n < 0 && errno == EINTR);
+		}
+		if (n <= 0 || redisReaderFeed(r->reader, buf, (size_t)n) != REDIS_OK)
+			break;
+	}
+	disconnect(r);
+	return NULL;
+}
+
+/* Sends one command and reads its reply; NULL when the connection failed
+ * (it is then dropped). */
+static redisReply *command_argv(struct user_db_redis *r, int argc, const char **argv,
+				const size_t *lens)
+{
+	char *cmd = NULL;
+	int len;
+
+	if (r->fd < 0)
+		return NULL;
+	len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+	if (len < 0)
+		return NULL;
+	if (send_all(r, cmd, (size_t)len) < 0) {
+		redisFreeCommand(cmd);
+		disconnect(r);
+		return NULL;
+	}
+	redisFreeCommand(cmd);
+	return read_reply(r);
+}
+
+/* command_argv with NUL-terminated arguments. */
+static redisReply *command(struct user_db_redis *r, int argc, const char **argv)
+{
+	size_t lens[16];
+
+	for (int i = 0; i < argc && i < 16; i++)
+		lens[i] = strlen(argv[i]);
+	return command_argv(r, argc, argv, lens);
+}
+
+/* Whether reply is a status or bulk string equal to s. */
+static bool reply_is(const redisReply *reply, const char *s)
+{
+	return reply && (reply->type == REDIS_REPLY_STATUS || reply->type == REDIS_REPLY_STRING) &&
+	       (size_t)reply->len == strlen(s) && memcmp(reply->str, s, (size_t)reply->len) == 0;
+}
+
+static int tls_start(struct user_db_redis *r)
+{
+	if (!r->ssl_ctx) {
+		r->ssl_ctx = SSL_CTX_new(TLS_client_method());
+		if (!r->ssl_ctx)
+			return -ENOMEM;
+		SSL_CTX_set_min_proto_version(r->ssl_ctx, TLS1_2_VERSION);
+		SSL_CTX_set_verify(r->ssl_ctx, SSL_VERIFY_PEER, NULL);
+		SSL_CTX_set_default_verify_paths(r->ssl_ctx);
+		if (getenv("DFS_REDIS_CA"))
+			SSL_CTX_load_verify_locations(r->ssl_ctx, getenv("DFS_REDIS_CA"), NULL);
+	}
+	r->ssl = SSL_new(r->ssl_ctx);
+	if (!r->ssl || SSL_set_fd(r->ssl, r->fd) != 1 ||
+	    SSL_set_tlsext_host_name(r->ssl, r->host) != 1 || SSL_set1_host(r->ssl, r->host) != 1 ||
+	    SSL_connect(r->ssl) != 1) {
+		ERR_clear_error();
+		return -ECONNREFUSED;
+	}
+	return 0;
+}
+
+/* Creates the database's settings if missing: a random key for the stand-in
+ * verifiers, and the default iteration count (the first user added sets it). */
+static int settings_ensure(struct user_db_redis *r)
+{
+	unsigned char key[32];
+	char iters[16];
+	const char *argv[4] = {"HSETNX", KEY_SETTINGS, "fake_key", (const char *)key};
+	size_t lens[4] = {6, sizeof(KEY_SETTINGS) - 1, 8, sizeof(key)};
+	redisReply *reply;
+	int rc = 0;
+
+	if (RAND_bytes(key, sizeof(key)) != 1)
+		return -EIO;
+	reply = command_argv(r, 4, argv, lens);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (!reply)
+		return -ENOTCONN;
+	if (reply->type == REDIS_REPLY_ERROR)
+		rc = -EACCES;
+	freeReplyObject(reply);
+	if (rc < 0)
+		return rc;
+	snprintf(iters, sizeof(iters), "%u", (unsigned)SCRAM_DEFAULT_ITERATIONS);
+	{
+		const char *a2[4] = {"HSETNX", KEY_SETTINGS, "iterations", iters};
+
+		reply = command(r, 4, a2);
+	}
+	if (!reply)
+		return -ENOTCONN;
+	if (reply->type == REDIS_REPLY_ERROR)
+		rc = -EACCES;
+	freeReplyObject(reply);
+	return rc;
+}
+
+/* Makes sure a connection is up (with AUTH and SELECT done). 0, -ENOTCONN
+ * (unreachable, or failed within RETRY_AFTER_MS), -EACCES (refused). */
+static int ensure(struct user_db_redis *r, char *err, size_t errlen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	int rc;
+
+	if (r->fd >= 0)
+		return 0;
+	if ((r->failed_at.tv_sec || r->failed_at.tv_nsec) &&
+	    now_ms() - ((int64_t)r->failed_at.tv_sec * 1000 + r->failed_at.tv_nsec / 1000000) <
+		RETRY_AFTER_MS) {
+		snprintf(err, errlen, "user database unreachable: %s:%s (recently failed)", r->host,
+			 r->port);
+		return -ENOTCONN;
+	}
+	rc = getaddrinfo(r->host, r->port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "user database unreachable: %s: %s", r->host,
+			 gai_strerror(rc));
+		rc = -ENOTCONN;
+		goto out;
+	}
+	rc = -ENOTCONN;
+	for (struct addrinfo *ai = res; ai && r->fd < 0; ai = ai->ai_next) {
+		int fd = connect_addr(ai);
+
+		if (fd >= 0)
+			r->fd = fd;
+		else
+			snprintf(err, errlen, "user database unreachable: %s:%s: %s", r->host,
+				 r->port, strerror(-fd));
+	}
+	freeaddrinfo(res);
+	if (r->fd < 0)
+		goto out;
+	if (r->tls && tls_start(r) < 0) {
+		snprintf(err, errlen, "user database unreachable: %s:%s: TLS handshake failed",
+			 r->host, r->port);
+		goto out;
+	}
+	r->reader = redisReaderCreate();
+	if (!r->reader) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (r->password[0]) {
+		const char *argv[3] = {"AUTH", r->user[0] ? r->user : r->password, r->password};
+		redisReply *reply = command(r, r->user[0] ? 3 : 2, argv);
+
+		if (!reply || !reply_is(reply, "OK")) {
+			snprintf(err, errlen, "user database %s:%s refused the login: %s", r->host,
+				 r->port,
+				 reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+									   : "connection lost");
+			rc = reply ? -EACCES : -ENOTCONN;
+			freeReplyObject(reply);
+			goto out;
+		}
+		freeReplyObject(reply);
+	}
+	if (r->dbnum) {
+		char num[16];
+		const char *argv[2] = {"SELECT", num};
+		redisReply *reply;
+
+		snprintf(num, sizeof(num), "%u", r->dbnum);
+		reply = command(r, 2, argv);
+		if (!reply || !reply_is(reply, "OK")) {
+			snprintf(err, errlen, "user database %s:%s: cannot select database %u",
+				 r->host, r->port, r->dbnum);
+			rc = reply ? -EINVAL : -ENOTCONN;
+			freeReplyObject(reply);
+			goto out;
+		}
+		freeReplyObject(reply);
+	}
+	/* A server whose Redis user may not write reads the settings dfsadm made. */
+	if (r->writable) {
+		rc = settings_ensure(r);
+		if (rc == -ENOTCONN) {
+			snprintf(err, errlen, "user database unreachable: %s:%s: connection lost",
+				 r->host, r->port);
+			goto out;
+		}
+	}
+	memset(&r->failed_at, 0, sizeof(r->failed_at));
+	return 0;
+out:
+	disconnect(r);
+	clock_gettime(CLOCK_MONOTONIC, &r->failed_at);
+	return rc;
+}
+
+int user_db_redis_open(struct user_db_redis **out, const char *url, bool writable, char *err,
+		       size_t errlen)
+{
+	struct user_db_redis *r;
+
+	*out = NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r->fd = -1;
+	r->writable = writable;
+	if (parse_url(r, url) < 0) {
+		snprintf(err, errlen,
+			 "invalid user database URL (redis://[USER:PASSWORD@]HOST:PORT[/DB] or "
+			 "rediss://...)");
+		OPENSSL_cleanse(r, sizeof(*r));
+		free(r);
+		return -EINVAL;
+	}
+	pthread_mutex_init(&r->lock, NULL);
+	*out = r;
+	return 0;
+}
+
+void user_db_redis_close(struct user_db_redis *r)
+{
+	if (!r)
+		return;
+	disconnect(r);
+	if (r->ssl_ctx)
+		SSL_CTX_free(r->ssl_ctx);
+	pthread_mutex_destroy(&r->lock);
+	OPENSSL_cleanse(r, sizeof(*r));
+	free(r);
+}
+
+int user_db_redis_ping(struct user_db_redis *r, char *err, size_t errlen)
+{
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	memset(&r->failed_at, 0, sizeof(r->failed_at));
+	rc = ensure(r, err, errlen);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+static void user_key(char out[sizeof(KEY_USER_PREFIX) + USER_MAX], const char *user)
+{
+	snprintf(out, sizeof(KEY_USER_PREFIX) + USER_MAX, "%s%s", KEY_USER_PREFIX, user);
+}
+
+/* Parses an unsigned decimal bulk string (NIL: def). */
+static int reply_u64(const redisReply *e, uint64_t def, uint64_t *out)
+{
+	char buf[24], *end;
+
+	*out = def;
+	if (e->type == REDIS_REPLY_NIL)
+		return 0;
+	if (e->type != REDIS_REPLY_STRING || e->len == 0 || (size_t)e->len >= sizeof(buf))
+		return -EBADMSG;
+	memcpy(buf, e->str, (size_t)e->len);
+	buf[e->len] = '\0';
+	errno = 0;
+	*out = strtoull(buf, &end, 10);
+	return *end || errno || buf[0] < '0' || buf[0] > '9' ? -EBADMSG : 0;
+}
+
+/* Reads user's record with the lock held. 0, -ENOENT, -EBADMSG, -ENOTCONN. */
+static int get_locked(struct user_db_redis *r, const char *user, struct scram_verifier *v,
+		      struct user_quota *q)
+{
+	char key[sizeof(KEY_USER_PREFIX) + USER_MAX], err[256];
+	const char *argv[8] = {"HMGET",	     key,	   "salt",	  "iterations",
+			       "stored_key", "server_key", "quota_bytes", "quota_files"};
+	redisReply *reply;
+	uint64_t iterations;
+	struct user_quota dummy;
+	int rc;
+
+	if (!q)
+		q = &dummy;
+	memset(v, 0, sizeof(*v));
+	memset(q, 0, sizeof(*q));
+	rc = ensure(r, err, sizeof(err));
+	if (rc < 0)
+		return rc;
+	user_key(key, user);
+	reply = command(r, 8, argv);
+	if (!reply)
+		return -ENOTCONN;
+	rc = -EBADMSG;
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 6)
+		goto out;
+	if (reply->element[0]->type == REDIS_REPLY_NIL) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (reply->element[0]->type != REDIS_REPLY_STRING || reply->element[0]->len == 0 ||
+	    (size_t)reply->element[0]->len > SCRAM_SALT_MAX ||
+	    reply->element[2]->type != REDIS_REPLY_STRING ||
+	    reply->element[2]->len != SCRAM_KEY_LEN ||
+	    reply->element[3]->type != REDIS_REPLY_STRING ||
+	    reply->element[3]->len != SCRAM_KEY_LEN ||
+	    reply_u64(reply->element[1], 0, &iterations) < 0 || iterations == 0 ||
+	    iterations > UINT32_MAX || reply_u64(reply->element[4], 0, &q->bytes) < 0 ||
+	    reply_u64(reply->element[5], 0, &q->files) < 0)
+		goto out;
+	memcpy(v->salt, reply->element[0]->str, (size_t)reply->element[0]->len);
+	v->salt_len = (size_t)reply->element[0]->len;
+	v->iterations = (uint32_t)iterations;
+	memcpy(v->stored_key, reply->element[2]->str, SCRAM_KEY_LEN);
+	memcpy(v->server_key, reply->element[3]->str, SCRAM_KEY_LEN);
+	rc = 0;
+out:
+	freeReplyObject(reply);
+	if (rc < 0)
+		memset(v, 0, sizeof(*v));
+	return rc;
+}
+
+int user_db_redis_get(struct user_db_redis *r, const char *user, struct scram_verifier *v,
+		      struct user_quota *q)
+{
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	rc = get_locked(r, user, v, q);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+/* Runs a simple command whose reply is only checked for errors. */
+static int simple(struct user_db_redis *r, int argc, const char **argv, const size_t *lens)
+{
+	redisReply *reply = lens ? command_argv(r, argc, argv, lens) : command(r, argc, argv);
+	int rc = 0;
+
+	if (!reply)
+		return -ENOTCONN;
+	if (reply->type == REDIS_REPLY_ERROR)
+		rc = -EIO;
+	freeReplyObject(reply);
+	return rc;
+}
+
+/* Queues (inside MULTI) the HSET of v's fields. */
+static int queue_verifier(struct user_db_redis *r, const char *key, const struct scram_verifier *v)
+{
+	char iters[16];
+	const char *argv[10] = {"HSET",	      key,
+				"salt",	      (const char *)v->salt,
+				"iterations", iters,
+				"stored_key", (const char *)v->stored_key,
+				"server_key", (const char *)v->server_key};
+	size_t lens[10] = {4,  strlen(key),   4,  v->salt_len,	10, 0,
+			   10, SCRAM_KEY_LEN, 10, SCRAM_KEY_LEN};
+
+	snprintf(iters, sizeof(iters), "%u", (unsigned)v->iterations);
+	lens[5] = strlen(iters);
+	return simple(r, 10, argv, lens);
+}
+
+/* EXEC: 1 when it ran, 0 when a watched key changed (retry), -errno. */
+static int exec(struct user_db_redis *r, redisReply **out)
+{
+	const char *argv[1] = {"EXEC"};
+	redisReply *reply = command(r, 1, argv);
+
+	if (out)
+		*out = NULL;
+	if (!reply)
+		return -ENOTCONN;
+	if (reply->type == REDIS_REPLY_NIL) {
+		freeReplyObject(reply);
+		return 0;
+	}
+	if (reply->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(reply);
+		return -EIO;
+	}
+	if (out)
+		*out = reply;
+	else
+		freeReplyObject(reply);
+	return 1;
+}
+
+/* Integer reply of a one-key command (EXISTS, SCARD). */
+static int integer(struct user_db_redis *r, const char *cmd, const char *key, long long *out)
+{
+	const char *argv[2] = {cmd, key};
+	redisReply *reply = command(r, 2, argv);
+
+	if (!reply)
+		return -ENOTCONN;
+	if (reply->type != REDIS_REPLY_INTEGER) {
+		freeReplyObject(reply);
+		return -EIO;
+	}
+	*out = reply->integer;
+	freeReplyObject(reply);
+	return 0;
+}
+
+static void unwatch(struct user_db_redis *r)
+{
+	const char *argv[1] = {"UNWATCH"};
+
+	simple(r, 1, argv, NULL);
+}
+
+int user_db_redis_put(struct user_db_redis *r, const char *user, const struct scram_verifier *v,
+		      bool replace)
+{
+	char key[sizeof(KEY_USER_PREFIX) + USER_MAX], err[256];
+	const char *watch[4] = {"WATCH", key, KEY_USERS, KEY_SETTINGS};
+	const char *multi[1] = {"MULTI"};
+	const char *sadd[3] = {"SADD", KEY_USERS, user};
+	int rc = -EAGAIN;
+
+	if (!r->writable)
+		return -EROFS;
+	user_key(key, user);
+	pthread_mutex_lock(&r->lock);
+	for (int attempt = 0; attempt < WATCH_ATTEMPTS && rc == -EAGAIN; attempt++) {
+		long long exists = 0, users = 1;
+
+		rc = ensure(r, err, sizeof(err));
+		if (rc == 0)
+			rc = simple(r, 4, watch, NULL);
+		if (rc == 0)
+			rc = integer(r, "EXISTS", key, &exists);
+		if (rc == 0)
+			rc = integer(r, "SCARD", KEY_USERS, &users);
+		if (rc < 0)
+			break;
+		if (!replace && exists) {
+			unwatch(r);
+			rc = -EEXIST;
+			break;
+		}
+		rc = simple(r, 1, multi, NULL);
+		if (rc == 0)
+			rc = queue_verifier(r, key, v);
+		if (rc == 0)
+			rc = simple(r, 3, sadd, NULL);
+		/* The first user's iteration count becomes the count for new users. */
+		if (rc == 0 && !replace && users == 0) {
+			char iters[16];
+			const char *set[4] = {"HSET", KEY_SETTINGS, "iterations", iters};
+
+			snprintf(iters, sizeof(iters), "%u", (unsigned)v->iterations);
+			rc = simple(r, 4, set, NULL);
+		}
+		if (rc == 0) {
+			rc = exec(r, NULL);
+			rc = rc == 0 ? -EAGAIN : rc < 0 ? rc : 0;
+		}
+	}
+	if (rc < 0 && rc != -EEXIST && rc != -EAGAIN)
+		disconnect(r);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+int user_db_redis_delete(struct user_db_redis *r, const char *user)
+{
+	char key[sizeof(KEY_USER_PREFIX) + USER_MAX], err[256];
+	const char *multi[1] = {"MULTI"}, *del[2] = {"DEL", key},
+		   *srem[3] = {"SREM", KEY_USERS, user};
+	redisReply *reply = NULL;
+	int rc;
+
+	if (!r->writable)
+		return -EROFS;
+	user_key(key, user);
+	pthread_mutex_lock(&r->lock);
+	rc = ensure(r, err, sizeof(err));
+	if (rc == 0)
+		rc = simple(r, 1, multi, NULL);
+	if (rc == 0)
+		rc = simple(r, 2, del, NULL);
+	if (rc == 0)
+		rc = simple(r, 3, srem, NULL);
+	if (rc == 0)
+		rc = exec(r, &reply);
+	if (rc == 1) {
+		rc = reply->elements == 2 && reply->element[0]->type == REDIS_REPLY_INTEGER &&
+			     reply->element[0]->integer > 0
+			 ? 0
+			 : -ENOENT;
+	} else if (rc == 0) {
+		rc = -EIO;
+	}
+	freeReplyObject(reply);
+	if (rc < 0 && rc != -ENOENT)
+		disconnect(r);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int user_db_redis_each(struct user_db_redis *r, int (*fn)(const char *user, void *arg), void *arg)
+{
+	const char *argv[2] = {"SMEMBERS", KEY_USERS};
+	char err[256], **names = NULL;
+	redisReply *reply = NULL;
+	size_t count = 0;
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	rc = ensure(r, err, sizeof(err));
+	if (rc == 0) {
+		reply = command(r, 2, argv);
+		rc = reply ? 0 : -ENOTCONN;
+	}
+	if (rc == 0 && reply->type != REDIS_REPLY_ARRAY)
+		rc = -EIO;
+	if (rc == 0) {
+		names = calloc(reply->elements + 1, sizeof(*names));
+		if (!names)
+			rc = -ENOMEM;
+	}
+	for (size_t i = 0; rc == 0 && i < reply->elements; i++) {
+		const redisReply *e = reply->element[i];
+
+		if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > USER_MAX)
+			continue;
+		names[count] = strndup(e->str, (size_t)e->len);
+		if (!names[count])
+			rc = -ENOMEM;
+		else if (user_name_check(names[count], NULL) != 0)
+			free(names[count]);
+		else
+			count++;
+	}
+	freeReplyObject(reply);
+	pthread_mutex_unlock(&r->lock);
+	/* fn runs with the lock released: it may itself use the database. */
+	if (rc == 0)
+		qsort(names, count, sizeof(*names), cmp_names);
+	for (size_t i = 0; rc == 0 && i < count; i++)
+		rc = fn(names[i], arg);
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+static bool same_verifier(const struct scram_verifier *a, const struct scram_verifier *b)
+{
+	return a->salt_len == b->salt_len && a->iterations == b->iterations &&
+	       CRYPTO_memcmp(a->salt, b->salt, a->salt_len) == 0 &&
+	       CRYPTO_memcmp(a->stored_key, b->stored_key, SCRAM_KEY_LEN) == 0 &&
+	       CRYPTO_memcmp(a->server_key, b->server_key, SCRAM_KEY_LEN) == 0;
+}
+
+int user_db_redis_change(struct user_db_redis *r, const char *user,
+			 const unsigned char old_stored_key[SCRAM_KEY_LEN],
+			 const struct scram_verifier *v)
+{
+	char key[sizeof(KEY_USER_PREFIX) + USER_MAX];
+	const char *watch[2] = {"WATCH", key}, *multi[1] = {"MULTI"};
+	struct scram_verifier cur;
+	int rc = -EAGAIN;
+
+	user_key(key, user);
+	pthread_mutex_lock(&r->lock);
+	for (int attempt = 0; attempt < WATCH_ATTEMPTS && rc == -EAGAIN; attempt++) {
+		char err[256];
+
+		rc = ensure(r, err, sizeof(err));
+		if (rc == 0)
+			rc = simple(r, 2, watch, NULL);
+		if (rc == 0)
+			rc = get_locked(r, user, &cur, NULL);
+		if (rc < 0)
+			break;
+		if (same_verifier(&cur, v) ||
+		    CRYPTO_memcmp(cur.stored_key, old_stored_key, SCRAM_KEY_LEN) != 0 ||
+		    !r->writable) {
+			rc = same_verifier(&cur, v) ? 0 : !r->writable ? -EROFS : -ESTALE;
+			unwatch(r);
+			break;
+		}
+		rc = simple(r, 1, multi, NULL);
+		if (rc == 0)
+			rc = queue_verifier(r, key, v);
+		if (rc == 0) {
+			rc = exec(r, NULL);
+			rc = rc == 0 ? -EAGAIN : rc < 0 ? rc : 0;
+		}
+	}
+	if (rc == -ENOTCONN || rc == -EIO)
+		disconnect(r);
+	if (rc == -ENOENT && r->fd >= 0)
+		unwatch(r);
+	pthread_mutex_unlock(&r->lock);
+	OPENSSL_cleanse(&cur, sizeof(cur));
+	return rc;
+}
+
+int user_db_redis_settings(struct user_db_redis *r, struct user_db_settings *out)
+{
+	const char *argv[4] = {"HMGET", KEY_SETTINGS, "fake_key", "iterations"};
+	redisReply *reply = NULL;
+	uint64_t iterations;
+	char err[256];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&r->lock);
+	rc = ensure(r, err, sizeof(err));
+	if (rc == 0) {
+		reply = command(r, 4, argv);
+		rc = reply ? 0 : -ENOTCONN;
+	}
+	if (rc == 0 && (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2))
+		rc = -EBADMSG;
+	if (rc == 0 && reply->element[0]->type == REDIS_REPLY_NIL)
+		rc = -ENOENT;
+	if (rc == 0 && (reply->element[0]->type != REDIS_REPLY_STRING ||
+			reply->element[0]->len != (int)sizeof(out->fake_key) ||
+			reply_u64(reply->element[1], SCRAM_DEFAULT_ITERATIONS, &iterations) < 0))
+		rc = -EBADMSG;
+	if (rc == 0) {
+		memcpy(out->fake_key, reply->element[0]->str, sizeof(out->fake_key));
+		out->iterations =
+		    iterations < SCRAM_MIN_ITERATIONS || iterations > SCRAM_MAX_ITERATIONS
+			? SCRAM_DEFAULT_ITERATIONS
+			: (uint32_t)iterations;
+	}
+	freeReplyObject(reply);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+int user_db_redis_set_quota(struct user_db_redis *r, const char *user, const struct user_quota *q)
+{
+	char key[sizeof(KEY_USER_PREFIX) + USER_MAX], bytes[24], files[24], err[256];
+	const char *watch[2] = {"WATCH", key}, *multi[1] = {"MULTI"};
+	const char *set[6] = {"HSET", key, "quota_bytes", bytes, "quota_files", files};
+	int rc = -EAGAIN;
+
+	if (!r->writable)
+		return -EROFS;
+	user_key(key, user);
+	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)q->bytes);
+	snprintf(files, sizeof(files), "%llu", (unsigned long long)q->files);
+	pthread_mutex_lock(&r->lock);
+	for (int attempt = 0; attempt < WATCH_ATTEMPTS && rc == -EAGAIN; attempt++) {
+		long long exists = 0;
+
+		rc = ensure(r, err, sizeof(err));
+		if (rc == 0)
+			rc = simple(r, 2, watch, NULL);
+		if (rc == 0)
+			rc = integer(r, "EXISTS", key, &exists);
+		if (rc < 0)
+			break;
+		if (!exists) {
+			unwatch(r);
+			rc = -ENOENT;
+			break;
+		}
+		rc = simple(r, 1, multi, NULL);
+		if (rc == 0)
+			rc = simple(r, 6, set, NULL);
+		if (rc == 0) {
+			rc = exec(r, NULL);
+			rc = rc == 0 ? -EAGAIN : rc < 0 ? rc : 0;
+		}
+	}
+	if (rc < 0 && rc != -ENOENT && rc != -EAGAIN)
+		disconnect(r);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
