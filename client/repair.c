@@ -392,7 +392,9 @@ static int finish(struct dfs_client *c, int err, const struct repair_tally *t,
 	return 0;
 }
 
-int dfs_repair(struct dfs_client *c, const char *remote_name, struct dfs_repair_report *report)
+/* repair_name on remote_name, or pass over every name; the report, and 0 or -errno. */
+static int run_pass(struct dfs_client *c, const char *remote_name, enum pass pass,
+		    struct dfs_repair_report *report)
 {
 	struct repair_tally t = {0};
 	int err;
@@ -401,21 +403,18 @@ int dfs_repair(struct dfs_client *c, const char *remote_name, struct dfs_repair_
 		memset(report, 0, sizeof(*report));
 	if (!c->logged_in)
 		return client_fail(c, -ENOTCONN, "not logged in");
-	err = remote_name ? repair_name(c, remote_name, &t) : repair_every(c, ALL_WITH_DELETES, &t);
+	err = remote_name ? repair_name(c, remote_name, &t) : repair_every(c, pass, &t);
 	return finish(c, err, &t, report);
+}
+
+int dfs_repair(struct dfs_client *c, const char *remote_name, struct dfs_repair_report *report)
+{
+	return run_pass(c, remote_name, ALL_WITH_DELETES, report);
 }
 
 int dfs_scrub(struct dfs_client *c, const char *remote_name, struct dfs_repair_report *report)
 {
-	struct repair_tally t = {0};
-	int err;
-
-	if (report)
-		memset(report, 0, sizeof(*report));
-	if (!c->logged_in)
-		return client_fail(c, -ENOTCONN, "not logged in");
-	err = remote_name ? repair_name(c, remote_name, &t) : repair_every(c, ALL_LIVE, &t);
-	return finish(c, err, &t, report);
+	return run_pass(c, remote_name, ALL_LIVE, report);
 }
 
 int repair_catch_up(struct dfs_client *c)

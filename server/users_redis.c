@@ -14,6 +14,7 @@
  * again at the next call; calls fail with -ENOTCONN meanwhile.
  */
 #include "users.h"
+#include "hex.h"
 #include "names.h"
 
 #include <errno.h>
@@ -66,17 +67,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Copies [s, s+len) into out, decoding %XX. -EINVAL if too long or malformed. */
 static int url_part(const char *s, size_t len, char *out, size_t cap)
 {
@@ -86,15 +76,17 @@ static int url_part(const char *s, size_t len, char *out, size_t cap)
 		char c = s[i];
 
 		if (c == '%') {
-			int hi, lo;
+			char digits[3];
+			unsigned char byte;
 
 			if (i + 2 >= len)
 				return -EINVAL;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-			if (hi < 0 || lo < 0)
+			digits[0] = s[i + 1];
+			digits[1] = s[i + 2];
+			digits[2] = '\0';
+			if (hex_decode(digits, &byte, 1) < 0)
 				return -EINVAL;
-			c = (char)(hi << 4 | lo);
+			c = (char)byte;
 			i += 2;
 		}
 		if (n + 1 >= cap || c == '\0')
