@@ -144,8 +144,10 @@ if command -v dpkg-deb >/dev/null 2>&1 && command -v dpkg-shlibdeps >/dev/null 2
 	assert_contains "$OUT" "Package: dfs" "package control"
 	assert_contains "$OUT" "rpcbind" "package dependencies"
 	assert_contains "$OUT" "libtirpc3" "package dependencies"
-	dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/lib/systemd/system/dfsd@.service |
-		grep -qx 'ExecStart=/usr/sbin/dfsd -c /etc/dfs/dfsd-%i.conf' ||
+	# Whole, into a file: grep -q ending the pipe early would kill dpkg-deb with SIGPIPE.
+	dpkg-deb --fsys-tarfile "$deb" >"$T/deb.tar"
+	tar -xOf "$T/deb.tar" ./usr/lib/systemd/system/dfsd@.service >"$T/unit"
+	grep -qx 'ExecStart=/usr/sbin/dfsd -c /etc/dfs/dfsd-%i.conf' "$T/unit" ||
 		fail "the packaged unit does not run /usr/sbin/dfsd"
 	ok "cpack -G DEB builds $(basename "$deb") with the same files and its dependencies"
 else
