@@ -94,36 +94,41 @@ w4=$(counter bytes_written)
 ok "a source changed since the interrupted put is stored whole"
 
 # --- get ---
-rm -f "$T/big.back"
+# Chunks of 64 MiB: more than the socket buffers hold, so a frozen server really stalls its
+# chunk and the get cannot finish before it is interrupted.
+GSIZE=$((256 << 20))
+make_random "$T/getme" "$GSIZE"
+must dfs_s put "$T/getme"
+rm -f "$T/getme.back"
 r0=$(counter bytes_read)
-DFS_PASSWORD=Bluepanda "$DFS" -c "$C/dfs.conf" -u AnujS get big -o "$T/big.back" 2>/dev/null &
-state=$T/.big.back.dfs-part.state
-kill_when $! "part_bytes $state" $((16 << 20)) "$T/.big.back.dfs-part" || fail "the get ended before it could be interrupted"
-assert_no_file "$T/big.back"
-[[ -f $T/.big.back.dfs-part ]] || fail "the partial file is gone"
+DFS_PASSWORD=Bluepanda "$DFS" -c "$C/dfs.conf" -u AnujS get getme -o "$T/getme.back" 2>/dev/null &
+state=$T/.getme.back.dfs-part.state
+kill_when $! "part_bytes $state" $((16 << 20)) "$T/.getme.back.dfs-part" || fail "the get ended before it could be interrupted"
+assert_no_file "$T/getme.back"
+[[ -f $T/.getme.back.dfs-part ]] || fail "the partial file is gone"
 r1=$(counter bytes_read)
 got1=$((r1 - r0))
 kept=$(part_bytes "$state")
 ok "get interrupted by SIGKILL with $kept bytes kept ($got1 read from the servers)"
 
-must dfs_s get --resume big -o "$T/big.back"
+must dfs_s get --resume getme -o "$T/getme.back"
 assert_contains "$ERR" "continuing an interrupted get"
 r2=$(counter bytes_read)
 got2=$((r2 - r1))
-assert_file_eq "$T/big" "$T/big.back"
-((got2 <= SIZE - kept)) || fail "get --resume read $got2 bytes; $((SIZE - kept)) were missing"
-((got2 < SIZE)) || fail "get --resume read the whole file again"
-[[ ! -e $T/.big.back.dfs-part && ! -e $state ]] || fail "the partial files outlived the get"
-[[ $(stat -c %Y "$T/big.back") == "$(stat -c %Y "$T/big")" ]] || fail "mtime not kept"
-ok "get --resume read $got2 of $SIZE bytes; the file is whole, verified, with its mtime"
+assert_file_eq "$T/getme" "$T/getme.back"
+((got2 <= GSIZE - kept)) || fail "get --resume read $got2 bytes; $((GSIZE - kept)) were missing"
+((got2 < GSIZE)) || fail "get --resume read the whole file again"
+[[ ! -e $T/.getme.back.dfs-part && ! -e $state ]] || fail "the partial files outlived the get"
+[[ $(stat -c %Y "$T/getme.back") == "$(stat -c %Y "$T/getme")" ]] || fail "mtime not kept"
+ok "get --resume read $got2 of $GSIZE bytes; the file is whole, verified, with its mtime"
 
 # A corrupt partial file is caught by the chunk checksums and fetched again.
-rm -f "$T/big.back"
-DFS_PASSWORD=Bluepanda "$DFS" -c "$C/dfs.conf" -u AnujS get big -o "$T/big.back" 2>/dev/null &
-kill_when $! "part_bytes $state" $((8 << 20)) "$T/.big.back.dfs-part" || fail "the get ended before it could be interrupted"
-printf 'garbage' | dd of="$T/.big.back.dfs-part" bs=1 seek=10 conv=notrunc status=none
-must dfs_s get --resume big -o "$T/big.back"
-assert_file_eq "$T/big" "$T/big.back"
+rm -f "$T/getme.back"
+DFS_PASSWORD=Bluepanda "$DFS" -c "$C/dfs.conf" -u AnujS get getme -o "$T/getme.back" 2>/dev/null &
+kill_when $! "part_bytes $state" $((8 << 20)) "$T/.getme.back.dfs-part" || fail "the get ended before it could be interrupted"
+printf 'garbage' | dd of="$T/.getme.back.dfs-part" bs=1 seek=10 conv=notrunc status=none
+must dfs_s get --resume getme -o "$T/getme.back"
+assert_file_eq "$T/getme" "$T/getme.back"
 ok "a damaged partial file is detected by the checksums and fetched again"
 
 # A get that fails leaves nothing behind.
