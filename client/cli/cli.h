@@ -207,6 +207,8 @@ void cli_term_string(FILE *f, const char *s);
  * cli_term_string escapes as \uXXXX, other valid UTF-8 passed through, each
  * byte of an invalid sequence as \ufffd. */
 void cli_json_string(FILE *f, const char *s);
+/* Prints a repair or scrub report as one JSON object line. */
+void cli_json_repair_report(const struct dfs_repair_report *r);
 /* Formats n bytes as "512 B", "45.2 MiB", ... into buf. Returns buf. */
 char *cli_human_bytes(uint64_t n, char *buf, size_t len);
 /* Formats seconds as "M:SS" or "H:MM:SS" into buf. Returns buf. */

@@ -59,6 +59,13 @@ static bool hidden_code_point(unsigned cp)
 	       cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
+void cli_json_repair_report(const struct dfs_repair_report *r)
+{
+	printf("{\"files\": %u, \"verified\": %u, \"corrupt\": %u, \"repaired\": %u, "
+	       "\"failed\": %u}\n",
+	       r->files, r->verified, r->corrupt, r->rewritten, r->failed);
+}
+
 void cli_json_string(FILE *f, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;

@@ -30,9 +30,7 @@ static int repair_option(struct cli *cli, void *ctx, int opt, const char *arg)
 static void print_report(const struct cli *cli, const struct dfs_repair_report *r)
 {
 	if (cli->json) {
-		printf("{\"files\": %u, \"verified\": %u, \"corrupt\": %u, \"repaired\": %u, "
-		       "\"failed\": %u}\n",
-		       r->files, r->verified, r->corrupt, r->rewritten, r->failed);
+		cli_json_repair_report(r);
 		return;
 	}
 	if (cli->quiet)

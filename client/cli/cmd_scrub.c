@@ -9,9 +9,7 @@
 static void print_report(const struct cli *cli, const struct dfs_repair_report *r)
 {
 	if (cli->json) {
-		printf("{\"files\": %u, \"verified\": %u, \"corrupt\": %u, \"repaired\": %u, "
-		       "\"failed\": %u}\n",
-		       r->files, r->verified, r->corrupt, r->rewritten, r->failed);
+		cli_json_repair_report(r);
 		return;
 	}
 	if (cli->quiet)
