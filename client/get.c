@@ -18,7 +18,6 @@
 #include "chunk.h"
 #include "internal.h"
 #include "names.h"
-#include "placement.h"
 
 #define GET_WINDOW 4
 
@@ -210,14 +209,6 @@ struct fetch {
 	bool broken[2];
 };
 
-static int role_of(unsigned row, unsigned server, unsigned index, unsigned n)
-{
-	unsigned first, second;
-
-	placement_pair(row, server, n, &first, &second);
-	return first == index ? 0 : 1;
-}
-
 /* The chunk as server s sent it with its record (see plan_lookup), checked and
  * written like a READ. -ENODATA if s sent no bytes of this chunk and version. */
 static int take_sent_chunk(struct fetch *f, unsigned s, const struct read_progress *prog,
@@ -247,7 +238,7 @@ static int read_chunk(struct fetch *f, unsigned s, const struct read_progress *p
 		      uint64_t *reported)
 {
 	struct link *l = &f->c->links[s - 1];
-	int role = role_of(f->view->row, s, f->index, f->view->nservers);
+	int role = layout_role(&f->view->layout, s, f->index);
 	uint64_t have = f->part ? f->part->have[f->index - 1] : 0;
 	uint64_t sum = f->plan->chunk_sum[f->index - 1];
 	int err;
@@ -351,7 +342,7 @@ static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_p
 				    .fd = fd,
 				    .part = part,
 				    .progress = &progress};
-		chunk_range(plan->info->size, n, k, &x->offset, &x->size);
+		layout_range(&view->layout, plan->info->size, k, &x->offset, &x->size);
 		started[k - 1] = plan->info->size > SMALL_FILE_MAX &&
 				 pthread_create(&tids[k - 1], NULL, fetch_run, x) == 0;
 		if (!started[k - 1])

@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 #include "dfs.h"
 #include "dfs_prot.h"
+#include "layout.h"
 #include "rpcstream.h"
 #include "scram.h"
 
@@ -112,8 +113,9 @@ struct file_view {
 	const char *name;
 	size_t name_len;
 	unsigned nservers;
-	unsigned row;
-	unsigned dropped; /* answers that failed the checks (check_reply.h) */
+	unsigned row;	      /* = layout.row */
+	struct layout layout; /* where the name's chunks live */
+	unsigned dropped;     /* answers that failed the checks (check_reply.h) */
 	struct holder_view holders[DFS_SERVERS_MAX];
 };
 struct read_plan {
@@ -180,6 +182,22 @@ struct chunk_source {
 DFS_INTERNAL int put_chunk_to(struct dfs_client *c, struct link *l, int role, const char *name,
 			      uint64_t ver, unsigned index, const struct chunk_source *src,
 			      uint64_t *sum);
+
+/* commit.c: what each server commits of a version, and sending it. */
+/* The record server s commits for name: base's version, size and mtime; s's
+ * chunk pair with sizes[k - 1] and sums[k - 1]; the digest over sums; the
+ * servers known to lack the version. held is where the pair is kept. */
+DFS_INTERNAL void commit_record(const struct layout *l, unsigned s, const char *name,
+				const dfs_file_info *base, const uint64_t *sizes,
+				const uint64_t *sums, unsigned *lacking, unsigned nlacking,
+				dfs_chunk_sum held[2], dfs_file_info *out);
+/* Counts, by chunk - 1 in committed, the chunks server s committed. */
+DFS_INTERNAL void commit_tally(const struct layout *l, unsigned s, unsigned *committed);
+/* Sends a COMMIT without waiting for its answer. 0, or -EHOSTDOWN (the
+ * server is then marked down). */
+DFS_INTERNAL int commit_send(struct dfs_client *c, struct link *l, const dfs_file_info *info);
+/* Reads the answer to a COMMIT sent by commit_send. 0 or -errno. */
+DFS_INTERNAL int commit_recv(struct dfs_client *c, struct link *l);
 /* Commits info on server l. 0 or -errno. */
 DFS_INTERNAL int put_commit(struct dfs_client *c, struct link *l, const dfs_file_info *info);
 /* Warns that server s holds no copy of name, saying why: failure (its upload's

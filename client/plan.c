@@ -8,17 +8,12 @@
 #include <openssl/rand.h>
 #include "internal.h"
 #include "check_reply.h"
-#include "chunk.h"
-#include "placement.h"
 #include "version.h"
 
-/* The chunk a reader asks server for first (see placement_holder). */
+/* The chunk a reader asks server for first. */
 static unsigned first_chunk(const struct file_view *view, unsigned server)
 {
-	unsigned first, second;
-
-	placement_pair(view->row, server, view->nservers, &first, &second);
-	return first;
+	return view->layout.pair[server - 1][0];
 }
 
 /* What was asked of a server. */
@@ -114,19 +109,17 @@ static unsigned drop_bad_answers(struct dfs_client *c, struct file_view *view)
 	for (unsigned i = 0; i < view->nservers; i++) {
 		struct holder_view *h = &view->holders[i];
 		dfs_lookup_read_ok sent = {.data_ver = h->data_ver};
-		unsigned first, second;
 		const char *why = NULL;
 
 		if (!h->has_record) {
 			if (h->data || h->data_len || h->data_ver)
 				why = "it sent bytes without a record";
 		} else {
-			placement_pair(view->row, i + 1, view->nservers, &first, &second);
 			sent.rec = h->rec;
 			sent.data.data_val = h->data;
 			sent.data.data_len = h->data_len;
 			check_lookup_read_ok(&sent, view->name, view->name_len, view->nservers,
-					     i + 1, first, max, &why);
+					     i + 1, view->layout.pair[i][0], max, &why);
 		}
 		if (!why)
 			continue;
@@ -153,7 +146,8 @@ int plan_lookup(struct dfs_client *c, const char *name, bool with_data, struct f
 	view->name = name;
 	view->name_len = strlen(name);
 	view->nservers = c->conf.nservers;
-	view->row = placement_row(name, view->name_len, view->nservers);
+	layout_init(&view->layout, name, view->name_len, view->nservers);
+	view->row = view->layout.row;
 	/* Ask every server before reading any answer: one round trip, not N. */
 	for (unsigned i = 0; i < view->nservers; i++)
 		if (c->links[i].up)
@@ -275,7 +269,7 @@ static bool try_version(const struct file_view *view, const dfs_file_info *info,
 	memset(plan->backup, 0, sizeof(plan->backup));
 	for (unsigned k = 1; k <= n; k++) {
 		for (int which = 0; which < 2; which++) {
-			unsigned s = placement_holder(view->row, k, n, which);
+			unsigned s = view->layout.holder[k - 1][which];
 			uint64_t sum;
 
 			if (info->ver < stale_below[s - 1])
@@ -362,8 +356,7 @@ void plan_choose(const struct file_view *view, struct read_plan *plan)
 	for (unsigned k = 1; k <= plan->info->nchunks; k++) {
 		uint64_t offset;
 
-		chunk_range(plan->info->size, plan->info->nchunks, k, &offset,
-			    &plan->chunk_size[k - 1]);
+		layout_range(&view->layout, plan->info->size, k, &offset, &plan->chunk_size[k - 1]);
 	}
 }
 

@@ -8,10 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "checksum.h"
-#include "chunk.h"
 #include "internal.h"
 #include "names.h"
-#include "placement.h"
 
 /* Calls in flight per connection: enough to keep the server busy while the
  * next block is read, few enough that replies never fill a socket buffer. */
@@ -274,87 +272,9 @@ int put_chunk_to(struct dfs_client *c, struct link *l, int role, const char *nam
 	return 0;
 }
 
-/* Sends a COMMIT without waiting for its answer. 0, or -EHOSTDOWN (the
- * server is then marked down). */
-static int commit_send(struct dfs_client *c, struct link *l, const dfs_file_info *info)
-{
-	dfs_commit_args a = {.cred = l->cred, .info = *info};
-	enum clnt_stat st;
-	char why[200];
-
-	st = rpcstream_send(l->clnt[0], DFSPROC_COMMIT, (xdrproc_t)xdr_dfs_commit_args, &a);
-	if (st != RPC_SUCCESS) {
-		conn_mark_down(c, l, clnt_problem(l->clnt[0], st, why, sizeof(why)));
-		return -EHOSTDOWN;
-	}
-	return 0;
-}
-
-/* Reads the answer to a COMMIT sent by commit_send. 0 or -errno. */
-static int commit_recv(struct dfs_client *c, struct link *l)
-{
-	dfs_stat res = DFS_OK;
-	enum clnt_stat st;
-	char why[200], label[160];
-
-	st = rpcstream_recv(l->clnt[0], (xdrproc_t)xdr_dfs_stat, &res);
-	if (st != RPC_SUCCESS) {
-		conn_mark_down(c, l, clnt_problem(l->clnt[0], st, why, sizeof(why)));
-		return -EHOSTDOWN;
-	}
-	if (res != DFS_OK && res != DFS_ESTALE)
-		client_fail(c, client_errno(res), "commit on %s: %s",
-			    link_label(l, label, sizeof(label)), dfs_strerror(client_errno(res)));
-	return client_errno(res);
-}
-
-int put_commit(struct dfs_client *c, struct link *l, const dfs_file_info *info)
-{
-	int err = commit_send(c, l, info);
-
-	return err ? err : commit_recv(c, l);
-}
-
-void put_abort_everywhere(struct dfs_client *c, const char *name, uint64_t ver)
-{
-	for (unsigned i = 0; i < c->conf.nservers; i++) {
-		struct link *l = &c->links[i];
-		dfs_version_args a = {.cred = l->cred, .ver = ver};
-		dfs_stat res;
-
-		if (!l->up)
-			continue;
-		a.name.dfs_name_val = (char *)name;
-		a.name.dfs_name_len = (u_int)strlen(name);
-		dfsproc_abort_1(&a, &res, l->clnt[0]);
-	}
-}
-
-void put_warn_lacking(struct dfs_client *c, unsigned s, const char *name, const char *failure)
-{
-	struct link *l = &c->links[s - 1];
-	char label[160];
-
-	/* Say why (a full disk, say), so a person knows what to fix. */
-	client_warn(c, s,
-		    "%s holds no copy of %s: %s%s; its chunks are stored once until "
-		    "'dfs repair' runs with the server back",
-		    link_label(l, label, sizeof(label)), name, failure ? "its upload failed: " : "",
-		    failure ? failure
-		    : l->up ? "its upload failed"
-			    : l->why);
-}
-
-/* The chunk role (connection) that server s uses for chunk k. */
-static int chunk_role(unsigned row, unsigned s, unsigned k, unsigned n)
-{
-	unsigned first, second;
-
-	placement_pair(row, s, n, &first, &second);
-	return first == k ? 0 : 1;
-}
-
 struct put_state {
+	struct layout layout;
+	uint64_t sizes[DFS_SERVERS_MAX]; /* of each chunk */
 	struct upload uploads[DFS_SERVERS_MAX];
 	bool stored[DFS_SERVERS_MAX][DFS_SERVERS_MAX]; /* [server-1][chunk-1] */
 };
@@ -450,7 +370,7 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 	const char *why = NULL;
 	uint64_t sums[DFS_SERVERS_MAX], ver = 0, newest = 0;
 	atomic_uint_fast64_t progress = 0;
-	unsigned n = c->conf.nservers, row, committed[DFS_SERVERS_MAX] = {0};
+	unsigned n = c->conf.nservers, committed[DFS_SERVERS_MAX] = {0};
 	unsigned lacking[DFS_SERVERS_MAX], nlacking = 0, clock_refused = 0;
 	bool superseded = false, collided = false, over_quota = false;
 	bool commit_sent[DFS_SERVERS_MAX] = {false};
@@ -483,7 +403,7 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 		err = client_fail(c, -ENOMEM, "out of memory");
 		goto out;
 	}
-	row = placement_row(remote_name, strlen(remote_name), n);
+	layout_init(&ps->layout, remote_name, strlen(remote_name), n);
 	/* Numbered above every version the servers hold, this put lands after
 	 * every write of the name that finished before it began. */
 	err = plan_write_version(c, remote_name, &newest);
@@ -504,15 +424,16 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 				     .total = (uint64_t)sb.st_size,
 				     .resume = &resume};
 		u->src.fd = fd;
-		chunk_range((uint64_t)sb.st_size, n, k, &u->src.offset, &u->src.size);
+		layout_range(&ps->layout, (uint64_t)sb.st_size, k, &u->src.offset, &u->src.size);
+		ps->sizes[k - 1] = u->src.size;
 		for (int which = 0; which < 2; which++) {
-			unsigned s = placement_holder(row, k, n, which);
+			unsigned s = ps->layout.holder[k - 1][which];
 			struct link *l = &c->links[s - 1];
 
 			if (!l->up)
 				continue;
 			u->targets[u->ntargets].link = l;
-			u->targets[u->ntargets].clnt = l->clnt[chunk_role(row, s, k, n)];
+			u->targets[u->ntargets].clnt = l->clnt[layout_role(&ps->layout, s, k)];
 			u->targets[u->ntargets].skip = done[s - 1][k - 1];
 			u->ntargets++;
 		}
@@ -553,46 +474,35 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 
 	/* A server commits only when both of its chunks arrived. */
 	for (unsigned s = 1; s <= n; s++) {
-		unsigned first, second;
+		const unsigned *pair = ps->layout.pair[s - 1];
 
-		placement_pair(row, s, n, &first, &second);
-		if (!c->links[s - 1].up || !ps->stored[s - 1][first - 1] ||
-		    !ps->stored[s - 1][second - 1])
+		if (!c->links[s - 1].up || !ps->stored[s - 1][pair[0] - 1] ||
+		    !ps->stored[s - 1][pair[1] - 1])
 			lacking[nlacking++] = s;
 	}
 	/* Every commit is sent before any answer is read, so the servers
 	 * make their copies durable in parallel. */
 	for (unsigned s = 1; s <= n; s++) {
 		struct link *l = &c->links[s - 1];
+		const dfs_file_info base = {.ver = ver,
+					    .size = (uint64_t)sb.st_size,
+					    .mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 +
+							sb.st_mtim.tv_nsec};
 		dfs_chunk_sum held[2];
-		dfs_file_info info = {.ver = ver, .size = (uint64_t)sb.st_size, .nchunks = n};
-		unsigned first, second;
+		dfs_file_info info;
 		bool skip = false;
 
 		for (unsigned i = 0; i < nlacking; i++)
 			skip = skip || lacking[i] == s;
 		if (skip)
 			continue;
-		placement_pair(row, s, n, &first, &second);
-		held[0] = (dfs_chunk_sum){first, ps->uploads[first - 1].src.size, sums[first - 1]};
-		held[1] =
-		    (dfs_chunk_sum){second, ps->uploads[second - 1].src.size, sums[second - 1]};
-		info.name.dfs_name_val = (char *)remote_name;
-		info.name.dfs_name_len = (u_int)strlen(remote_name);
-		info.mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
-		info.digest = checksum_file_digest(sums, n);
-		info.chunks.chunks_val = held;
-		info.chunks.chunks_len = first == second ? 1 : 2;
-		info.lacking.lacking_val = lacking;
-		info.lacking.lacking_len = nlacking;
+		commit_record(&ps->layout, s, remote_name, &base, ps->sizes, sums, lacking,
+			      nlacking, held, &info);
 		commit_sent[s - 1] = commit_send(c, l, &info) == 0;
 	}
 	for (unsigned s = 1; s <= n; s++) {
-		unsigned first, second;
-
 		if (!commit_sent[s - 1])
 			continue;
-		placement_pair(row, s, n, &first, &second);
 		err = commit_recv(c, &c->links[s - 1]);
 		if (err == -ESTALE || err == -EEXIST)
 			superseded = true;
@@ -602,10 +512,8 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 			over_quota = true;
 		else if (err == -ERANGE)
 			clock_refused = s;
-		else if (err == 0) {
-			committed[first - 1]++;
-			committed[second - 1]++;
-		}
+		else if (err == 0)
+			commit_tally(&ps->layout, s, committed);
 	}
 	if (over_quota) {
 		/* Servers that committed before another refused undo their commit. */

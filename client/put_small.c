@@ -5,9 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "checksum.h"
-#include "chunk.h"
 #include "internal.h"
-#include "placement.h"
 #include "version.h"
 
 struct small_put {
@@ -16,7 +14,8 @@ struct small_put {
 	char *bytes; /* the whole file */
 	uint64_t size, ver;
 	int64_t mtime_ns;
-	unsigned n, row;
+	unsigned n;
+	struct layout layout;
 	uint64_t offset[DFS_SERVERS_MAX], chunk_size[DFS_SERVERS_MAX], sums[DFS_SERVERS_MAX];
 	unsigned lacking[DFS_SERVERS_MAX], nlacking;
 	char why[DFS_SERVERS_MAX][256]; /* per server: why its STORE failed */
@@ -41,25 +40,12 @@ static int read_whole(int fd, char *buf, uint64_t size)
 }
 
 /* What server s commits: its chunks and the servers known to lack the version. */
-static void server_info(const struct small_put *p, unsigned s, dfs_file_info *info,
-			dfs_chunk_sum held[2])
+static void server_info(struct small_put *p, unsigned s, dfs_file_info *info, dfs_chunk_sum held[2])
 {
-	unsigned first, second;
+	const dfs_file_info base = {.ver = p->ver, .size = p->size, .mtime_ns = p->mtime_ns};
 
-	placement_pair(p->row, s, p->n, &first, &second);
-	held[0] = (dfs_chunk_sum){first, p->chunk_size[first - 1], p->sums[first - 1]};
-	held[1] = (dfs_chunk_sum){second, p->chunk_size[second - 1], p->sums[second - 1]};
-	*info = (dfs_file_info){.ver = p->ver,
-				.size = p->size,
-				.mtime_ns = p->mtime_ns,
-				.nchunks = p->n,
-				.digest = checksum_file_digest(p->sums, p->n)};
-	info->name.dfs_name_val = (char *)p->name;
-	info->name.dfs_name_len = (u_int)strlen(p->name);
-	info->chunks.chunks_val = held;
-	info->chunks.chunks_len = first == second ? 1 : 2;
-	info->lacking.lacking_val = (unsigned *)p->lacking;
-	info->lacking.lacking_len = p->nlacking;
+	commit_record(&p->layout, s, p->name, &base, p->chunk_size, p->sums, p->lacking,
+		      p->nlacking, held, info);
 }
 
 /* Sends STORE to server s without waiting for the answer. */
@@ -166,8 +152,6 @@ static int store_everywhere(struct small_put *p)
 			sent[s - 1] = store_send(p, s, scratch);
 	free(scratch);
 	for (unsigned s = 1; s <= p->n; s++) {
-		unsigned first, second;
-
 		if (!sent[s - 1])
 			continue;
 		err = store_recv(p, s);
@@ -191,9 +175,7 @@ static int store_everywhere(struct small_put *p)
 			continue;
 		}
 		stored[s - 1] = answered[s - 1] = true;
-		placement_pair(p->row, s, p->n, &first, &second);
-		committed[first - 1]++;
-		committed[second - 1]++;
+		commit_tally(&p->layout, s, committed);
 	}
 	/* A server older than STORE: the caller stores the file chunk by chunk, as a
 	 * newer version than whatever the other servers took. */
@@ -222,7 +204,7 @@ static int store_everywhere(struct small_put *p)
 	}
 	for (unsigned k = 1; k <= p->n; k++) {
 		if (!committed[k - 1]) {
-			unsigned s = placement_holder(p->row, k, p->n, 0);
+			unsigned s = p->layout.holder[k - 1][0];
 			char label[160];
 
 			put_abort_everywhere(p->c, p->name, p->ver);
@@ -261,14 +243,14 @@ int put_small(struct dfs_client *c, const char *path, const char *remote_name, i
 
 	if (!p)
 		return client_fail(c, -ENOMEM, "out of memory");
-	*p = (struct small_put){
-	    .c = c,
-	    .path = path,
-	    .name = remote_name,
-	    .size = (uint64_t)sb->st_size,
-	    .mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec,
-	    .n = c->conf.nservers,
-	    .row = placement_row(remote_name, strlen(remote_name), c->conf.nservers)};
+	*p = (struct small_put){.c = c,
+				.path = path,
+				.name = remote_name,
+				.size = (uint64_t)sb->st_size,
+				.mtime_ns =
+				    (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec,
+				.n = c->conf.nservers};
+	layout_init(&p->layout, remote_name, strlen(remote_name), p->n);
 	p->bytes = malloc(p->size ? (size_t)p->size : 1);
 	if (!p->bytes) {
 		err = client_fail(c, -ENOMEM, "out of memory");
@@ -282,7 +264,7 @@ int put_small(struct dfs_client *c, const char *path, const char *remote_name, i
 		goto out;
 	}
 	for (unsigned k = 1; k <= p->n; k++) {
-		chunk_range(p->size, p->n, k, &p->offset[k - 1], &p->chunk_size[k - 1]);
+		layout_range(&p->layout, p->size, k, &p->offset[k - 1], &p->chunk_size[k - 1]);
 		p->sums[k - 1] = checksum_of(p->bytes + p->offset[k - 1], p->chunk_size[k - 1]);
 	}
 	/* Numbered by this host's clock first: a server holding a newer version

@@ -12,15 +12,6 @@
 #include <unistd.h>
 #include "chunk.h"
 #include "internal.h"
-#include "placement.h"
-
-static int role_for(unsigned row, unsigned s, unsigned k, unsigned n)
-{
-	unsigned first, second;
-
-	placement_pair(row, s, n, &first, &second);
-	return first == k ? 0 : 1;
-}
 
 static void announce(struct dfs_client *c, unsigned server, unsigned chunk, const char *name,
 		     const char *what)
@@ -51,7 +42,7 @@ static int fetch_to_scratch(struct dfs_client *c, const struct file_view *view,
 
 		if (!s || s == skip_server || !c->links[s - 1].up)
 			continue;
-		if (get_chunk_from(c, &c->links[s - 1], role_for(view->row, s, k, view->nservers),
+		if (get_chunk_from(c, &c->links[s - 1], layout_role(&view->layout, s, k),
 				   view->name, plan->info->ver, k, fd, 0, plan->chunk_size[k - 1],
 				   plan->chunk_sum[k - 1]) == 0)
 			return fd;
@@ -64,19 +55,8 @@ static void fill_info(const struct read_plan *plan, const struct file_view *view
 		      dfs_chunk_sum held[2], unsigned *lacking, unsigned nlacking,
 		      dfs_file_info *info)
 {
-	unsigned first, second;
-
-	placement_pair(view->row, s, view->nservers, &first, &second);
-	*info = *plan->info;
-	info->name.dfs_name_val = (char *)view->name;
-	info->name.dfs_name_len = (u_int)view->name_len;
-	held[0] = (dfs_chunk_sum){first, plan->chunk_size[first - 1], plan->chunk_sum[first - 1]};
-	held[1] =
-	    (dfs_chunk_sum){second, plan->chunk_size[second - 1], plan->chunk_sum[second - 1]};
-	info->chunks.chunks_val = held;
-	info->chunks.chunks_len = first == second ? 1 : 2;
-	info->lacking.lacking_val = lacking;
-	info->lacking.lacking_len = nlacking;
+	commit_record(&view->layout, s, view->name, plan->info, plan->chunk_size, plan->chunk_sum,
+		      lacking, nlacking, held, info);
 }
 
 /* Spreads a tombstone to live servers that still hold an older version, then shortens
@@ -156,12 +136,11 @@ static int repair_server(struct dfs_client *c, struct file_view *view, const str
 	const struct holder_view *h = &view->holders[s - 1];
 	const dfs_file_info *cur = h->has_record ? &h->rec.current : NULL;
 	struct link *l = &c->links[s - 1];
-	unsigned n = view->nservers, pair[2];
+	const unsigned *pair = view->layout.pair[s - 1];
 	dfs_chunk_sum held[2];
 	dfs_file_info info;
 	int written = 0;
 
-	placement_pair(view->row, s, n, &pair[0], &pair[1]);
 	for (int i = 0; i < 2; i++) {
 		unsigned k = pair[i];
 		bool is_bad = bad && (bad[s - 1] >> (k - 1)) & 1;
@@ -174,15 +153,15 @@ static int repair_server(struct dfs_client *c, struct file_view *view, const str
 			continue;
 		if (local_fd >= 0) {
 			src.fd = local_fd;
-			chunk_range(plan->info->size, n, k, &src.offset, &src.size);
+			layout_range(&view->layout, plan->info->size, k, &src.offset, &src.size);
 		} else {
 			fd = fetch_to_scratch(c, view, plan, k, s);
 			if (fd < 0)
 				return fd;
 			src = (struct chunk_source){fd, 0, plan->chunk_size[k - 1]};
 		}
-		err = put_chunk_to(c, l, role_for(view->row, s, k, n), view->name, plan->info->ver,
-				   k, &src, &sum);
+		err = put_chunk_to(c, l, layout_role(&view->layout, s, k), view->name,
+				   plan->info->ver, k, &src, &sum);
 		if (fd >= 0)
 			close(fd);
 		if (err)

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
-#include "placement.h"
 
 int dfs_status(struct dfs_client *c, struct dfs_server_info **out, size_t *count)
 {
@@ -79,7 +78,7 @@ int dfs_locate(struct dfs_client *c, const char *remote_name, struct dfs_locatio
 	err = c->logged_in ? plan_lookup(c, remote_name, false, &view) : -ENOTCONN;
 	if (err) {
 		memset(&view, 0, sizeof(view));
-		view.row = placement_row(remote_name, strlen(remote_name), n);
+		layout_init(&view.layout, remote_name, strlen(remote_name), n);
 	}
 	plan_choose(&view, &plan);
 	for (unsigned s = 1; s <= n; s++) {
@@ -87,7 +86,8 @@ int dfs_locate(struct dfs_client *c, const char *remote_name, struct dfs_locatio
 		const dfs_file_info *held = NULL;
 
 		loc->server = s;
-		placement_pair(view.row, s, n, &loc->first, &loc->second);
+		loc->first = view.layout.pair[s - 1][0];
+		loc->second = view.layout.pair[s - 1][1];
 		loc->up = c->links[s - 1].up && view.holders[s - 1].answered;
 		loc->held = -1;
 		if (!loc->up)

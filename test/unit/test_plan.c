@@ -25,6 +25,7 @@ static void fixture_init(struct fixture *f, unsigned row)
 	f->view.name_len = 1;
 	f->view.nservers = N;
 	f->view.row = row;
+	layout_init_row(&f->view.layout, row, N);
 }
 
 /* Server s answers with record slot (0: current, 1: previous) at ver: live with its
@@ -34,7 +35,7 @@ static void record(struct fixture *f, unsigned s, int slot, uint64_t ver, bool d
 {
 	struct holder_view *h = &f->view.holders[s - 1];
 	dfs_file_info *info = slot ? &f->previous[s - 1] : &h->rec.current;
-	unsigned a, b;
+	unsigned a = f->view.layout.pair[s - 1][0], b = f->view.layout.pair[s - 1][1];
 
 	h->answered = h->has_record = true;
 	memset(info, 0, sizeof(*info));
@@ -43,7 +44,6 @@ static void record(struct fixture *f, unsigned s, int slot, uint64_t ver, bool d
 	info->nchunks = N;
 	info->size = deleted ? 0 : 400;
 	if (!deleted) {
-		placement_pair(f->view.row, s, N, &a, &b);
 		f->sums[s - 1][slot][0] = (dfs_chunk_sum){a, 100, 1000 + a};
 		f->sums[s - 1][slot][1] = (dfs_chunk_sum){b, 100, 1000 + b};
 		info->chunks.chunks_val = f->sums[s - 1][slot];
