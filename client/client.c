@@ -1,17 +1,27 @@
-/* client.c: the client's configuration, lifetime, errors and events. */
+/* client.c: the client's configuration, errors and events. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <openssl/crypto.h>
 #include "config.h"
 #include "internal.h"
 #include "names.h"
-#include "tls.h"
 
 static __thread char thread_error[512];
+
+void client_thread_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	thread_error[0] = '\0';
+	if (!fmt)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(thread_error, sizeof(thread_error), fmt, ap);
+	va_end(ap);
+}
 
 static void set_conf_defaults(struct client_conf *conf)
 {
@@ -130,123 +140,6 @@ int client_load_conf(struct client_conf *conf, const char *path, char *err, size
 out:
 	cfg_free(cfg);
 	return rc;
-}
-
-static const char *default_config_path(char *buf, size_t len)
-{
-	const char *env = getenv("DFS_CONFIG");
-	const char *home = getenv("HOME");
-
-	if (env && *env)
-		return env;
-	if (home && *home) {
-		snprintf(buf, len, "%s/.config/dfs/dfs.conf", home);
-		if (access(buf, R_OK) == 0)
-			return buf;
-	}
-	return "/etc/dfs/dfs.conf";
-}
-
-static void init_links(struct dfs_client *c)
-{
-	for (unsigned i = 0; i < c->conf.nservers; i++) {
-		struct link *l = &c->links[i];
-
-		l->conf = &c->conf.servers[i];
-		if (l->conf->port)
-			snprintf(l->address, sizeof(l->address), "%s:%u", l->conf->host,
-				 l->conf->port);
-		else
-			snprintf(l->address, sizeof(l->address), "%s, program 0x%x", l->conf->host,
-				 l->conf->program);
-		snprintf(l->why, sizeof(l->why), "not connected");
-	}
-}
-
-int dfs_client_new(struct dfs_client **out, const char *config_path)
-{
-	struct dfs_client *c;
-	char pathbuf[PATH_MAX], err[512];
-	int rc;
-
-	*out = NULL;
-	thread_error[0] = '\0';
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		snprintf(thread_error, sizeof(thread_error), "out of memory");
-		return -ENOMEM;
-	}
-	pthread_mutex_init(&c->event_lock, NULL);
-	if (!config_path)
-		config_path = default_config_path(pathbuf, sizeof(pathbuf));
-	rc = client_load_conf(&c->conf, config_path, err, sizeof(err));
-	if (rc) {
-		snprintf(thread_error, sizeof(thread_error), "%s", err);
-		goto fail;
-	}
-	if (c->conf.tls) {
-		c->tls = tls_client_ctx(c->conf.ca, err, sizeof(err));
-		if (!c->tls) {
-			snprintf(thread_error, sizeof(thread_error), "%s", err);
-			rc = -EINVAL;
-			goto fail;
-		}
-	}
-	init_links(c);
-	*out = c;
-	return 0;
-fail:
-	dfs_client_free(c);
-	return rc;
-}
-
-int dfs_client_share(struct dfs_client *owner, struct dfs_client **out)
-{
-	struct dfs_client *c;
-	int rc;
-
-	*out = NULL;
-	thread_error[0] = '\0';
-	if (!owner->logged_in) {
-		snprintf(thread_error, sizeof(thread_error), "log in before sharing the session");
-		return -ENOTCONN;
-	}
-	c = calloc(1, sizeof(*c));
-	if (!c || (owner->tls && SSL_CTX_up_ref(owner->tls) != 1)) {
-		free(c);
-		snprintf(thread_error, sizeof(thread_error), "out of memory");
-		return -ENOMEM;
-	}
-	pthread_mutex_init(&c->event_lock, NULL);
-	c->conf = owner->conf;
-	c->tls = owner->tls;
-	memcpy(c->user, owner->user, sizeof(c->user));
-	c->login_iterations = owner->login_iterations;
-	c->resume = owner->resume;
-	c->no_store = owner->no_store;
-	c->no_lookup_read = owner->no_lookup_read;
-	c->owner = owner;
-	init_links(c);
-	rc = conn_share_all(c);
-	if (rc) {
-		snprintf(thread_error, sizeof(thread_error), "%s", c->last_error);
-		dfs_client_free(c);
-		return rc;
-	}
-	*out = c;
-	return 0;
-}
-
-void dfs_client_free(struct dfs_client *c)
-{
-	if (!c)
-		return;
-	conn_close_all(c);
-	if (c->tls)
-		SSL_CTX_free(c->tls);
-	pthread_mutex_destroy(&c->event_lock);
-	OPENSSL_cleanse(c, sizeof(*c));
-	free(c);
 }
 
 void dfs_set_event_handler(struct dfs_client *c, dfs_event_fn fn, void *arg)

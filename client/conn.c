@@ -455,24 +455,6 @@ out:
 	return err;
 }
 
-int dfs_login(struct dfs_client *c, const char *user, const char *password)
-{
-	int err;
-
-	if (!user || !*user || strlen(user) >= sizeof(c->user))
-		return client_fail(c, -EINVAL, "a user name of 1 to 64 characters is needed");
-	if (!password)
-		return client_fail(c, -EINVAL, "no password given");
-	snprintf(c->user, sizeof(c->user), "%s", user);
-	err = conn_login_all(c, password);
-	if (err)
-		return err;
-	/* A server back from an outage is brought level by the next client
-	 * that sees the whole cluster, without anyone having to ask. */
-	repair_catch_up(c);
-	return 0;
-}
-
 struct share_job {
 	struct dfs_client *c;
 	struct link *link;

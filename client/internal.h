@@ -71,7 +71,7 @@ struct dfs_client {
 	struct dfs_client *owner;
 };
 
-/* client.c */
+/* client.c: configuration, errors and events (the bottom layer). */
 DFS_INTERNAL int client_load_conf(struct client_conf *conf, const char *path, char *err,
 				  size_t errlen);
 /* Records err's explanation (printf-style) as the last error; returns err. */
@@ -84,8 +84,10 @@ DFS_INTERNAL void client_warn(struct dfs_client *c, unsigned server, const char 
 DFS_INTERNAL int client_errno(dfs_stat st);
 /* Names a server for messages: "server 3 (127.0.0.1:40003)". */
 DFS_INTERNAL const char *link_label(const struct link *l, char *buf, size_t len);
+/* Sets (printf-style; NULL clears) what dfs_last_error(NULL) says in this thread. */
+DFS_INTERNAL void client_thread_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* conn.c */
+/* conn.c: connections and login. */
 /* Connects to and logs in on every server in parallel. */
 DFS_INTERNAL int conn_login_all(struct dfs_client *c, const char *password);
 /* Opens connections to every server up in c->owner, with its tokens. */
@@ -172,7 +174,7 @@ DFS_INTERNAL int plan_write_version(struct dfs_client *c, const char *name, uint
  * clock; the message shows this host's clock. */
 DFS_INTERNAL int plan_clock_refused(struct dfs_client *c, const char *name, unsigned server);
 
-/* put.c: the streaming upload of chunks, also used by repair. */
+/* upload.c: a chunk streamed to its servers, for put and repair. */
 struct chunk_source {
 	int fd;		       /* the local file holding the whole file */
 	uint64_t offset, size; /* of the chunk in that file */
@@ -182,6 +184,12 @@ struct chunk_source {
 DFS_INTERNAL int put_chunk_to(struct dfs_client *c, struct link *l, int role, const char *name,
 			      uint64_t ver, unsigned index, const struct chunk_source *src,
 			      uint64_t *sum);
+
+/* download.c: reads chunk index of ver from server l into fd at offset,
+ * verifying sum. 0 or -errno (-EBADMSG for a bad checksum). */
+DFS_INTERNAL int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *name,
+				uint64_t ver, unsigned index, int fd, uint64_t offset,
+				uint64_t size, uint64_t sum);
 
 /* commit.c: what each server commits of a version, and sending it. */
 /* The record server s commits for name: base's version, size and mtime; s's
@@ -225,23 +233,17 @@ struct put_resume {
 /* Picks the version for a put of the local file sb as remote_name: with
  * resume on and a record of an interrupted put of the same unchanged file
  * whose version is not older than newest_seen, that put's version (and
- * done[s-1][k-1] for copies already stored), else a new one above
- * newest_seen, recorded for a later resume. 0, or -ERANGE if no version is
- * left above newest_seen; without a cache folder nothing is recorded. */
+ * done[s-1][k-1] for copies already stored), else fresh (a new version above
+ * newest_seen), recorded for a later resume. 0, or -ERANGE if fresh is 0 (no
+ * version left); without a cache folder nothing is recorded. */
 DFS_INTERNAL int resume_put_open(struct dfs_client *c, const char *remote_name,
-				 const struct stat *sb, uint64_t newest_seen, uint64_t *ver,
-				 bool done[DFS_SERVERS_MAX][DFS_SERVERS_MAX],
+				 const struct stat *sb, uint64_t newest_seen, uint64_t fresh,
+				 uint64_t *ver, bool done[DFS_SERVERS_MAX][DFS_SERVERS_MAX],
 				 struct put_resume *out);
 /* Records that chunk is stored (staged and verified) on server. */
 DFS_INTERNAL void resume_put_stored(struct put_resume *r, unsigned server, unsigned chunk);
 /* Closes the record; removes it unless keep. */
 DFS_INTERNAL void resume_put_close(struct put_resume *r, bool keep);
-
-/* get.c: reads chunk index of ver from server l into fd at offset,
- * verifying sum. 0 or -errno (-EBADMSG for a bad checksum). */
-DFS_INTERNAL int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *name,
-				uint64_t ver, unsigned index, int fd, uint64_t offset,
-				uint64_t size, uint64_t sum);
 
 /* repair.c: what a repair pass found and did (see struct dfs_repair_report). */
 struct repair_tally {

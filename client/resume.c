@@ -111,7 +111,7 @@ static bool parse_state(const char *text, const struct stat *sb, uint64_t *ver,
 }
 
 int resume_put_open(struct dfs_client *c, const char *remote_name, const struct stat *sb,
-		    uint64_t newest_seen, uint64_t *ver,
+		    uint64_t newest_seen, uint64_t fresh, uint64_t *ver,
 		    bool done[DFS_SERVERS_MAX][DFS_SERVERS_MAX], struct put_resume *out)
 {
 	char text[STATE_MAX], tmp[PATH_MAX + 8];
@@ -121,7 +121,7 @@ int resume_put_open(struct dfs_client *c, const char *remote_name, const struct 
 
 	memset(done, 0, sizeof(bool) * DFS_SERVERS_MAX * DFS_SERVERS_MAX);
 	out->fd = -1;
-	*ver = plan_new_version(newest_seen);
+	*ver = fresh;
 	if (*ver == 0)
 		return client_fail(c, -ERANGE, "%s: no version is left above the newest one",
 				   remote_name);

@@ -1,0 +1,166 @@
+/* download.c: one chunk fetched from one server, checked as it arrives. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "check_reply.h"
+#include "checksum.h"
+#include "download.h"
+#include "internal.h"
+
+/* READ calls in flight per connection while a chunk streams in. */
+#define GET_WINDOW 4
+
+void part_record(const struct part *p, unsigned index, uint64_t done)
+{
+	char line[PART_SLOT_LEN + 1];
+
+	if (!p || p->state_fd < 0)
+		return;
+	snprintf(line, sizeof(line), "%020llu\n", (unsigned long long)done);
+	if (pwrite(p->state_fd, line, PART_SLOT_LEN,
+		   p->slots + (off_t)(index - 1) * PART_SLOT_LEN) != PART_SLOT_LEN) {
+		/* A stale count only means those bytes are fetched again. */
+	}
+}
+
+/* Writes len bytes at offset of fd. 0 or -errno. */
+int write_at(int fd, const char *p, size_t len, uint64_t offset)
+{
+	while (len > 0) {
+		ssize_t w = pwrite(fd, p, len, (off_t)offset);
+
+		if (w < 0)
+			return -errno;
+		p += w;
+		len -= (size_t)w;
+		offset += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Feeds the first `len` bytes of the chunk already in fd to the checksum. */
+static int checksum_prefix(int fd, uint64_t offset, uint64_t len, struct checksum *ck)
+{
+	char *buf = malloc(DFS_BLOCK_MAX);
+	uint64_t pos = 0;
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (pos < len) {
+		size_t want = len - pos < DFS_BLOCK_MAX ? (size_t)(len - pos) : DFS_BLOCK_MAX;
+		ssize_t r = pread(fd, buf, want, (off_t)(offset + pos));
+
+		if (r <= 0) {
+			err = r < 0 ? -errno : -EIO;
+			break;
+		}
+		checksum_update(ck, buf, (size_t)r);
+		pos += (uint64_t)r;
+	}
+	free(buf);
+	return err;
+}
+
+void report_read(struct dfs_client *c, const struct read_progress *p, const char *name,
+		 uint64_t len, uint64_t *reported)
+{
+	struct dfs_event ev = {.kind = DFS_EVENT_PROGRESS, .name = name};
+
+	if (!p || len == 0)
+		return;
+	*reported += len;
+	ev.total = p->total;
+	ev.done = atomic_fetch_add(p->done, len) + len;
+	client_emit(c, &ev);
+}
+
+/* get_chunk_from, starting at byte `start` of the chunk (the bytes before
+ * it are already in fd; they are checksummed, not fetched), recording
+ * progress in part and reporting it through prog (bytes added to *reported). */
+int get_chunk_part(struct dfs_client *c, struct link *l, int role, const char *name, uint64_t ver,
+		   unsigned index, int fd, uint64_t offset, uint64_t size, uint64_t sum,
+		   uint64_t start, const struct part *part, const struct read_progress *prog,
+		   uint64_t *reported)
+{
+	CLIENT *clnt = l->clnt[role];
+	dfs_read_args a = {.cred = l->cred, .ver = ver, .index = index};
+	/* What each call in flight asked for, oldest first: its answer must be
+	 * exactly those bytes, and goes exactly there. */
+	struct {
+		uint64_t offset;
+		u_int count;
+	} sent[GET_WINDOW];
+	struct checksum ck;
+	uint64_t asked = start;
+	unsigned outstanding = 0, oldest = 0;
+	int err = 0;
+
+	a.name.dfs_name_val = (char *)name;
+	a.name.dfs_name_len = (u_int)strlen(name);
+	checksum_init(&ck);
+	if (start > size)
+		return -EINVAL;
+	err = checksum_prefix(fd, offset, start, &ck);
+	if (err)
+		return err;
+	while (asked < size || outstanding > 0) {
+		dfs_read_res r;
+		enum clnt_stat st;
+
+		while (!err && outstanding < GET_WINDOW && asked < size) {
+			a.offset = asked;
+			a.count =
+			    size - asked < DFS_BLOCK_MAX ? (u_int)(size - asked) : DFS_BLOCK_MAX;
+			st = rpcstream_send(clnt, DFSPROC_READ, (xdrproc_t)xdr_dfs_read_args, &a);
+			if (st != RPC_SUCCESS)
+				return -EHOSTDOWN;
+			sent[(oldest + outstanding) % GET_WINDOW].offset = asked;
+			sent[(oldest + outstanding) % GET_WINDOW].count = a.count;
+			asked += a.count;
+			outstanding++;
+		}
+		if (outstanding == 0)
+			break;
+		memset(&r, 0, sizeof(r));
+		st = rpcstream_recv(clnt, (xdrproc_t)xdr_dfs_read_res, &r);
+		outstanding--;
+		if (st != RPC_SUCCESS)
+			return -EHOSTDOWN;
+		if (err) {
+			/* Only draining what was sent, so the connection is clean for the next
+			 * call. */
+		} else if (r.status != DFS_OK) {
+			err = client_errno(r.status);
+		} else {
+			const char *p = r.dfs_read_res_u.data.data_val;
+			u_int len = r.dfs_read_res_u.data.data_len;
+			uint64_t at = sent[oldest].offset;
+
+			err = check_read_data(len, sent[oldest].count, NULL);
+			if (!err) {
+				checksum_update(&ck, p, len);
+				err = write_at(fd, p, len, offset + at);
+			}
+			if (!err) {
+				part_record(part, index, at + len);
+				report_read(c, prog, name, len, reported);
+			}
+		}
+		oldest = (oldest + 1) % GET_WINDOW;
+		xdr_free((xdrproc_t)xdr_dfs_read_res, (char *)&r);
+	}
+	if (err)
+		return err;
+	return checksum_final(&ck) == sum ? 0 : -EBADMSG;
+}
+
+int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *name, uint64_t ver,
+		   unsigned index, int fd, uint64_t offset, uint64_t size, uint64_t sum)
+{
+	return get_chunk_part(c, l, role, name, ver, index, fd, offset, size, sum, 0, NULL, NULL,
+			      NULL);
+}
