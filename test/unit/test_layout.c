@@ -1,17 +1,10 @@
 /* test_layout.c: one file's layout against the pair table of SPEC section 1. */
 #include "check.h"
+#include "spec_table.h"
 #include "layout.h"
 #include "placement.h"
 
 #include <stdio.h>
-
-/* SPEC section 1, N = 4: table[row][server - 1] = {first, second}. */
-static const unsigned spec_table[4][4][2] = {
-    {{1, 2}, {2, 3}, {3, 4}, {4, 1}},
-    {{4, 1}, {1, 2}, {2, 3}, {3, 4}},
-    {{3, 4}, {4, 1}, {1, 2}, {2, 3}},
-    {{2, 3}, {3, 4}, {4, 1}, {1, 2}},
-};
 
 /* Names falling in every row of a 4-server cluster follow the table. */
 static void test_spec_table(void)

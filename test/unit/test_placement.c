@@ -1,16 +1,9 @@
 /* test_placement.c: the pair table of SPEC section 1, holders and placement rows. */
 #include "check.h"
+#include "spec_table.h"
 #include "placement.h"
 
 #include <stdint.h>
-
-/* SPEC section 1, N = 4: table[row][server - 1] = {first, second}. */
-static const unsigned spec_table[4][4][2] = {
-    {{1, 2}, {2, 3}, {3, 4}, {4, 1}},
-    {{4, 1}, {1, 2}, {2, 3}, {3, 4}},
-    {{3, 4}, {4, 1}, {1, 2}, {2, 3}},
-    {{2, 3}, {3, 4}, {4, 1}, {1, 2}},
-};
 
 static void test_spec_table(void)
 {
