@@ -50,13 +50,14 @@ static const struct command commands[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: dfsadm [-f DBFILE | -f redis[s]://[USER:PASSWORD@]HOST:PORT[/DB]] COMMAND "
-		"[ARGS]\n"
-		"       dfsadm --help | --version\n\n"
-		"Administers the dfs user database (default: $DFS_USERS_DB, otherwise\n" DEFAULT_DB
-		").\nPasswords are read from the terminal without echo, or from the first\n"
-		"line of standard input; never from the command line.\n\nCommands:\n");
+	fprintf(
+	    f, "Usage: dfsadm [-f DBFILE | -f redis[s]://[USER:PASSWORD@]HOST:PORT[/DB][?OPTIONS]] "
+	       "COMMAND [ARGS]\n"
+	       "       dfsadm --help | --version\n\n"
+	       "Administers the dfs user database (default: $DFS_USERS_DB, otherwise\n" DEFAULT_DB
+	       ").\nrediss:// OPTIONS, joined by '&': ca=FILE, cert=FILE, key=FILE.\nPasswords are "
+	       "read from the terminal without echo, or from the first\n"
+	       "line of standard input; never from the command line.\n\nCommands:\n");
 	for (const struct command *c = commands; c->name; c++)
 		fprintf(f, "  %-8s %-24s %s\n", c->name, c->args, c->help);
 }
