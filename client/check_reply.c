@@ -113,6 +113,30 @@ int check_lookup_read_ok(const dfs_lookup_read_ok *ok, const char *name, size_t 
 	return bad(why, "it sent bytes of a chunk it does not hold");
 }
 
+int check_verified_ok(const dfs_verified_res *res, unsigned row, unsigned nservers, unsigned server,
+		      const char **why)
+{
+	const dfs_copy_verified *v = res->dfs_verified_res_u.copies.copies_val;
+	u_int n = res->dfs_verified_res_u.copies.copies_len;
+	unsigned first, second;
+
+	if (n > DFS_HELD_MAX)
+		return bad(why, "it sent more verifications than it holds copies");
+	placement_pair(row, server, nservers, &first, &second);
+	for (u_int i = 0; i < n; i++) {
+		if (v[i].index != first && v[i].index != second)
+			return bad(why, "it sent a verification of a chunk it does not hold");
+		if (v[i].verified_ns <= 0)
+			return bad(why, "it sent a verification without a time");
+		if (v[i].result != DFS_OK && v[i].result != DFS_EBADMSG)
+			return bad(why, "it sent a verification with an unknown result");
+		for (u_int j = 0; j < i; j++)
+			if (v[j].index == v[i].index)
+				return bad(why, "it sent two verifications of one chunk");
+	}
+	return 0;
+}
+
 int check_read_data(u_int len, u_int asked, const char **why)
 {
 	if (len == asked)

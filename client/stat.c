@@ -1,6 +1,7 @@
 /* stat.c: one file's newest version and the state of every copy of its chunks. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "check_reply.h"
 #include "chunk.h"
@@ -24,6 +25,58 @@ static const dfs_file_info *newest_record(const struct file_view *view)
 	return best && !best->deleted ? best : NULL;
 }
 
+/* What one server says of its last verification of each copy it holds. */
+struct verified {
+	unsigned n;
+	dfs_copy_verified v[DFS_HELD_MAX];
+};
+
+/* Asks server s when it last verified its copies of info's version. A server
+ * that predates VERIFIED, fails or sends a bad answer leaves them unverified. */
+static void ask_verified(struct dfs_client *c, const struct file_view *view,
+			 const dfs_file_info *info, unsigned s, struct verified *out)
+{
+	struct link *l = &c->links[s - 1];
+	dfs_version_args a = {.cred = l->cred, .ver = info->ver};
+	dfs_verified_res r;
+	const char *why = NULL;
+	enum clnt_stat st;
+
+	out->n = 0;
+	if (!l->up || !view->holders[s - 1].answered ||
+	    !plan_held(&view->holders[s - 1], info->ver))
+		return;
+	a.name.dfs_name_val = (char *)view->name;
+	a.name.dfs_name_len = (u_int)view->name_len;
+	memset(&r, 0, sizeof(r));
+	st = dfsproc_verified_1(&a, &r, l->clnt[0]);
+	if (st == RPC_SUCCESS && r.status == DFS_OK) {
+		if (check_verified_ok(&r, view->row, view->nservers, s, &why) == 0) {
+			out->n = r.dfs_verified_res_u.copies.copies_len;
+			memcpy(out->v, r.dfs_verified_res_u.copies.copies_val,
+			       out->n * sizeof(out->v[0]));
+		} else {
+			client_warn(c, s, "%s: server %u's verification times ignored: %s",
+				    view->name, s, why);
+		}
+	}
+	xdr_free((xdrproc_t)xdr_dfs_verified_res, (char *)&r);
+}
+
+/* Applies server s's last verification of chunk k to the copy's state. */
+static void apply_verified(const struct verified *v, unsigned k, struct dfs_copy *out)
+{
+	for (unsigned i = 0; i < v->n; i++) {
+		if (v->v[i].index != k)
+			continue;
+		if (v->v[i].result == DFS_EBADMSG &&
+		    (out->state == DFS_COPY_GOOD || out->state == DFS_COPY_MISSING))
+			out->state = DFS_COPY_CORRUPT;
+		else if (v->v[i].result == DFS_OK && out->state == DFS_COPY_GOOD)
+			out->verified_ns = v->v[i].verified_ns;
+	}
+}
+
 static void copy_state(const struct dfs_client *c, const struct file_view *view,
 		       const dfs_file_info *info, unsigned s, unsigned k, struct dfs_copy *out,
 		       uint64_t *sum)
@@ -44,6 +97,7 @@ static void copy_state(const struct dfs_client *c, const struct file_view *view,
 
 int dfs_stat_file(struct dfs_client *c, const char *remote_name, struct dfs_file_stat *out)
 {
+	struct verified *seen = NULL;
 	struct file_view view;
 	struct read_plan plan;
 	const dfs_file_info *info;
@@ -76,17 +130,27 @@ int dfs_stat_file(struct dfs_client *c, const char *remote_name, struct dfs_file
 	out->nchunks = info->nchunks;
 	out->row = view.row;
 	out->readable = plan.found;
+	seen = calloc(view.nservers, sizeof(*seen));
+	if (!seen) {
+		err = client_fail(c, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (unsigned s = 1; s <= view.nservers; s++)
+		ask_verified(c, &view, info, s, &seen[s - 1]);
 	for (unsigned k = 1; k <= info->nchunks; k++) {
 		struct dfs_chunk_state *ch = &out->chunks[k - 1];
 
 		ch->index = k;
 		chunk_range(info->size, info->nchunks, k, &ch->offset, &ch->size);
-		for (int which = 0; which < 2; which++)
-			copy_state(c, &view, info,
-				   placement_holder(view.row, k, view.nservers, which), k,
-				   &ch->copies[which], &ch->checksum);
+		for (int which = 0; which < 2; which++) {
+			unsigned s = placement_holder(view.row, k, view.nservers, which);
+
+			copy_state(c, &view, info, s, k, &ch->copies[which], &ch->checksum);
+			apply_verified(&seen[s - 1], k, &ch->copies[which]);
+		}
 	}
 out:
+	free(seen);
 	plan_view_free(&view);
 	return err;
 }

@@ -45,6 +45,7 @@ static const struct proc procs[] = {
     PROC(DFSPROC_STORE, "store", dfs_store_args, dfs_stat, op_store),
     PROC(DFSPROC_LOOKUP_READ, "lookup_read", dfs_lookup_read_args, dfs_lookup_read_res,
 	 op_lookup_read),
+    PROC(DFSPROC_VERIFIED, "verified", dfs_version_args, dfs_verified_res, op_verified),
 };
 
 /* Big enough for the largest argument and result structures above. */
@@ -76,6 +77,7 @@ union any_res {
 	dfs_list_res list;
 	dfs_status_res status;
 	dfs_verify_res verify;
+	dfs_verified_res verified;
 	dfs_hints_res hints;
 };
 

@@ -22,6 +22,7 @@
 #include "session.h"
 #include "store.h"
 #include "tls.h"
+#include "scrub.h"
 #include "users.h"
 
 #define MAX_SESSIONS	   10000
@@ -32,6 +33,8 @@ static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t housekeep_requested, reload_requested;
 /* Written by signal handlers to wake the maintenance thread (self-pipe). */
 static int wake_fd = -1;
+/* Written on SIGUSR1 to start a scrub pass (scrub_wake_fd). */
+static int scrub_fd = -1;
 
 /* The background thread that removes what is no longer needed (on a timer and on SIGUSR1)
  * and reloads the TLS certificate (SIGHUP). */
@@ -48,9 +51,12 @@ static void on_signal(int sig)
 	int saved = errno;
 	char b = 0;
 
-	if (sig == SIGUSR1)
+	if (sig == SIGUSR1) {
 		housekeep_requested = 1;
-	else if (sig == SIGHUP)
+		if (scrub_fd >= 0 && write(scrub_fd, &b, 1) < 0) {
+			/* A pass is already asked for. */
+		}
+	} else if (sig == SIGHUP)
 		reload_requested = 1;
 	else
 		stop_requested = 1;
@@ -167,8 +173,8 @@ static int install_signals(void)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
 		return -errno;
-	/* SIGHUP reloads the certificate, SIGUSR1 runs housekeeping now; both only wake the
-	 * maintenance thread, so they may restart interrupted calls. */
+	/* SIGHUP reloads the certificate, SIGUSR1 runs housekeeping and a scrub pass now;
+	 * both only wake background threads, so they may restart interrupted calls. */
 	sa.sa_flags = SA_RESTART;
 	if (sigaction(SIGHUP, &sa, NULL) < 0 || sigaction(SIGUSR1, &sa, NULL) < 0)
 		return -errno;
@@ -329,6 +335,16 @@ int main(int argc, char **argv)
 		log_error("cannot start the housekeeping thread: %s", strerror(-rc));
 		goto out;
 	}
+	rc = scrub_start(&srv.scrub, srv.store,
+			 &(struct scrub_settings){.data = cfg->data,
+						  .self = cfg->id,
+						  .interval_s = cfg->scrub_interval_s,
+						  .rate_mb_s = cfg->scrub_rate_mb_s});
+	if (rc < 0) {
+		log_error("cannot start the scrub thread: %s", strerror(-rc));
+		goto out;
+	}
+	scrub_fd = scrub_wake_fd(srv.scrub);
 
 	if (strchr(cfg->listen, ':') && cfg->listen[0] != '[')
 		snprintf(where, sizeof(where), "[%s]", cfg->listen);
@@ -346,6 +362,9 @@ out:
 	if (registered)
 		registry_unregister(cfg->program, DFS_V1);
 	housekeeper_stop(&hk);
+	scrub_fd = -1;
+	scrub_stop(srv.scrub);
+	srv.scrub = NULL;
 	metrics_stop(&srv);
 	if (lfd >= 0)
 		close(lfd);

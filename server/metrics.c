@@ -1,5 +1,6 @@
 /* metrics.c: per-procedure counters and latency histograms, rendered for Prometheus over HTTP. */
 #include "metrics.h"
+#include "scrub.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -281,6 +282,35 @@ static void render_requests(FILE *f, struct metrics *m)
 		atomic_load(&m->connections_opened));
 }
 
+static void render_scrub(FILE *f, struct scrub *sc)
+{
+	struct scrub_progress p;
+
+	scrub_progress(sc, &p);
+	gauge(f, "dfs_scrub_running", "1 while a scrub pass is under way.", p.running);
+	counter(f, "dfs_scrub_passes_total", "Scrub passes finished in this data folder.",
+		p.passes);
+	gauge(f, "dfs_scrub_pass_start_time_seconds",
+	      "When the current (or last) scrub pass began, in seconds since the epoch.",
+	      p.pass_started_ns > 0 ? (uint64_t)(p.pass_started_ns / 1000000000) : 0);
+	gauge(f, "dfs_scrub_last_end_time_seconds",
+	      "When the last scrub pass ended, in seconds since the epoch; 0: never.",
+	      p.last_end_ns > 0 ? (uint64_t)(p.last_end_ns / 1000000000) : 0);
+	gauge(f, "dfs_scrub_pass_copies_done", "Chunk copies verified in the current pass.",
+	      p.items_done);
+	gauge(f, "dfs_scrub_pass_copies_remaining",
+	      "Chunk copies left to verify in the current pass (estimated).",
+	      p.running && p.items_total > p.items_done ? p.items_total - p.items_done : 0);
+	gauge(f, "dfs_scrub_pass_bytes_done", "Bytes verified in the current pass.", p.bytes_done);
+	gauge(f, "dfs_scrub_pass_bytes_remaining",
+	      "Bytes left to verify in the current pass (estimated).",
+	      p.running && p.bytes_total > p.bytes_done ? p.bytes_total - p.bytes_done : 0);
+	counter(f, "dfs_scrub_corrupt_copies_total",
+		"Chunk copies the scrub found corrupt since this dfsd started.", p.corrupt);
+	gauge(f, "dfs_scrub_quarantined_copies",
+	      "Corrupt chunk copies kept aside in the data folder's quarantine.", p.quarantined);
+}
+
 int metrics_render(struct server *srv, char **text, size_t *len)
 {
 	struct store_stats st;
@@ -329,6 +359,8 @@ int metrics_render(struct server *srv, char **text, size_t *len)
 		atomic_load(&srv->bytes_written));
 	if (srv->sessions)
 		gauge(f, "dfs_sessions", "Live login sessions.", sessions_count(srv->sessions));
+	if (srv->scrub)
+		render_scrub(f, srv->scrub);
 	if (srv->metrics)
 		render_requests(f, srv->metrics);
 	if (ferror(f)) {

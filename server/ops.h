@@ -27,6 +27,8 @@ void op_list(struct conn *cn, dfs_list_args *a, dfs_list_res *r);
 void op_delete(struct conn *cn, dfs_delete_args *a, dfs_stat *r);
 void op_status(struct conn *cn, dfs_cred_args *a, dfs_status_res *r);
 void op_verify(struct conn *cn, dfs_version_args *a, dfs_verify_res *r);
+/* When each copy the server holds of a version was last verified, and the result. */
+void op_verified(struct conn *cn, dfs_version_args *a, dfs_verified_res *r);
 void op_repair_hints(struct conn *cn, dfs_cred_args *a, dfs_hints_res *r);
 
 /* Replaces the session user's verifier (TLS only; needs a writable database). */

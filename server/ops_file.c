@@ -247,6 +247,35 @@ void op_verify(struct conn *cn, dfs_version_args *a, dfs_verify_res *r)
 	r->status = DFS_OK;
 }
 
+void op_verified(struct conn *cn, dfs_version_args *a, dfs_verified_res *r)
+{
+	struct store_verified v[DFS_HELD_MAX];
+	dfs_copy_verified *out;
+	char user[65];
+	unsigned count = 0;
+	int err;
+
+	r->status = begin_file_call(cn, &a->cred, &a->name, user);
+	if (r->status != DFS_OK)
+		return;
+	err = store_verified(cn->srv->store, user, a->name.dfs_name_val, a->name.dfs_name_len,
+			     a->ver, v, &count);
+	if (err < 0) {
+		r->status = op_stat_from_errno(err);
+		return;
+	}
+	out = calloc(DFS_HELD_MAX, sizeof(*out));
+	if (!out) {
+		r->status = DFS_ENOMEM;
+		return;
+	}
+	for (unsigned i = 0; i < count; i++)
+		out[i] = (dfs_copy_verified){v[i].index, v[i].when_ns, (dfs_stat)v[i].result};
+	r->dfs_verified_res_u.copies.copies_val = out;
+	r->dfs_verified_res_u.copies.copies_len = count;
+	r->status = DFS_OK;
+}
+
 void op_status(struct conn *cn, dfs_cred_args *a, dfs_status_res *r)
 {
 	struct server *srv = cn->srv;

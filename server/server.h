@@ -17,6 +17,7 @@ struct store;
 struct user_db;
 struct sessions;
 struct metrics;
+struct scrub;
 
 struct server_config {
 	unsigned id;		     /* server number, 1..DFS_SERVERS_MAX */
@@ -41,6 +42,8 @@ struct server_config {
 	unsigned login_timeout_s;	/* default 10: a new connection's TLS handshake and login */
 	unsigned max_sessions_per_user; /* default 64: a new session ends the user's oldest */
 	char metrics_listen[128];	/* HOST:PORT of the Prometheus metrics; empty: off */
+	unsigned scrub_interval_s;	/* default 7 days between scrub passes; 0: none */
+	unsigned scrub_rate_mb_s;	/* default 64 MB/s read by the scrub; 0: no limit */
 };
 
 struct server {
@@ -52,6 +55,7 @@ struct server {
 	time_t started;
 	atomic_uint_fast64_t bytes_read, bytes_written, reads;
 	struct metrics *metrics; /* NULL when metrics_listen is empty */
+	struct scrub *scrub;	 /* the scrub thread (scrub.h), once started */
 };
 
 /* One client connection, owned by its thread. */

@@ -51,6 +51,8 @@ static const struct key_def keys[] = {
     {"login_timeout", KIND_UINT, FIELD(login_timeout_s), 1, 3600},
     {"max_sessions_per_user", KIND_UINT, FIELD(max_sessions_per_user), 1, 10000},
     {"metrics_listen", KIND_STR, FIELD(metrics_listen), 0, 0},
+    {"scrub_interval", KIND_UINT, FIELD(scrub_interval_s), 0, 0xFFFFFFFFu},
+    {"scrub_rate", KIND_UINT, FIELD(scrub_rate_mb_s), 0, 1000000},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -128,6 +130,8 @@ static void set_defaults(struct server_config *cfg)
 	cfg->max_clock_skew_s = 604800;
 	cfg->login_timeout_s = 10;
 	cfg->max_sessions_per_user = 64;
+	cfg->scrub_interval_s = 604800;
+	cfg->scrub_rate_mb_s = 64;
 }
 
 /* Decimal, or hexadecimal with 0x; no sign, no blanks, no trailing text. */

@@ -144,9 +144,44 @@ int store_list(struct store *st, const char *user, const char *cookie, dfs_file_
 
 /* Re-reads each chunk this server holds of (name, ver) and checks it against
  * the recorded checksum. checks[] gets one entry per chunk held (at most
- * DFS_HELD_MAX): DFS_OK, DFS_EBADMSG (bit rot) or DFS_ENOENT (file missing). */
+ * DFS_HELD_MAX): DFS_OK, DFS_EBADMSG (bit rot) or DFS_ENOENT (file missing).
+ * Each DFS_OK and DFS_EBADMSG is recorded as the copy's last verification. */
 int store_verify(struct store *st, const char *user, const void *name, size_t name_len,
 		 uint64_t ver, dfs_chunk_check *checks, unsigned *count);
+
+/* Paces a long read: fn is called after each block of bytes read; a negative
+ * return stops the read (the server is stopping). */
+struct store_pace {
+	int (*fn)(void *arg, size_t bytes);
+	void *arg;
+};
+/* What a scrub of one file found. */
+struct store_scrub_tally {
+	uint64_t copies, bytes, corrupt;
+	uint64_t missing; /* listed by the record but absent */
+};
+/* Re-reads every chunk copy this server keeps of the file u/USER/HH/HASH (its
+ * current and its previous version) against the recorded checksums, recording
+ * each result (verify_state.h). A copy that fails is moved to DATA/quarantine/
+ * (named USER-HASH-VVVVVVVVVVVVVVVV.K) and dropped from the record, which then
+ * lists server `self` as lacking it: it is no longer served, and a client's
+ * read repair, repair pass or catch-up rewrites it. A copy the record lists
+ * but the folder lacks is dropped from the record the same way. 0, -EINTR if pace stopped
+ * it, or -errno. A folder without a record is no error. */
+int store_scrub_file(struct store *st, const char *user, const char *hash, unsigned self,
+		     const struct store_pace *pace, struct store_scrub_tally *t);
+
+/* The last verification of one copy. */
+struct store_verified {
+	unsigned index;
+	int64_t when_ns;
+	int result; /* DFS_OK, or DFS_EBADMSG: found corrupt (and quarantined by a scrub) */
+};
+/* The copies of (name, ver) whose last verification still applies: a copy
+ * verified and unchanged since, or one quarantined and not yet rewritten. At
+ * most DFS_HELD_MAX entries in out. -ESTALE/-ENOENT as store_read. */
+int store_verified(struct store *st, const char *user, const void *name, size_t name_len,
+		   uint64_t ver, struct store_verified *out, unsigned *count);
 
 struct store_stats {
 	uint64_t files, chunks, bytes, chunks_need_repair;

@@ -13,9 +13,26 @@ static const char *state_word(enum dfs_copy_state s)
 		return "missing";
 	case DFS_COPY_STALE:
 		return "stale";
+	case DFS_COPY_CORRUPT:
+		return "corrupt";
 	default:
 		return "down";
 	}
+}
+
+/* "good (verified TIME)", "good (unverified)" or the state's word. */
+static const char *copy_words(const struct dfs_copy *c, char *buf, size_t len)
+{
+	char when[64];
+
+	if (c->state != DFS_COPY_GOOD)
+		return state_word(c->state);
+	if (c->verified_ns > 0)
+		snprintf(buf, len, "good (verified %s)",
+			 cli_iso_time(c->verified_ns, when, sizeof(when)));
+	else
+		snprintf(buf, len, "good (unverified)");
+	return buf;
 }
 
 static void print_json(const struct dfs_file_stat *st)
@@ -37,9 +54,11 @@ static void print_json(const struct dfs_file_stat *st)
 		       k ? "," : "", c->index, (unsigned long long)c->offset,
 		       (unsigned long long)c->size, (unsigned long long)c->checksum);
 		for (int i = 0; i < 2; i++)
-			printf("%s{\"server\": %u, \"state\": \"%s\", \"server_version\": %llu}",
+			printf("%s{\"server\": %u, \"state\": \"%s\", \"server_version\": %llu, "
+			       "\"verified_ns\": %lld}",
 			       i ? ", " : "", c->copies[i].server, state_word(c->copies[i].state),
-			       (unsigned long long)c->copies[i].version);
+			       (unsigned long long)c->copies[i].version,
+			       (long long)c->copies[i].verified_ns);
 		fputs("]}", stdout);
 	}
 	fputs(st->nchunks ? "\n]}\n" : "]}\n", stdout);
@@ -47,7 +66,7 @@ static void print_json(const struct dfs_file_stat *st)
 
 static void print_text(const struct dfs_file_stat *st)
 {
-	char when[64], human[32];
+	char when[64], human[32], a[96], b[96];
 
 	fputs("name      ", stdout);
 	cli_print_name(stdout, st->name);
@@ -66,8 +85,8 @@ static void print_text(const struct dfs_file_stat *st)
 		printf("%-6u %-11llu %-11llu %016llx  DFS%u %s, DFS%u %s\n", c->index,
 		       (unsigned long long)c->offset, (unsigned long long)c->size,
 		       (unsigned long long)c->checksum, c->copies[0].server,
-		       state_word(c->copies[0].state), c->copies[1].server,
-		       state_word(c->copies[1].state));
+		       copy_words(&c->copies[0], a, sizeof(a)), c->copies[1].server,
+		       copy_words(&c->copies[1], b, sizeof(b)));
 	}
 }
 
@@ -127,12 +146,16 @@ const struct cli_command cli_cmd_stat = {
     .help = "Print the size, version, modification time and whole-file digest (XXH3-64\n"
 	    "over the chunk checksums) of NAME as a get would read it, then one line per\n"
 	    "chunk: its offset, size, checksum and the state of its copy on each of its\n"
-	    "two servers: good (holds this version), missing (answered without it),\n"
-	    "stale (holds only another version) or down (did not answer). The states\n"
-	    "come from each server's record; 'dfs scrub NAME' re-reads the bytes.\n"
+	    "two servers: good (holds this version; 'verified TIME' when its server last\n"
+	    "re-read it and found it whole, 'unverified' if it never did), corrupt\n"
+	    "(its server's last verification found it bad; set aside until repaired),\n"
+	    "missing (answered without it), stale (holds only another version) or down\n"
+	    "(did not answer). Servers verify their copies by their own scrub; 'dfs\n"
+	    "scrub NAME' re-reads the bytes now.\n"
 	    "\n"
 	    "Options:\n"
 	    "  --json    one JSON object: name, size, version, mtime, mtime_ns, digest,\n"
-	    "            readable, row, chunks (chunk, offset, size, checksum, copies)",
+	    "            readable, row, chunks (chunk, offset, size, checksum, copies:\n"
+	    "            server, state, server_version, verified_ns (0: never))",
     .run = stat_main,
 };

@@ -200,11 +200,13 @@ enum dfs_copy_state {
 	DFS_COPY_MISSING, /* answered without holding it */
 	DFS_COPY_STALE,	  /* holds only an older (or other) version */
 	DFS_COPY_DOWN,	  /* did not answer */
+	DFS_COPY_CORRUPT, /* found bad by its server's last verification */
 };
 struct dfs_copy {
 	unsigned server; /* 1-based */
 	enum dfs_copy_state state;
-	uint64_t version; /* the server's current version, 0 if none */
+	uint64_t version;    /* the server's current version, 0 if none */
+	int64_t verified_ns; /* when its server last verified it good; 0: never */
 };
 struct dfs_chunk_state {
 	unsigned index; /* 1-based */

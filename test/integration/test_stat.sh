@@ -35,7 +35,7 @@ assert_contains "$OUT" "size      100003"
 assert_contains "$OUT" "version   $ver"
 assert_contains "$OUT" "digest    xxh3:$digest"
 assert_contains "$OUT" "modified  2020-02-29T12:34:56Z"
-[[ $(grep -c ' good, DFS[0-9] good$' <<<"$OUT") == 4 ]] || fail "expected 4 chunks with two good copies: $OUT"
+[[ $(grep -c ' good (unverified), DFS[0-9] good (unverified)$' <<<"$OUT") == 4 ]] || fail "expected 4 chunks with two good copies: $OUT"
 ok "stat prints the same in words, one line per chunk"
 
 # Server 1 misses an overwrite of f and the new file m; then server 3 goes down.
