@@ -115,7 +115,6 @@ struct file_view {
 	const char *name;
 	size_t name_len;
 	unsigned nservers;
-	unsigned row;	      /* = layout.row */
 	struct layout layout; /* where the name's chunks live */
 	unsigned dropped;     /* answers that failed the checks (check_reply.h) */
 	struct holder_view holders[DFS_SERVERS_MAX];

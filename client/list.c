@@ -223,6 +223,28 @@ static const dfs_file_info *believed(const struct records *rs, size_t from, unsi
 	return NULL;
 }
 
+/* A file entry with room for nchunks chunks' counts, freed with one free()
+ * (its name apart). */
+static struct dfs_file *file_new(unsigned nchunks)
+{
+	size_t n = nchunks ? nchunks : 1;
+	struct dfs_file *f = calloc(1, sizeof(*f) + n * (sizeof(uint64_t) + sizeof(unsigned)));
+
+	if (!f)
+		return NULL;
+	f->holders = (uint64_t *)(f + 1);
+	f->copies = (unsigned *)(f->holders + n);
+	f->nchunks = nchunks;
+	return f;
+}
+
+static void file_free(struct dfs_file *f)
+{
+	if (f)
+		free(f->name);
+	free(f);
+}
+
 /* Merges sorted records into files: the newest believed version of each name
  * wins; copies[] counts the servers holding each chunk of that version. */
 static int merge(struct dfs_client *c, struct records *rs, unsigned answered, bool include_deleted,
@@ -238,7 +260,7 @@ static int merge(struct dfs_client *c, struct records *rs, unsigned answered, bo
 		return client_fail(c, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < rs->count;) {
 		const dfs_file_info *best = believed(rs, i, c->conf.nservers, now);
-		struct dfs_file *f = &list->files[list->count];
+		struct dfs_file *f;
 		size_t j = i;
 
 		unsigned agree = 0;
@@ -255,6 +277,9 @@ static int merge(struct dfs_client *c, struct records *rs, unsigned answered, bo
 		}
 		if (!best)
 			best = &rs->v[i].info;
+		f = file_new(best->nchunks <= DFS_SERVERS_MAX ? best->nchunks : DFS_SERVERS_MAX);
+		if (!f)
+			return client_fail(c, -ENOMEM, "out of memory");
 		for (; j < rs->count && same_name(&rs->v[j].info, best); j++) {
 			const dfs_file_info *x = &rs->v[j].info;
 			uint64_t bit = UINT64_C(1) << (rs->v[j].server - 1);
@@ -273,7 +298,7 @@ static int merge(struct dfs_client *c, struct records *rs, unsigned answered, bo
 			for (u_int k = 0; k < x->chunks.chunks_len; k++) {
 				unsigned idx = x->chunks.chunks_val[k].index;
 
-				if (idx >= 1 && idx <= 64) {
+				if (idx >= 1 && idx <= f->nchunks) {
 					f->copies[idx - 1]++;
 					f->holders[idx - 1] |= UINT64_C(1) << (rs->v[j].server - 1);
 				}
@@ -284,12 +309,13 @@ static int merge(struct dfs_client *c, struct records *rs, unsigned answered, bo
 			 * that answered should have this version. */
 			f->diverged = agree != answered || hinted;
 			f->name = strndup(best->name.dfs_name_val, best->name.dfs_name_len);
-			if (!f->name)
+			if (!f->name) {
+				file_free(f);
 				return client_fail(c, -ENOMEM, "out of memory");
+			}
 			f->size = best->size;
 			f->version = best->ver;
 			f->mtime_ns = best->mtime_ns;
-			f->nchunks = best->nchunks <= 64 ? best->nchunks : 64;
 			f->readable = !best->deleted;
 			for (unsigned k = 0; k < f->nchunks; k++) {
 				if (f->copies[k] == 0)
@@ -297,9 +323,9 @@ static int merge(struct dfs_client *c, struct records *rs, unsigned answered, bo
 				if (f->copies[k] < 2)
 					f->degraded = true;
 			}
-			list->count++;
+			list->files[list->count++] = f;
 		} else {
-			memset(f, 0, sizeof(*f));
+			file_free(f);
 		}
 		i = j;
 	}
@@ -352,7 +378,7 @@ void dfs_file_list_free(struct dfs_file_list *list)
 	if (!list)
 		return;
 	for (size_t i = 0; i < list->count; i++)
-		free(list->files[i].name);
+		file_free(list->files[i]);
 	free(list->files);
 	free(list);
 }

@@ -147,7 +147,6 @@ int plan_lookup(struct dfs_client *c, const char *name, bool with_data, struct f
 	view->name_len = strlen(name);
 	view->nservers = c->conf.nservers;
 	layout_init(&view->layout, name, view->name_len, view->nservers);
-	view->row = view->layout.row;
 	/* Ask every server before reading any answer: one round trip, not N. */
 	for (unsigned i = 0; i < view->nservers; i++)
 		if (c->links[i].up)

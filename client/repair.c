@@ -351,18 +351,22 @@ static int repair_every(struct dfs_client *c, enum pass pass, struct repair_tall
 	if (err)
 		return err;
 	for (size_t i = 0; i < list->count; i++)
-		if (pass != DIVERGED || list->files[i].diverged)
-			repair_name(c, list->files[i].name, t);
+		if (pass != DIVERGED || list->files[i]->diverged)
+			repair_name(c, list->files[i]->name, t);
 	dfs_file_list_free(list);
 	return 0;
 }
 
 static int finish(struct dfs_client *c, int err, const struct repair_tally *t,
-		  struct dfs_repair_report *report)
+		  struct dfs_repair_report **report)
 {
-	if (report)
-		*report = (struct dfs_repair_report){t->files, t->verified, t->corrupt,
-						     t->rewritten, t->failed};
+	if (report) {
+		*report = malloc(sizeof(**report));
+		if (!*report)
+			return client_fail(c, -ENOMEM, "out of memory");
+		**report = (struct dfs_repair_report){t->files, t->verified, t->corrupt,
+						      t->rewritten, t->failed};
+	}
 	if (err)
 		return err;
 	if (t->failed)
@@ -373,27 +377,32 @@ static int finish(struct dfs_client *c, int err, const struct repair_tally *t,
 
 /* repair_name on remote_name, or pass over every name; the report, and 0 or -errno. */
 static int run_pass(struct dfs_client *c, const char *remote_name, enum pass pass,
-		    struct dfs_repair_report *report)
+		    struct dfs_repair_report **report)
 {
 	struct repair_tally t = {0};
 	int err;
 
 	if (report)
-		memset(report, 0, sizeof(*report));
-	if (!c->logged_in)
-		return client_fail(c, -ENOTCONN, "not logged in");
-	err = remote_name ? repair_name(c, remote_name, &t) : repair_every(c, pass, &t);
+		*report = NULL;
+	err = c->logged_in ? 0 : client_fail(c, -ENOTCONN, "not logged in");
+	if (!err)
+		err = remote_name ? repair_name(c, remote_name, &t) : repair_every(c, pass, &t);
 	return finish(c, err, &t, report);
 }
 
-int dfs_repair(struct dfs_client *c, const char *remote_name, struct dfs_repair_report *report)
+int dfs_repair(struct dfs_client *c, const char *remote_name, struct dfs_repair_report **report)
 {
 	return run_pass(c, remote_name, ALL_WITH_DELETES, report);
 }
 
-int dfs_scrub(struct dfs_client *c, const char *remote_name, struct dfs_repair_report *report)
+int dfs_scrub(struct dfs_client *c, const char *remote_name, struct dfs_repair_report **report)
 {
 	return run_pass(c, remote_name, ALL_LIVE, report);
+}
+
+void dfs_repair_report_free(struct dfs_repair_report *report)
+{
+	free(report);
 }
 
 int repair_catch_up(struct dfs_client *c)

@@ -4,10 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "check_reply.h"
-#include "chunk.h"
 #include "internal.h"
 #include "names.h"
-#include "placement.h"
 
 /* The newest live (not deleted) record any server holds, or NULL. */
 static const dfs_file_info *newest_record(const struct file_view *view)
@@ -51,7 +49,7 @@ static void ask_verified(struct dfs_client *c, const struct file_view *view,
 	memset(&r, 0, sizeof(r));
 	st = dfsproc_verified_1(&a, &r, l->clnt[0]);
 	if (st == RPC_SUCCESS && r.status == DFS_OK) {
-		if (check_verified_ok(&r, view->row, view->nservers, s, &why) == 0) {
+		if (check_verified_ok(&r, view->layout.row, view->nservers, s, &why) == 0) {
 			out->n = r.dfs_verified_res_u.copies.copies_len;
 			memcpy(out->v, r.dfs_verified_res_u.copies.copies_val,
 			       out->n * sizeof(out->v[0]));
@@ -95,8 +93,38 @@ static void copy_state(const struct dfs_client *c, const struct file_view *view,
 		out->state = DFS_COPY_MISSING;
 }
 
-int dfs_stat_file(struct dfs_client *c, const char *remote_name, struct dfs_file_stat *out)
+/* A stat of n chunks named name in one block (freed with free()). */
+static struct dfs_file_stat *stat_new(const char *name, size_t len, unsigned n)
 {
+	struct stat_block {
+		struct dfs_file_stat st;
+		struct dfs_chunk_state *ptrs[DFS_SERVERS_MAX];
+		struct dfs_chunk_state chunks[DFS_SERVERS_MAX];
+		struct dfs_copy copies[DFS_SERVERS_MAX][2];
+		char name[];
+	} *b = calloc(1, sizeof(*b) + len + 1);
+
+	if (!b)
+		return NULL;
+	memcpy(b->name, name, len + 1);
+	b->st.name = b->name;
+	b->st.chunks = b->ptrs;
+	for (unsigned k = 0; k < n && k < DFS_SERVERS_MAX; k++) {
+		b->ptrs[k] = &b->chunks[k];
+		b->chunks[k].copies[0] = &b->copies[k][0];
+		b->chunks[k].copies[1] = &b->copies[k][1];
+	}
+	return &b->st;
+}
+
+void dfs_file_stat_free(struct dfs_file_stat *st)
+{
+	free(st);
+}
+
+int dfs_stat_file(struct dfs_client *c, const char *remote_name, struct dfs_file_stat **res)
+{
+	struct dfs_file_stat *out = NULL;
 	struct verified *seen = NULL;
 	struct file_view view;
 	struct read_plan plan;
@@ -105,7 +133,7 @@ int dfs_stat_file(struct dfs_client *c, const char *remote_name, struct dfs_file
 	size_t len = strlen(remote_name);
 	int err;
 
-	memset(out, 0, sizeof(*out));
+	*res = NULL;
 	if (!c->logged_in)
 		return client_fail(c, -ENOTCONN, "not logged in");
 	err = name_check(remote_name, len, &why);
@@ -122,13 +150,17 @@ int dfs_stat_file(struct dfs_client *c, const char *remote_name, struct dfs_file
 		err = client_fail(c, -ENOENT, "%s: no such file", remote_name);
 		goto out;
 	}
-	memcpy(out->name, remote_name, len + 1);
+	out = stat_new(remote_name, len, info->nchunks);
+	if (!out) {
+		err = client_fail(c, -ENOMEM, "out of memory");
+		goto out;
+	}
 	out->size = info->size;
 	out->version = info->ver;
 	out->mtime_ns = info->mtime_ns;
 	out->digest = info->digest;
 	out->nchunks = info->nchunks;
-	out->row = view.row;
+	out->row = view.layout.row;
 	out->readable = plan.found;
 	seen = calloc(view.nservers, sizeof(*seen));
 	if (!seen) {
@@ -138,19 +170,23 @@ int dfs_stat_file(struct dfs_client *c, const char *remote_name, struct dfs_file
 	for (unsigned s = 1; s <= view.nservers; s++)
 		ask_verified(c, &view, info, s, &seen[s - 1]);
 	for (unsigned k = 1; k <= info->nchunks; k++) {
-		struct dfs_chunk_state *ch = &out->chunks[k - 1];
+		struct dfs_chunk_state *ch = out->chunks[k - 1];
 
 		ch->index = k;
-		chunk_range(info->size, info->nchunks, k, &ch->offset, &ch->size);
+		layout_range(&view.layout, info->size, k, &ch->offset, &ch->size);
 		for (int which = 0; which < 2; which++) {
-			unsigned s = placement_holder(view.row, k, view.nservers, which);
+			unsigned s = view.layout.holder[k - 1][which];
 
-			copy_state(c, &view, info, s, k, &ch->copies[which], &ch->checksum);
-			apply_verified(&seen[s - 1], k, &ch->copies[which]);
+			copy_state(c, &view, info, s, k, ch->copies[which], &ch->checksum);
+			apply_verified(&seen[s - 1], k, ch->copies[which]);
 		}
 	}
 out:
 	free(seen);
 	plan_view_free(&view);
+	if (err)
+		dfs_file_stat_free(out);
+	else
+		*res = out;
 	return err;
 }

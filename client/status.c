@@ -5,19 +5,37 @@
 #include <string.h>
 #include "internal.h"
 
-int dfs_status(struct dfs_client *c, struct dfs_server_info **out, size_t *count)
+/* One block holding a list head of head_size bytes, whose pointer array
+ * (*slots, n pointers) points at n zeroed entries of entry_size bytes: the
+ * caller frees it all with one free(). */
+static void *list_block(size_t head_size, size_t n, size_t entry_size, void ***slots)
+{
+	size_t head = (head_size + 15) / 16 * 16, ptrs = (n * sizeof(void *) + 15) / 16 * 16;
+	char *block = calloc(1, head + ptrs + n * entry_size);
+
+	if (!block)
+		return NULL;
+	*slots = (void **)(block + head);
+	for (size_t i = 0; i < n; i++)
+		(*slots)[i] = block + head + ptrs + i * entry_size;
+	return block;
+}
+
+int dfs_status(struct dfs_client *c, struct dfs_server_list **out)
 {
 	unsigned n = c->conf.nservers;
-	struct dfs_server_info *v;
+	struct dfs_server_list *list;
+	void **slots;
 
 	*out = NULL;
-	*count = 0;
-	v = calloc(n, sizeof(*v));
-	if (!v)
+	list = list_block(sizeof(*list), n, sizeof(struct dfs_server_info), &slots);
+	if (!list)
 		return client_fail(c, -ENOMEM, "out of memory");
+	list->servers = (struct dfs_server_info **)slots;
+	list->count = n;
 	for (unsigned i = 0; i < n; i++) {
 		struct link *l = &c->links[i];
-		struct dfs_server_info *s = &v[i];
+		struct dfs_server_info *s = list->servers[i];
 		dfs_cred_args a = {.cred = l->cred};
 		dfs_status_res r;
 
@@ -53,28 +71,33 @@ int dfs_status(struct dfs_client *c, struct dfs_server_info **out, size_t *count
 		s->logical_bytes = r.dfs_status_res_u.ok.logical_bytes;
 		xdr_free((xdrproc_t)xdr_dfs_status_res, (char *)&r);
 	}
-	*out = v;
-	*count = n;
+	*out = list;
 	return 0;
 }
 
-int dfs_locate(struct dfs_client *c, const char *remote_name, struct dfs_location **out,
-	       size_t *count)
+void dfs_server_list_free(struct dfs_server_list *list)
+{
+	free(list);
+}
+
+int dfs_locate(struct dfs_client *c, const char *remote_name, struct dfs_placement **out)
 {
 	unsigned n = c->conf.nservers;
+	struct dfs_placement *placement;
 	struct file_view view;
 	struct read_plan plan;
-	struct dfs_location *v;
+	void **slots;
 	int err;
 
 	*out = NULL;
-	*count = 0;
 	err = dfs_name_check(remote_name);
 	if (err)
 		return client_fail(c, err, "invalid remote name '%s'", remote_name);
-	v = calloc(n, sizeof(*v));
-	if (!v)
+	placement = list_block(sizeof(*placement), n, sizeof(struct dfs_location), &slots);
+	if (!placement)
 		return client_fail(c, -ENOMEM, "out of memory");
+	placement->servers = (struct dfs_location **)slots;
+	placement->count = n;
 	err = c->logged_in ? plan_lookup(c, remote_name, false, &view) : -ENOTCONN;
 	if (err) {
 		memset(&view, 0, sizeof(view));
@@ -82,7 +105,7 @@ int dfs_locate(struct dfs_client *c, const char *remote_name, struct dfs_locatio
 	}
 	plan_choose(&view, &plan);
 	for (unsigned s = 1; s <= n; s++) {
-		struct dfs_location *loc = &v[s - 1];
+		struct dfs_location *loc = placement->servers[s - 1];
 		const dfs_file_info *held = NULL;
 
 		loc->server = s;
@@ -98,7 +121,11 @@ int dfs_locate(struct dfs_client *c, const char *remote_name, struct dfs_locatio
 			    (plan_has_chunk(held, loc->second, NULL) ? 2 : 0);
 	}
 	plan_view_free(&view);
-	*out = v;
-	*count = n;
+	*out = placement;
 	return 0;
+}
+
+void dfs_placement_free(struct dfs_placement *placement)
+{
+	free(placement);
 }

@@ -696,12 +696,12 @@ int cli_folder_names(struct cli *cli, const char *verb, const struct cli_item *i
 		bool take = false;
 
 		for (int i = 0; i < n; i++) {
-			if (items[i].ok && cli_in_folder(l->files[k].name, items[i].name)) {
+			if (items[i].ok && cli_in_folder(l->files[k]->name, items[i].name)) {
 				found[i] = true;
 				take = true;
 			}
 		}
-		if (take && !(names[count++] = strdup(l->files[k].name))) {
+		if (take && !(names[count++] = strdup(l->files[k]->name))) {
 			rc = -ENOMEM;
 			goto fail;
 		}

@@ -25,7 +25,7 @@ static unsigned chunk_count(const struct dfs_file *f)
 {
 	unsigned n = f->nchunks;
 
-	return n > 64 ? 64 : n;
+	return n > DFS_SERVERS_MAX ? DFS_SERVERS_MAX : n;
 }
 
 /* Prints before, the server numbers set in mask as "1, 3", then after. */
@@ -34,7 +34,7 @@ static void print_servers(const char *before, uint64_t mask, const char *after)
 	unsigned s, n = 0;
 
 	fputs(before, stdout);
-	for (s = 0; s < 64; s++)
+	for (s = 0; s < DFS_SERVERS_MAX; s++)
 		if (mask & (UINT64_C(1) << s))
 			printf(n++ ? ", %u" : "%u", s + 1);
 	fputs(after, stdout);
@@ -48,7 +48,7 @@ static void print_json(const struct dfs_file_list *l)
 
 	fputs("[", stdout);
 	for (i = 0; i < l->count; i++) {
-		const struct dfs_file *f = &l->files[i];
+		const struct dfs_file *f = l->files[i];
 
 		fputs(i ? ",\n  {\"name\": " : "\n  {\"name\": ", stdout);
 		cli_json_string(stdout, f->name);
@@ -74,7 +74,7 @@ static void print_json(const struct dfs_file_list *l)
  * failures the file would still be readable after. */
 static char *long_survives(const struct dfs_file *f, char *buf, size_t len)
 {
-	char list[64 * 3 + 1];
+	char list[DFS_SERVERS_MAX * 3 + 1];
 
 	snprintf(buf, len, "survives:%s",
 		 cli_survives(f->holders, chunk_count(f), list, sizeof(list)));
@@ -83,12 +83,12 @@ static char *long_survives(const struct dfs_file *f, char *buf, size_t len)
 
 static void print_long(const struct dfs_file_list *l)
 {
-	char when[64], copies[64 * 4], survives[64 * 3 + 16];
+	char when[64], copies[DFS_SERVERS_MAX * 4], survives[DFS_SERVERS_MAX * 3 + 16];
 	int wver = 1, wsize = 1, wcopies = 1, wsurv = 1;
 	size_t i;
 
 	for (i = 0; i < l->count; i++) {
-		const struct dfs_file *f = &l->files[i];
+		const struct dfs_file *f = l->files[i];
 		int w;
 
 		w = snprintf(NULL, 0, "%llu", (unsigned long long)f->version);
@@ -101,7 +101,7 @@ static void print_long(const struct dfs_file_list *l)
 		wsurv = w > wsurv ? w : wsurv;
 	}
 	for (i = 0; i < l->count; i++) {
-		const struct dfs_file *f = &l->files[i];
+		const struct dfs_file *f = l->files[i];
 
 		printf("%*llu %s %*llu %-*s %-*s ", wver, (unsigned long long)f->version,
 		       cli_iso_time(f->mtime_ns, when, sizeof(when)), wsize,
@@ -118,7 +118,7 @@ static void print_plain(const struct dfs_file_list *l)
 	size_t i;
 
 	for (i = 0; i < l->count; i++) {
-		const struct dfs_file *f = &l->files[i];
+		const struct dfs_file *f = l->files[i];
 		const char *mark = !f->readable	 ? " (unreadable)"
 				   : f->degraded ? " (degraded)"
 						 : "";
@@ -167,7 +167,7 @@ static int list_main(struct cli *cli, int argc, char **argv)
 			goto out;
 		}
 		for (size_t i = 0; i < l->count; i++)
-			if (strncmp(l->files[i].name, ops[0], len) == 0)
+			if (strncmp(l->files[i]->name, ops[0], len) == 0)
 				shown.files[shown.count++] = l->files[i];
 	}
 	if (cli->json)

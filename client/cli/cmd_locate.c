@@ -4,28 +4,26 @@
 
 #include "cli.h"
 
-static void print_json(const struct dfs_location *l, size_t n)
+static void print_json(const struct dfs_placement *p)
 {
-	size_t i;
-
 	fputs("[", stdout);
-	for (i = 0; i < n; i++) {
+	for (size_t i = 0; i < p->count; i++) {
+		const struct dfs_location *l = p->servers[i];
+
 		printf("%s\n  {\"server\": %u, \"chunks\": [%u, %u], \"up\": %s, \"held\": ",
-		       i ? "," : "", l[i].server, l[i].first, l[i].second,
-		       l[i].up ? "true" : "false");
-		if (l[i].held < 0)
+		       i ? "," : "", l->server, l->first, l->second, l->up ? "true" : "false");
+		if (l->held < 0)
 			fputs("null}", stdout);
 		else
-			printf("[%s%s%s]}", l[i].held & 1 ? "true" : "false", ", ",
-			       l[i].held & 2 ? "true" : "false");
+			printf("[%s%s%s]}", l->held & 1 ? "true" : "false", ", ",
+			       l->held & 2 ? "true" : "false");
 	}
-	fputs(n ? "\n]\n" : "]\n", stdout);
+	fputs(p->count ? "\n]\n" : "]\n", stdout);
 }
 
 static int locate_main(struct cli *cli, int argc, char **argv)
 {
-	struct dfs_location *loc = NULL;
-	size_t n = 0, i;
+	struct dfs_placement *placement = NULL;
 	char **ops = NULL;
 	char what[64 + DFS_NAME_MAX_BYTES];
 	int nops = 0, rc, status = CLI_EXIT_OK;
@@ -49,27 +47,28 @@ static int locate_main(struct cli *cli, int argc, char **argv)
 		status = rc;
 		goto out;
 	}
-	rc = dfs_locate(cli->client, ops[0], &loc, &n);
+	rc = dfs_locate(cli->client, ops[0], &placement);
 	if (rc < 0) {
 		cli_error(cli, "%s: %s", what, cli_reason(cli, rc));
 		status = cli_exit_for(rc);
 		goto out;
 	}
 	if (cli->json) {
-		print_json(loc, n);
+		print_json(placement);
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
+	for (size_t i = 0; i < placement->count; i++) {
+		const struct dfs_location *l = placement->servers[i];
 		const char *mark = "";
 
-		if (!loc[i].up)
+		if (!l->up)
 			mark = " (down)";
-		else if (loc[i].held >= 0 && (loc[i].held & 3) != 3)
+		else if (l->held >= 0 && (l->held & 3) != 3)
 			mark = " (missing copy)";
-		printf("DFS%u %u,%u%s\n", loc[i].server, loc[i].first, loc[i].second, mark);
+		printf("DFS%u %u,%u%s\n", l->server, l->first, l->second, mark);
 	}
 out:
-	free(loc);
+	dfs_placement_free(placement);
 	cli_close(cli);
 	free(ops);
 	return status;

@@ -46,7 +46,7 @@ static void print_report(const struct cli *cli, const struct dfs_repair_report *
 static int repair_main(struct cli *cli, int argc, char **argv)
 {
 	struct repair_opts o = {0};
-	struct dfs_repair_report r;
+	struct dfs_repair_report *r = NULL;
 	const char *name = NULL;
 	char **ops = NULL;
 	char what[64 + DFS_NAME_MAX_BYTES];
@@ -81,13 +81,15 @@ static int repair_main(struct cli *cli, int argc, char **argv)
 		status = cli_exit_for(rc);
 		goto out;
 	}
-	print_report(cli, &r);
+	if (r)
+		print_report(cli, r);
 	/* Copies that could not be made good are named by the warnings above. */
 	if (rc == -EIO) {
 		cli_error(cli, "%s: %s", what, cli_reason(cli, rc));
 		status = CLI_EXIT_FAIL;
 	}
 out:
+	dfs_repair_report_free(r);
 	cli_close(cli);
 	free(ops);
 	return status;

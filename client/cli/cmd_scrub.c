@@ -27,7 +27,7 @@ static int scrub_main(struct cli *cli, int argc, char **argv)
 	const char *name = NULL;
 	char **ops = NULL;
 	char what[64 + DFS_NAME_MAX_BYTES];
-	struct dfs_repair_report r;
+	struct dfs_repair_report *r = NULL;
 	int nops = 0, rc, status = CLI_EXIT_OK;
 
 	rc = cli_parse(cli, &cli_cmd_scrub, argc, argv, NULL, NULL, &ops, &nops);
@@ -58,12 +58,14 @@ static int scrub_main(struct cli *cli, int argc, char **argv)
 		status = cli_exit_for(rc);
 		goto out;
 	}
-	print_report(cli, &r);
+	if (r)
+		print_report(cli, r);
 	if (rc == -EIO) {
 		cli_error(cli, "%s: %s", what, cli_reason(cli, rc));
 		status = CLI_EXIT_FAIL;
 	}
 out:
+	dfs_repair_report_free(r);
 	cli_close(cli);
 	free(ops);
 	return status;

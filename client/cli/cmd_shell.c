@@ -133,7 +133,7 @@ static char *name_generator(const char *text, int state)
 		return NULL;
 	len = strlen(typed);
 	while (remote_names && i < remote_names->count) {
-		const char *n = remote_names->files[i++].name;
+		const char *n = remote_names->files[i++]->name;
 		const char *slash;
 		size_t upto;
 

@@ -47,7 +47,7 @@ static void print_json(const struct dfs_file_stat *st)
 	       cli_iso_time(st->mtime_ns, when, sizeof(when)), (long long)st->mtime_ns,
 	       (unsigned long long)st->digest, st->readable ? "true" : "false", st->row);
 	for (unsigned k = 0; k < st->nchunks; k++) {
-		const struct dfs_chunk_state *c = &st->chunks[k];
+		const struct dfs_chunk_state *c = st->chunks[k];
 
 		printf("%s\n  {\"chunk\": %u, \"offset\": %llu, \"size\": %llu, \"checksum\": "
 		       "\"%016llx\", \"copies\": [",
@@ -56,9 +56,9 @@ static void print_json(const struct dfs_file_stat *st)
 		for (int i = 0; i < 2; i++)
 			printf("%s{\"server\": %u, \"state\": \"%s\", \"server_version\": %llu, "
 			       "\"verified_ns\": %lld}",
-			       i ? ", " : "", c->copies[i].server, state_word(c->copies[i].state),
-			       (unsigned long long)c->copies[i].version,
-			       (long long)c->copies[i].verified_ns);
+			       i ? ", " : "", c->copies[i]->server, state_word(c->copies[i]->state),
+			       (unsigned long long)c->copies[i]->version,
+			       (long long)c->copies[i]->verified_ns);
 		fputs("]}", stdout);
 	}
 	fputs(st->nchunks ? "\n]}\n" : "]}\n", stdout);
@@ -80,13 +80,13 @@ static void print_text(const struct dfs_file_stat *st)
 	printf("readable  %s\n", st->readable ? "yes" : "no (some chunk has no good copy)");
 	printf("chunk  offset      size        checksum          copies\n");
 	for (unsigned k = 0; k < st->nchunks; k++) {
-		const struct dfs_chunk_state *c = &st->chunks[k];
+		const struct dfs_chunk_state *c = st->chunks[k];
 
 		printf("%-6u %-11llu %-11llu %016llx  DFS%u %s, DFS%u %s\n", c->index,
 		       (unsigned long long)c->offset, (unsigned long long)c->size,
-		       (unsigned long long)c->checksum, c->copies[0].server,
-		       copy_words(&c->copies[0], a, sizeof(a)), c->copies[1].server,
-		       copy_words(&c->copies[1], b, sizeof(b)));
+		       (unsigned long long)c->checksum, c->copies[0]->server,
+		       copy_words(c->copies[0], a, sizeof(a)), c->copies[1]->server,
+		       copy_words(c->copies[1], b, sizeof(b)));
 	}
 }
 
@@ -110,19 +110,13 @@ static int stat_main(struct cli *cli, int argc, char **argv)
 		status = CLI_EXIT_FAIL;
 		goto out;
 	}
-	st = calloc(1, sizeof(*st));
-	if (!st) {
-		cli_error(cli, "out of memory");
-		status = CLI_EXIT_FAIL;
-		goto out;
-	}
 	cli->mute_server_down = true;
 	rc = cli_open(cli, false);
 	if (rc) {
 		status = rc;
 		goto out;
 	}
-	rc = dfs_stat_file(cli->client, ops[0], st);
+	rc = dfs_stat_file(cli->client, ops[0], &st);
 	if (rc < 0) {
 		cli_error(cli, "%s: %s", what, cli_reason(cli, rc));
 		status = cli_exit_for(rc);
@@ -133,7 +127,7 @@ static int stat_main(struct cli *cli, int argc, char **argv)
 	else
 		print_text(st);
 out:
-	free(st);
+	dfs_file_stat_free(st);
 	cli_close(cli);
 	free(ops);
 	return status;

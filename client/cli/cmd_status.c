@@ -4,71 +4,72 @@
 
 #include "cli.h"
 
-static void print_json(const struct dfs_server_info *s, size_t n)
+static void print_json(struct dfs_server_info *const *s, size_t n)
 {
 	size_t i;
 
 	fputs("[", stdout);
 	for (i = 0; i < n; i++) {
-		fprintf(stdout, "%s\n  {\"server\": %u, \"address\": ", i ? "," : "", s[i].number);
-		cli_json_string(stdout, s[i].address);
-		printf(", \"up\": %s", s[i].up ? "true" : "false");
-		if (!s[i].up) {
+		fprintf(stdout, "%s\n  {\"server\": %u, \"address\": ", i ? "," : "", s[i]->number);
+		cli_json_string(stdout, s[i]->address);
+		printf(", \"up\": %s", s[i]->up ? "true" : "false");
+		if (!s[i]->up) {
 			fputs(", \"error\": ", stdout);
-			cli_json_string(stdout, s[i].error);
+			cli_json_string(stdout, s[i]->error);
 			fputs("}", stdout);
 			continue;
 		}
 		printf(", \"program\": %lu, \"tls\": %s, \"rtt_ms\": %.3f, \"version\": ",
-		       (unsigned long)s[i].program, s[i].tls ? "true" : "false", s[i].rtt_ms);
-		cli_json_string(stdout, s[i].software);
-		printf(", \"space_free\": %llu, \"space_total\": %llu, \"files\": %llu, "
-		       "\"chunks\": %llu, \"bytes_stored\": %llu, \"chunks_need_repair\": %llu, "
-		       "\"bytes_read\": %llu, \"bytes_written\": %llu, \"reads\": %llu, "
-		       "\"logical_bytes\": %llu, \"quota_bytes\": %llu, \"quota_files\": %llu}",
-		       (unsigned long long)s[i].space_free, (unsigned long long)s[i].space_total,
-		       (unsigned long long)s[i].files, (unsigned long long)s[i].chunks,
-		       (unsigned long long)s[i].bytes_stored,
-		       (unsigned long long)s[i].chunks_need_repair,
-		       (unsigned long long)s[i].bytes_read, (unsigned long long)s[i].bytes_written,
-		       (unsigned long long)s[i].reads, (unsigned long long)s[i].logical_bytes,
-		       (unsigned long long)s[i].quota_bytes, (unsigned long long)s[i].quota_files);
+		       (unsigned long)s[i]->program, s[i]->tls ? "true" : "false", s[i]->rtt_ms);
+		cli_json_string(stdout, s[i]->software);
+		printf(
+		    ", \"space_free\": %llu, \"space_total\": %llu, \"files\": %llu, "
+		    "\"chunks\": %llu, \"bytes_stored\": %llu, \"chunks_need_repair\": %llu, "
+		    "\"bytes_read\": %llu, \"bytes_written\": %llu, \"reads\": %llu, "
+		    "\"logical_bytes\": %llu, \"quota_bytes\": %llu, \"quota_files\": %llu}",
+		    (unsigned long long)s[i]->space_free, (unsigned long long)s[i]->space_total,
+		    (unsigned long long)s[i]->files, (unsigned long long)s[i]->chunks,
+		    (unsigned long long)s[i]->bytes_stored,
+		    (unsigned long long)s[i]->chunks_need_repair,
+		    (unsigned long long)s[i]->bytes_read, (unsigned long long)s[i]->bytes_written,
+		    (unsigned long long)s[i]->reads, (unsigned long long)s[i]->logical_bytes,
+		    (unsigned long long)s[i]->quota_bytes, (unsigned long long)s[i]->quota_files);
 	}
 	fputs(n ? "\n]\n" : "]\n", stdout);
 }
 
-static void print_plain(const struct dfs_server_info *s, size_t n, int verbose)
+static void print_plain(struct dfs_server_info *const *s, size_t n, int verbose)
 {
 	char freeb[32], totalb[32];
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		printf("DFS%u %s %s", s[i].number, s[i].address, s[i].up ? "up" : "down");
-		if (!s[i].up) {
-			if (s[i].error[0])
-				printf(" (%s)", s[i].error);
+		printf("DFS%u %s %s", s[i]->number, s[i]->address, s[i]->up ? "up" : "down");
+		if (!s[i]->up) {
+			if (s[i]->error[0])
+				printf(" (%s)", s[i]->error);
 			putchar('\n');
 			continue;
 		}
-		printf(" program 0x%lx tls %s rtt %.1f ms", (unsigned long)s[i].program,
-		       s[i].tls ? "on" : "off", s[i].rtt_ms);
+		printf(" program 0x%lx tls %s rtt %.1f ms", (unsigned long)s[i]->program,
+		       s[i]->tls ? "on" : "off", s[i]->rtt_ms);
 		/* A server that answered but did not log us in gives no details. */
-		if (!s[i].software[0]) {
+		if (!s[i]->software[0]) {
 			putchar('\n');
 			continue;
 		}
 		printf(
 		    " version %s free %s of %s files %llu chunks %llu bytes %llu need-repair %llu",
-		    s[i].software, cli_human_bytes(s[i].space_free, freeb, sizeof(freeb)),
-		    cli_human_bytes(s[i].space_total, totalb, sizeof(totalb)),
-		    (unsigned long long)s[i].files, (unsigned long long)s[i].chunks,
-		    (unsigned long long)s[i].bytes_stored,
-		    (unsigned long long)s[i].chunks_need_repair);
+		    s[i]->software, cli_human_bytes(s[i]->space_free, freeb, sizeof(freeb)),
+		    cli_human_bytes(s[i]->space_total, totalb, sizeof(totalb)),
+		    (unsigned long long)s[i]->files, (unsigned long long)s[i]->chunks,
+		    (unsigned long long)s[i]->bytes_stored,
+		    (unsigned long long)s[i]->chunks_need_repair);
 		if (verbose)
 			printf(" read %llu written %llu reads %llu",
-			       (unsigned long long)s[i].bytes_read,
-			       (unsigned long long)s[i].bytes_written,
-			       (unsigned long long)s[i].reads);
+			       (unsigned long long)s[i]->bytes_read,
+			       (unsigned long long)s[i]->bytes_written,
+			       (unsigned long long)s[i]->reads);
 		putchar('\n');
 	}
 }
@@ -76,17 +77,17 @@ static void print_plain(const struct dfs_server_info *s, size_t n, int verbose)
 /* One line for the user's quota: usage as the server that counts the most
  * (each counts every file; one that missed writes counts fewer), and the
  * limit as the database holds it. Nothing when no server gave details. */
-static void print_quota(const struct dfs_server_info *s, size_t n)
+static void print_quota(struct dfs_server_info *const *s, size_t n)
 {
 	const struct dfs_server_info *q = NULL;
 	char used[32], limit[32];
 
 	for (size_t i = 0; i < n; i++) {
-		if (!s[i].up || !s[i].software[0])
+		if (!s[i]->up || !s[i]->software[0])
 			continue;
-		if (!q || s[i].logical_bytes > q->logical_bytes ||
-		    (s[i].logical_bytes == q->logical_bytes && s[i].files > q->files))
-			q = &s[i];
+		if (!q || s[i]->logical_bytes > q->logical_bytes ||
+		    (s[i]->logical_bytes == q->logical_bytes && s[i]->files > q->files))
+			q = s[i];
 	}
 	if (!q)
 		return;
@@ -108,19 +109,19 @@ static void print_quota(const struct dfs_server_info *s, size_t n)
  * servers, so files become unreadable only when two neighbours are down (or
  * every server is): that is unavailable. Any server down, or any chunk known
  * to need repair, is degraded. */
-static int cluster_health(const struct dfs_server_info *s, size_t n)
+static int cluster_health(struct dfs_server_info *const *s, size_t n)
 {
 	size_t i, up = 0;
 	int repair = 0;
 
 	for (i = 0; i < n; i++) {
-		up += s[i].up;
-		repair |= s[i].up && s[i].chunks_need_repair > 0;
+		up += s[i]->up;
+		repair |= s[i]->up && s[i]->chunks_need_repair > 0;
 	}
 	if (up == 0)
 		return CLI_EXIT_UNAVAILABLE;
 	for (i = 0; n > 1 && i < n; i++)
-		if (!s[i].up && !s[(i + 1) % n].up)
+		if (!s[i]->up && !s[(i + 1) % n]->up)
 			return CLI_EXIT_UNAVAILABLE;
 	if (up < n || repair)
 		return CLI_EXIT_DEGRADED;
@@ -129,8 +130,7 @@ static int cluster_health(const struct dfs_server_info *s, size_t n)
 
 static int status_main(struct cli *cli, int argc, char **argv)
 {
-	struct dfs_server_info *info = NULL;
-	size_t n = 0;
+	struct dfs_server_list *info = NULL;
 	char **ops = NULL;
 	int nops = 0, rc, status = CLI_EXIT_OK;
 
@@ -148,21 +148,21 @@ static int status_main(struct cli *cli, int argc, char **argv)
 		status = rc;
 		goto out;
 	}
-	rc = dfs_status(cli->client, &info, &n);
+	rc = dfs_status(cli->client, &info);
 	if (rc < 0) {
 		cli_error(cli, "status: %s", cli_reason(cli, rc));
 		status = cli_exit_for(rc);
 		goto out;
 	}
 	if (cli->json)
-		print_json(info, n);
+		print_json(info->servers, info->count);
 	else
-		print_plain(info, n, cli->verbose);
+		print_plain(info->servers, info->count, cli->verbose);
 	if (!cli->json)
-		print_quota(info, n);
-	status = cluster_health(info, n);
+		print_quota(info->servers, info->count);
+	status = cluster_health(info->servers, info->count);
 out:
-	free(info);
+	dfs_server_list_free(info);
 	cli_close(cli);
 	free(ops);
 	return status;

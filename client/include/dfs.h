@@ -5,6 +5,12 @@
  * the last failure's full story in words (which server, what to do).
  * Functions taking a struct dfs_client are not safe to call concurrently on
  * the same client; use one client per thread.
+ *
+ * Results: every result is allocated by the library, returned through a
+ * pointer, and freed with the *_free function declared beside it; lists hold
+ * pointers to their entries. A caller never allocates a result struct or
+ * steps through an array of them, so a later libdfs of the same SOVERSION
+ * may add fields at the end of any struct declared here.
  */
 #ifndef DFS_H
 #define DFS_H
@@ -24,6 +30,7 @@ extern "C" {
 #endif
 
 #define DFS_NAME_MAX_BYTES 4096 /* a whole name; each '/'-separated component at most 255 */
+#define DFS_SERVERS_MAX	   64	/* servers in a cluster, and so chunks in a file */
 
 struct dfs_client;
 
@@ -97,19 +104,20 @@ struct dfs_file {
 	uint64_t version;
 	int64_t mtime_ns;
 	unsigned nchunks;
-	/* copies[k] = good current copies of chunk k+1 on servers that answered */
-	unsigned copies[64];
+	/* copies[k] (k < nchunks) = good current copies of chunk k+1 on servers
+	 * that answered */
+	unsigned *copies;
 	/* holders[k]: bit s-1 set when server s answered with a good current
-	 * copy of chunk k+1 (servers are numbered 1..64) */
-	uint64_t holders[64];
+	 * copy of chunk k+1 (servers are numbered 1..DFS_SERVERS_MAX) */
+	uint64_t *holders;
 	bool readable; /* every chunk has a copy on a live server */
 	bool degraded; /* some chunk has fewer than two copies */
 	bool diverged; /* live servers disagree about its newest version,
 			  or one records a server that lacks it */
 };
 struct dfs_file_list {
-	struct dfs_file *files;
 	size_t count;
+	struct dfs_file **files; /* count entries, sorted by name */
 };
 /* The user's files, sorted by name, merged from every server that answers. */
 DFS_API int dfs_list(struct dfs_client *c, struct dfs_file_list **out);
@@ -131,8 +139,13 @@ struct dfs_server_info {
 	 * their live files, as this server counts them. */
 	uint64_t quota_bytes, quota_files, logical_bytes;
 };
-/* Fills one entry per configured server (up or not). *out freed with free(). */
-DFS_API int dfs_status(struct dfs_client *c, struct dfs_server_info **out, size_t *count);
+struct dfs_server_list {
+	size_t count;
+	struct dfs_server_info **servers; /* one per configured server, by number */
+};
+/* Every configured server, up or not, with its figures. */
+DFS_API int dfs_status(struct dfs_client *c, struct dfs_server_list **out);
+DFS_API void dfs_server_list_free(struct dfs_server_list *list);
 
 struct dfs_location {
 	unsigned server;	/* 1-based */
@@ -141,10 +154,14 @@ struct dfs_location {
 	int held; /* chunks the server reports holding: -1 unknown
 		     (down), else a bitmask: 1 = first, 2 = second */
 };
-/* The placement of remote_name on every server (count = servers), with what
- * each live server reports. *out freed with free(). */
-DFS_API int dfs_locate(struct dfs_client *c, const char *remote_name, struct dfs_location **out,
-		       size_t *count);
+struct dfs_placement {
+	size_t count;
+	struct dfs_location **servers; /* one per configured server, by number */
+};
+/* The placement of remote_name on every server, with what each live server
+ * reports. */
+DFS_API int dfs_locate(struct dfs_client *c, const char *remote_name, struct dfs_placement **out);
+DFS_API void dfs_placement_free(struct dfs_placement *placement);
 
 /* What a repair or a scrub found and did. */
 struct dfs_repair_report {
@@ -159,17 +176,20 @@ struct dfs_repair_report {
 /* Brings every chunk of remote_name (NULL: every file) back to two good
  * current copies: every copy considered is verified by its
  * server (VERIFY) and missing, stale or corrupt ones are rewritten from a good
- * one; deletes propagate. report (if non-NULL) says what was found and done.
- * Returns 0 when every copy considered is good now, -EIO when some could not
- * be made good (report->failed of them), or another -errno. */
+ * one; deletes propagate. With report non-NULL, *report says what was found
+ * and done (free it with dfs_repair_report_free), also on failure; it is
+ * NULL only when memory ran out. Returns 0 when every copy considered is good
+ * now, -EIO when some could not be made good ((*report)->failed of them), or
+ * another -errno. */
 DFS_API int dfs_repair(struct dfs_client *c, const char *remote_name,
-		       struct dfs_repair_report *report);
+		       struct dfs_repair_report **report);
 
 /* As dfs_repair, for remote_name or (NULL) every live file: every server
  * re-reads its copies and checks them against their checksums, and corrupt
  * ones are rewritten from a good one (spreading deletes is dfs_repair's). */
 DFS_API int dfs_scrub(struct dfs_client *c, const char *remote_name,
-		      struct dfs_repair_report *report);
+		      struct dfs_repair_report **report);
+DFS_API void dfs_repair_report_free(struct dfs_repair_report *report);
 
 /* Resuming interrupted transfers (off by default). While a put runs, what it
  * stores is recorded in $XDG_CACHE_HOME/dfs/resume (default ~/.cache/dfs/
@@ -211,24 +231,26 @@ struct dfs_copy {
 struct dfs_chunk_state {
 	unsigned index; /* 1-based */
 	uint64_t offset, size;
-	uint64_t checksum;	   /* XXH3-64 of the chunk, 0 if unknown */
-	struct dfs_copy copies[2]; /* its first and second holder */
+	uint64_t checksum;	    /* XXH3-64 of the chunk, 0 if unknown */
+	struct dfs_copy *copies[2]; /* its first and second holder */
 };
 struct dfs_file_stat {
-	char name[DFS_NAME_MAX_BYTES + 1];
+	char *name;
 	uint64_t size;
 	uint64_t version;
 	int64_t mtime_ns;
 	uint64_t digest; /* XXH3-64 over the chunk checksums */
 	unsigned nchunks;
-	unsigned row;  /* placement row */
-	bool readable; /* every chunk has a good copy on a live server */
-	struct dfs_chunk_state chunks[64];
+	unsigned row;			 /* placement row */
+	bool readable;			 /* every chunk has a good copy on a live server */
+	struct dfs_chunk_state **chunks; /* nchunks entries, by index */
 };
 /* The newest version of remote_name and the state of every copy of every
  * chunk, from a LOOKUP on every server. -ENOENT if no server has it (or
  * the newest record is a delete). */
-DFS_API int dfs_stat_file(struct dfs_client *c, const char *remote_name, struct dfs_file_stat *out);
+DFS_API int dfs_stat_file(struct dfs_client *c, const char *remote_name,
+			  struct dfs_file_stat **out);
+DFS_API void dfs_file_stat_free(struct dfs_file_stat *st);
 
 /* Checks a remote name against the rules; 0, or -EINVAL / -ENAMETOOLONG. */
 DFS_API int dfs_name_check(const char *name);

@@ -16,7 +16,7 @@ for f in bin/dfs sbin/dfsd sbin/dfsadm include/dfs.h $L/libdfs.a $L/pkgconfig/df
 	[[ -f $P/$f ]] || fail "not installed: $f"
 done
 so=$(readelf -d "$P/$L/libdfs.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-assert_eq libdfs.so.1 "$so" "SONAME of libdfs.so"
+assert_eq libdfs.so.2 "$so" "SONAME of libdfs.so"
 [[ -L $P/$L/libdfs.so && -f $P/$L/$so ]] || fail "libdfs.so is not a link to $so"
 assert_contains "$(grep '^ExecStart=' "$P/lib/systemd/system/dfsd@.service")" \
 	"ExecStart=$P/sbin/dfsd -c /etc/dfs/dfsd-%i.conf" "the installed unit"
@@ -27,7 +27,7 @@ exported=$(nm -D --defined-only "$P/$L/libdfs.so" | awk '{print $3}' | sed 's/@.
 others=$(grep -v '^dfs_' <<<"$exported" || true)
 [[ -z $others ]] || fail "libdfs.so exports names outside dfs_: $(tr '\n' ' ' <<<"$others")"
 declared=$(sed -n 's/^DFS_API [^(]*[ *]\(dfs_[a-z_0-9]*\)(.*/\1/p' "$P/include/dfs.h" | sort -u)
-assert_eq "$(printf '%s\n' "$declared" dfs_1 | sort -u)" "$exported" "exported vs declared"
+assert_eq "$(printf '%s\n' "$declared" dfs_2 | sort -u)" "$exported" "exported vs declared"
 ok "libdfs.so exports exactly the functions dfs.h declares ($(wc -l <<<"$declared"))"
 
 # The installed manual pages are valid roff.
@@ -66,7 +66,7 @@ int main(int argc, char **argv)
 		rc = dfs_list(c, &list);
 	if (rc == 0) {
 		for (i = 0; i < list->count; i++)
-			found |= strcmp(list->files[i].name, argv[3]) == 0;
+			found |= strcmp(list->files[i]->name, argv[3]) == 0;
 		rc = found ? 0 : -2;
 	}
 	if (rc == 0)
@@ -99,7 +99,7 @@ must cc -std=c11 -Wall -Werror "${san[@]}" -o "$T/prog" "$T/prog.c" "${cflags[@]
 # The static variant takes libdfs.a by name; the rest is what --static lists.
 must cc -std=c11 -Wall -Werror "${san[@]}" -o "$T/prog-static" "$T/prog.c" "${cflags[@]}" \
 	"${static_libs[@]/#-ldfs/-l:libdfs.a}"
-readelf -d "$T/prog" | grep -q 'NEEDED.*\[libdfs\.so\.1\]' || fail "prog does not need libdfs.so.1"
+readelf -d "$T/prog" | grep -q 'NEEDED.*\[libdfs\.so\.2\]' || fail "prog does not need libdfs.so.2"
 if readelf -d "$T/prog-static" | grep -q 'NEEDED.*libdfs'; then
 	fail "prog-static still needs the shared libdfs"
 fi
@@ -113,7 +113,7 @@ assert_contains "$OUT" "ok" "prog output"
 assert_file_eq "$T/in" "$T/out-shared"
 # It really ran the installed library, not some other libdfs.
 run env LD_LIBRARY_PATH="$P/$L" ldd "$T/prog"
-assert_contains "$OUT" "libdfs.so.1 => $P/$L/libdfs.so.1" "ldd prog"
+assert_contains "$OUT" "libdfs.so.2 => $P/$L/libdfs.so.2" "ldd prog"
 ok "the shared build stores, lists, fetches and deletes a file on the cluster"
 
 run "$T/prog-static" "$C/dfs.conf" "$T/in" installed-static.bin "$T/out-static"
@@ -135,7 +135,7 @@ if command -v dpkg-deb >/dev/null 2>&1 && command -v dpkg-shlibdeps >/dev/null 2
 	deb=$(ls "$T"/deb/dfs_*.deb)
 	must dpkg-deb -c "$deb"
 	for f in ./usr/bin/dfs ./usr/sbin/dfsd ./usr/sbin/dfsadm ./usr/include/dfs.h \
-		./usr/$L/libdfs.so.1 ./usr/$L/libdfs.a ./usr/$L/pkgconfig/dfs.pc \
+		./usr/$L/libdfs.so.2 ./usr/$L/libdfs.a ./usr/$L/pkgconfig/dfs.pc \
 		./usr/lib/systemd/system/dfsd@.service \
 		./usr/share/man/man5/dfs.conf.5 ./usr/share/doc/dfs/examples/dfs.conf.example; do
 		assert_contains "$OUT" "$f" "dpkg-deb -c"

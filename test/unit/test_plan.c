@@ -24,7 +24,6 @@ static void fixture_init(struct fixture *f, unsigned row)
 	f->view.name = "f";
 	f->view.name_len = 1;
 	f->view.nservers = N;
-	f->view.row = row;
 	layout_init_row(&f->view.layout, row, N);
 }
 
