@@ -9,9 +9,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include "chunk.h"
+#include "layout.h"
 #include "names.h"
-#include "placement.h"
 
 static int bad(const char **why, const char *reason)
 {
@@ -24,7 +23,7 @@ int check_file_info(const dfs_file_info *info, const char *name, size_t name_len
 		    unsigned server, const char **why)
 {
 	const dfs_chunk_sum *chunks = info->chunks.chunks_val;
-	unsigned row, first, second;
+	struct layout l;
 
 	if (why)
 		*why = NULL;
@@ -49,17 +48,16 @@ int check_file_info(const dfs_file_info *info, const char *name, size_t name_len
 		return bad(why, "it sent a record with a wrong chunk count");
 	if (info->chunks.chunks_len > DFS_HELD_MAX)
 		return bad(why, "it sent a record with too many chunks");
-	row = placement_row(info->name.dfs_name_val, info->name.dfs_name_len, nservers);
-	placement_pair(row, server, nservers, &first, &second);
+	layout_init(&l, info->name.dfs_name_val, info->name.dfs_name_len, nservers);
 	for (u_int i = 0; i < info->chunks.chunks_len; i++) {
 		uint64_t offset, size;
 
-		if (chunks[i].index != first && chunks[i].index != second)
+		if (layout_role(&l, server, chunks[i].index) < 0)
 			return bad(why, "it sent a record of a chunk it does not hold");
 		for (u_int j = 0; j < i; j++)
 			if (chunks[j].index == chunks[i].index)
 				return bad(why, "it sent a record listing a chunk twice");
-		chunk_range(info->size, nservers, chunks[i].index, &offset, &size);
+		layout_range(&l, info->size, chunks[i].index, &offset, &size);
 		if (chunks[i].size != size)
 			return bad(why, "it sent a record whose chunk sizes do not add up");
 	}
@@ -113,18 +111,16 @@ int check_lookup_read_ok(const dfs_lookup_read_ok *ok, const char *name, size_t 
 	return bad(why, "it sent bytes of a chunk it does not hold");
 }
 
-int check_verified_ok(const dfs_verified_res *res, unsigned row, unsigned nservers, unsigned server,
+int check_verified_ok(const dfs_verified_res *res, const struct layout *l, unsigned server,
 		      const char **why)
 {
 	const dfs_copy_verified *v = res->dfs_verified_res_u.copies.copies_val;
 	u_int n = res->dfs_verified_res_u.copies.copies_len;
-	unsigned first, second;
 
 	if (n > DFS_HELD_MAX)
 		return bad(why, "it sent more verifications than it holds copies");
-	placement_pair(row, server, nservers, &first, &second);
 	for (u_int i = 0; i < n; i++) {
-		if (v[i].index != first && v[i].index != second)
+		if (layout_role(l, server, v[i].index) < 0)
 			return bad(why, "it sent a verification of a chunk it does not hold");
 		if (v[i].verified_ns <= 0)
 			return bad(why, "it sent a verification without a time");

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "dfs_prot.h"
+#include "layout.h"
 
 /* Bounds on one server's answer to a listing: a server whose pages never
  * end is treated as failing rather than followed forever. */
@@ -39,11 +40,11 @@ int check_lookup_read_ok(const dfs_lookup_read_ok *ok, const char *name, size_t 
  * more. *why is set on failure. */
 int check_read_data(u_int len, u_int asked, const char **why);
 
-/* Checks a VERIFIED answer of server `server` (1-based) about a file placed on
- * row `row` of nservers: at most DFS_HELD_MAX entries, each about a chunk of
- * the server's pair, once, with a time and a result of DFS_OK or DFS_EBADMSG.
- * 0, or -EPROTO with *why set. */
-int check_verified_ok(const dfs_verified_res *res, unsigned row, unsigned nservers, unsigned server,
+/* Checks a VERIFIED answer of server `server` (1-based) about a file of
+ * layout l: at most DFS_HELD_MAX entries, each about a chunk of the server's
+ * pair, once, with a time and a result of DFS_OK or DFS_EBADMSG. 0, or
+ * -EPROTO with *why set. */
+int check_verified_ok(const dfs_verified_res *res, const struct layout *l, unsigned server,
 		      const char **why);
 
 /* The pages of one server's listing so far. Zero it before the first page. */

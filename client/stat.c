@@ -49,7 +49,7 @@ static void ask_verified(struct dfs_client *c, const struct file_view *view,
 	memset(&r, 0, sizeof(r));
 	st = dfsproc_verified_1(&a, &r, l->clnt[0]);
 	if (st == RPC_SUCCESS && r.status == DFS_OK) {
-		if (check_verified_ok(&r, view->layout.row, view->nservers, s, &why) == 0) {
+		if (check_verified_ok(&r, &view->layout, s, &why) == 0) {
 			out->n = r.dfs_verified_res_u.copies.copies_len;
 			memcpy(out->v, r.dfs_verified_res_u.copies.copies_val,
 			       out->n * sizeof(out->v[0]));

@@ -10,11 +10,13 @@ static int check(dfs_copy_verified *v, u_int n, unsigned server)
 {
 	dfs_verified_res r = {.status = DFS_OK};
 	const char *why = NULL;
+	struct layout l;
 	int err;
 
+	layout_init_row(&l, 1, 4);
 	r.dfs_verified_res_u.copies.copies_val = v;
 	r.dfs_verified_res_u.copies.copies_len = n;
-	err = check_verified_ok(&r, 1, 4, server, &why);
+	err = check_verified_ok(&r, &l, server, &why);
 	CHECK(err == 0 || why != NULL);
 	return err;
 }
