@@ -97,6 +97,9 @@ int get_chunk_part(struct dfs_client *c, struct link *l, int role, const char *n
 	struct checksum ck;
 	uint64_t asked = start;
 	unsigned outstanding = 0, oldest = 0;
+	/* Every answer is decoded into this one block: without it the XDR
+	 * decoder would allocate and zero a fresh one for each. */
+	char *block;
 	int err = 0;
 
 	a.name.dfs_name_val = (char *)name;
@@ -107,6 +110,9 @@ int get_chunk_part(struct dfs_client *c, struct link *l, int role, const char *n
 	err = checksum_prefix(fd, offset, start, &ck);
 	if (err)
 		return err;
+	block = malloc(DFS_BLOCK_MAX);
+	if (!block)
+		return -ENOMEM;
 	while (asked < size || outstanding > 0) {
 		dfs_read_res r;
 		enum clnt_stat st;
@@ -116,8 +122,10 @@ int get_chunk_part(struct dfs_client *c, struct link *l, int role, const char *n
 			a.count =
 			    size - asked < DFS_BLOCK_MAX ? (u_int)(size - asked) : DFS_BLOCK_MAX;
 			st = rpcstream_send(clnt, DFSPROC_READ, (xdrproc_t)xdr_dfs_read_args, &a);
-			if (st != RPC_SUCCESS)
+			if (st != RPC_SUCCESS) {
+				free(block);
 				return -EHOSTDOWN;
+			}
 			sent[(oldest + outstanding) % GET_WINDOW].offset = asked;
 			sent[(oldest + outstanding) % GET_WINDOW].count = a.count;
 			asked += a.count;
@@ -126,10 +134,13 @@ int get_chunk_part(struct dfs_client *c, struct link *l, int role, const char *n
 		if (outstanding == 0)
 			break;
 		memset(&r, 0, sizeof(r));
+		r.dfs_read_res_u.data.data_val = block;
 		st = rpcstream_recv(clnt, (xdrproc_t)xdr_dfs_read_res, &r);
 		outstanding--;
-		if (st != RPC_SUCCESS)
+		if (st != RPC_SUCCESS) {
+			free(block);
 			return -EHOSTDOWN;
+		}
 		if (err) {
 			/* Only draining what was sent, so the connection is clean for the next
 			 * call. */
@@ -151,8 +162,8 @@ int get_chunk_part(struct dfs_client *c, struct link *l, int role, const char *n
 			}
 		}
 		oldest = (oldest + 1) % GET_WINDOW;
-		xdr_free((xdrproc_t)xdr_dfs_read_res, (char *)&r);
 	}
+	free(block);
 	if (err)
 		return err;
 	return checksum_final(&ck) == sum ? 0 : -EBADMSG;
