@@ -5,6 +5,12 @@
 #include <openssl/crypto.h>
 #include "internal.h"
 
+/* How a server missed by a password change catches up: servers sharing one
+ * Redis user database already see the change through the others. */
+#define COPY_HINT                                                                                  \
+	"or copy the user database file to it (nothing to do if the servers share a Redis "        \
+	"database)"
+
 /* The salted current password, computed once for the salt the servers
  * share (they read one user database, or copies of it). */
 struct salted_cache {
@@ -199,7 +205,7 @@ int dfs_change_password(struct dfs_client *c, const char *current_password,
 			missed++;
 			client_warn(c, l->conf->number,
 				    "%s is down (%s): its user database was not updated; run 'dfs "
-				    "passwd' again when it is back, or copy the database",
+				    "passwd' again when it is back, " COPY_HINT,
 				    label, l->why);
 			continue;
 		}
@@ -214,7 +220,7 @@ int dfs_change_password(struct dfs_client *c, const char *current_password,
 				first_err = err;
 			client_warn(c, l->conf->number,
 				    "%s: the password was not changed there: %s; run 'dfs passwd' "
-				    "again when it is fixed, or copy the database",
+				    "again when it is fixed, " COPY_HINT,
 				    label, why);
 			continue;
 		}
@@ -259,7 +265,7 @@ int dfs_change_password(struct dfs_client *c, const char *current_password,
 			first_err = err;
 		client_warn(c, l->conf->number,
 			    "%s: the password was not changed there: %s; run 'dfs passwd' again "
-			    "when it is fixed, or copy the database",
+			    "when it is fixed, " COPY_HINT,
 			    label, refusal_text(res, st, err));
 	}
 	OPENSSL_cleanse(&v, sizeof(v));

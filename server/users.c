@@ -1,6 +1,7 @@
 /* users.c: the user database, one LMDB file of versioned SCRAM verifier records. */
 #include "users.h"
 #include "names.h"
+#include "user_record.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +39,7 @@ struct user_db {
 	/* Stand-ins when the file has no settings (an older database opened
 	 * read-only): fixed at open. */
 	struct user_db_settings fallback;
+	char error[320]; /* user_db_error's text */
 };
 
 /* LMDB's own codes as -errno; plain errno values pass through negated. */
@@ -105,9 +107,7 @@ static int settings_get(MDB_txn *txn, MDB_dbi dbi, struct user_db_settings *out)
 	if (val.mv_size != SETTINGS_LEN || p[0] != SETTINGS_VERSION)
 		return -EBADMSG;
 	memcpy(out->fake_key, p + 1, sizeof(out->fake_key));
-	out->iterations = get_be32(p + 1 + sizeof(out->fake_key));
-	if (out->iterations < SCRAM_MIN_ITERATIONS || out->iterations > SCRAM_MAX_ITERATIONS)
-		out->iterations = SCRAM_DEFAULT_ITERATIONS;
+	out->iterations = user_record_settings_iterations(get_be32(p + 1 + sizeof(out->fake_key)));
 	return 0;
 }
 
@@ -345,12 +345,14 @@ static size_t pack(const struct scram_verifier *v, const struct user_quota *q, u
 	return n;
 }
 
-/* 0, or -EBADMSG for a record of an unknown version or a wrong size. q (if
- * not NULL) gets the quota, zero (no limit) when the record has none. */
+/* 0, or -EBADMSG for a record of an unknown version, a wrong size or a
+ * field out of bounds. q (if not NULL) gets the quota, zero (no limit)
+ * when the record has none. */
 static int unpack(const unsigned char *rec, size_t len, struct scram_verifier *v,
 		  struct user_quota *q)
 {
-	size_t n = 2, salt_len, base;
+	size_t salt_len, base;
+	const unsigned char *keys;
 
 	memset(v, 0, sizeof(*v));
 	if (q)
@@ -359,23 +361,15 @@ static int unpack(const unsigned char *rec, size_t len, struct scram_verifier *v
 		return -EBADMSG;
 	salt_len = rec[1];
 	base = 2 + salt_len + 4 + 2 * SCRAM_KEY_LEN;
-	if (salt_len == 0 || salt_len > SCRAM_SALT_MAX || (len != base && len != base + QUOTA_LEN))
+	if (len != base && len != base + QUOTA_LEN)
+		return -EBADMSG;
+	keys = rec + 2 + salt_len + 4;
+	if (user_record_verifier(v, rec + 2, salt_len, get_be32(rec + 2 + salt_len), keys,
+				 SCRAM_KEY_LEN, keys + SCRAM_KEY_LEN, SCRAM_KEY_LEN) < 0)
 		return -EBADMSG;
 	if (q && len == base + QUOTA_LEN) {
 		q->bytes = get_be64(rec + base);
 		q->files = get_be64(rec + base + 8);
-	}
-	memcpy(v->salt, rec + n, salt_len);
-	v->salt_len = salt_len;
-	n += salt_len;
-	v->iterations = get_be32(rec + n);
-	n += 4;
-	memcpy(v->stored_key, rec + n, SCRAM_KEY_LEN);
-	n += SCRAM_KEY_LEN;
-	memcpy(v->server_key, rec + n, SCRAM_KEY_LEN);
-	if (v->iterations == 0) {
-		memset(v, 0, sizeof(*v));
-		return -EBADMSG;
 	}
 	return 0;
 }
@@ -555,14 +549,6 @@ out:
 	return rc;
 }
 
-static bool same_verifier(const struct scram_verifier *a, const struct scram_verifier *b)
-{
-	return a->salt_len == b->salt_len && a->iterations == b->iterations &&
-	       CRYPTO_memcmp(a->salt, b->salt, a->salt_len) == 0 &&
-	       CRYPTO_memcmp(a->stored_key, b->stored_key, SCRAM_KEY_LEN) == 0 &&
-	       CRYPTO_memcmp(a->server_key, b->server_key, SCRAM_KEY_LEN) == 0;
-}
-
 int user_db_change(struct user_db *db, const char *user,
 		   const unsigned char old_stored_key[SCRAM_KEY_LEN],
 		   const struct scram_verifier *v)
@@ -590,7 +576,7 @@ int user_db_change(struct user_db *db, const char *user,
 		rc = unpack(val.mv_data, val.mv_size, &cur, &quota);
 	if (rc < 0)
 		goto out;
-	if (same_verifier(&cur, v))
+	if (user_record_same(&cur, v))
 		goto out;
 	if (CRYPTO_memcmp(cur.stored_key, old_stored_key, SCRAM_KEY_LEN) != 0) {
 		rc = -ESTALE;
@@ -768,4 +754,17 @@ int user_db_ping(struct user_db *db, char *err, size_t errlen)
 const char *user_db_strerror(int err)
 {
 	return err == -ENOTCONN ? "user database unreachable" : strerror(-err);
+}
+
+const char *user_db_error(struct user_db *db, int err)
+{
+	const char *replica =
+	    db && db->redis && err == -EROFS ? user_db_redis_replica(db->redis) : NULL;
+
+	if (!replica)
+		return user_db_strerror(err);
+	snprintf(db->error, sizeof(db->error),
+		 "the Redis database at %s is a read-only replica: give dfsadm the primary",
+		 replica);
+	return db->error;
 }

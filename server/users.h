@@ -27,6 +27,10 @@ int user_db_ping(struct user_db *db, char *err, size_t errlen);
 /* The text for an error of these functions: -ENOTCONN is "user database
  * unreachable" (a Redis database that cannot be reached). */
 const char *user_db_strerror(int err);
+/* user_db_strerror for an error of db, for dfsadm: a write refused by a
+ * Redis replica names the database and asks for the primary. The text is
+ * kept in db until the next call. */
+const char *user_db_error(struct user_db *db, int err);
 
 /* 0 and *out filled, -ENOENT for an unknown user, other -errno on failure. */
 int user_db_get(struct user_db *db, const char *user, struct scram_verifier *out);
@@ -107,5 +111,8 @@ int user_db_redis_change(struct user_db_redis *r, const char *user,
 			 const struct scram_verifier *v);
 int user_db_redis_settings(struct user_db_redis *r, struct user_db_settings *out);
 int user_db_redis_set_quota(struct user_db_redis *r, const char *user, const struct user_quota *q);
+/* "HOST:PORT" of the database when it refused a write as a read-only
+ * replica, else NULL. */
+const char *user_db_redis_replica(struct user_db_redis *r);
 
 #endif

@@ -320,7 +320,7 @@ static int set_password(const char *path, int argc, char **argv, bool create)
 		goto out;
 	}
 	if (rc < 0 && rc != -ENOENT) {
-		fprintf(stderr, "dfsadm: cannot read user %s: %s\n", user, user_db_strerror(rc));
+		fprintf(stderr, "dfsadm: cannot read user %s: %s\n", user, user_db_error(db, rc));
 		goto out;
 	}
 	/* Without --iterations, the database's count for new users, which is
@@ -344,7 +344,7 @@ static int set_password(const char *path, int argc, char **argv, bool create)
 		goto out;
 	}
 	if (rc < 0) {
-		fprintf(stderr, "dfsadm: cannot store user %s: %s\n", user, user_db_strerror(rc));
+		fprintf(stderr, "dfsadm: cannot store user %s: %s\n", user, user_db_error(db, rc));
 		goto out;
 	}
 	status = EXIT_OK;
@@ -489,7 +489,7 @@ static int cmd_remove(const char *path, int argc, char **argv)
 		goto out;
 	}
 	if (rc < 0 && rc != -ENOENT) {
-		fprintf(stderr, "dfsadm: cannot remove user %s: %s\n", user, user_db_strerror(rc));
+		fprintf(stderr, "dfsadm: cannot remove user %s: %s\n", user, user_db_error(db, rc));
 		goto out;
 	}
 	if (rc == -ENOENT)
@@ -548,7 +548,7 @@ static int cmd_list(const char *path, int argc, char **argv)
 	if (rc == 0 && fflush(stdout) != 0)
 		rc = -errno;
 	if (rc < 0)
-		fprintf(stderr, "dfsadm: cannot list users: %s\n", user_db_strerror(rc));
+		fprintf(stderr, "dfsadm: cannot list users: %s\n", user_db_error(db, rc));
 	else
 		status = EXIT_OK;
 out:
@@ -587,7 +587,7 @@ static int cmd_quota(const char *path, int argc, char **argv)
 		fprintf(stderr, "dfsadm: quota: no such user '%s'\n", argv[1]);
 	else if (rc < 0)
 		fprintf(stderr, "dfsadm: cannot set the quota of %s: %s\n", argv[1],
-			user_db_strerror(rc));
+			user_db_error(db, rc));
 	else
 		status = EXIT_OK;
 out:

@@ -244,9 +244,9 @@ ok "dfs passwd through a server on a replica host is written to the primary, and
 
 printf 'x\n' | on_client "$DFS_BUILD/bin/dfsadm" -f "rediss://dfsadm:adm-pw@$NET.3:$RPORT?$OPTS" \
 	add mallory >"$T/out" 2>"$T/err" && fail "dfsadm wrote to a replica"
-assert_contains "$(cat "$T/err")" "Read-only" "dfsadm add on a replica"
+assert_contains "$(cat "$T/err")" "is a read-only replica: give dfsadm the primary" "dfsadm add on a replica"
 assert_eq 0 "$(rcli 1 exists dfs:user:mallory)" "mallory on the primary"
-ok "dfsadm given a replica fails (Read-only) and writes nothing"
+ok "dfsadm given a replica fails, asking for the primary, and writes nothing"
 
 # A server on a replica host with no primary= refuses a password change clearly: here
 # its replica is cut off from the primary, so it still has the old password.
