@@ -76,53 +76,45 @@ cluster start 2
 assert_eq "$ghost" "$(probe 2 --bind 127.0.0.4 -u nosuchuser salt)" "nosuchuser's salt after a restart"
 ok "unknown users get stable salts and the real users' iteration count"
 
+# idle_while_login SERVER N USER PASSWORD ADDR...: N idle connections to SERVER from each
+# of the addresses 127.0.0.ADDR, opened in full; USER then logs in on SERVER among them;
+# afterwards every idle connection has been closed by the server (login_timeout).
+idle_while_login() {
+	local server=$1 n=$2 user=$3 pass=$4 a pid i
+	shift 4
+	local pids=()
+	for a in "$@"; do
+		probe "$server" --bind "127.0.0.$a" --max-s 120 idle-connections "$n" >"$T/idle$a.out" 2>&1 &
+		pids+=($!)
+	done
+	for a in "$@"; do
+		for ((i = 0; i < 400; i++)); do
+			grep -q '^idle-connections opened' "$T/idle$a.out" && break
+			sleep 0.05
+		done
+		grep -q "^idle-connections opened $n failed 0" "$T/idle$a.out" ||
+			fail "idle connections from 127.0.0.$a: $(cat "$T/idle$a.out")"
+	done
+	must env DFS_PASSWORD="$pass" "$PROBE" -c "$C/dfs.conf" -s "$server" -u "$user" login
+	assert_contains "$OUT" "login DFS_OK" "$user's login on server $server among idle connections"
+	for pid in "${pids[@]}"; do
+		wait "$pid" || fail "dfs-probe idle-connections failed"
+	done
+	for a in "$@"; do
+		grep -q "^idle-connections closed $n of $n" "$T/idle$a.out" ||
+			fail "idle connections from 127.0.0.$a stayed: $(cat "$T/idle$a.out")"
+	done
+}
+
 # 5. Idle connections that never log in (24 from three addresses, against server 1's 16
 # slots) neither keep the real client out nor stay: the oldest make room, and all are
 # closed after login_timeout.
-pids=()
-for a in 6 7 8; do
-	probe 1 --bind "127.0.0.$a" --max-s 60 idle-connections 8 >"$T/idle$a.out" 2>&1 &
-	pids+=($!)
-done
-for a in 6 7 8; do
-	for ((i = 0; i < 200; i++)); do
-		grep -q '^idle-connections opened' "$T/idle$a.out" && break
-		sleep 0.05
-	done
-	grep -q '^idle-connections opened 8 failed 0' "$T/idle$a.out" || fail "idle connections from 127.0.0.$a: $(cat "$T/idle$a.out")"
-done
-must env DFS_PASSWORD=Bluepanda "$PROBE" -c "$C/dfs.conf" -s 1 -u AnujS login
-assert_contains "$OUT" "login DFS_OK" "AnujS's login on server 1 among idle connections"
-for pid in "${pids[@]}"; do
-	wait "$pid" || fail "dfs-probe idle-connections failed"
-done
-for a in 6 7 8; do
-	grep -q '^idle-connections closed 8 of 8' "$T/idle$a.out" || fail "idle connections from 127.0.0.$a stayed: $(cat "$T/idle$a.out")"
-done
+idle_while_login 1 8 AnujS Bluepanda 6 7 8
 grep -q "no login in time" "$C/logs/dfsd-1.log" || fail "no login_timeout closing in dfsd-1.log"
 must dfs_s list
 ok "idle connections are closed after login_timeout and never keep a real client out"
 
 # 6. The same with the default limits (server 4): 256 idle connections from four
 # addresses, as many as max_connections, while a real client logs in.
-pids=()
-for a in 10 11 12 13; do
-	probe 4 --bind "127.0.0.$a" --max-s 120 idle-connections 64 >"$T/idle$a.out" 2>&1 &
-	pids+=($!)
-done
-for a in 10 11 12 13; do
-	for ((i = 0; i < 400; i++)); do
-		grep -q '^idle-connections opened' "$T/idle$a.out" && break
-		sleep 0.05
-	done
-	grep -q '^idle-connections opened 64 failed 0' "$T/idle$a.out" || fail "idle connections from 127.0.0.$a: $(cat "$T/idle$a.out")"
-done
-must env DFS_PASSWORD=wiger "$PROBE" -c "$C/dfs.conf" -s 4 -u AnujK login
-assert_contains "$OUT" "login DFS_OK" "AnujK's login on server 4 among 256 idle connections"
-for pid in "${pids[@]}"; do
-	wait "$pid" || fail "dfs-probe idle-connections failed"
-done
-for a in 10 11 12 13; do
-	grep -q '^idle-connections closed 64 of 64' "$T/idle$a.out" || fail "idle connections from 127.0.0.$a stayed: $(cat "$T/idle$a.out")"
-done
+idle_while_login 4 64 AnujK wiger 10 11 12 13
 ok "256 idle connections with the default limits neither keep a client out nor stay"
