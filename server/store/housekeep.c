@@ -1,0 +1,223 @@
+/* housekeep.c: removing what is no longer needed: old tmp/ files, expired
+ * tombstones and previous versions, abandoned staged chunks, empty folders. */
+#include "store_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rpc/rpc.h>
+
+#include "counts.h"
+#include "dirsync.h"
+#include "verify_state.h"
+
+/* Removes regular files in tmp/ (all, or those older than max_age_s that no upload holds). */
+int clean_tmp(int rootfd, bool all, unsigned max_age_s)
+{
+	DIR *d;
+	struct dirent *de;
+	int dir_fd, removed = 0;
+	time_t now = time(NULL);
+
+	d = opendir_at(rootfd, "tmp");
+	if (d == NULL)
+		return -errno;
+	dir_fd = dirfd(d);
+	while ((de = readdir(d)) != NULL) {
+		struct stat sb;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(dir_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (!all && (!S_ISREG(sb.st_mode) || now - sb.st_mtime < (time_t)max_age_s))
+			continue;
+		if (all) {
+			if (unlinkat(dir_fd, de->d_name, S_ISDIR(sb.st_mode) ? AT_REMOVEDIR : 0) ==
+			    0)
+				removed++;
+			continue;
+		}
+		/* An upload in progress holds a lock on its file: leave it. */
+		fd = openat(dir_fd, de->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(dir_fd, de->d_name, 0) == 0)
+			removed++;
+		close(fd);
+	}
+	closedir(d);
+	return removed;
+}
+
+struct housekeep {
+	time_t now;
+	unsigned max_tmp_age_s;
+	int64_t tombstone_before_ns;
+	time_t previous_before; /* previous versions replaced before this go */
+	int removed;
+};
+
+/* Drops m's previous version from the record on disk when the record (rewritten at
+ * every commit) is older than hk->previous_before; its chunk files are then no longer
+ * kept. True if it was dropped. */
+static bool drop_previous(struct store *st, const char *dir, int dirfd, dfs_meta *m,
+			  const struct housekeep *hk)
+{
+	struct stat sb;
+	dfs_meta gone;
+
+	if (m->current.deleted || m->previous.previous_len == 0)
+		return false;
+	if (fstatat(dirfd, META_NAME, &sb, 0) < 0 || sb.st_mtime > hk->previous_before)
+		return false;
+	memset(&gone, 0, sizeof(gone));
+	gone.previous = m->previous;
+	m->previous.previous_len = 0;
+	m->previous.previous_val = NULL;
+	if (meta_write(st->rootfd, dir, m) < 0) {
+		m->previous = gone.previous;
+		return false;
+	}
+	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&gone);
+	return true;
+}
+
+/* Cleans one file folder under its lock: expired tombstone, unneeded chunk files, stale
+ * meta temporaries, and the folder itself once empty. */
+static int housekeep_folder(struct store *st, const char *user, const char *hash, const char *dir,
+			    void *arg)
+{
+	struct housekeep *hk = arg;
+	pthread_mutex_t *lock = stripe(st, user, hash);
+	dfs_meta m;
+	bool have = false, empty = true;
+	DIR *d = NULL;
+	struct dirent *de;
+	int dirfd, rc, removed = 0;
+
+	pthread_mutex_lock(lock);
+	rc = meta_read(st->rootfd, dir, NULL, 0, hash, &m);
+	have = rc == 0;
+	if (rc < 0 && rc != -ENOENT)
+		goto out; /* an unreadable record is kept for a human to look at */
+	dirfd = openat(st->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		goto out;
+	/* A tombstone that names servers which missed the delete stays until repair has
+	 * told them: expiring it earlier could let their copy come back. */
+	if (have && m.current.deleted && m.current.lacking.lacking_len == 0 &&
+	    m.current.mtime_ns <= hk->tombstone_before_ns) {
+		if (unlinkat(dirfd, META_NAME, 0) == 0) {
+			counts_replace(st->counts, user, &m.current, NULL);
+			removed++;
+			xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+			have = false;
+		}
+	}
+	if (have)
+		drop_previous(st, dir, dirfd, &m, hk);
+	d = fdopendir(dirfd);
+	if (d == NULL) {
+		close(dirfd);
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat sb;
+		uint64_t v;
+		unsigned k;
+		char side_chunk[VERIFY_CHUNK_NAME];
+		bool drop, side_tmp;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			empty = false;
+			continue;
+		}
+		if (strncmp(de->d_name, META_TMP_PREFIX, strlen(META_TMP_PREFIX)) == 0) {
+			/* meta is only written under this lock: this is a crash leftover. */
+			drop = true;
+		} else if (parse_chunk_name(de->d_name, &v, &k)) {
+			if (have && version_kept(&m, v))
+				drop = false;
+			else if (!have || v > m.current.ver)
+				/* Staged for a put that has not committed yet, unless abandoned. */
+				drop = hk->now - sb.st_mtime >= (time_t)hk->max_tmp_age_s;
+			else
+				drop = true;
+		} else if (verify_state_name(de->d_name, side_chunk, &side_tmp)) {
+			/* A record of a version no longer kept goes with the version. */
+			drop = side_tmp || !parse_chunk_name(side_chunk, &v, &k) || !have ||
+			       (!version_kept(&m, v) && v <= m.current.ver);
+		} else {
+			drop = false;
+		}
+		if (drop && unlinkat(dirfd, de->d_name, 0) == 0)
+			removed++;
+		else
+			empty = false;
+	}
+	if (removed > 0)
+		fsync(dirfd);
+	closedir(d);
+	if (empty && unlinkat(st->rootfd, dir, AT_REMOVEDIR) == 0) {
+		char parent[PATH_BUF];
+		char *slash;
+
+		snprintf(parent, sizeof(parent), "%s", dir);
+		slash = strrchr(parent, '/');
+		if (slash) {
+			*slash = '\0';
+			fsync_dir_at(st->rootfd, parent);
+		}
+	}
+out:
+	pthread_mutex_unlock(lock);
+	if (have)
+		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	hk->removed += removed;
+	return 0;
+}
+
+int store_housekeep(struct store *st, unsigned max_tmp_age_s, unsigned tombstone_ttl_s)
+{
+	struct store_retention r = {
+	    .max_tmp_age_s = max_tmp_age_s,
+	    .tombstone_ttl_s = tombstone_ttl_s,
+	    .previous_ttl_s = UINT_MAX,
+	};
+
+	return store_housekeep_retention(st, &r);
+}
+
+int store_housekeep_retention(struct store *st, const struct store_retention *r)
+{
+	struct housekeep hk;
+	int rc;
+
+	hk.now = time(NULL);
+	hk.max_tmp_age_s = r->max_tmp_age_s;
+	hk.tombstone_before_ns = now_ns() - (int64_t)r->tombstone_ttl_s * 1000000000;
+	hk.previous_before =
+	    r->previous_ttl_s >= (unsigned)hk.now ? 0 : hk.now - (time_t)r->previous_ttl_s;
+	hk.removed = 0;
+	mark_in_service(st->rootfd);
+	rc = clean_tmp(st->rootfd, false, r->max_tmp_age_s);
+	if (rc < 0)
+		return rc;
+	hk.removed += rc;
+	rc = walk_folders(st, housekeep_folder, &hk);
+	if (rc < 0)
+		return rc;
+	return hk.removed;
+}

@@ -1,0 +1,316 @@
+/* list.c: walks of the data folder: LIST paging, the STATUS counts (kept and
+ * walked), and the count of files that need repair. */
+#include "store_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include <rpc/rpc.h>
+
+#include "counts.h"
+#include "dirsync.h"
+#include "repair_index.h"
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names of the entries of dir (relative to dirfd) that are `len` hex digits and sort
+ * after `after` (NULL: all), sorted. *out is freed by free_names. */
+static int sorted_hex_names(int dirfd, const char *dir, size_t len, const char *after, char ***out,
+			    size_t *count)
+{
+	DIR *d;
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	*out = NULL;
+	*count = 0;
+	d = opendir_at(dirfd, dir);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : -EIO;
+	while ((de = readdir(d)) != NULL) {
+		if (!is_hex_name(de->d_name, len))
+			continue;
+		if (after && strncmp(de->d_name, after, len) <= 0)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			char **nn = realloc(names, ncap * sizeof(*nn));
+
+			if (nn == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			names = nn;
+			cap = ncap;
+		}
+		names[n] = strdup(de->d_name);
+		if (names[n] == NULL) {
+			rc = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (rc < 0) {
+		while (n > 0)
+			free(names[--n]);
+		free(names);
+		return rc;
+	}
+	if (n > 0)
+		qsort(names, n, sizeof(*names), cmp_str);
+	*out = names;
+	*count = n;
+	return 0;
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int store_list(struct store *st, const char *user, const char *cookie, dfs_file_info *entries,
+	       unsigned max, unsigned *count, char next_cookie[65], bool *eof)
+{
+	char udir[PATH_BUF], prefix_after[3] = "", hhdir[PATH_BUF];
+	char **hh = NULL;
+	size_t nhh = 0;
+	unsigned got = 0;
+	bool more = false;
+	int rc;
+
+	*count = 0;
+	*eof = false;
+	next_cookie[0] = '\0';
+	rc = store_check_user(user);
+	if (rc < 0)
+		return rc;
+	if (max == 0)
+		return -EINVAL;
+	if (cookie == NULL)
+		cookie = "";
+	if (cookie[0] != '\0' && !is_hex_name(cookie, HASH_HEX))
+		return -EINVAL;
+	memcpy(next_cookie, cookie, strlen(cookie) + 1);
+	snprintf(udir, sizeof(udir), "u/%s", user);
+	if (cookie[0]) {
+		/* Folders before the cookie's own cannot hold anything after it. */
+		prefix_after[0] = cookie[0];
+		prefix_after[1] = cookie[1];
+		prefix_after[2] = '\0';
+	}
+	rc = sorted_hex_names(st->rootfd, udir, 2, NULL, &hh, &nhh);
+	if (rc < 0)
+		goto out;
+	for (size_t i = 0; i < nhh && !more; i++) {
+		char **files = NULL;
+		size_t nfiles = 0;
+
+		if (cookie[0] && strcmp(hh[i], prefix_after) < 0)
+			continue;
+		if (path_join(hhdir, sizeof(hhdir), udir, hh[i]) < 0)
+			continue;
+		rc = sorted_hex_names(st->rootfd, hhdir, HASH_HEX, cookie[0] ? cookie : NULL,
+				      &files, &nfiles);
+		if (rc < 0)
+			goto out;
+		for (size_t j = 0; j < nfiles; j++) {
+			char dir[PATH_BUF];
+			dfs_meta m;
+
+			if (strncmp(files[j], hh[i], 2) != 0 ||
+			    path_join(dir, sizeof(dir), hhdir, files[j]) < 0)
+				continue;
+			if (meta_read(st->rootfd, dir, NULL, 0, files[j], &m) < 0)
+				continue;
+			if (got == max) {
+				more = true;
+				xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+				break;
+			}
+			entries[got++] = m.current;
+			memset(&m.current, 0, sizeof(m.current));
+			xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+			memcpy(next_cookie, files[j], HASH_HEX + 1);
+		}
+		free_names(files, nfiles);
+	}
+	*count = got;
+	*eof = !more;
+	rc = 0;
+out:
+	free_names(hh, nhh);
+	if (rc < 0) {
+		for (unsigned i = 0; i < got; i++)
+			xdr_free((xdrproc_t)xdr_dfs_file_info, (char *)&entries[i]);
+		*count = 0;
+	}
+	return rc;
+}
+
+struct lacking_count {
+	struct store *st;
+	const char *user;
+	uint64_t files;
+};
+
+/* Counts a marked file if its record still names a lacking server; else drops the
+ * marker, under the file's lock so a commit setting it meanwhile is not undone. */
+static int count_marked(const char *hash, void *arg)
+{
+	struct lacking_count *lc = arg;
+	struct file_ref ref;
+	dfs_meta m;
+	int rc;
+
+	if (ref_init(lc->st, lc->user, hash, &ref) < 0)
+		return 0;
+	pthread_mutex_lock(ref.lock);
+	rc = meta_read(lc->st->rootfd, ref.dir, NULL, 0, hash, &m);
+	if (rc == 0 && m.current.lacking.lacking_len > 0)
+		lc->files++;
+	else if (rc == 0 || rc == -ENOENT)
+		repair_index_set(lc->st->rootfd, ref.dir, false);
+	if (rc == 0)
+		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	pthread_mutex_unlock(ref.lock);
+	return 0;
+}
+
+int store_lacking_files(struct store *st, const char *user, uint64_t *files)
+{
+	struct lacking_count lc = {st, user, 0};
+	int rc;
+
+	*files = 0;
+	rc = store_check_user(user);
+	if (rc < 0)
+		return rc;
+	rc = repair_index_each(st->rootfd, user, count_marked, &lc);
+	*files = lc.files;
+	return rc;
+}
+
+/* Calls fn for each file folder u/USER/HH/HASH, stopping at a negative return. */
+int walk_folders(struct store *st, folder_fn fn, void *arg)
+{
+	DIR *ud;
+	struct dirent *ue;
+	int rc = 0;
+
+	ud = opendir_at(st->rootfd, "u");
+	if (ud == NULL)
+		return errno == ENOENT ? 0 : -EIO;
+	while (rc >= 0 && (ue = readdir(ud)) != NULL) {
+		char udir[PATH_BUF], hhdir[PATH_BUF], dir[PATH_BUF];
+		char **hh = NULL;
+		size_t nhh = 0;
+
+		if (store_check_user(ue->d_name) < 0)
+			continue;
+		snprintf(udir, sizeof(udir), "u/%s", ue->d_name);
+		rc = sorted_hex_names(st->rootfd, udir, 2, NULL, &hh, &nhh);
+		for (size_t i = 0; rc >= 0 && i < nhh; i++) {
+			char **files = NULL;
+			size_t nfiles = 0;
+
+			if (path_join(hhdir, sizeof(hhdir), udir, hh[i]) < 0)
+				continue;
+			rc = sorted_hex_names(st->rootfd, hhdir, HASH_HEX, NULL, &files, &nfiles);
+			for (size_t j = 0; rc >= 0 && j < nfiles; j++) {
+				if (strncmp(files[j], hh[i], 2) != 0 ||
+				    path_join(dir, sizeof(dir), hhdir, files[j]) < 0)
+					continue;
+				rc = fn(st, ue->d_name, files[j], dir, arg);
+			}
+			free_names(files, nfiles);
+		}
+		free_names(hh, nhh);
+	}
+	closedir(ud);
+	return rc;
+}
+
+static int stats_folder(struct store *st, const char *user, const char *hash, const char *dir,
+			void *arg)
+{
+	struct store_stats *s = arg;
+	dfs_meta m;
+
+	(void)user;
+	if (meta_read(st->rootfd, dir, NULL, 0, hash, &m) < 0)
+		return 0;
+	if (!m.current.deleted) {
+		s->files++;
+		s->logical_bytes += m.current.size;
+		s->chunks += m.current.chunks.chunks_len;
+		for (u_int i = 0; i < m.current.chunks.chunks_len; i++)
+			s->bytes += m.current.chunks.chunks_val[i].size;
+		if (m.current.lacking.lacking_len > 0)
+			s->chunks_need_repair += m.current.chunks.chunks_len;
+	} else if (m.current.lacking.lacking_len > 0) {
+		/* A delete some server missed: one repair item. */
+		s->chunks_need_repair++;
+	}
+	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	return 0;
+}
+
+int store_stats_walk(struct store *st, struct store_stats *out)
+{
+	struct statvfs vfs;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (fstatvfs(st->rootfd, &vfs) < 0)
+		return -errno;
+	out->space_free = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	out->space_total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	rc = walk_folders(st, stats_folder, out);
+	return rc < 0 ? rc : 0;
+}
+
+/* Fills out from kept totals and the filesystem's space. */
+static int stats_from(struct store *st, const struct count_totals *t, struct store_stats *out)
+{
+	struct statvfs vfs;
+
+	memset(out, 0, sizeof(*out));
+	if (fstatvfs(st->rootfd, &vfs) < 0)
+		return -errno;
+	out->space_free = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	out->space_total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	out->files = t->files;
+	out->chunks = t->chunks;
+	out->bytes = t->bytes;
+	out->logical_bytes = t->logical_bytes;
+	out->chunks_need_repair = t->chunks_need_repair;
+	return 0;
+}
+
+int store_stats(struct store *st, struct store_stats *out)
+{
+	struct count_totals t;
+
+	counts_all(st->counts, &t);
+	return stats_from(st, &t, out);
+}
+
+int store_user_stats(struct store *st, const char *user, struct store_stats *out)
+{
+	struct count_totals t;
+
+	counts_user(st->counts, user, &t);
+	return stats_from(st, &t, out);
+}
