@@ -2,6 +2,7 @@
 #include "hex.h"
 
 #include <errno.h>
+#include <string.h>
 
 static int hex_digit(char c)
 {
@@ -41,4 +42,14 @@ int hex_decode(const char *text, void *out, size_t len)
 	for (size_t i = 0; i < len; i++)
 		p[i] = (unsigned char)(hex_digit(text[2 * i]) << 4 | hex_digit(text[2 * i + 1]));
 	return 0;
+}
+
+bool hex_is_lower(const char *s, size_t len)
+{
+	if (strlen(s) != len)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
 }

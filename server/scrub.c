@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "hex.h"
 #include "log.h"
 #include "scrub.h"
 #include "store.h"
@@ -226,16 +227,6 @@ static int by_name(const struct dirent **a, const struct dirent **b)
 	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-static bool is_hex(const char *s, size_t len)
-{
-	if (strlen(s) != len)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
 static int not_dot(const struct dirent *e)
 {
 	return e->d_name[0] != '.';
@@ -274,7 +265,7 @@ static int scrub_one(struct scrub *sc, const char *user, const char *hash)
 	sc->pos.corrupt += t.corrupt;
 	sc->corrupt += t.corrupt;
 	snprintf(sc->pos.user, sizeof(sc->pos.user), "%s", user);
-	snprintf(sc->pos.hash, sizeof(sc->pos.hash), "%s", hash);
+	snprintf(sc->pos.hash, sizeof(sc->pos.hash), "%.64s", hash);
 	pthread_mutex_unlock(&sc->lock);
 	if (now_ns() - sc->last_save_ns >= SAVE_EVERY_NS)
 		save(sc);
@@ -303,7 +294,7 @@ static int walk(struct scrub *sc)
 		for (int h = 0; rc == 0 && h < nh; h++) {
 			int nf;
 
-			if (!is_hex(hhs[h]->d_name, 2))
+			if (!hex_is_lower(hhs[h]->d_name, 2))
 				continue;
 			hashes = NULL;
 			nf = snprintf(path, sizeof(path), "%s/u/%.64s/%.2s", sc->data, user,
@@ -313,7 +304,8 @@ static int walk(struct scrub *sc)
 			for (int f = 0; rc == 0 && f < nf; f++) {
 				const char *hash = hashes[f]->d_name;
 
-				if (!is_hex(hash, 64) || strncmp(hash, hhs[h]->d_name, 2) != 0 ||
+				if (!hex_is_lower(hash, 64) ||
+				    strncmp(hash, hhs[h]->d_name, 2) != 0 ||
 				    !scrub_position_before(&sc->pos, user, hash))
 					continue;
 				rc = scrub_one(sc, user, hash);

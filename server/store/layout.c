@@ -25,16 +25,6 @@
 #include "names.h"
 #include "repair_index.h"
 
-bool is_hex_name(const char *s, size_t len)
-{
-	if (strlen(s) != len)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
 /* The rules of names.h, checked here too so no path is ever built from a bad name. */
 static int store_check_name(const void *name, size_t len)
 {

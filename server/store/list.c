@@ -37,7 +37,7 @@ static int sorted_hex_names(int dirfd, const char *dir, size_t len, const char *
 	if (d == NULL)
 		return errno == ENOENT ? 0 : -EIO;
 	while ((de = readdir(d)) != NULL) {
-		if (!is_hex_name(de->d_name, len))
+		if (!hex_is_lower(de->d_name, len))
 			continue;
 		if (after && strncmp(de->d_name, after, len) <= 0)
 			continue;
@@ -100,7 +100,7 @@ int store_list(struct store *st, const char *user, const char *cookie, dfs_file_
 		return -EINVAL;
 	if (cookie == NULL)
 		cookie = "";
-	if (cookie[0] != '\0' && !is_hex_name(cookie, HASH_HEX))
+	if (cookie[0] != '\0' && !hex_is_lower(cookie, HASH_HEX))
 		return -EINVAL;
 	memcpy(next_cookie, cookie, strlen(cookie) + 1);
 	snprintf(udir, sizeof(udir), "u/%s", user);

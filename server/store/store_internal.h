@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "hex.h"
 #include "store.h"
 
 #define STORE_LOCKS  256
@@ -53,8 +54,6 @@ struct new_file {
 };
 
 /* layout.c: names, paths and locks of the data folder. */
-/* Whether s is exactly len lowercase hex digits. */
-bool is_hex_name(const char *s, size_t len);
 /* 0, or -EINVAL for a bad user name (names.h) or NULL. */
 int store_check_user(const char *user);
 /* The lock of a file's folder: one of STORE_LOCKS, chosen by user and name hash. */

@@ -270,7 +270,7 @@ int store_scrub_file(struct store *st, const char *user, const char *hash, unsig
 	char *buf;
 	int rc;
 
-	if (store_check_user(user) < 0 || !is_hex_name(hash, HASH_HEX))
+	if (store_check_user(user) < 0 || !hex_is_lower(hash, HASH_HEX))
 		return -EINVAL;
 	rc = ref_init(st, user, hash, &ref);
 	if (rc < 0)

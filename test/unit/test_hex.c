@@ -54,8 +54,21 @@ static void test_decode(void)
 	CHECK(memcmp(out, keep, 4) == 0);
 }
 
+/* Only exactly len lower-case digits count as a hex name. */
+static void test_is_lower(void)
+{
+	CHECK(hex_is_lower("0123456789abcdef", 16));
+	CHECK(hex_is_lower("", 0));
+	CHECK(!hex_is_lower("0123456789ABCDEF", 16));
+	CHECK(!hex_is_lower("abc", 2));
+	CHECK(!hex_is_lower("ab", 3));
+	CHECK(!hex_is_lower("ag", 2));
+	CHECK(!hex_is_lower("a/", 2));
+}
+
 int main(void)
 {
+	test_is_lower();
 	test_encode();
 	test_round_trip();
 	test_decode();
