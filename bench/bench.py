@@ -741,6 +741,92 @@ EXPORT {
                      "64 MiB", "<= 1.00")
         self.rm(out, d)
 
+    def bench_mount(self, size, n):
+        """dfs mount beside dfs put/get: one big file in and out, n small files in and out."""
+        lab = size_label(size)
+        if not os.path.exists("/dev/fuse") or not shutil.which("fusermount3"):
+            self.row_missing("mount %s" % lab, "no /dev/fuse or no fusermount3 (package fuse3)")
+            return
+        log("mount: starting a fresh cluster")
+        self.cluster_restart()
+        env = self.dfs_env()
+        mnt = self.mkdir("mnt")
+        # In the foreground, so the run can wait for it to end after the unmount.
+        log_f = open(self.path("mount.log"), "w")
+        proc = subprocess.Popen(self.dfs_cmd("mount", "-f", mnt, "--cache",
+                                             self.mkdir("mount-cache")),
+                                env=env, stdout=log_f, stderr=subprocess.STDOUT)
+
+        def unmount():
+            if os.path.ismount(mnt):
+                run(["fusermount3", "-u", mnt], check=False)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log_f.close()
+        self.cleanups.append(unmount)
+        deadline = time.monotonic() + 30
+        while not os.path.ismount(mnt):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError("dfs mount did not mount: " +
+                                 open(self.path("mount.log")).read()[-300:])
+            time.sleep(0.1)
+        src = self.path("data", "m" + lab)
+        self.make_file(src, size)
+        name = "mount-" + lab
+        inside = os.path.join(mnt, name)
+        out = self.path("out", name)
+        self.mkdir("out")
+
+        def check():
+            if not self.same(src, out):
+                raise BenchError("reading %s back gave different bytes" % name)
+
+        def get_prep():
+            self.rm(out)
+            self.drop_caches()
+        log("mount %s: dfs put, cp into the mount" % lab)
+        put = self.repeat(lambda: self.warm([src]), self.dfs_cmd("put", src, "--as", name), env)
+        cp_in = self.repeat(lambda: self.warm([src]), ["cp", src, inside])
+        log("mount %s: dfs get, cp out of the mount" % lab)
+        get = self.repeat(get_prep, self.dfs_cmd("get", name, "-o", out), env, check)
+        cp_out = self.repeat(get_prep, ["cp", inside, out], after_warmup=check)
+        self.rm(src, out)
+        run(self.dfs_cmd("delete", name), env=env)
+        self.row("put %s dfs (reference)" % lab, self.mbps(size, put), "MB/s")
+        self.row("put %s cp into the mount" % lab, self.mbps(size, cp_in), "MB/s",
+                 self.mbps(size, put), "dfs put")
+        self.row("get %s dfs (reference)" % lab, self.mbps(size, get), "MB/s")
+        self.row("get %s cp out of the mount (sequential read)" % lab, self.mbps(size, cp_out),
+                 "MB/s", self.mbps(size, get), "dfs get")
+
+        if n > 0:
+            d = self.mkdir("data", "msmall")
+            for i in range(n):
+                self.make_file(os.path.join(d, "s%05d" % i), 4096)
+            small_out = self.path("out", "msmall")
+            log("mount: cp -r of %d x 4 KiB into and out of the mount" % n)
+            # Each run copies into a folder of its own, as new files.
+            cin = self.repeat(lambda: self.warm(
+                [os.path.join(d, x) for x in os.listdir(d)]),
+                lambda i: ["cp", "-r", d, os.path.join(mnt, "small-%d" % i)])
+
+            def small_prep():
+                self.rm(small_out)
+                self.drop_caches()
+            cout = self.repeat(small_prep, ["cp", "-r", os.path.join(mnt, "small-1"), small_out])
+            if sorted(os.listdir(small_out)) != sorted(os.listdir(d)):
+                raise BenchError("cp -r out of the mount fetched the wrong set of files")
+            lab_n = "%d x 4K" % n
+            self.row("put %s cp -r into the mount" % lab_n,
+                     statistics.median(n / r.wall for r in cin), "files/s", fmt="%.0f")
+            self.row("get %s cp -r out of the mount" % lab_n,
+                     statistics.median(n / r.wall for r in cout), "files/s", fmt="%.0f")
+            self.rm(d, small_out)
+        unmount()
+
     def openssl_speed(self):
         p = run(["openssl", "speed", "-evp", "aes-128-gcm", "-seconds", "1" if self.args.quick
                  else "3", "-bytes", "16384", "-mr"], check=False)
@@ -872,11 +958,11 @@ EXPORT {
         self.cleanups.append(lambda: self.stop_rpcbind(rpcbind_before, started))
         self.mkdir("data")
         peers = []
-        if not a.no_peers:
+        if not a.no_peers and not a.mount_only:
             self.ensure_packages(a.quick)
         # The cluster comes first: it starts rpcbind, which NFS-Ganesha needs.
         self.cluster_restart()
-        if not a.no_peers:
+        if not a.no_peers and not a.mount_only:
             peers = self.start_peers()
         log("openssl speed -evp aes-128-gcm")
         aes = self.openssl_speed()
@@ -885,6 +971,10 @@ EXPORT {
         if a.small_files > 0:
             work.append(("%d x 4K" % a.small_files, lambda: self.bench_small(a.small_files,
                                                                              peers)))
+        if a.mount_only:
+            work = []
+        if not a.no_mount:
+            work.append(("mount", lambda: self.bench_mount(max(a.sizes), a.small_files)))
         for label, fn in work:
             # A failing workload is a finding: report it and go on with the next one.
             try:
@@ -950,6 +1040,10 @@ def main():
                     help="tiny run for the smoke test: --sizes 1M --reps 1 --small-files 20, "
                          "only the rsync peer")
     ap.add_argument("--no-peers", action="store_true", help="skip rsync, scp and NFS-Ganesha")
+    ap.add_argument("--no-mount", action="store_true",
+                    help="skip the dfs mount workload (cp into and out of a FUSE mount)")
+    ap.add_argument("--mount-only", action="store_true",
+                    help="only the dfs mount workload (with dfs put/get as its reference)")
     ap.add_argument("--out", default=os.path.join(SRC, "docs", "BENCHMARKS.md"),
                     help="markdown report (default docs/BENCHMARKS.md)")
     a = ap.parse_args()

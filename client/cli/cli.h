@@ -29,6 +29,7 @@ enum {
 	CLI_OPT_RESUME,
 	CLI_OPT_NEW_PASSWORD_FILE,
 	CLI_OPT_RECURSIVE,
+	CLI_OPT_CACHE,
 };
 
 struct cli_progress {
@@ -74,7 +75,7 @@ struct cli_command {
 
 extern const struct cli_command cli_cmd_put, cli_cmd_get, cli_cmd_list, cli_cmd_delete,
     cli_cmd_status, cli_cmd_locate, cli_cmd_repair, cli_cmd_scrub, cli_cmd_stat, cli_cmd_passwd,
-    cli_cmd_shell;
+    cli_cmd_shell, cli_cmd_mount;
 
 /* The table of subcommands (dfs.c), and the one called name, or NULL. */
 extern const struct cli_command *const cli_commands[];

@@ -8,7 +8,7 @@
 const struct cli_command *const cli_commands[] = {
     &cli_cmd_put,    &cli_cmd_get,    &cli_cmd_list,   &cli_cmd_delete,
     &cli_cmd_status, &cli_cmd_locate, &cli_cmd_repair, &cli_cmd_scrub,
-    &cli_cmd_stat,   &cli_cmd_passwd, &cli_cmd_shell,
+    &cli_cmd_stat,   &cli_cmd_passwd, &cli_cmd_shell,  &cli_cmd_mount,
 };
 #define NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
 const size_t cli_ncommands = NCOMMANDS;

@@ -252,6 +252,29 @@ DFS_API int dfs_stat_file(struct dfs_client *c, const char *remote_name,
 			  struct dfs_file_stat **out);
 DFS_API void dfs_file_stat_free(struct dfs_file_stat *st);
 
+/* Ranged reads. dfs_open pins the newest readable version of remote_name, so
+ * a long read is not torn by puts running meanwhile (servers keep a replaced
+ * version while readers may need it; once it is gone dfs_pread fails with
+ * -ESTALE); a small file comes whole with its records. dfs_pread fetches only
+ * the bytes asked for, from the first holder of each chunk or, when that one
+ * fails, from the other; *got is what was read (less than len only at the end
+ * of the file; on failure, the bytes before the failing chunk). A chunk's
+ * checksum covers the whole chunk: a call reading a whole chunk checks it and
+ * takes the other holder's copy when the first fails; a chunk read in order
+ * from its start over several calls is checked when its end is read (-EIO if
+ * it fails); bytes of a chunk read otherwise are not verified. A reader may be
+ * used with any client of the same session (see dfs_client_share), by one
+ * thread at a time. */
+struct dfs_reader;
+DFS_API int dfs_open(struct dfs_client *c, const char *remote_name, struct dfs_reader **out);
+DFS_API int dfs_pread(struct dfs_client *c, struct dfs_reader *r, void *buf, size_t len,
+		      uint64_t offset, size_t *got);
+/* The pinned version's size, modification time and version (each may be NULL). */
+DFS_API void dfs_reader_info(const struct dfs_reader *r, uint64_t *size, int64_t *mtime_ns,
+			     uint64_t *version);
+/* Frees the reader. NULL is fine. */
+DFS_API void dfs_close(struct dfs_reader *r);
+
 /* Checks a remote name against the rules; 0, or -EINVAL / -ENAMETOOLONG. */
 DFS_API int dfs_name_check(const char *name);
 /* Number of servers in the configuration. */

@@ -1,0 +1,318 @@
+/* mount_fs.c: dfs mount's FUSE operations: the tree, folders and reads in windows. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "mount_fs.h"
+
+void mount_log(struct mount_state *m, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (m->foreground) {
+		fputs("dfs: mount: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	} else {
+		vsyslog(LOG_WARNING, fmt, ap);
+	}
+	va_end(ap);
+}
+
+static void fill_stat(struct mount_state *m, const struct tree_entry *e, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_uid = m->uid;
+	st->st_gid = m->gid;
+	if (e->kind == TREE_DIR) {
+		/* Folders are not stored: they show when the mount started. */
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2;
+		st->st_mtim.tv_sec = m->started_ns / 1000000000;
+		st->st_mtim.tv_nsec = m->started_ns % 1000000000;
+	} else {
+		st->st_mode = S_IFREG | 0644;
+		st->st_nlink = 1;
+		st->st_size = (off_t)e->size;
+		st->st_blocks = (blkcnt_t)((e->size + 511) / 512);
+		st->st_mtim.tv_sec = e->mtime_ns / 1000000000;
+		st->st_mtim.tv_nsec = e->mtime_ns % 1000000000;
+	}
+	st->st_atim = st->st_ctim = st->st_mtim;
+}
+
+static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct mount_state *m = state();
+	struct tree_entry e;
+	int rc;
+
+	if (fi && file_of(fi)) {
+		struct mount_file *f = file_of(fi);
+		struct stat sb;
+
+		e = (struct tree_entry){.kind = TREE_FILE};
+		if (f->fd >= 0 && fstat(f->fd, &sb) == 0) {
+			e.size = (uint64_t)sb.st_size;
+			e.mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+		} else if (f->reader) {
+			dfs_reader_info(f->reader, &e.size, &e.mtime_ns, NULL);
+		}
+		fill_stat(m, &e, st);
+		return 0;
+	}
+	rc = tree_lookup(m, name_of(path), &e);
+	if (rc < 0)
+		return fs_errno(rc);
+	if (e.kind == TREE_NONE)
+		return -ENOENT;
+	fill_stat(m, &e, st);
+	return 0;
+}
+
+struct dir_fill {
+	struct mount_state *m;
+	void *buf;
+	fuse_fill_dir_t filler;
+};
+
+static void dir_entry(void *arg, const char *child, const struct tree_entry *e)
+{
+	struct dir_fill *d = arg;
+	struct stat st;
+
+	fill_stat(d->m, e, &st);
+	d->filler(d->buf, child, &st, 0, 0);
+}
+
+static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct mount_state *m = state();
+	struct dir_fill d = {.m = m, .buf = buf, .filler = filler};
+	struct tree_entry e;
+	int rc;
+
+	(void)off;
+	(void)fi;
+	(void)flags;
+	rc = tree_lookup(m, name_of(path), &e);
+	if (rc < 0)
+		return fs_errno(rc);
+	if (e.kind != TREE_DIR)
+		return e.kind == TREE_NONE ? -ENOENT : -ENOTDIR;
+	filler(buf, ".", NULL, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	return fs_errno(tree_readdir(m, name_of(path), dir_entry, &d));
+}
+
+static int fs_mkdir(const char *path, mode_t mode)
+{
+	struct mount_state *m = state();
+	const char *name = name_of(path);
+	struct tree_entry e;
+	int rc;
+
+	(void)mode;
+	rc = dfs_name_check(name);
+	if (rc < 0)
+		return rc;
+	rc = tree_lookup(m, name, &e);
+	if (rc < 0)
+		return fs_errno(rc);
+	if (e.kind != TREE_NONE)
+		return -EEXIST;
+	return tree_add_dir(m, name);
+}
+
+static int fs_rmdir(const char *path)
+{
+	struct mount_state *m = state();
+	const char *name = name_of(path);
+	struct tree_entry e;
+	int rc;
+
+	rc = tree_lookup(m, name, &e);
+	if (rc < 0)
+		return fs_errno(rc);
+	if (e.kind != TREE_DIR)
+		return e.kind == TREE_NONE ? -ENOENT : -ENOTDIR;
+	rc = tree_has_children(m, name);
+	if (rc != 0)
+		return rc < 0 ? fs_errno(rc) : -ENOTEMPTY;
+	return tree_remove_dir(m, name) ? 0 : -ENOENT;
+}
+
+static int fs_open(const char *path, struct fuse_file_info *fi)
+{
+	struct mount_state *m = state();
+	const char *name = name_of(path);
+	struct mount_file *f;
+	int rc;
+
+	if ((fi->flags & O_ACCMODE) == O_RDONLY) {
+		struct dfs_client *c;
+
+		f = calloc(1, sizeof(*f));
+		if (!f || !(f->name = strdup(name))) {
+			free(f);
+			return -ENOMEM;
+		}
+		pthread_mutex_init(&f->lock, NULL);
+		f->fd = -1;
+		c = pool_get(m);
+		rc = dfs_open(c, name, &f->reader);
+		if (rc < 0 && rc != -ENOENT)
+			mount_log(m, "opening %s: %s", name, dfs_last_error(c));
+		pool_put(m, c);
+		if (rc < 0) {
+			mount_file_free(f);
+			return fs_errno(rc);
+		}
+		fi->fh = (uintptr_t)f;
+		return 0;
+	}
+	return mount_open_write(m, name, fi->flags, fi);
+}
+
+/* Copies what the window holds of [off, off + size) into buf; the count. */
+static size_t from_window(const struct mount_file *f, char *buf, size_t size, uint64_t off)
+{
+	size_t n;
+
+	if (!f->win || off < f->win_off || off >= f->win_off + f->win_len)
+		return 0;
+	n = (size_t)(f->win_off + f->win_len - off);
+	if (n > size)
+		n = size;
+	memcpy(buf, f->win + (off - f->win_off), n);
+	return n;
+}
+
+static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct mount_state *m = state();
+	struct mount_file *f = file_of(fi);
+	uint64_t fsize, pos = (uint64_t)off;
+	size_t done = 0;
+	int rc = 0;
+
+	(void)path;
+	if (f->fd >= 0) {
+		ssize_t r = pread(f->fd, buf, size, off);
+
+		return r < 0 ? -errno : (int)r;
+	}
+	pthread_mutex_lock(&f->lock);
+	dfs_reader_info(f->reader, &fsize, NULL, NULL);
+	if (!f->win)
+		f->win = malloc(MOUNT_WINDOW);
+	if (!f->win)
+		rc = -ENOMEM;
+	while (!rc && done < size && pos + done < fsize) {
+		size_t n = from_window(f, buf + done, size - done, pos + done);
+
+		if (n == 0) {
+			/* Read ahead: the window from here, fetched at once. */
+			struct dfs_client *c = pool_get(m);
+			uint64_t at = pos + done;
+			size_t want =
+			    fsize - at < MOUNT_WINDOW ? (size_t)(fsize - at) : MOUNT_WINDOW;
+			size_t got = 0;
+
+			f->win_len = 0;
+			rc = dfs_pread(c, f->reader, f->win, want, at, &got);
+			if (rc < 0)
+				mount_log(m, "reading %s: %s", f->name, dfs_last_error(c));
+			pool_put(m, c);
+			if (rc == 0 && got == 0)
+				break;
+			f->win_off = at;
+			f->win_len = got;
+			/* The bytes before a failure are good; the failure comes back
+			 * when the read reaches it. */
+			if (got > 0)
+				rc = 0;
+			continue;
+		}
+		done += n;
+	}
+	pthread_mutex_unlock(&f->lock);
+	/* Never a short count: the kernel takes one for the end of the file. */
+	if (rc < 0)
+		return fs_errno(rc);
+	return (int)done;
+}
+
+/* Modes, owners and times are not kept: a file's time is when it was stored. */
+static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)mode;
+	(void)fi;
+	return 0;
+}
+
+static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)uid;
+	(void)gid;
+	(void)fi;
+	return 0;
+}
+
+static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)tv;
+	(void)fi;
+	return 0;
+}
+
+static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	/* An open with O_TRUNC arrives as one call, not a truncate storing an
+	 * empty file first. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* Bigger requests: fewer trips through the kernel per window and per store. */
+	conn->max_readahead = 1u << 20;
+	conn->max_write = 1u << 20;
+	cfg->entry_timeout = MOUNT_LIST_TTL;
+	cfg->attr_timeout = MOUNT_LIST_TTL;
+	cfg->negative_timeout = 0;
+	/* An unlinked open file is not renamed to .fuse_hidden (a rename here is a copy). */
+	cfg->hard_remove = 1;
+	cfg->kernel_cache = 0;
+	return state();
+}
+
+const struct fuse_operations mount_operations = {
+    .init = fs_init,
+    .getattr = fs_getattr,
+    .readdir = fs_readdir,
+    .mkdir = fs_mkdir,
+    .rmdir = fs_rmdir,
+    .open = fs_open,
+    .create = mount_create,
+    .read = fs_read,
+    .write = mount_write,
+    .flush = mount_flush,
+    .fsync = mount_fsync,
+    .release = mount_release,
+    .truncate = mount_truncate,
+    .unlink = mount_unlink,
+    .rename = mount_rename,
+    .chmod = fs_chmod,
+    .chown = fs_chown,
+    .utimens = fs_utimens,
+};
