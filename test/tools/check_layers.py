@@ -2,24 +2,25 @@
 """check_layers.py: libdfs's files call only downward.
 
 Reads the symbols each object file of libdfs defines and uses (nm), and fails
-when a file uses a function defined in a higher layer, or when files of one
-layer call each other in a circle. The layers, bottom first, are those of
-docs/design.md ("The client library's layers").
+when a file uses a function defined in a higher layer, or when files call each
+other in a circle. A file's layer is its folder under client/; the layers,
+bottom first, are those of docs/design.md ("The client library's layers").
 
-usage: check_layers.py OBJECT_DIR
+usage: check_layers.py OBJECT_DIR SOURCE_DIR   (the object files of client/, and client/;
+objects whose source is gone, left by an older build, are skipped)
 """
 import os
 import subprocess
 import sys
 
+# The folders of client/, bottom layer first: a file's folder is its layer.
 LAYERS = [
-    ("client lifetime and errors", ["client", "check_reply"]),
-    ("connections and login", ["conn"]),
-    ("chunk transfer and commit", ["upload", "download", "commit", "resume"]),
-    ("lookup and version choice", ["plan"]),
-    ("operations", ["put", "put_small", "get", "read", "remove", "repair", "list", "stat",
-                    "status", "account"]),
-    ("session", ["session"]),
+    ("core", "client lifetime and errors"),
+    ("net", "connections and login"),
+    ("transfer", "chunk transfer and commit"),
+    ("plan", "lookup and version choice"),
+    ("ops", "operations"),
+    ("session", "session"),
 ]
 
 
@@ -36,11 +37,14 @@ def symbols(path):
 
 
 def main():
-    objdir = sys.argv[1]
-    layer_of = {f: i for i, (_, files) in enumerate(LAYERS) for f in files}
-    objects = sorted(o for o in os.listdir(objdir) if o.endswith(".c.o"))
-    files = [o[:-4] for o in objects]
-    problems = [f"{f}.c: in no layer: add it to a layer here and in docs/design.md"
+    objdir, srcdir = sys.argv[1], sys.argv[2]
+    rank = {folder: i for i, (folder, _) in enumerate(LAYERS)}
+    objects = sorted(os.path.relpath(os.path.join(d, o), objdir)
+                     for d, _, names in os.walk(objdir) for o in names if o.endswith(".c.o")
+                     and os.path.exists(os.path.join(srcdir, os.path.relpath(d, objdir), o[:-2])))
+    files = [o[:-2] for o in objects]
+    layer_of = {f: rank[f.split("/")[0]] for f in files if f.split("/")[0] in rank}
+    problems = [f"{f}: not in a layer's folder ({', '.join(rank)})"
                 for f in files if f not in layer_of]
     owner, uses = {}, {}
     for f, o in zip(files, objects):
@@ -56,8 +60,8 @@ def main():
                 continue
             calls[f].add(g)
             if layer_of[g] > layer_of[f]:
-                problems.append(f"{f}.c ({LAYERS[layer_of[f]][0]}) calls {sym} of {g}.c "
-                                f"({LAYERS[layer_of[g]][0]}), a higher layer")
+                problems.append(f"{f} ({LAYERS[layer_of[f]][1]}) calls {sym} of {g} "
+                                f"({LAYERS[layer_of[g]][1]}), a higher layer")
     # A circle among files of one layer.
     state = {}
 
@@ -66,8 +70,7 @@ def main():
         for g in sorted(calls[f]):
             if state.get(g) == 1:
                 cycle = path[path.index(g):] + [g]
-                problems.append("files call each other in a circle: " +
-                                " -> ".join(c + ".c" for c in cycle))
+                problems.append("files call each other in a circle: " + " -> ".join(cycle))
             elif g not in state:
                 visit(g, path + [g])
         state[f] = 2
@@ -80,8 +83,9 @@ def main():
     for p in problems:
         print(p)
     if not problems:
-        for name, members in LAYERS:
-            print(f"{name}: " + ", ".join(m + ".c" for m in members if m in files))
+        for folder, name in LAYERS:
+            print(f"{name} (client/{folder}/): " +
+                  ", ".join(os.path.basename(f) for f in files if f.split("/")[0] == folder))
     return 1 if problems else 0
 
 
