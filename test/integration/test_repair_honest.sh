@@ -50,7 +50,16 @@ assert_eq 2 "$CORRUPT" "corrupt copies found by scrub"
 run dfs_s scrub
 ((RC != 0)) || fail "scrub exited 0"
 assert_contains "$OUT" "found 2 corrupt, repaired 0; " "scrub's report"
-ok "with both copies of a chunk corrupt, repair NAME, repair --all and scrub exit non-zero"
+# What the servers found is what dfs stat shows: neither copy of chunk 3 is "good".
+must dfs_s stat two --json
+for which in 0 1; do
+	state=$(python3 -c 'import json, sys
+st = json.load(sys.stdin)
+chunk = next(c for c in st["chunks"] if c["chunk"] == 3)
+print(chunk["copies"][int(sys.argv[1])]["state"])' "$which" <<<"$OUT")
+	assert_eq corrupt "$state" "copy $which of chunk 3 in dfs stat --json"
+done
+ok "with both copies of a chunk corrupt, repair NAME, repair --all and scrub exit non-zero; dfs stat shows both corrupt"
 
 # A server down: its copies cannot be checked or rewritten, and repair says so.
 cluster stop 4
