@@ -238,13 +238,17 @@ eventually() {
 	fail "still failing after 20 s: $*"
 }
 
-# session_hold USER PASSWORD: starts build/test-bin/dfs-session-hold, a libdfs client of USER
-# that logs in once and keeps its session; returns once it is logged in. HOLD_PID is its pid.
+# session_hold USER PASSWORD [CONF [WRAPPER...]]: starts build/test-bin/dfs-session-hold, a
+# libdfs client of USER (configuration CONF, default $C/dfs.conf; run through WRAPPER, e.g. a
+# function that runs a command on a simulated host) that logs in once and keeps its session;
+# returns once it is logged in. HOLD_PID is its pid.
 session_hold() {
-	local hold=$DFS_BUILD/test-bin/dfs-session-hold i
+	local user=$1 pass=$2 conf=${3:-$C/dfs.conf} hold=$DFS_BUILD/test-bin/dfs-session-hold i
+	shift $(($# < 3 ? $# : 3))
 	[[ -x $hold ]] || fail "$hold not built"
 	mkfifo "$T/hold.in"
-	DFS_PASSWORD=$2 "$hold" "$C/dfs.conf" "$1" <"$T/hold.in" >"$T/hold.out" 2>"$T/hold.err" &
+	"$@" env DFS_PASSWORD="$pass" "$hold" "$conf" "$user" <"$T/hold.in" >"$T/hold.out" \
+		2>"$T/hold.err" &
 	HOLD_PID=$!
 	exec 3>"$T/hold.in"
 	for ((i = 0; i < 300; i++)); do

@@ -7,103 +7,29 @@ source "$(dirname "$0")/lib.sh"
 readonly NET=10.213.0
 readonly PROGRAM=0x20000101
 readonly CLIENT_IP=$NET.100
-NS_PREFIX=dfsmh$$
-SW=$NS_PREFIX-sw
+# shellcheck source=test/integration/netns.sh
+source "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
 declare -a NS=()
 CLIENT_NS=$NS_PREFIX-c
-CREATED_NS=()
 
-# Ends every process in the namespaces this test created (and only those), then
-# removes the namespaces, which removes their links and addresses too.
-mh_cleanup() {
-	local ns pid i left
-	for ns in "${CREATED_NS[@]}"; do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -TERM "$pid" 2>/dev/null || true
-		done
-	done
-	for ((i = 0; i < 100; i++)); do
-		left=0
-		for ns in "${CREATED_NS[@]}"; do
-			[[ -z $(ip netns pids "$ns" 2>/dev/null) ]] || left=1
-		done
-		((left)) || break
-		sleep 0.05
-	done
-	for ns in "${CREATED_NS[@]}"; do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null || true
-		done
-		ip netns del "$ns" 2>/dev/null || true
-	done
-	wait 2>/dev/null || true
-}
-on_exit mh_cleanup
-
-add_ns() {
-	ip netns add "$1" 2>"$T/netns.err" || return 1
-	CREATED_NS+=("$1")
-	ip -n "$1" link set lo up
-}
-
-if [[ $(id -u) -ne 0 ]] || ! add_ns "$SW"; then
-	printf 'skip: cannot create network namespaces here (needs root and "ip netns add"): %s\n' \
-		"$(cat "$T/netns.err" 2>/dev/null)"
-	exit 0
-fi
+ns_switch_up
 command -v rpcbind >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
 command -v rpcbind >/dev/null 2>&1 || fail "rpcbind is not installed"
-
-# The switch: a bridge in its own namespace; each host is wired to it by a veth pair
-# created directly inside the two namespaces, so nothing appears on this machine's own
-# network.
-ip -n "$SW" link add br0 type bridge
-ip -n "$SW" link set br0 up
-
-# wire HOST_INDEX NS IP: a host namespace with eth0 = IP/24 on the bridge.
-wire() {
-	local k=$1 ns=$2 ip=$3
-	add_ns "$ns" || fail "ip netns add $ns: $(cat "$T/netns.err")"
-	ip link add eth0 netns "$ns" type veth peer name "p$k" netns "$SW"
-	ip -n "$SW" link set "p$k" master br0 up
-	ip -n "$ns" addr add "$ip/24" dev eth0
-	ip -n "$ns" link set eth0 up
-}
-
 for k in 1 2 3 4; do
 	NS[k]=$NS_PREFIX-h$k
-	wire "$k" "${NS[k]}" "$NET.$k"
+	ns_wire "$k" "${NS[k]}" "$NET.$k"
 	mkdir -p "$T/h$k/run" "$T/h$k/data"
 done
-wire 0 "$CLIENT_NS" "$CLIENT_IP"
+ns_wire 0 "$CLIENT_NS" "$CLIENT_IP"
 mkdir -p "$T/client/run"
 
-# on DIR NS CMD...: runs CMD on a simulated host: its network namespace, and a private
-# mount namespace where DIR/run is /run (rpcbind's socket and state live there).
-on() {
-	local dir=$1 ns=$2
-	shift 2
-	ip netns exec "$ns" unshare -m --propagation private \
-		sh -c 'mount --bind "$0/run" /run && exec "$@"' "$dir" "$@"
-}
 on_host() {
 	local k=$1
 	shift
-	on "$T/h$k" "${NS[k]}" "$@"
+	ns_on "$T/h$k" "${NS[k]}" "$@"
 }
 on_client() {
-	on "$T/client" "$CLIENT_NS" "$@"
-}
-
-# Bounded wait for CMD... to succeed.
-wait_for() {
-	local what=$1 i
-	shift
-	for ((i = 0; i < DFS_CLUSTER_WAIT * 20; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	fail "$what: not ready after ${DFS_CLUSTER_WAIT}s"
+	ns_on "$T/client" "$CLIENT_NS" "$@"
 }
 
 # --- TLS: one CA, a certificate per host whose SAN is the host's address ----------
@@ -147,11 +73,11 @@ cert = $T/h$k/server.pem
 key = $T/h$k/server.key
 EOF
 	on_host "$k" rpcbind -f -w >"$T/h$k/rpcbind.log" 2>&1 &
-	wait_for "rpcbind on host $k" on_host "$k" rpcinfo -p 127.0.0.1
+	ns_wait_for "rpcbind on host $k" on_host "$k" rpcinfo -p 127.0.0.1
 	on_host "$k" "$DFS_BUILD/bin/dfsd" -c "$T/h$k/dfsd.conf" >"$T/h$k/dfsd.log" 2>&1 &
 done
 for k in 1 2 3 4; do
-	wait_for "dfsd on host $k" on_client rpcinfo -t "$NET.$k" $((PROGRAM)) 1
+	ns_wait_for "dfsd on host $k" on_client rpcinfo -t "$NET.$k" $((PROGRAM)) 1
 done
 # Each host's rpcbind maps the one program number to its own dfsd.
 for k in 1 2 3 4; do

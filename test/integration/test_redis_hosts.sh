@@ -212,12 +212,14 @@ ok "four dfsd on four hosts serve a user dfsadm added on the primary"
 
 # --- a new user, with no restart ----------------------------------------------------
 printf 'pw-one\n' | dfsadm add bob >/dev/null || fail "dfsadm add bob"
+printf 'dfsadm -f %s add bob: done\n' "$ADMIN_URL"
 replicated
 must cdfs_as bob pw-one put "$T/hello" --as bob.txt
 everywhere bob pw-one
 for k in 1 2 3 4; do
 	grep -q "user bob logged in" "$T/h$k/dfsd.log" || fail "bob did not log in on host $k"
 	assert_eq 1 "$(rcli "$k" exists dfs:user:bob)" "bob in host $k's Redis"
+	printf 'host %s (%s): %s\n' "$k" "$NET.$k" "$(grep -m1 "user bob logged in" "$T/h$k/dfsd.log")"
 done
 ok "a user added on the primary logs in through all four hosts once replicated"
 
@@ -269,22 +271,7 @@ dfsd_start 4
 ok "without primary=, a server on a replica refuses dfs passwd: its database is read-only"
 
 # --- removal: takes effect on each host once replicated ------------------------------
-# ns_session_hold USER PASSWORD: lib.sh's session_hold, run on the client host.
-ns_session_hold() {
-	local i
-	mkfifo "$T/hold.in"
-	on_client env DFS_PASSWORD="$2" "$DFS_BUILD/test-bin/dfs-session-hold" \
-		"$T/client/dfs.conf" "$1" <"$T/hold.in" >"$T/hold.out" 2>"$T/hold.err" &
-	HOLD_PID=$!
-	exec 3>"$T/hold.in"
-	for ((i = 0; i < 300; i++)); do
-		grep -q '^ready$' "$T/hold.out" && return 0
-		kill -0 "$HOLD_PID" 2>/dev/null || { cat "$T/hold.err" >&2; fail "the session holder exited"; }
-		sleep 0.1
-	done
-	fail "the session holder never logged in"
-}
-ns_session_hold bob pw-three
+session_hold bob pw-three "$T/client/dfs.conf" on_client
 assert_contains "$(session_hold_list)" "list rc=0 files=1" "bob's held session"
 declare -a FAILED=()
 for k in 1 2 3 4; do
