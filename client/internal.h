@@ -84,6 +84,9 @@ DFS_INTERNAL void client_warn(struct dfs_client *c, unsigned server, const char 
 DFS_INTERNAL int client_errno(dfs_stat st);
 /* Names a server for messages: "server 3 (127.0.0.1:40003)". */
 DFS_INTERNAL const char *link_label(const struct link *l, char *buf, size_t len);
+/* 0 when c is logged in and remote_name follows the rules; else fails with
+ * -ENOTCONN, -EINVAL or -ENAMETOOLONG, saying why. */
+DFS_INTERNAL int client_check_call(struct dfs_client *c, const char *remote_name);
 /* Sets (printf-style; NULL clears) what dfs_last_error(NULL) says in this thread. */
 DFS_INTERNAL void client_thread_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -148,6 +151,14 @@ DFS_INTERNAL bool plan_plausible(const struct file_view *view, const dfs_file_in
  * servers holding every chunk between them). Records of implausible
  * versions are ignored. */
 DFS_INTERNAL void plan_choose(const struct file_view *view, struct read_plan *plan);
+/* How often plan_read_choice asks again. */
+#define PLAN_SETTLE_ATTEMPTS 5
+/* plan_lookup then plan_choose; while no version is readable and the servers
+ * that answered disagree on the current version (puts being committed leave
+ * no version whole for a moment), asks again after a short pause. 0, or
+ * -errno from plan_lookup (view then needs no freeing). */
+DFS_INTERNAL int plan_read_choice(struct dfs_client *c, const char *name, bool with_data,
+				  struct file_view *view, struct read_plan *plan);
 /* The version of a file info a server holds as current or previous, or NULL. */
 DFS_INTERNAL const dfs_file_info *plan_held(const struct holder_view *h, uint64_t ver);
 /* Whether info lists chunk index (1-based) as held. */

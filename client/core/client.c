@@ -245,3 +245,16 @@ const char *dfs_version(void)
 {
 	return DFS_VERSION_STRING;
 }
+
+int client_check_call(struct dfs_client *c, const char *remote_name)
+{
+	const char *why = NULL;
+	int err;
+
+	if (!c->logged_in)
+		return client_fail(c, -ENOTCONN, "not logged in");
+	err = name_check(remote_name, strlen(remote_name), &why);
+	if (err)
+		return client_fail(c, err, "invalid remote name '%s': %s", remote_name, why);
+	return 0;
+}

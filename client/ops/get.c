@@ -142,8 +142,6 @@ static const char *fetch_reason(int err)
 
 /* Reads of a file that newer puts keep replacing start over this many times. */
 #define GET_ATTEMPTS 3
-/* How often a get asks again when puts in flight leave no version whole. */
-#define SETTLE_ATTEMPTS 5
 
 /* Fetches every chunk of the planned version into fd; repairs what failed. */
 
@@ -229,53 +227,20 @@ static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_p
 	return 0;
 }
 
-/* Whether the servers that answered disagree on the current version: puts are
- * being committed while they were asked. */
-static bool writes_in_flight(const struct file_view *view)
-{
-	uint64_t first = 0;
-	bool any = false;
-
-	for (unsigned i = 0; i < view->nservers; i++) {
-		const struct holder_view *h = &view->holders[i];
-		uint64_t ver = h->has_record ? h->rec.current.ver : 0;
-
-		if (!h->answered)
-			continue;
-		if (any && ver != first)
-			return true;
-		first = ver;
-		any = true;
-	}
-	return false;
-}
-
 static int prepare(struct dfs_client *c, const char *remote_name, struct file_view *view,
 		   struct read_plan *plan)
 {
-	const char *why = NULL;
 	unsigned dropped;
 	int err;
 
 	memset(view, 0, sizeof(*view));
 	memset(plan, 0, sizeof(*plan));
-	if (!c->logged_in)
-		return client_fail(c, -ENOTCONN, "not logged in");
-	err = name_check(remote_name, strlen(remote_name), &why);
+	err = client_check_call(c, remote_name);
 	if (err)
-		return client_fail(c, err, "invalid remote name '%s': %s", remote_name, why);
-	for (unsigned attempt = 1;; attempt++) {
-		err = plan_lookup(c, remote_name, true, view);
-		if (err)
-			return err;
-		plan_choose(view, plan);
-		if (plan->found || plan->deleted || attempt == SETTLE_ATTEMPTS ||
-		    !writes_in_flight(view))
-			break;
-		/* Puts running now leave no version whole for a moment: ask again. */
-		plan_view_free(view);
-		usleep(20000u * attempt);
-	}
+		return err;
+	err = plan_read_choice(c, remote_name, true, view, plan);
+	if (err)
+		return err;
 	dropped = view->dropped;
 	if (plan->found)
 		return 0;

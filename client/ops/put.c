@@ -107,7 +107,6 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 	struct put_state *ps = NULL;
 	struct put_resume resume = {.fd = -1};
 	bool done[DFS_SERVERS_MAX][DFS_SERVERS_MAX], keep = false;
-	const char *why = NULL;
 	uint64_t sums[DFS_SERVERS_MAX], ver = 0, newest = 0;
 	atomic_uint_fast64_t progress = 0;
 	unsigned n = c->conf.nservers, committed[DFS_SERVERS_MAX] = {0};
@@ -117,11 +116,9 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 	struct stat sb;
 	int fd = -1, err;
 
-	if (!c->logged_in)
-		return client_fail(c, -ENOTCONN, "not logged in");
-	err = name_check(remote_name, strlen(remote_name), &why);
+	err = client_check_call(c, remote_name);
 	if (err)
-		return client_fail(c, err, "invalid remote name '%s': %s", remote_name, why);
+		return err;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &sb) < 0) {
 		err = client_fail(c, -errno, "%s: %s", path, strerror(errno));

@@ -11,8 +11,6 @@
 
 /* READ calls in flight on one connection. */
 #define READ_WINDOW 4
-/* How often an open asks again when puts in flight leave no version whole. */
-#define OPEN_ATTEMPTS 5
 
 struct dfs_reader {
 	char *name;
@@ -32,26 +30,6 @@ struct dfs_reader {
 	uint64_t ck_pos;
 	struct checksum ck;
 };
-
-/* Whether the servers that answered disagree on the current version. */
-static bool disagree(const struct file_view *view)
-{
-	uint64_t first = 0;
-	bool any = false;
-
-	for (unsigned i = 0; i < view->nservers; i++) {
-		const struct holder_view *h = &view->holders[i];
-		uint64_t ver = h->has_record ? h->rec.current.ver : 0;
-
-		if (!h->answered)
-			continue;
-		if (any && ver != first)
-			return true;
-		first = ver;
-		any = true;
-	}
-	return false;
-}
 
 /* Keeps the chunks of a small file that servers sent with their records (see
  * plan_lookup), those that pass their checksums: reading it costs no more calls. */
@@ -83,25 +61,15 @@ int dfs_open(struct dfs_client *c, const char *remote_name, struct dfs_reader **
 	struct file_view view;
 	struct read_plan plan;
 	struct dfs_reader *r;
-	const char *why = NULL;
 	int err;
 
 	*out = NULL;
-	if (!c->logged_in)
-		return client_fail(c, -ENOTCONN, "not logged in");
-	err = name_check(remote_name, strlen(remote_name), &why);
+	err = client_check_call(c, remote_name);
 	if (err)
-		return client_fail(c, err, "invalid remote name '%s': %s", remote_name, why);
-	for (unsigned attempt = 1;; attempt++) {
-		err = plan_lookup(c, remote_name, true, &view);
-		if (err)
-			return err;
-		plan_choose(&view, &plan);
-		if (plan.found || plan.deleted || attempt == OPEN_ATTEMPTS || !disagree(&view))
-			break;
-		plan_view_free(&view);
-		usleep(20000u * attempt);
-	}
+		return err;
+	err = plan_read_choice(c, remote_name, true, &view, &plan);
+	if (err)
+		return err;
 	if (!plan.found) {
 		bool any = false;
 

@@ -68,14 +68,11 @@ int dfs_delete(struct dfs_client *c, const char *remote_name)
 {
 	struct delete_round r;
 	uint64_t newest = 0, ver = 0;
-	const char *why = NULL;
 	int err;
 
-	if (!c->logged_in)
-		return client_fail(c, -ENOTCONN, "not logged in");
-	err = name_check(remote_name, strlen(remote_name), &why);
+	err = client_check_call(c, remote_name);
 	if (err)
-		return client_fail(c, err, "invalid remote name '%s': %s", remote_name, why);
+		return err;
 	/* Numbered above every version the servers hold, the tombstone lands
 	 * after every write of the name that finished before this delete began;
 	 * one that lost to a put running at the same time is numbered again. */

@@ -359,6 +359,45 @@ void plan_choose(const struct file_view *view, struct read_plan *plan)
 	}
 }
 
+/* Whether the servers that answered disagree on the current version: puts are
+ * being committed while they were asked. */
+static bool writes_in_flight(const struct file_view *view)
+{
+	uint64_t first = 0;
+	bool any = false;
+
+	for (unsigned i = 0; i < view->nservers; i++) {
+		const struct holder_view *h = &view->holders[i];
+		uint64_t ver = h->has_record ? h->rec.current.ver : 0;
+
+		if (!h->answered)
+			continue;
+		if (any && ver != first)
+			return true;
+		first = ver;
+		any = true;
+	}
+	return false;
+}
+
+int plan_read_choice(struct dfs_client *c, const char *name, bool with_data, struct file_view *view,
+		     struct read_plan *plan)
+{
+	for (unsigned attempt = 1;; attempt++) {
+		int err = plan_lookup(c, name, with_data, view);
+
+		if (err)
+			return err;
+		plan_choose(view, plan);
+		if (plan->found || plan->deleted || attempt == PLAN_SETTLE_ATTEMPTS ||
+		    !writes_in_flight(view))
+			return 0;
+		/* Puts running now leave no version whole for a moment: ask again. */
+		plan_view_free(view);
+		usleep(20000u * attempt);
+	}
+}
+
 uint64_t plan_new_version(uint64_t newest_seen)
 {
 	uint64_t now = plan_clock_ns(), noise = 0;
