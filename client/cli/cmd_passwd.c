@@ -211,6 +211,7 @@ static int passwd_main(struct cli *cli, int argc, char **argv)
 	struct passwd_opts o = {0};
 	char **ops = NULL, *pw = NULL, *current = NULL;
 	int nops = 0, rc, status = CLI_EXIT_OK;
+	unsigned missed = 0;
 
 	rc = cli_parse(cli, &cli_cmd_passwd, argc, argv, passwd_option, &o, &ops, &nops);
 	if (rc)
@@ -228,16 +229,16 @@ static int passwd_main(struct cli *cli, int argc, char **argv)
 	status = new_password(cli, &o, &pw);
 	if (status)
 		goto out;
-	rc = dfs_change_password(cli->client, current, pw);
-	if (rc < 0) {
-		cli_error(cli, "passwd: %s", cli_reason(cli, rc));
-		status = cli_exit_for(rc);
-	} else if (rc > 0) {
+	rc = dfs_change_password(cli->client, current, pw, &missed);
+	if (rc == -EIO && missed < dfs_server_count(cli->client)) {
 		cli_error(cli,
 			  "passwd: the password was changed on the servers that answered; "
-			  "%d did not get it (see above)",
-			  rc);
+			  "%u did not get it (see above)",
+			  missed);
 		status = CLI_EXIT_DEGRADED;
+	} else if (rc < 0) {
+		cli_error(cli, "passwd: %s", cli_reason(cli, rc));
+		status = cli_exit_for(rc);
 	} else if (!cli->quiet) {
 		printf("password changed on every server\n");
 	}

@@ -207,12 +207,14 @@ DFS_API void dfs_set_resume(struct dfs_client *c, bool on);
  * afresh with current_password on every server first, then sends each the new
  * SCRAM verifier (computed here, same iteration count as the login's) with that
  * proof; neither password leaves the process. The fresh sessions replace the
- * client's old ones; every other session of the user ends. Returns the number
- * of servers NOT updated (each named by a warning event), or -errno if none
- * was: -EACCES if current_password is wrong, -EPERM outside TLS, -EROFS if the
- * servers may not write their user database. */
+ * client's old ones; every other session of the user ends. Returns 0 when
+ * every server took the new password; -EIO when only some did; another -errno
+ * when none did: -EACCES if current_password is wrong, -EPERM outside TLS,
+ * -EROFS if the servers may not write their user database. *not_updated (if
+ * not NULL) is the number of servers that did not take it, each named by a
+ * warning event. */
 DFS_API int dfs_change_password(struct dfs_client *c, const char *current_password,
-				const char *new_password);
+				const char *new_password, unsigned *not_updated);
 
 /* The state of one copy of a chunk. */
 enum dfs_copy_state {

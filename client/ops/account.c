@@ -160,11 +160,9 @@ static const char *refusal_text(dfs_stat res, enum clnt_stat st, int err)
  * stores the change, since servers sharing one database would then expect
  * the new password), then the new verifier with the proof. The new sessions
  * replace the client's old ones, which the servers end once the verifier
- * changes. Returns the number of servers NOT updated (each named by a
- * warning event), or -errno if none was (-EACCES: the current password is
- * wrong). */
+ * changes. */
 int dfs_change_password(struct dfs_client *c, const char *current_password,
-			const char *new_password)
+			const char *new_password, unsigned *not_updated)
 {
 	struct scram_verifier v;
 	struct salted_cache cache;
@@ -178,6 +176,8 @@ int dfs_change_password(struct dfs_client *c, const char *current_password,
 
 	memset(&v, 0, sizeof(v));
 	memset(&cache, 0, sizeof(cache));
+	if (not_updated)
+		*not_updated = c->conf.nservers;
 	if (!c->logged_in)
 		return client_fail(c, -ENOTCONN, "not logged in");
 	if (c->owner)
@@ -280,5 +280,12 @@ int dfs_change_password(struct dfs_client *c, const char *current_password,
 		return client_fail(c, first_err ? first_err : -EHOSTDOWN,
 				   "the password was not changed on any server");
 	}
-	return (int)missed;
+	if (not_updated)
+		*not_updated = missed;
+	if (missed)
+		return client_fail(c, -EIO,
+				   "the password was changed on %u server%s; %u did not get it "
+				   "(see the warnings)",
+				   updated, updated == 1 ? "" : "s", missed);
+	return 0;
 }

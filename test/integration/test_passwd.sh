@@ -78,6 +78,7 @@ run dfs_as AnujS Redpanda2 passwd --new-password-file "$T/newpw"
 ((RC == 3)) || fail "passwd with server 3 down: exit status $RC, expected 3 ($ERR)"
 assert_contains "$ERR" "server 3"
 assert_contains "$ERR" "its user database was not updated; run 'dfs passwd' again when it is back"
+assert_contains "$ERR" "1 did not get it" "the summary"
 cluster start 3
 # The servers of this cluster share one database file, so server 3 has the change too.
 must dfs_as AnujS Greenpanda3 status
