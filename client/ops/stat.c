@@ -51,8 +51,10 @@ static void ask_verified(struct dfs_client *c, const struct file_view *view,
 	if (st == RPC_SUCCESS && r.status == DFS_OK) {
 		if (check_verified_ok(&r, &view->layout, s, &why) == 0) {
 			out->n = r.dfs_verified_res_u.copies.copies_len;
-			memcpy(out->v, r.dfs_verified_res_u.copies.copies_val,
-			       out->n * sizeof(out->v[0]));
+			/* An empty list decodes as a NULL array. */
+			if (out->n)
+				memcpy(out->v, r.dfs_verified_res_u.copies.copies_val,
+				       out->n * sizeof(out->v[0]));
 		} else {
 			client_warn(c, s, "%s: server %u's verification times ignored: %s",
 				    view->name, s, why);
