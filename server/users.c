@@ -62,6 +62,18 @@ static int mdb_errno(int rc)
 	}
 }
 
+/* Puts val under key in txn and commits txn, which is ended either way. 0 or -errno. */
+static int put_and_commit(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *val, unsigned flags)
+{
+	int rc = mdb_errno(mdb_put(txn, dbi, key, val, flags));
+
+	if (rc < 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return mdb_errno(mdb_txn_commit(txn));
+}
+
 /* Creates path with mode 0600 exactly (whatever the umask) if it is missing. */
 static int create_private(const char *path)
 {
@@ -450,10 +462,7 @@ int user_db_put(struct user_db *db, const char *user, const struct scram_verifie
 		goto out;
 	val.mv_data = rec;
 	val.mv_size = pack(v, &quota, rec);
-	rc = mdb_errno(mdb_put(txn, db->dbi, &key, &val, replace ? 0 : MDB_NOOVERWRITE));
-	if (rc < 0)
-		goto out;
-	rc = mdb_errno(mdb_txn_commit(txn));
+	rc = put_and_commit(txn, db->dbi, &key, &val, replace ? 0 : MDB_NOOVERWRITE);
 	txn = NULL;
 out:
 	if (txn)
@@ -588,10 +597,7 @@ int user_db_change(struct user_db *db, const char *user,
 	}
 	val.mv_data = rec;
 	val.mv_size = pack(v, &quota, rec);
-	rc = mdb_errno(mdb_put(txn, db->dbi, &key, &val, 0));
-	if (rc < 0)
-		goto out;
-	rc = mdb_errno(mdb_txn_commit(txn));
+	rc = put_and_commit(txn, db->dbi, &key, &val, 0);
 	txn = NULL;
 out:
 	if (txn)
@@ -693,10 +699,7 @@ int user_db_set_quota(struct user_db *db, const char *user, const struct user_qu
 		goto out;
 	val.mv_data = rec;
 	val.mv_size = pack(&v, q, rec);
-	rc = mdb_errno(mdb_put(txn, db->dbi, &key, &val, 0));
-	if (rc < 0)
-		goto out;
-	rc = mdb_errno(mdb_txn_commit(txn));
+	rc = put_and_commit(txn, db->dbi, &key, &val, 0);
 	txn = NULL;
 out:
 	if (txn)

@@ -66,6 +66,31 @@ ns_wire() {
 	ip -n "$ns" link set eth0 up
 }
 
+# ns_hosts NET CLIENT_IP: four server hosts NET.1 to NET.4 (namespaces NS[1..4], folders
+# $T/hK with run/ and data/) and a client host CLIENT_IP (namespace CLIENT_NS, $T/client/run).
+ns_hosts() {
+	local net=$1 client_ip=$2 k
+	NS=()
+	for k in 1 2 3 4; do
+		NS[k]=$NS_PREFIX-h$k
+		ns_wire "$k" "${NS[k]}" "$net.$k"
+		mkdir -p "$T/h$k/run" "$T/h$k/data"
+	done
+	CLIENT_NS=$NS_PREFIX-c
+	ns_wire 0 "$CLIENT_NS" "$client_ip"
+	mkdir -p "$T/client/run"
+}
+
+# on_host K CMD...: runs CMD on server host K of ns_hosts; on_client CMD...: on its client.
+on_host() {
+	local k=$1
+	shift
+	ns_on "$T/h$k" "${NS[k]}" "$@"
+}
+on_client() {
+	ns_on "$T/client" "$CLIENT_NS" "$@"
+}
+
 # ns_on DIR NS CMD...: runs CMD on a simulated host: its network namespace, and a private
 # mount namespace where DIR/run is /run.
 ns_on() {

@@ -9,28 +9,10 @@ readonly PROGRAM=0x20000101
 readonly CLIENT_IP=$NET.100
 # shellcheck source=test/integration/netns.sh
 source "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
-declare -a NS=()
-CLIENT_NS=$NS_PREFIX-c
-
 ns_switch_up
 command -v rpcbind >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
 command -v rpcbind >/dev/null 2>&1 || fail "rpcbind is not installed"
-for k in 1 2 3 4; do
-	NS[k]=$NS_PREFIX-h$k
-	ns_wire "$k" "${NS[k]}" "$NET.$k"
-	mkdir -p "$T/h$k/run" "$T/h$k/data"
-done
-ns_wire 0 "$CLIENT_NS" "$CLIENT_IP"
-mkdir -p "$T/client/run"
-
-on_host() {
-	local k=$1
-	shift
-	ns_on "$T/h$k" "${NS[k]}" "$@"
-}
-on_client() {
-	ns_on "$T/client" "$CLIENT_NS" "$@"
-}
+ns_hosts "$NET" "$CLIENT_IP"
 
 # --- TLS: one CA, a certificate per host whose SAN is the host's address ----------
 mkdir "$T/tls"

@@ -19,24 +19,11 @@ command -v rpcbind >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
 command -v rpcbind >/dev/null 2>&1 || fail "rpcbind is not installed"
 
 ns_switch_up
-declare -a NS=() DFSD_PID=() REDIS_PID=()
+declare -a DFSD_PID=() REDIS_PID=()
+ns_hosts "$NET" "$CLIENT_IP"
 for k in 1 2 3 4; do
-	NS[k]=$NS_PREFIX-h$k
-	ns_wire "$k" "${NS[k]}" "$NET.$k"
-	mkdir -p "$T/h$k/run" "$T/h$k/data" "$T/h$k/redis"
+	mkdir -p "$T/h$k/redis"
 done
-CLIENT_NS=$NS_PREFIX-c
-ns_wire 0 "$CLIENT_NS" "$CLIENT_IP"
-mkdir -p "$T/client/run"
-
-on_host() {
-	local k=$1
-	shift
-	ns_on "$T/h$k" "${NS[k]}" "$@"
-}
-on_client() {
-	ns_on "$T/client" "$CLIENT_NS" "$@"
-}
 
 # --- TLS: one CA; per host a certificate for its address, used by dfsd and Redis (as
 # server, and as client of the primary and of the local Redis); one for dfsadm. ---------
