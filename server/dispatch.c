@@ -46,6 +46,7 @@ static const struct proc procs[] = {
     PROC(DFSPROC_LOOKUP_READ, "lookup_read", dfs_lookup_read_args, dfs_lookup_read_res,
 	 op_lookup_read),
     PROC(DFSPROC_VERIFIED, "verified", dfs_version_args, dfs_verified_res, op_verified),
+    PROC(DFSPROC_LIST_NAMES, "list_names", dfs_list_names_args, dfs_list_names_res, op_list_names),
 };
 
 /* Big enough for the largest argument and result structures above. */
@@ -62,6 +63,7 @@ union any_args {
 	dfs_read_args read;
 	dfs_name_args name;
 	dfs_list_args list;
+	dfs_list_names_args list_names;
 	dfs_set_verifier_args set_verifier;
 	dfs_store_args store;
 	dfs_lookup_read_args lookup_read;
@@ -75,6 +77,7 @@ union any_res {
 	dfs_lookup_res lookup;
 	dfs_lookup_read_res lookup_read;
 	dfs_list_res list;
+	dfs_list_names_res list_names;
 	dfs_status_res status;
 	dfs_verify_res verify;
 	dfs_verified_res verified;

@@ -357,6 +357,8 @@ int metrics_render(struct server *srv, char **text, size_t *len)
 		atomic_load(&srv->bytes_read));
 	counter(f, "dfs_written_bytes_total", "Chunk bytes received from clients.",
 		atomic_load(&srv->bytes_written));
+	counter(f, "dfs_listed_records_total", "File records sent in listings.",
+		atomic_load(&srv->listed));
 	if (srv->sessions)
 		gauge(f, "dfs_sessions", "Live login sessions.", sessions_count(srv->sessions));
 	if (srv->scrub)

@@ -1,4 +1,4 @@
-/* ops_file.c: COMMIT, ABORT, LOOKUP, LOOKUP_READ, LIST, DELETE, VERIFY and STATUS. */
+/* ops_file.c: COMMIT, ABORT, LOOKUP, LOOKUP_READ, LIST, LIST_NAMES, DELETE, VERIFY and STATUS. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +181,7 @@ void op_list(struct conn *cn, dfs_list_args *a, dfs_list_res *r)
 		r->status = op_stat_from_errno(err);
 		return;
 	}
+	atomic_fetch_add(&cn->srv->listed, count);
 	r->dfs_list_res_u.ok.entries.entries_val = entries;
 	r->dfs_list_res_u.ok.entries.entries_len = count;
 	r->dfs_list_res_u.ok.eof = eof;
@@ -193,6 +194,41 @@ void op_list(struct conn *cn, dfs_list_args *a, dfs_list_res *r)
 		memcpy(r->dfs_list_res_u.ok.cookie.cookie_val, next, 64);
 		r->dfs_list_res_u.ok.cookie.cookie_len = 64;
 	}
+	r->status = DFS_OK;
+}
+
+void op_list_names(struct conn *cn, dfs_list_names_args *a, dfs_list_names_res *r)
+{
+	char user[65];
+	dfs_file_info *entries;
+	unsigned count = 0;
+	bool eof = false;
+	int err;
+
+	r->status = op_authenticate(cn, &a->cred, user);
+	if (r->status != DFS_OK)
+		return;
+	if (a->max == 0 || a->max > DFS_LIST_MAX) {
+		r->status = DFS_EINVAL;
+		return;
+	}
+	entries = calloc(a->max, sizeof(*entries));
+	if (!entries) {
+		r->status = DFS_ENOMEM;
+		return;
+	}
+	err =
+	    store_list_names(cn->srv->store, user, a->prefix.prefix_val, a->prefix.prefix_len,
+			     a->after.after_val, a->after.after_len, entries, a->max, &count, &eof);
+	if (err < 0) {
+		free(entries);
+		r->status = op_stat_from_errno(err);
+		return;
+	}
+	atomic_fetch_add(&cn->srv->listed, count);
+	r->dfs_list_names_res_u.ok.entries.entries_val = entries;
+	r->dfs_list_names_res_u.ok.entries.entries_len = count;
+	r->dfs_list_names_res_u.ok.eof = eof;
 	r->status = DFS_OK;
 }
 

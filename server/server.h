@@ -54,8 +54,9 @@ struct server {
 	SSL_CTX *tls; /* NULL when cfg.tls is off */
 	time_t started;
 	atomic_uint_fast64_t bytes_read, bytes_written, reads;
-	struct metrics *metrics; /* NULL when metrics_listen is empty */
-	struct scrub *scrub;	 /* the scrub thread (scrub.h), once started */
+	atomic_uint_fast64_t listed; /* records sent by LIST and LIST_NAMES */
+	struct metrics *metrics;     /* NULL when metrics_listen is empty */
+	struct scrub *scrub;	     /* the scrub thread (scrub.h), once started */
 };
 
 /* One client connection, owned by its thread. */

@@ -10,6 +10,10 @@
  *                                     version, replaced by write-fsync-rename
  *   .../HASH/VVVVVVVVVVVVVVVV.K       chunk K of version V (16 hex digits),
  *                                     raw bytes, present once verified+fsynced
+ *   DATA/names/                       the name index: every record's name in
+ *                                     byte order, for listings by prefix; derived
+ *                                     from the records and rebuilt from them at
+ *                                     start unless the last stop was clean
  *
  * A chunk is received into tmp/, its checksum checked, fsync'ed and renamed
  * to VVVVVVVVVVVVVVVV.K. store_commit then rewrites meta, which is what makes
@@ -141,6 +145,15 @@ int store_lacking_files(struct store *st, const char *user, uint64_t *files);
  * (64 hex digits + NUL) and *eof. */
 int store_list(struct store *st, const char *user, const char *cookie, dfs_file_info *entries,
 	       unsigned max, unsigned *count, char next_cookie[65], bool *eof);
+
+/* Lists the user's records (tombstones included) in byte order of their names:
+ * only names beginning with prefix, strictly after `after` (after_len 0: from
+ * the first), at most max (free each with xdr_free(xdr_dfs_file_info)). Reads
+ * the name index from the prefix on, and the records it returns: the cost
+ * follows the page, not the number of files. *eof when nothing is left. */
+int store_list_names(struct store *st, const char *user, const void *prefix, size_t prefix_len,
+		     const void *after, size_t after_len, dfs_file_info *entries, unsigned max,
+		     unsigned *count, bool *eof);
 
 /* Re-reads each chunk this server holds of (name, ver) and checks it against
  * the recorded checksum. checks[] gets one entry per chunk held (at most

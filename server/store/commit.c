@@ -245,6 +245,13 @@ int store_commit_quota(struct store *st, const char *user, const dfs_file_info *
 			m.previous.previous_val = &old.current;
 		}
 	}
+	/* A new name is indexed before its record exists (see name_index.c). */
+	if (!have_old) {
+		rc = name_index_add(st->names, ref.user, info->name.dfs_name_val,
+				    info->name.dfs_name_len, ref.hash);
+		if (rc < 0)
+			goto out;
+	}
 	/* The chunks reach the disk with the record that names them (they were
 	 * staged without a flush by STORE; after PUT_END this costs nothing). */
 	rc = meta_write_with(st->rootfd, ref.dir, &m, chunk_fds, nchunk_fds);

@@ -78,7 +78,9 @@ int store_delete(struct store *st, const char *user, const void *name, size_t na
 	m.current.nchunks = have_old ? old.current.nchunks : 0;
 	m.current.lacking.lacking_val = (unsigned *)lacking;
 	m.current.lacking.lacking_len = nlacking <= DFS_SERVERS_MAX ? nlacking : DFS_SERVERS_MAX;
-	rc = mkdirs_at(st->rootfd, ref.dir, true, NULL);
+	rc = have_old ? 0 : name_index_add(st->names, ref.user, name, name_len, ref.hash);
+	if (rc == 0)
+		rc = mkdirs_at(st->rootfd, ref.dir, true, NULL);
 	if (rc < 0)
 		goto out;
 	rc = meta_write(st->rootfd, ref.dir, &m);

@@ -119,6 +119,8 @@ static int housekeep_folder(struct store *st, const char *user, const char *hash
 	    m.current.mtime_ns <= hk->tombstone_before_ns) {
 		if (unlinkat(dirfd, META_NAME, 0) == 0) {
 			counts_replace(st->counts, user, &m.current, NULL);
+			name_index_remove(st->names, user, m.current.name.dfs_name_val,
+					  m.current.name.dfs_name_len, hash);
 			removed++;
 			xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
 			have = false;

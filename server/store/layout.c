@@ -220,26 +220,31 @@ bad:
 	return -EBADMSG;
 }
 
+/* Counts one record and, if the name index is being rebuilt, indexes its name. */
 static int count_folder(struct store *st, const char *user, const char *hash, const char *dir,
 			void *arg)
 {
+	const bool *rebuild = arg;
 	dfs_meta m;
 	int rc;
 
-	(void)arg;
 	if (meta_read(st->rootfd, dir, NULL, 0, hash, &m) < 0)
 		return 0;
 	rc = counts_replace(st->counts, user, NULL, &m.current);
+	if (rc == 0 && *rebuild)
+		rc = name_index_add(st->names, user, m.current.name.dfs_name_val,
+				    m.current.name.dfs_name_len, hash);
 	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
 	return rc;
 }
 
-/* Counts every record once, at start; commits and deletes keep the counts after. */
-static int count_all_records(struct store *st)
+/* Counts every record once, at start (commits and deletes keep the counts after),
+ * and refills the name index when it was not closed cleanly. */
+static int count_all_records(struct store *st, bool rebuild)
 {
 	int rc = counts_new(&st->counts);
 
-	return rc < 0 ? rc : walk_folders(st, count_folder, NULL);
+	return rc < 0 ? rc : walk_folders(st, count_folder, &rebuild);
 }
 
 /* The users whose folders were written before the repair index existed. */
@@ -306,6 +311,7 @@ int store_open(struct store **out, const char *root, char *err, size_t errlen)
 {
 	struct store *st = NULL;
 	int rootfd = -1, rc, nlocks = 0;
+	bool rebuild = true;
 
 	*out = NULL;
 	if (errlen > 0)
@@ -363,7 +369,14 @@ int store_open(struct store **out, const char *root, char *err, size_t errlen)
 		rootfd = st->rootfd;
 		goto out;
 	}
-	rc = count_all_records(st);
+	rc = name_index_open(&st->names, st->rootfd, root, &rebuild);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot open the name index in %s/names: %s", root,
+			 strerror(-rc));
+		rootfd = st->rootfd;
+		goto out;
+	}
+	rc = count_all_records(st, rebuild);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot count the files in %s: %s", root, strerror(-rc));
 		rootfd = st->rootfd;
@@ -374,6 +387,7 @@ int store_open(struct store **out, const char *root, char *err, size_t errlen)
 	rc = 0;
 out:
 	if (st) {
+		name_index_close(st->names, st->rootfd, false);
 		while (nlocks-- > 0)
 			pthread_mutex_destroy(&st->locks[nlocks]);
 		counts_free(st->counts);
@@ -389,6 +403,7 @@ void store_close(struct store *st)
 	if (st == NULL)
 		return;
 	mark_in_service(st->rootfd);
+	name_index_close(st->names, st->rootfd, true);
 	for (int i = 0; i < STORE_LOCKS; i++)
 		pthread_mutex_destroy(&st->locks[i]);
 	pthread_mutex_destroy(&st->quota_lock);

@@ -159,6 +159,58 @@ out:
 	return rc;
 }
 
+struct name_page {
+	struct store *st;
+	const char *user;
+	dfs_file_info *entries;
+	unsigned max, count;
+};
+
+/* Takes the record of one index entry into the page; an entry whose record is gone
+ * (removed, or never written after a failed commit) is skipped. */
+static int page_add(const char *hash, const void *name, size_t len, void *arg)
+{
+	struct name_page *p = arg;
+	struct file_ref ref;
+	dfs_meta m;
+
+	if (p->count == p->max)
+		return 1;
+	if (ref_init(p->st, p->user, hash, &ref) < 0 ||
+	    meta_read(p->st->rootfd, ref.dir, name, len, NULL, &m) < 0)
+		return 0;
+	p->entries[p->count++] = m.current;
+	memset(&m.current, 0, sizeof(m.current));
+	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	return 0;
+}
+
+int store_list_names(struct store *st, const char *user, const void *prefix, size_t prefix_len,
+		     const void *after, size_t after_len, dfs_file_info *entries, unsigned max,
+		     unsigned *count, bool *eof)
+{
+	struct name_page p = {st, user, entries, max, 0};
+	struct name_index_query q = {prefix_len ? prefix : "", after_len ? after : "", prefix_len,
+				     after_len};
+	int rc;
+
+	*count = 0;
+	*eof = false;
+	rc = store_check_user(user);
+	if (rc < 0)
+		return rc;
+	if (max == 0 || max > DFS_LIST_MAX || prefix_len > DFS_NAME_MAX || after_len > DFS_NAME_MAX)
+		return -EINVAL;
+	rc = name_index_scan(st->names, user, &q, page_add, &p, eof);
+	if (rc < 0) {
+		for (unsigned i = 0; i < p.count; i++)
+			xdr_free((xdrproc_t)xdr_dfs_file_info, (char *)&entries[i]);
+		return rc;
+	}
+	*count = p.count;
+	return 0;
+}
+
 struct lacking_count {
 	struct store *st;
 	const char *user;

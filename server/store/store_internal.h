@@ -29,7 +29,8 @@
 struct store {
 	int rootfd;
 	pthread_mutex_t locks[STORE_LOCKS];
-	struct counts *counts; /* built at open, kept at every change of a record */
+	struct counts *counts;	  /* built at open, kept at every change of a record */
+	struct name_index *names; /* every record's name, in order (name_index.c) */
 	/* Held from the quota check to the count update of a commit under a
 	 * limit, so that two commits of one user cannot both pass the check. */
 	pthread_mutex_t quota_lock;
@@ -101,6 +102,31 @@ typedef int (*folder_fn)(struct store *st, const char *user, const char *hash, c
 			 void *arg);
 /* Calls fn for each file folder u/USER/HH/HASH, stopping at a negative return. */
 int walk_folders(struct store *st, folder_fn fn, void *arg);
+
+/* name_index.c: the name index (see there). */
+struct name_index;
+/* Opens DATA/names; *rebuild tells that it was emptied and must be refilled with
+ * name_index_add for every record. 0 or -errno. */
+int name_index_open(struct name_index **out, int rootfd, const char *root, bool *rebuild);
+/* Closes the index; with clean, flushed and marked clean first. NULL is fine. */
+void name_index_close(struct name_index *n, int rootfd, bool clean);
+/* Adds or replaces (user, name) -> hash; before the record is first written. */
+int name_index_add(struct name_index *n, const char *user, const void *name, size_t len,
+		   const char *hash);
+/* Removes the entry; after the record is removed. */
+int name_index_remove(struct name_index *n, const char *user, const void *name, size_t len,
+		      const char *hash);
+struct name_index_query {
+	const void *prefix, *after; /* names beginning with prefix, strictly after `after` */
+	size_t prefix_len, after_len;
+};
+/* Called in name order; returns 0 to go on, 1 to stop (the entry not taken), or
+ * -errno. name points into the index: valid only during the call. */
+typedef int (*name_index_fn)(const char *hash, const void *name, size_t len, void *arg);
+/* Calls fn for each of user's entries q selects, in byte order of the names. *eof
+ * is set when no entry is left (fn never stopped the scan). */
+int name_index_scan(struct name_index *n, const char *user, const struct name_index_query *q,
+		    name_index_fn fn, void *arg, bool *eof);
 
 /* housekeep.c: clean-up of the data folder. */
 int clean_tmp(int rootfd, bool all, unsigned max_age_s);

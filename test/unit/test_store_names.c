@@ -1,0 +1,273 @@
+/* test_store_names.c: listings in name order from the store's name index, on real
+ * files in a temporary folder: prefixes, pages, tombstones, names too long for an
+ * index key, and the index rebuilt after an exit that was not clean. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include "check.h"
+#include "store.h"
+
+#define USER "ivy"
+
+static char base[64];
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static struct store *open_store(const char *root)
+{
+	struct store *st = NULL;
+	char err[256];
+
+	if (store_open(&st, root, err, sizeof(err)) != 0)
+		fprintf(stderr, "store_open(%s): %s\n", root, err);
+	return st;
+}
+
+/* Stores a one-chunk file named name (len bytes of name) at version ver. */
+static int put_name(struct store *st, const char *user, const char *name, size_t len, uint64_t ver)
+{
+	char data[8] = "content";
+	dfs_chunk_sum sum = {1, sizeof(data), XXH3_64bits(data, sizeof(data))};
+	dfs_file_info fi;
+
+	memset(&fi, 0, sizeof(fi));
+	fi.name.dfs_name_val = (char *)name;
+	fi.name.dfs_name_len = (u_int)len;
+	fi.ver = ver;
+	fi.nchunks = 4;
+	fi.size = sizeof(data) * 4;
+	fi.chunks.chunks_val = &sum;
+	fi.chunks.chunks_len = 1;
+	return store_put_whole(st, user, &fi, data, sizeof(data));
+}
+
+/* Lists everything under prefix in pages of `page` and writes the names, one a line
+ * (tombstones marked with a trailing '-'), into out. Returns the pages read or -1. */
+static int list_all(struct store *st, const char *user, const char *prefix, unsigned page,
+		    char *out, size_t outlen)
+{
+	dfs_file_info e[DFS_LIST_MAX];
+	char after[DFS_NAME_MAX];
+	size_t after_len = 0, used = 0;
+	unsigned count;
+	bool eof = false;
+	int pages = 0;
+
+	out[0] = '\0';
+	while (!eof) {
+		if (store_list_names(st, user, prefix, strlen(prefix), after, after_len, e, page,
+				     &count, &eof) != 0 ||
+		    ++pages > 10000)
+			return -1;
+		for (unsigned i = 0; i < count; i++) {
+			int n = snprintf(out + used, outlen - used, "%.*s%s\n",
+					 (int)e[i].name.dfs_name_len, e[i].name.dfs_name_val,
+					 e[i].deleted ? "-" : "");
+
+			if (n < 0 || (size_t)n >= outlen - used)
+				return -1;
+			used += (size_t)n;
+			after_len = e[i].name.dfs_name_len;
+			memcpy(after, e[i].name.dfs_name_val, after_len);
+			xdr_free((xdrproc_t)xdr_dfs_file_info, (char *)&e[i]);
+		}
+	}
+	return pages;
+}
+
+static void test_order_prefix_pages(const char *root)
+{
+	static const char *names[] = {
+	    "b/2", "a", "b/1", "b/10", "ba", "c d", "b", "\xc3\xa9t\xc3\xa9", "b/1/x"};
+	struct store *st = open_store(root);
+	char out[8192];
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	for (unsigned i = 0; i < sizeof(names) / sizeof(*names); i++)
+		CHECK_EQ(put_name(st, USER, names[i], strlen(names[i]), 10 + i), 0);
+	CHECK_EQ(put_name(st, "other", "b/secret", 8, 5), 0);
+	CHECK_EQ(store_delete(st, USER, "ba", 2, 100, NULL, 0), 0);
+	CHECK_EQ(store_delete(st, USER, "never", 5, 101, NULL, 0), -ENOENT);
+
+	CHECK_EQ(list_all(st, USER, "", 256, out, sizeof(out)), 1);
+	CHECK_STR(out, "a\nb\nb/1\nb/1/x\nb/10\nb/2\nba-\nc d\nnever-\n\xc3\xa9t\xc3\xa9\n");
+	CHECK_EQ(list_all(st, USER, "b/", 256, out, sizeof(out)), 1);
+	CHECK_STR(out, "b/1\nb/1/x\nb/10\nb/2\n");
+	/* Pages of one: every name once, in order, the last page saying eof. */
+	CHECK_EQ(list_all(st, USER, "b/", 1, out, sizeof(out)), 4);
+	CHECK_STR(out, "b/1\nb/1/x\nb/10\nb/2\n");
+	CHECK_EQ(list_all(st, USER, "zz", 4, out, sizeof(out)), 1);
+	CHECK_STR(out, "");
+	CHECK_EQ(list_all(st, "other", "", 4, out, sizeof(out)), 1);
+	CHECK_STR(out, "b/secret\n");
+	CHECK_EQ(list_all(st, "nobody", "", 4, out, sizeof(out)), 1);
+	CHECK_STR(out, "");
+	{
+		dfs_file_info e[1];
+		unsigned count = 9;
+		bool eof;
+
+		CHECK_EQ(store_list_names(st, USER, "", 0, NULL, 0, e, 0, &count, &eof), -EINVAL);
+		CHECK_EQ(store_list_names(st, "../x", "", 0, NULL, 0, e, 1, &count, &eof), -EINVAL);
+	}
+	store_close(st);
+}
+
+/* Names that share a start longer than an index key can hold come back in name order. */
+static void test_long_names(const char *root)
+{
+	struct store *st = open_store(root);
+	char *names[6], *out = malloc(64 * 1024), *want = malloc(64 * 1024);
+	const char tails[6] = {'m', 'a', 'z', 'b', 'q', 'c'};
+	const char sorted[6] = {'a', 'b', 'c', 'm', 'q', 'z'};
+	size_t used = 0;
+
+	CHECK(st != NULL && out != NULL && want != NULL);
+	if (st == NULL || out == NULL || want == NULL)
+		goto done;
+	for (int i = 0; i < 6; i++) {
+		names[i] = malloc(3001);
+		memset(names[i], 'n', 3000);
+		for (int j = 200; j < 3000; j += 200)
+			names[i][j] = '/'; /* a name's parts are at most 255 bytes */
+		names[i][2999] = tails[i];
+		names[i][3000] = '\0';
+		CHECK_EQ(put_name(st, USER, names[i], 3000, 20 + (uint64_t)i), 0);
+	}
+	CHECK_EQ(put_name(st, USER, "n", 1, 40), 0);
+	CHECK_EQ(put_name(st, USER, "o", 1, 41), 0);
+	used += (size_t)snprintf(want, 64 * 1024, "n\n");
+	for (int i = 0; i < 6; i++)
+		used += (size_t)snprintf(want + used, 64 * 1024 - used, "%.2999s%c\n", names[0],
+					 sorted[i]);
+	snprintf(want + used, 64 * 1024 - used, "o\n");
+	CHECK_EQ(list_all(st, USER, "", 256, out, 64 * 1024), 1);
+	CHECK_STR(out, want);
+	/* Resuming inside the group, one name at a time. */
+	CHECK_EQ(list_all(st, USER, "", 1, out, 64 * 1024), 8);
+	CHECK_STR(out, want);
+	CHECK_EQ(list_all(st, USER, "nnnn", 2, out, 64 * 1024), 3);
+	want[strlen(want) - 2] = '\0'; /* without "o" */
+	CHECK_STR(out, want + 2);      /* nor "n" */
+	store_close(st);
+	for (int i = 0; i < 6; i++)
+		free(names[i]);
+done:
+	free(out);
+	free(want);
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+	size_t n;
+	int rc = in && out ? 0 : -1;
+
+	while (rc == 0 && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+		if (fwrite(buf, 1, n, out) != n)
+			rc = -1;
+	if (in)
+		fclose(in);
+	if (out && fclose(out) != 0)
+		rc = -1;
+	return rc;
+}
+
+/* Copies the index files names/{data.mdb,CLEAN} of root from one place to another. */
+static int copy_index(const char *from_dir, const char *to_dir)
+{
+	static const char *files[] = {"data.mdb", "CLEAN"};
+	char a[256], b[256];
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(a, sizeof(a), "%s/%s", from_dir, files[i]);
+		snprintf(b, sizeof(b), "%s/%s", to_dir, files[i]);
+		if (copy_file(a, b) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The index is trusted after a clean close, and rebuilt from the records when the
+ * last exit was not clean or a dfsd ran on the folder since. */
+static void test_rebuild(const char *root)
+{
+	char names[256], saved[256], out[8192];
+	struct store *st = open_store(root);
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK_EQ(put_name(st, USER, "x/1", 3, 50), 0);
+	store_close(st);
+	snprintf(names, sizeof(names), "%s/names", root);
+	snprintf(saved, sizeof(saved), "%s.saved", root);
+	CHECK_EQ(mkdir(saved, 0700), 0);
+	CHECK_EQ(copy_index(names, saved), 0);
+	/* A clean close: trusted as it is. */
+	st = open_store(root);
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK_EQ(list_all(st, USER, "x/", 256, out, sizeof(out)), 1);
+	CHECK_STR(out, "x/1\n");
+	CHECK_EQ(put_name(st, USER, "x/2", 3, 51), 0);
+	store_close(st);
+	/* An index older than the records, cleanly closed back then: another dfsd has
+	 * been in service since, so it is rebuilt rather than trusted. */
+	CHECK_EQ(copy_index(saved, names), 0);
+	st = open_store(root);
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK_EQ(list_all(st, USER, "x/", 256, out, sizeof(out)), 1);
+	CHECK_STR(out, "x/1\nx/2\n");
+	store_close(st);
+	/* The index lost, as after a crash that left it unreadable. */
+	nftw(names, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	st = open_store(root);
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK_EQ(list_all(st, USER, "", 256, out, sizeof(out)), 1);
+	CHECK_STR(out, "x/1\nx/2\n");
+	store_close(st);
+	nftw(saved, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+int main(void)
+{
+	char root[128];
+
+	snprintf(base, sizeof(base), "/tmp/test_store_names.XXXXXX");
+	if (mkdtemp(base) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(root, sizeof(root), "%s/a", base);
+	test_order_prefix_pages(root);
+	snprintf(root, sizeof(root), "%s/b", base);
+	test_long_names(root);
+	snprintf(root, sizeof(root), "%s/c", base);
+	test_rebuild(root);
+	nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return CHECK_DONE();
+}
