@@ -244,7 +244,11 @@ static int count_all_records(struct store *st, bool rebuild)
 {
 	int rc = counts_new(&st->counts);
 
-	return rc < 0 ? rc : walk_folders(st, count_folder, &rebuild);
+	if (rc == 0)
+		rc = walk_folders(st, count_folder, &rebuild);
+	if (rc >= 0 && rebuild)
+		rc = name_index_refilled(st->names);
+	return rc;
 }
 
 /* The users whose folders were written before the repair index existed. */

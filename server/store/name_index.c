@@ -36,7 +36,12 @@ struct name_index {
 	MDB_env *env;
 	MDB_dbi dbi;
 	size_t key_max;
+	MDB_txn *refill; /* while it is refilled at open: one transaction per batch */
+	unsigned refill_count;
 };
+
+/* Entries per transaction while refilling: few commits, bounded memory. */
+#define REFILL_BATCH 8192
 
 /* The IN-SERVICE time in nanoseconds, or 0 if there is none. */
 static int64_t in_service_ns(int rootfd)
@@ -108,9 +113,14 @@ int name_index_open(struct name_index **out, int rootfd, const char *root, bool 
 		rc = mdb_txn_begin(n->env, NULL, 0, &txn);
 	if (rc == 0)
 		rc = mdb_dbi_open(txn, NULL, 0, &n->dbi);
-	if (rc == 0 && *rebuild)
+	if (rc == 0 && *rebuild) {
 		rc = mdb_drop(txn, n->dbi, 0);
-	if (rc == 0) {
+		if (rc == 0) {
+			n->refill = txn; /* ended by name_index_refilled */
+			txn = NULL;
+		}
+	}
+	if (rc == 0 && txn) {
 		rc = mdb_txn_commit(txn);
 		txn = NULL;
 	}
@@ -126,6 +136,17 @@ int name_index_open(struct name_index **out, int rootfd, const char *root, bool 
 	return 0;
 }
 
+int name_index_refilled(struct name_index *n)
+{
+	int rc;
+
+	if (n == NULL || n->refill == NULL)
+		return 0;
+	rc = mdb_txn_commit(n->refill);
+	n->refill = NULL;
+	return rc == 0 ? 0 : lmdb_errno(rc);
+}
+
 void name_index_close(struct name_index *n, int rootfd, bool clean)
 {
 	char text[32];
@@ -133,6 +154,10 @@ void name_index_close(struct name_index *n, int rootfd, bool clean)
 
 	if (n == NULL)
 		return;
+	if (n->refill) {
+		mdb_txn_abort(n->refill);
+		clean = false;
+	}
 	if (clean && mdb_env_sync(n->env, 1) == 0) {
 		len = snprintf(text, sizeof(text), "%" PRId64 "\n", in_service_ns(rootfd));
 		fd = openat(rootfd, CLEAN_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -187,7 +212,8 @@ static int change(struct name_index *n, const char *user, const void *name, size
 		return -EINVAL;
 	k.mv_data = key;
 	k.mv_size = make_key(n, user, name, len, hb, key);
-	rc = mdb_txn_begin(n->env, NULL, 0, &txn);
+	txn = n->refill;
+	rc = txn ? 0 : mdb_txn_begin(n->env, NULL, 0, &txn);
 	if (rc != 0)
 		return lmdb_errno(rc);
 	if (add) {
@@ -202,6 +228,15 @@ static int change(struct name_index *n, const char *user, const void *name, size
 		rc = mdb_del(txn, n->dbi, &k, NULL);
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
+	}
+	if (txn == n->refill) {
+		if (rc == 0 && ++n->refill_count % REFILL_BATCH == 0) {
+			rc = mdb_txn_commit(txn);
+			n->refill = NULL;
+			if (rc == 0)
+				rc = mdb_txn_begin(n->env, NULL, 0, &n->refill);
+		}
+		return rc == 0 ? 0 : lmdb_errno(rc);
 	}
 	if (rc != 0) {
 		mdb_txn_abort(txn);

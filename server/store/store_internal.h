@@ -106,8 +106,10 @@ int walk_folders(struct store *st, folder_fn fn, void *arg);
 /* name_index.c: the name index (see there). */
 struct name_index;
 /* Opens DATA/names; *rebuild tells that it was emptied and must be refilled with
- * name_index_add for every record. 0 or -errno. */
+ * name_index_add for every record (in one transaction, before any other use),
+ * then name_index_refilled. 0 or -errno. */
 int name_index_open(struct name_index **out, int rootfd, const char *root, bool *rebuild);
+int name_index_refilled(struct name_index *n);
 /* Closes the index; with clean, flushed and marked clean first. NULL is fine. */
 void name_index_close(struct name_index *n, int rootfd, bool clean);
 /* Adds or replaces (user, name) -> hash; before the record is first written. */
