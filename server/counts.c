@@ -133,6 +133,35 @@ int counts_replace(struct counts *c, const char *user, const dfs_file_info *old,
 	return u ? 0 : -ENOMEM;
 }
 
+int counts_set(struct counts *c, const char *user, const struct count_totals *t)
+{
+	struct user_counts *u;
+
+	pthread_mutex_lock(&c->lock);
+	u = find(c, user, true);
+	if (u) {
+		apply(&c->all, t, &u->t);
+		u->t = *t;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return u ? 0 : -ENOMEM;
+}
+
+int counts_each(struct counts *c,
+		int (*fn)(const char *user, const struct count_totals *t, void *arg), void *arg)
+{
+	static const struct count_totals none;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (unsigned b = 0; b < BUCKETS && rc >= 0; b++)
+		for (struct user_counts *u = c->buckets[b]; u && rc >= 0; u = u->next)
+			if (memcmp(&u->t, &none, sizeof(none)) != 0)
+				rc = fn(u->user, &u->t, arg);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
 void counts_user(struct counts *c, const char *user, struct count_totals *out)
 {
 	struct user_counts *u;

@@ -30,6 +30,13 @@ void counts_free(struct counts *c);
 int counts_replace(struct counts *c, const char *user, const dfs_file_info *old,
 		   const dfs_file_info *new_info);
 
+/* Sets a user's totals as counted before (a user not yet counted): 0 or -ENOMEM. */
+int counts_set(struct counts *c, const char *user, const struct count_totals *t);
+/* Calls fn for each user with files or repair items, under the lock (fn must not
+ * call back); stops at a negative return, which it returns. */
+int counts_each(struct counts *c,
+		int (*fn)(const char *user, const struct count_totals *t, void *arg), void *arg);
+
 /* The totals of one user (zero for a user with no files), or of every user. */
 void counts_user(struct counts *c, const char *user, struct count_totals *out);
 void counts_all(struct counts *c, struct count_totals *out);

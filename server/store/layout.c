@@ -238,14 +238,24 @@ static int count_folder(struct store *st, const char *user, const char *hash, co
 	return rc;
 }
 
-/* Counts every record once, at start (commits and deletes keep the counts after),
- * and refills the name index when it was not closed cleanly. */
-static int count_all_records(struct store *st, bool rebuild)
+/* The counts at start: as saved at the last stop if it was clean (and the name
+ * index trusted with them), else by reading every record once, refilling the name
+ * index on the way if it was not trusted. Commits and deletes keep them after. */
+static int load_or_count(struct store *st, bool rebuild)
 {
 	int rc = counts_new(&st->counts);
 
-	if (rc == 0)
-		rc = walk_folders(st, count_folder, &rebuild);
+	if (rc < 0)
+		return rc;
+	if (!rebuild) {
+		if (name_index_load_counts(st->names, st->counts) == 0)
+			return 0;
+		counts_free(st->counts);
+		rc = counts_new(&st->counts);
+		if (rc < 0)
+			return rc;
+	}
+	rc = walk_folders(st, count_folder, &rebuild);
 	if (rc >= 0 && rebuild)
 		rc = name_index_refilled(st->names);
 	return rc;
@@ -380,7 +390,7 @@ int store_open(struct store **out, const char *root, char *err, size_t errlen)
 		rootfd = st->rootfd;
 		goto out;
 	}
-	rc = count_all_records(st, rebuild);
+	rc = load_or_count(st, rebuild);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot count the files in %s: %s", root, strerror(-rc));
 		rootfd = st->rootfd;
@@ -407,7 +417,7 @@ void store_close(struct store *st)
 	if (st == NULL)
 		return;
 	mark_in_service(st->rootfd);
-	name_index_close(st->names, st->rootfd, true);
+	name_index_close(st->names, st->rootfd, name_index_save_counts(st->names, st->counts) == 0);
 	for (int i = 0; i < STORE_LOCKS; i++)
 		pthread_mutex_destroy(&st->locks[i]);
 	pthread_mutex_destroy(&st->quota_lock);

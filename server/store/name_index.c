@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "counts.h"
 #include "dirsync.h"
 
 #define NAMES_DIR  "names"
@@ -34,7 +35,8 @@
 
 struct name_index {
 	MDB_env *env;
-	MDB_dbi dbi;
+	MDB_dbi dbi;	/* the names */
+	MDB_dbi counts; /* USER -> its count_totals, saved at a clean stop */
 	size_t key_max;
 	MDB_txn *refill; /* while it is refilled at open: one transaction per batch */
 	unsigned refill_count;
@@ -106,13 +108,20 @@ int name_index_open(struct name_index **out, int rootfd, const char *root, bool 
 		rc = mdb_env_set_mapsize(n->env, MAP_SIZE);
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(n->env, 1024);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(n->env, 2);
 	/* No flush: the index is rebuilt after any exit that was not clean. */
 	if (rc == 0)
 		rc = mdb_env_open(n->env, path, MDB_NOSYNC | MDB_NOMETASYNC | MDB_NOTLS, 0600);
 	if (rc == 0)
 		rc = mdb_txn_begin(n->env, NULL, 0, &txn);
 	if (rc == 0)
-		rc = mdb_dbi_open(txn, NULL, 0, &n->dbi);
+		rc = mdb_dbi_open(txn, "names", MDB_CREATE, &n->dbi);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "counts", MDB_CREATE, &n->counts);
+	/* Counts are good only until the first change: loaded once, then dropped. */
+	if (rc == 0 && *rebuild)
+		rc = mdb_drop(txn, n->counts, 0);
 	if (rc == 0 && *rebuild) {
 		rc = mdb_drop(txn, n->dbi, 0);
 		if (rc == 0) {
@@ -412,6 +421,100 @@ int name_index_scan(struct name_index *n, const char *user, const struct name_in
 	if (cur)
 		mdb_cursor_close(cur);
 	if (txn)
+		mdb_txn_abort(txn);
+	return rc;
+}
+
+/* A user's totals as stored: five 64-bit numbers in this host's byte order (the
+ * file never leaves it, and is rebuilt when in doubt). */
+#define TOTALS_FIELDS 5
+/* The key whose presence says the counts were saved (no user name starts with '.'). */
+static const char SAVED_KEY[] = ".saved";
+
+static int save_one(const char *user, const struct count_totals *t, void *arg)
+{
+	MDB_txn *txn = ((void **)arg)[0];
+	const struct name_index *n = ((void **)arg)[1];
+	uint64_t v[TOTALS_FIELDS] = {t->files, t->chunks, t->bytes, t->chunks_need_repair,
+				     t->logical_bytes};
+	MDB_val k = {strlen(user), (void *)user}, d = {sizeof(v), v};
+	int rc = mdb_put(txn, n->counts, &k, &d, 0);
+
+	return rc == 0 ? 0 : lmdb_errno(rc);
+}
+
+int name_index_save_counts(struct name_index *n, struct counts *c)
+{
+	MDB_val k = {sizeof(SAVED_KEY) - 1, (void *)SAVED_KEY}, d = {1, "1"};
+	void *arg[2];
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(n->env, NULL, 0, &txn);
+
+	if (rc != 0)
+		return lmdb_errno(rc);
+	arg[0] = txn;
+	arg[1] = n;
+	rc = mdb_drop(txn, n->counts, 0);
+	rc = rc == 0 ? counts_each(c, save_one, arg) : lmdb_errno(rc);
+	if (rc == 0)
+		rc = mdb_put(txn, n->counts, &k, &d, 0) == 0 ? 0 : -EIO;
+	if (rc < 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	rc = mdb_txn_commit(txn);
+	return rc == 0 ? 0 : lmdb_errno(rc);
+}
+
+int name_index_load_counts(struct name_index *n, struct counts *c)
+{
+	MDB_val k = {sizeof(SAVED_KEY) - 1, (void *)SAVED_KEY}, d;
+	MDB_cursor *cur = NULL;
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(n->env, NULL, 0, &txn);
+
+	if (rc != 0)
+		return lmdb_errno(rc);
+	rc = mdb_get(txn, n->counts, &k, &d);
+	if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return -ENOENT;
+	}
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, n->counts, &cur);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+	while (rc == 0) {
+		char user[USER_MAX + 1];
+		uint64_t v[TOTALS_FIELDS];
+
+		if (((const char *)k.mv_data)[0] != '.') {
+			if (k.mv_size > USER_MAX || d.mv_size != sizeof(v)) {
+				rc = -EBADMSG;
+				break;
+			}
+			memcpy(user, k.mv_data, k.mv_size);
+			user[k.mv_size] = '\0';
+			memcpy(v, d.mv_data, sizeof(v));
+			rc = counts_set(c, user,
+					&(struct count_totals){v[0], v[1], v[2], v[3], v[4]});
+			if (rc < 0)
+				break;
+		}
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	else if (rc > 0)
+		rc = lmdb_errno(rc);
+	/* Good for this start only: the next one recounts unless this stop is clean. */
+	if (rc == 0)
+		rc = mdb_drop(txn, n->counts, 0) == 0 ? 0 : -EIO;
+	if (cur)
+		mdb_cursor_close(cur);
+	if (rc == 0)
+		rc = mdb_txn_commit(txn) == 0 ? 0 : -EIO;
+	else
 		mdb_txn_abort(txn);
 	return rc;
 }

@@ -110,6 +110,11 @@ struct name_index;
  * then name_index_refilled. 0 or -errno. */
 int name_index_open(struct name_index **out, int rootfd, const char *root, bool *rebuild);
 int name_index_refilled(struct name_index *n);
+/* The counts (counts.h), kept beside the names under the same rule: saved at a
+ * clean stop, loaded (into empty counts) at the next start if the index is
+ * trusted; -ENOENT when none were saved. Either is 0 or -errno. */
+int name_index_save_counts(struct name_index *n, struct counts *c);
+int name_index_load_counts(struct name_index *n, struct counts *c);
 /* Closes the index; with clean, flushed and marked clean first. NULL is fine. */
 void name_index_close(struct name_index *n, int rootfd, bool clean);
 /* Adds or replaces (user, name) -> hash; before the record is first written. */

@@ -1,6 +1,7 @@
 /* test_store_names.c: listings in name order from the store's name index, on real
  * files in a temporary folder: prefixes, pages, tombstones, names too long for an
- * index key, and the index rebuilt after an exit that was not clean. */
+ * index key, the index rebuilt after an exit that was not clean, and the counts
+ * kept across a clean stop. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
@@ -253,6 +255,103 @@ static void test_rebuild(const char *root)
 	nftw(saved, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Removes the record file of USER's file "f2" from root, behind the store's back. */
+static int remove_some_record(const char *root)
+{
+	unsigned char md[32];
+	char hex[65], path[256];
+
+	if (!EVP_Digest("f2", 2, md, NULL, EVP_sha256(), NULL))
+		return -1;
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	snprintf(path, sizeof(path), "%s/u/%s/%.2s/%s/meta", root, USER, hex, hex);
+	return unlink(path);
+}
+
+/* Whether the kept counts equal a count of every record, in all and for two users. */
+static bool counts_true(struct store *st)
+{
+	struct store_stats kept, walked, a, b;
+
+	if (store_stats(st, &kept) != 0 || store_stats_walk(st, &walked) != 0 ||
+	    store_user_stats(st, USER, &a) != 0 || store_user_stats(st, "other", &b) != 0)
+		return false;
+	return kept.files == walked.files && kept.chunks == walked.chunks &&
+	       kept.bytes == walked.bytes && kept.logical_bytes == walked.logical_bytes &&
+	       kept.chunks_need_repair == walked.chunks_need_repair &&
+	       a.files + b.files == kept.files && a.bytes + b.bytes == kept.bytes;
+}
+
+/* The counts saved at a clean stop are those loaded at the next start, and a start
+ * after any other stop counts again; either way they equal the records. */
+static void test_counts_kept(const char *root)
+{
+	struct store_stats before, after, user;
+	char path[256];
+	struct store *st = open_store(root);
+	const unsigned lacking[1] = {3};
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	for (unsigned i = 0; i < 20; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "f%u", i);
+		CHECK_EQ(put_name(st, i % 3 ? USER : "other", name, strlen(name), 100 + i), 0);
+	}
+	CHECK_EQ(store_delete(st, USER, "f1", 2, 200, lacking, 1), 0);
+	CHECK(counts_true(st));
+	CHECK_EQ(store_stats(st, &before), 0);
+	CHECK_EQ(before.files, 19);
+	CHECK_EQ(before.chunks_need_repair, 1);
+	store_close(st);
+
+	st = open_store(root);
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK_EQ(store_stats(st, &after), 0);
+	CHECK_EQ(after.files, before.files);
+	CHECK_EQ(after.bytes, before.bytes);
+	CHECK_EQ(after.logical_bytes, before.logical_bytes);
+	CHECK_EQ(after.chunks_need_repair, before.chunks_need_repair);
+	CHECK_EQ(store_user_stats(st, "other", &user), 0);
+	CHECK_EQ(user.files, 7);
+	CHECK(counts_true(st));
+	/* Changes after a clean start are counted on top of the loaded counts. */
+	CHECK_EQ(put_name(st, USER, "g", 1, 300), 0);
+	CHECK_EQ(store_delete(st, "other", "f0", 2, 301, NULL, 0), 0);
+	CHECK(counts_true(st));
+	store_close(st);
+
+	/* A stop that was not clean: counted again from the records. */
+	snprintf(path, sizeof(path), "%s/names/CLEAN", root);
+	CHECK_EQ(unlink(path), 0);
+	st = open_store(root);
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK_EQ(store_stats(st, &after), 0);
+	CHECK_EQ(after.files, before.files);
+	CHECK(counts_true(st));
+	store_close(st);
+
+	/* A clean start reads no record: a record removed behind the store's back is
+	 * still counted (which is why a folder edited by hand needs names/ removed). */
+	CHECK_EQ(remove_some_record(root), 0);
+	st = open_store(root);
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK_EQ(store_stats(st, &after), 0);
+	CHECK_EQ(after.files, before.files);
+	CHECK_EQ(store_stats_walk(st, &user), 0);
+	CHECK_EQ(user.files, before.files - 1);
+	store_close(st);
+}
+
 int main(void)
 {
 	char root[128];
@@ -268,6 +367,8 @@ int main(void)
 	test_long_names(root);
 	snprintf(root, sizeof(root), "%s/c", base);
 	test_rebuild(root);
+	snprintf(root, sizeof(root), "%s/d", base);
+	test_counts_kept(root);
 	nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return CHECK_DONE();
 }
