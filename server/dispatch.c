@@ -47,6 +47,7 @@ static const struct proc procs[] = {
 	 op_lookup_read),
     PROC(DFSPROC_VERIFIED, "verified", dfs_version_args, dfs_verified_res, op_verified),
     PROC(DFSPROC_LIST_NAMES, "list_names", dfs_list_names_args, dfs_list_names_res, op_list_names),
+    PROC(DFSPROC_TASKS, "tasks", dfs_cred_args, dfs_tasks_res, op_tasks),
 };
 
 /* Big enough for the largest argument and result structures above. */
@@ -78,6 +79,7 @@ union any_res {
 	dfs_lookup_read_res lookup_read;
 	dfs_list_res list;
 	dfs_list_names_res list_names;
+	dfs_tasks_res tasks;
 	dfs_status_res status;
 	dfs_verify_res verify;
 	dfs_verified_res verified;

@@ -25,6 +25,7 @@ void op_lookup(struct conn *cn, dfs_name_args *a, dfs_lookup_res *r);
 void op_lookup_read(struct conn *cn, dfs_lookup_read_args *a, dfs_lookup_read_res *r);
 void op_list(struct conn *cn, dfs_list_args *a, dfs_list_res *r);
 void op_list_names(struct conn *cn, dfs_list_names_args *a, dfs_list_names_res *r);
+void op_tasks(struct conn *cn, dfs_cred_args *a, dfs_tasks_res *r);
 void op_delete(struct conn *cn, dfs_delete_args *a, dfs_stat *r);
 void op_status(struct conn *cn, dfs_cred_args *a, dfs_status_res *r);
 void op_verify(struct conn *cn, dfs_version_args *a, dfs_verify_res *r);

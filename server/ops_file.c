@@ -1,10 +1,12 @@
-/* ops_file.c: COMMIT, ABORT, LOOKUP, LOOKUP_READ, LIST, LIST_NAMES, DELETE, VERIFY and STATUS. */
+/* ops_file.c: COMMIT, ABORT, LOOKUP, LOOKUP_READ, LIST, LIST_NAMES, DELETE, VERIFY, STATUS
+ * and TASKS. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "names.h"
 #include "ops.h"
+#include "scrub.h"
 #include "store.h"
 #include "users.h"
 #include "version.h"
@@ -230,6 +232,36 @@ void op_list_names(struct conn *cn, dfs_list_names_args *a, dfs_list_names_res *
 	r->dfs_list_names_res_u.ok.entries.entries_len = count;
 	r->dfs_list_names_res_u.ok.eof = eof;
 	r->status = DFS_OK;
+}
+
+void op_tasks(struct conn *cn, dfs_cred_args *a, dfs_tasks_res *r)
+{
+	struct scrub_progress p;
+	dfs_task *t;
+	char user[65];
+
+	r->status = op_authenticate(cn, &a->cred, user);
+	if (r->status != DFS_OK || cn->srv->scrub == NULL)
+		return;
+	t = calloc(1, sizeof(*t));
+	if (t)
+		t->name = strdup("scrub");
+	if (!t || !t->name) {
+		free(t);
+		r->status = DFS_ENOMEM;
+		return;
+	}
+	scrub_progress(cn->srv->scrub, &p);
+	t->running = p.running;
+	t->items_done = p.items_done;
+	t->items_total = p.items_total;
+	t->bytes_done = p.bytes_done;
+	t->bytes_total = p.bytes_total;
+	t->errors = p.corrupt;
+	t->started_s = p.pass_started_ns / 1000000000;
+	t->last_end_s = p.last_end_ns / 1000000000;
+	r->dfs_tasks_res_u.tasks.tasks_val = t;
+	r->dfs_tasks_res_u.tasks.tasks_len = 1;
 }
 
 void op_delete(struct conn *cn, dfs_delete_args *a, dfs_stat *r)

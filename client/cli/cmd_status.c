@@ -1,6 +1,7 @@
 /* cmd_status.c: dfs status [--json]: which servers are up, and how they fare. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -26,7 +27,7 @@ static void print_json(struct dfs_server_info *const *s, size_t n)
 		    ", \"space_free\": %llu, \"space_total\": %llu, \"files\": %llu, "
 		    "\"chunks\": %llu, \"bytes_stored\": %llu, \"chunks_need_repair\": %llu, "
 		    "\"bytes_read\": %llu, \"bytes_written\": %llu, \"reads\": %llu, "
-		    "\"logical_bytes\": %llu, \"quota_bytes\": %llu, \"quota_files\": %llu}",
+		    "\"logical_bytes\": %llu, \"quota_bytes\": %llu, \"quota_files\": %llu",
 		    (unsigned long long)s[i]->space_free, (unsigned long long)s[i]->space_total,
 		    (unsigned long long)s[i]->files, (unsigned long long)s[i]->chunks,
 		    (unsigned long long)s[i]->bytes_stored,
@@ -34,8 +35,46 @@ static void print_json(struct dfs_server_info *const *s, size_t n)
 		    (unsigned long long)s[i]->bytes_read, (unsigned long long)s[i]->bytes_written,
 		    (unsigned long long)s[i]->reads, (unsigned long long)s[i]->logical_bytes,
 		    (unsigned long long)s[i]->quota_bytes, (unsigned long long)s[i]->quota_files);
+		if (s[i]->has_scrub)
+			printf(
+			    ", \"scrub\": {\"running\": %s, \"items_done\": %llu, "
+			    "\"items_total\": %llu, \"bytes_done\": %llu, \"bytes_total\": %llu, "
+			    "\"corrupt\": %llu, \"started\": %lld, \"last_end\": %lld}",
+			    s[i]->scrub_running ? "true" : "false",
+			    (unsigned long long)s[i]->scrub_items_done,
+			    (unsigned long long)s[i]->scrub_items_total,
+			    (unsigned long long)s[i]->scrub_bytes_done,
+			    (unsigned long long)s[i]->scrub_bytes_total,
+			    (unsigned long long)s[i]->scrub_corrupt,
+			    (long long)s[i]->scrub_started_s, (long long)s[i]->scrub_last_end_s);
+		fputs("}", stdout);
 	}
 	fputs(n ? "\n]\n" : "]\n", stdout);
+}
+
+/* " scrub running 45% corrupt 0", " scrub done 2026-12-06 10:00 UTC corrupt 0" or
+ * " scrub never corrupt 0": where the server's own scrub stands. */
+static void print_scrub(const struct dfs_server_info *s)
+{
+	char when[32] = "";
+	time_t t = (time_t)s->scrub_last_end_s;
+	struct tm tm;
+
+	if (!s->has_scrub)
+		return;
+	if (s->scrub_running) {
+		uint64_t total = s->scrub_bytes_total ? s->scrub_bytes_total : 1;
+		uint64_t pct =
+		    s->scrub_bytes_done >= total ? 100 : s->scrub_bytes_done * 100 / total;
+
+		printf(" scrub running %llu%%", (unsigned long long)pct);
+	} else if (t > 0 && gmtime_r(&t, &tm)) {
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+		printf(" scrub done %s", when);
+	} else {
+		printf(" scrub never");
+	}
+	printf(" corrupt %llu", (unsigned long long)s->scrub_corrupt);
 }
 
 static void print_plain(struct dfs_server_info *const *s, size_t n, int verbose)
@@ -65,6 +104,7 @@ static void print_plain(struct dfs_server_info *const *s, size_t n, int verbose)
 		    (unsigned long long)s[i]->files, (unsigned long long)s[i]->chunks,
 		    (unsigned long long)s[i]->bytes_stored,
 		    (unsigned long long)s[i]->chunks_need_repair);
+		print_scrub(s[i]);
 		if (verbose)
 			printf(" read %llu written %llu reads %llu",
 			       (unsigned long long)s[i]->bytes_read,
@@ -175,8 +215,10 @@ const struct cli_command cli_cmd_status = {
     .help = "Print one line per configured server: DFS<n>, its address and 'up' or\n"
 	    "'down'. A server that is up is followed by its RPC program number, whether\n"
 	    "TLS is on, the round-trip time, its software version, free space, and the\n"
-	    "files, chunks and bytes it stores and its chunks that need repair (with\n"
-	    "-v also bytes read and written); one that is down by the reason. A last\n"
+	    "files, chunks and bytes it stores and its chunks that need repair, where\n"
+	    "its own scrub stands ('scrub running 45%', 'scrub done DATE' or 'scrub\n"
+	    "never', and the copies it found corrupt since it started) (with -v also\n"
+	    "bytes read and written); one that is down by the reason. A last\n"
 	    "line 'quota: USED of LIMIT bytes, FILES of LIMIT files' gives your usage\n"
 	    "(the whole sizes of your files) and the limits set by dfsadm quota.\n"
 	    "\n"

@@ -138,6 +138,14 @@ struct dfs_server_info {
 	/* The logged-in user's limits (0 = none) and usage: the whole sizes of
 	 * their live files, as this server counts them. */
 	uint64_t quota_bytes, quota_files, logical_bytes;
+	/* The server's own scrub of the copies it holds (has_scrub false: the server
+	 * does not say, being older or not logged in). Items are chunk copies; the
+	 * totals are what the current (or last) pass had to read when it began. */
+	bool has_scrub, scrub_running;
+	uint64_t scrub_items_done, scrub_items_total, scrub_bytes_done, scrub_bytes_total;
+	uint64_t scrub_corrupt;	  /* copies found corrupt since the server started */
+	int64_t scrub_started_s;  /* start of the current or last pass (Unix time); 0 none */
+	int64_t scrub_last_end_s; /* end of the last finished pass; 0 none */
 };
 struct dfs_server_list {
 	size_t count;

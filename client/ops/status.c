@@ -21,6 +21,36 @@ static void *list_block(size_t head_size, size_t n, size_t entry_size, void ***s
 	return block;
 }
 
+/* The server's scrub, from TASKS; a server older than TASKS, or one that fails
+ * it, leaves has_scrub false. */
+static void read_tasks(struct link *l, struct dfs_server_info *s)
+{
+	dfs_cred_args a = {.cred = l->cred};
+	dfs_tasks_res r;
+
+	memset(&r, 0, sizeof(r));
+	if (dfsproc_tasks_1(&a, &r, l->clnt[0]) != RPC_SUCCESS) {
+		xdr_free((xdrproc_t)xdr_dfs_tasks_res, (char *)&r);
+		return;
+	}
+	for (u_int i = 0; r.status == DFS_OK && i < r.dfs_tasks_res_u.tasks.tasks_len; i++) {
+		const dfs_task *t = &r.dfs_tasks_res_u.tasks.tasks_val[i];
+
+		if (t->name == NULL || strcmp(t->name, "scrub") != 0)
+			continue;
+		s->has_scrub = true;
+		s->scrub_running = t->running;
+		s->scrub_items_done = t->items_done;
+		s->scrub_items_total = t->items_total;
+		s->scrub_bytes_done = t->bytes_done;
+		s->scrub_bytes_total = t->bytes_total;
+		s->scrub_corrupt = t->errors;
+		s->scrub_started_s = t->started_s;
+		s->scrub_last_end_s = t->last_end_s;
+	}
+	xdr_free((xdrproc_t)xdr_dfs_tasks_res, (char *)&r);
+}
+
 int dfs_status(struct dfs_client *c, struct dfs_server_list **out)
 {
 	unsigned n = c->conf.nservers;
@@ -70,6 +100,7 @@ int dfs_status(struct dfs_client *c, struct dfs_server_list **out)
 		s->quota_files = r.dfs_status_res_u.ok.quota_files;
 		s->logical_bytes = r.dfs_status_res_u.ok.logical_bytes;
 		xdr_free((xdrproc_t)xdr_dfs_status_res, (char *)&r);
+		read_tasks(l, s);
 	}
 	*out = list;
 	return 0;

@@ -89,6 +89,17 @@ idle=$(third "$bad" "$other")
 cluster stop "$idle"
 scrub_now "$other"
 assert_eq 0 "$(metric "$other" dfs_scrub_corrupt_copies_total)" "corrupt copies on $other"
+# (A login with every server up would catch up and rewrite the copy: $idle is down.)
+line=$( (dfs_s status || true) | grep "^DFS$bad ")
+[[ $line =~ " scrub done "[0-9]{4}-[0-9]{2}-[0-9]{2}" "[0-9:]{5}" UTC corrupt 1" ]] ||
+	fail "dfs status does not show server $bad's finished pass and its corrupt copy: $line"
+dfs_s status --json >"$T/status.json" || true
+python3 - "$T/status.json" "$bad" <<'PY' || fail "dfs status --json lacks server $bad's scrub"
+import json, sys
+s = [x for x in json.load(open(sys.argv[1])) if x["server"] == int(sys.argv[2])][0]["scrub"]
+assert s["running"] is False and s["corrupt"] == 1, s
+assert s["last_end"] > 0 and s["items_done"] > 0 and s["items_total"] > 0, s
+PY
 read -r state when <<<"$(copy_state a 1 "$bad")"
 assert_eq corrupt "$state" "the quarantined copy"
 read -r state when <<<"$(copy_state a 1 "$other")"
@@ -97,7 +108,7 @@ assert_eq good "$state" "the other copy"
 must dfs_s stat a
 assert_contains "$OUT" "DFS$bad corrupt"
 assert_contains "$OUT" "DFS$other good (verified "
-ok "dfs stat: the bad copy is corrupt, the other good (verified TIME)"
+ok "dfs stat: the bad copy is corrupt, the other good (verified TIME); dfs status shows the passes"
 
 must dfs_s get a -o "$T/a.out"
 assert_file_eq "$T/a" "$T/a.out"
@@ -172,6 +183,9 @@ cluster start 2
 cluster scrub 2
 wait_metric 2 dfs_scrub_pass_copies_done 6
 assert_eq 1 "$(metric 2 dfs_scrub_running)" "a pass under way"
+line=$( (dfs_s status || true) | grep "^DFS2 ")
+[[ $line =~ " scrub running "[0-9]+"% corrupt 0" ]] ||
+	fail "dfs status does not show server 2's pass under way: $line"
 started=$(metric 2 dfs_scrub_pass_start_time_seconds)
 passes=$(metric 2 dfs_scrub_passes_total)
 cluster stop 2
