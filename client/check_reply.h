@@ -59,6 +59,16 @@ struct list_guard {
 int check_list_page(struct list_guard *g, const dfs_list_ok *page, const char *cookie,
 		    u_int cookie_len, const char **why);
 
+/* Checks one LIST_NAMES page, answering a call with prefix, after and max:
+ * at most max records, their names strictly ascending, each beginning with
+ * prefix and after `after` (when not empty); a page that is not the last
+ * lists some name (else the list would not advance); and no server sends more
+ * than LIST_PAGES_MAX pages or LIST_ENTRIES_MAX records. 0, or -EPROTO with
+ * *why set. */
+int check_names_page(struct list_guard *g, const dfs_list_names_ok *page, const char *prefix,
+		     u_int prefix_len, const char *after, u_int after_len, unsigned max,
+		     const char **why);
+
 /* Writes name (len bytes) into buf for a message, with every byte that is not
  * printable ASCII or part of valid UTF-8, and every control character, shown
  * as \xNN; cut with "..." to fit len bytes (at least 4). Returns buf. */

@@ -1,23 +1,44 @@
-/* cmd_list.c: dfs list [PREFIX] [-l] [--json]: the user's files. */
+/* cmd_list.c: dfs list [PREFIX] [-l] [--limit N] [--json]: the user's files. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
+/* The getopt code of --limit, above the CLI_OPT_ codes of cli.h. */
+enum { LIST_OPT_LIMIT = 0x1000 };
+
+static const struct option list_longopts[] = {
+    {"limit", required_argument, NULL, LIST_OPT_LIMIT},
+    {NULL, 0, NULL, 0},
+};
+
 struct list_opts {
 	bool longfmt;
+	size_t limit; /* 0: all */
 };
 
 static int list_option(struct cli *cli, void *ctx, int opt, const char *arg)
 {
 	struct list_opts *o = ctx;
+	unsigned long long n;
+	char *end;
 
 	(void)cli;
-	(void)arg;
-	if (opt != 'l')
+	if (opt == 'l') {
+		o->longfmt = true;
+		return 0;
+	}
+	if (opt != LIST_OPT_LIMIT)
 		return cli_usage_error(&cli_cmd_list, "unexpected option");
-	o->longfmt = true;
+	errno = 0;
+	n = strtoull(arg, &end, 10);
+	if (arg[0] < '0' || arg[0] > '9' || *end || errno || n == 0 || n > SIZE_MAX)
+		return cli_usage_error(&cli_cmd_list,
+				       "--limit wants a whole number of files, 1 or more, not '%s'",
+				       arg);
+	o->limit = (size_t)n;
 	return 0;
 }
 
@@ -131,7 +152,7 @@ static void print_plain(const struct dfs_file_list *l)
 static int list_main(struct cli *cli, int argc, char **argv)
 {
 	struct list_opts o = {0};
-	struct dfs_file_list *l = NULL, shown = {0};
+	struct dfs_file_list *l = NULL;
 	char **ops = NULL;
 	int n = 0, rc, status = CLI_EXIT_OK;
 
@@ -147,38 +168,20 @@ static int list_main(struct cli *cli, int argc, char **argv)
 		status = rc;
 		goto out;
 	}
-	rc = dfs_list(cli->client, &l);
+	rc = dfs_list_prefix(cli->client, n == 1 ? ops[0] : NULL, o.limit, &l);
 	cli_progress_done(cli);
 	if (rc < 0) {
 		cli_error(cli, "list: %s", cli_reason(cli, rc));
 		status = cli_exit_for(rc);
 		goto out;
 	}
-	/* The servers list every file of the user; the prefix is applied here. */
-	shown = *l;
-	if (n == 1) {
-		size_t len = strlen(ops[0]);
-
-		shown.count = 0;
-		shown.files = calloc(l->count + 1, sizeof(*shown.files));
-		if (!shown.files) {
-			cli_error(cli, "list: out of memory");
-			status = CLI_EXIT_FAIL;
-			goto out;
-		}
-		for (size_t i = 0; i < l->count; i++)
-			if (strncmp(l->files[i]->name, ops[0], len) == 0)
-				shown.files[shown.count++] = l->files[i];
-	}
 	if (cli->json)
-		print_json(&shown);
+		print_json(l);
 	else if (o.longfmt)
-		print_long(&shown);
+		print_long(l);
 	else
-		print_plain(&shown);
+		print_plain(l);
 out:
-	if (l && shown.files != l->files)
-		free(shown.files);
 	dfs_file_list_free(l);
 	cli_close(cli);
 	free(ops);
@@ -188,7 +191,7 @@ out:
 const struct cli_command cli_cmd_list = {
     .name = "list",
     .summary = "list your files",
-    .usage = "[PREFIX] [-l] [--json]",
+    .usage = "[PREFIX] [-l] [--limit N] [--json]",
     .help = "List your files, merged from every server that answers, one a line: the\n"
 	    "name, a space, the size in bytes; ' (degraded)' follows when some chunk has\n"
 	    "fewer than two good copies and ' (unreadable)' when some chunk has none on\n"
@@ -203,7 +206,9 @@ const struct cli_command cli_cmd_list = {
 	    "            'survives:4' (only the loss of server 4), or 'survives:none'\n"
 	    "  --json    a JSON array of objects: name, size, version, mtime, mtime_ns,\n"
 	    "            copies, holders (the servers holding each chunk), survives\n"
-	    "            (the servers whose loss it survives), readable, degraded",
+	    "            (the servers whose loss it survives), readable, degraded\n"
+	    "  --limit N only the first N files in name order",
     .shortopts = "l",
+    .longopts = list_longopts,
     .run = list_main,
 };

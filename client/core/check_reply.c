@@ -164,6 +164,51 @@ int check_list_page(struct list_guard *g, const dfs_list_ok *page, const char *c
 	return 0;
 }
 
+/* Bytewise order of two names, the shorter first when one begins the other. */
+static int name_order(const char *a, u_int alen, const char *b, u_int blen)
+{
+	int d = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (d)
+		return d;
+	return alen == blen ? 0 : alen < blen ? -1 : 1;
+}
+
+int check_names_page(struct list_guard *g, const dfs_list_names_ok *page, const char *prefix,
+		     u_int prefix_len, const char *after, u_int after_len, unsigned max,
+		     const char **why)
+{
+	const dfs_file_info *v = page->entries.entries_val;
+	u_int n = page->entries.entries_len;
+
+	if (why)
+		*why = NULL;
+	g->pages++;
+	g->entries += n;
+	if (g->pages > LIST_PAGES_MAX)
+		return bad(why, "its list did not end after 10000 pages");
+	if (g->entries > LIST_ENTRIES_MAX)
+		return bad(why, "its list did not end after 1000000 records");
+	if (n > max)
+		return bad(why, "its list sent more records than asked for");
+	if (n == 0 && !page->eof)
+		return bad(why, "its list does not advance");
+	for (u_int i = 0; i < n; i++) {
+		const dfs_name *name = &v[i].name;
+
+		if (name->dfs_name_len < prefix_len ||
+		    memcmp(name->dfs_name_val, prefix, prefix_len) != 0)
+			return bad(why, "its list sent a name without the prefix asked for");
+		if (i == 0 && after_len &&
+		    name_order(name->dfs_name_val, name->dfs_name_len, after, after_len) <= 0)
+			return bad(why, "its list does not advance");
+		if (i > 0 && name_order(v[i - 1].name.dfs_name_val, v[i - 1].name.dfs_name_len,
+					name->dfs_name_val, name->dfs_name_len) >= 0)
+			return bad(why, "its list is not in name order");
+	}
+	return 0;
+}
+
 /* Length of the well-formed UTF-8 sequence at p (at most avail bytes) that is
  * not a control character, or 0. */
 static size_t printable_utf8(const unsigned char *p, size_t avail)

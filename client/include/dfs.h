@@ -121,6 +121,13 @@ struct dfs_file_list {
 };
 /* The user's files, sorted by name, merged from every server that answers. */
 DFS_API int dfs_list(struct dfs_client *c, struct dfs_file_list **out);
+/* dfs_list of the files whose names begin with prefix (byte for byte; NULL or
+ * "" for all), only the first limit of them in name order (0: no limit); the
+ * servers send only those names (older servers send all, and the rest are
+ * dropped). -ENAMETOOLONG for a prefix longer than a name can be. Free *out
+ * with dfs_file_list_free. */
+DFS_API int dfs_list_prefix(struct dfs_client *c, const char *prefix, size_t limit,
+			    struct dfs_file_list **out);
 DFS_API void dfs_file_list_free(struct dfs_file_list *list);
 
 struct dfs_server_info {

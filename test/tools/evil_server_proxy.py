@@ -8,13 +8,14 @@ Listens on 127.0.0.1 and relays each connection to a server, record by record
                     (up to DFS_BLOCK_MAX), with the lengths fixed to match
   pad-lookup-read   the same for the chunk bytes of every LOOKUP_READ reply that
                     has some
-  loop-list         the first LIST reply of a connection says there is more to
-                    come, and every later LIST call on it gets that same page back
-                    (same position, never the end), without reaching the server
-  loop-list-advance the same, but every page names a new position
-  bad-names         every name in LIST, LOOKUP and LOOKUP_READ replies gets a
-                    terminal escape sequence appended
-  forge-tombstone   every record in LIST, LOOKUP and LOOKUP_READ replies is
+  loop-list         the first LIST (or LIST_NAMES) reply of a connection says there
+                    is more to come, and every later call on it gets that same page
+                    back (same position, never the end), without reaching the server
+  loop-list-advance the same, but every page names a new position (LIST_NAMES: a
+                    page of one made-up tombstone, named zz/N)
+  bad-names         every name in LIST, LIST_NAMES, LOOKUP and LOOKUP_READ replies
+                    gets a terminal escape sequence appended
+  forge-tombstone   every record in LIST, LIST_NAMES, LOOKUP and LOOKUP_READ replies is
                     replaced by a tombstone a day newer than the proxy's start
                     (the real record becomes its previous one; no bytes sent)
   forge-tombstone-marks
@@ -41,7 +42,7 @@ from older_server_proxy import framed, read_record, serve_forever  # noqa: E402
 
 CALL, REPLY = 0, 1
 MSG_ACCEPTED, SUCCESS = 0, 0
-LOGIN_BEGIN, READ, LOOKUP, LIST, LOOKUP_READ = 1, 9, 10, 11, 18
+LOGIN_BEGIN, READ, LOOKUP, LIST, LOOKUP_READ, LIST_NAMES = 1, 9, 10, 11, 18, 20
 BLOCK_MAX = 1048576
 COOKIE_SIZE = 64
 MODES = ("pad-read", "pad-lookup-read", "loop-list", "loop-list-advance", "bad-names",
@@ -159,7 +160,7 @@ class Proxy:
             out = rename_file_infos(body, pos, 1)
             if n:
                 out = rename_file_infos(out, skip_file_info(out, pos) + 4, n)
-        elif proc == LIST and self.mode == "bad-names":
+        elif proc in (LIST, LIST_NAMES) and self.mode == "bad-names":
             (n,) = struct.unpack_from(">I", body, pos)
             out = rename_file_infos(body, pos + 4, n)
         elif proc == LOGIN_BEGIN and self.mode == "many-iterations":
@@ -170,7 +171,8 @@ class Proxy:
                 first = head + b",i=10000000"
                 out = (body[:pos + 8] + struct.pack(">I", len(first)) + first +
                        b"\0" * (padded(len(first)) - len(first)))
-        elif proc in (LOOKUP, LOOKUP_READ, LIST) and self.mode.startswith("forge-tombstone"):
+        elif (proc in (LOOKUP, LOOKUP_READ, LIST, LIST_NAMES) and
+              self.mode.startswith("forge-tombstone")):
             out = self.forge(proc, body, pos)
         elif proc == LIST and self.mode.startswith("loop-list"):
             (n,) = struct.unpack_from(">I", body, pos)
@@ -180,6 +182,14 @@ class Proxy:
             # The page up to its cookie; the rest is made up for each answer.
             conn["page"] = body[:pos]
             out = self.loop_page(conn, body[:4])
+        elif proc == LIST_NAMES and self.mode.startswith("loop-list"):
+            conn["names_head"] = body[:pos - 4]  # up to the status
+            (n,) = struct.unpack_from(">I", body, pos)
+            pos += 4
+            for _ in range(n):
+                pos = skip_file_info(body, pos)
+            conn["names_page"] = body[:pos]  # without eof
+            out = self.loop_names_page(conn, body[:4])
         if out is None:
             return body
         self.count(proc)
@@ -189,7 +199,7 @@ class Proxy:
         """body with every record replaced by a forged tombstone."""
         lacking = ([k for k in range(1, NSERVERS + 1) if k != self.me]
                    if self.mode.endswith("-marks") else [])
-        if proc == LIST:
+        if proc in (LIST, LIST_NAMES):
             (n,) = struct.unpack_from(">I", body, pos)
             out, at = body[:pos + 4], pos + 4
             for _ in range(n):
@@ -215,6 +225,15 @@ class Proxy:
         return (xid + conn["page"][4:] + struct.pack(">I", COOKIE_SIZE) + cookie +
                 struct.pack(">I", 0))
 
+    def loop_names_page(self, conn, xid):
+        conn["name_pages"] = conn.get("name_pages", 0) + 1
+        if self.mode == "loop-list":
+            return xid + conn["names_page"][4:] + struct.pack(">I", 0)
+        name = b"zz/%08d" % conn["name_pages"]
+        opaque = struct.pack(">I", len(name)) + name + b"\0" * (padded(len(name)) - len(name))
+        return (xid + conn["names_head"][4:] + struct.pack(">II", 0, 1) +
+                forged_tombstone(opaque, 0, []) + struct.pack(">I", 0))
+
     def serve(self, client):
         server = socket.create_connection(("127.0.0.1", self.server_port))
         for s in (client, server):
@@ -233,6 +252,11 @@ class Proxy:
                 if mtype == CALL and proc == LIST and "page" in conn:
                     with to_client:
                         client.sendall(framed(self.loop_page(conn, msg[:4])))
+                    self.count(proc)
+                    continue
+                if mtype == CALL and proc == LIST_NAMES and "names_page" in conn:
+                    with to_client:
+                        client.sendall(framed(self.loop_names_page(conn, msg[:4])))
                     self.count(proc)
                     continue
                 with self.lock:
@@ -257,7 +281,7 @@ class Proxy:
                 (xid,) = struct.unpack_from(">I", msg, 0)
                 with self.lock:
                     proc = conn["procs"].pop(xid, None)
-                if proc in (LOGIN_BEGIN, READ, LOOKUP, LIST, LOOKUP_READ):
+                if proc in (LOGIN_BEGIN, READ, LOOKUP, LIST, LOOKUP_READ, LIST_NAMES):
                     msg = self.rewrite(proc, msg, conn)
                 with to_client:
                     client.sendall(framed(msg))
