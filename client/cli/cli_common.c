@@ -667,17 +667,44 @@ void cli_free_names(char **names, int n)
 	free(names);
 }
 
+/* The longest start that every item's name shares (allocated; "" when none do),
+ * so that one listing by prefix covers them all. NULL when out of memory. */
+static char *common_start(const struct cli_item *items, int n)
+{
+	const char *first = NULL;
+	size_t len = 0;
+
+	for (int i = 0; i < n; i++) {
+		size_t k = 0;
+
+		if (!items[i].ok)
+			continue;
+		if (!first) {
+			first = items[i].name;
+			len = strlen(first);
+			continue;
+		}
+		while (k < len && items[i].name[k] == first[k])
+			k++;
+		len = k;
+	}
+	return strndup(first ? first : "", len);
+}
+
 int cli_folder_names(struct cli *cli, const char *verb, const struct cli_item *items, int n,
 		     char ***out, int *nout, int *status)
 {
 	struct dfs_file_list *l = NULL;
 	bool *found = NULL;
-	char **names = NULL;
+	char **names = NULL, *start;
 	int rc, count = 0;
 
 	*out = NULL;
 	*nout = 0;
-	rc = dfs_list(cli->client, &l);
+	start = common_start(items, n);
+	/* The servers send only the names under the folders' common start. */
+	rc = start ? dfs_list_prefix(cli->client, start, 0, &l) : -ENOMEM;
+	free(start);
 	cli_progress_done(cli);
 	if (rc < 0) {
 		cli_error(cli, "%s: cannot list the files: %s", verb, cli_reason(cli, rc));
