@@ -20,6 +20,7 @@
 #include <xxhash.h>
 
 #include "counts.h"
+#include "log.h"
 #include "dirsync.h"
 #include "hex.h"
 #include "names.h"
@@ -258,6 +259,14 @@ static int load_or_count(struct store *st, bool rebuild)
 	rc = walk_folders(st, count_folder, &rebuild);
 	if (rc >= 0 && rebuild)
 		rc = name_index_refilled(st->names);
+	if (rc >= 0 && rebuild) {
+		struct count_totals t;
+
+		counts_all(st->counts, &t);
+		log_info("the name index was not closed cleanly: refilled from the records "
+			 "(%" PRIu64 " live files)",
+			 t.files);
+	}
 	return rc;
 }
 

@@ -166,6 +166,7 @@ names() {
 	sed -E 's/ [0-9]+( \((degraded|unreadable)\))?$//' <<<"$1"
 }
 
+rebuilt=$(grep -c 'the name index was not closed cleanly' "$C/logs/dfsd-2.log" || true)
 cluster kill 2
 run dfs_s list
 assert_eq 0 "$RC" "exit status of dfs list with server 2 down"
@@ -185,6 +186,17 @@ done
 ok "with a server down the listing is complete; PREFIX and --limit still match it"
 
 cluster start 2
+# Killed, so its name index was not closed cleanly: rebuilt at start from the records, and
+# complete (it sends every record under a prefix, as the others do).
+assert_eq $((rebuilt + 1)) "$(grep -c 'the name index was not closed cleanly: refilled from the records' \
+	"$C/logs/dfsd-2.log")" "server 2's name index rebuilds after it was killed"
+if [[ -n $(listed 2) ]]; then
+	before=$(listed 2)
+	must dfs_s list many/
+	assert_eq 270 "$(wc -l <<<"$OUT")" "files of list many/ after server 2 restarted"
+	(($(listed 2) - before >= 270)) || fail "server 2 sent $(($(listed 2) - before)) records for many/"
+fi
+ok "a server killed and started again rebuilds its name index and lists in full"
 
 # Older servers, as during a rolling upgrade: proxies answer LIST_NAMES as a server without
 # it does (PROC_UNAVAIL) and relay every other call. With server 3 behind one, and then
