@@ -38,22 +38,33 @@ static void on_sigint(int sig)
 	interrupted = 1;
 }
 
+static char *remote_names_prefix; /* what the names loaded begin with */
+
 static void forget_remote_names(void)
 {
 	dfs_file_list_free(remote_names);
 	remote_names = NULL;
 	remote_names_loaded = false;
+	free(remote_names_prefix);
+	remote_names_prefix = NULL;
 }
 
 /* Fetches the user's names once per command line, without events: a
  * warning printed in the middle of the line being edited would garble it. */
-static void load_remote_names(void)
+static void load_remote_names(const char *prefix)
 {
-	if (remote_names_loaded || !completing || !completing->client)
+	if (remote_names_loaded && remote_names_prefix &&
+	    strncmp(prefix, remote_names_prefix, strlen(remote_names_prefix)) == 0)
+		return;
+	forget_remote_names();
+	if (!completing || !completing->client)
 		return;
 	remote_names_loaded = true;
+	remote_names_prefix = strdup(prefix);
+	/* Only the names that begin with what is typed: the servers send no more. */
 	dfs_set_event_handler(completing->client, NULL, NULL);
-	if (dfs_list(completing->client, &remote_names) < 0)
+	if (!remote_names_prefix ||
+	    dfs_list_prefix(completing->client, prefix, 0, &remote_names) < 0)
 		remote_names = NULL;
 	cli_attach_events(completing);
 }
@@ -127,7 +138,8 @@ static char *name_generator(const char *text, int state)
 		free(last);
 		last = NULL;
 		typed = unescape_word(text);
-		load_remote_names();
+		if (typed)
+			load_remote_names(typed);
 	}
 	if (!typed)
 		return NULL;
