@@ -1,4 +1,4 @@
-/* mount_fs.c: dfs mount's FUSE operations: the tree, folders and reads in windows. */
+/* mount_fs.c: dfs mount's FUSE operations: the tree, folders, opening files. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -31,6 +31,9 @@ static void fill_stat(struct mount_state *m, const struct tree_entry *e, struct 
 	memset(st, 0, sizeof(*st));
 	st->st_uid = m->uid;
 	st->st_gid = m->gid;
+	/* cp, cat and the like size their buffers by this: one FUSE request moves
+	 * up to max_write (max_read) bytes instead of 128 KiB. */
+	st->st_blksize = MOUNT_IO_SIZE;
 	if (e->kind == TREE_DIR) {
 		/* Folders are not stored: they show when the mount started. */
 		st->st_mode = S_IFDIR | 0755;
@@ -152,103 +155,9 @@ static int fs_rmdir(const char *path)
 
 static int fs_open(const char *path, struct fuse_file_info *fi)
 {
-	struct mount_state *m = state();
-	const char *name = name_of(path);
-	struct mount_file *f;
-	int rc;
-
-	if ((fi->flags & O_ACCMODE) == O_RDONLY) {
-		struct dfs_client *c;
-
-		f = calloc(1, sizeof(*f));
-		if (!f || !(f->name = strdup(name))) {
-			free(f);
-			return -ENOMEM;
-		}
-		pthread_mutex_init(&f->lock, NULL);
-		f->fd = -1;
-		c = pool_get(m);
-		rc = dfs_open(c, name, &f->reader);
-		if (rc < 0 && rc != -ENOENT)
-			mount_log(m, "opening %s: %s", name, dfs_last_error(c));
-		pool_put(m, c);
-		if (rc < 0) {
-			mount_file_free(f);
-			return fs_errno(rc);
-		}
-		fi->fh = (uintptr_t)f;
-		return 0;
-	}
-	return mount_open_write(m, name, fi->flags, fi);
-}
-
-/* Copies what the window holds of [off, off + size) into buf; the count. */
-static size_t from_window(const struct mount_file *f, char *buf, size_t size, uint64_t off)
-{
-	size_t n;
-
-	if (!f->win || off < f->win_off || off >= f->win_off + f->win_len)
-		return 0;
-	n = (size_t)(f->win_off + f->win_len - off);
-	if (n > size)
-		n = size;
-	memcpy(buf, f->win + (off - f->win_off), n);
-	return n;
-}
-
-static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
-{
-	struct mount_state *m = state();
-	struct mount_file *f = file_of(fi);
-	uint64_t fsize, pos = (uint64_t)off;
-	size_t done = 0;
-	int rc = 0;
-
-	(void)path;
-	if (f->fd >= 0) {
-		ssize_t r = pread(f->fd, buf, size, off);
-
-		return r < 0 ? -errno : (int)r;
-	}
-	pthread_mutex_lock(&f->lock);
-	dfs_reader_info(f->reader, &fsize, NULL, NULL);
-	if (!f->win)
-		f->win = malloc(MOUNT_WINDOW);
-	if (!f->win)
-		rc = -ENOMEM;
-	while (!rc && done < size && pos + done < fsize) {
-		size_t n = from_window(f, buf + done, size - done, pos + done);
-
-		if (n == 0) {
-			/* Read ahead: the window from here, fetched at once. */
-			struct dfs_client *c = pool_get(m);
-			uint64_t at = pos + done;
-			size_t want =
-			    fsize - at < MOUNT_WINDOW ? (size_t)(fsize - at) : MOUNT_WINDOW;
-			size_t got = 0;
-
-			f->win_len = 0;
-			rc = dfs_pread(c, f->reader, f->win, want, at, &got);
-			if (rc < 0)
-				mount_log(m, "reading %s: %s", f->name, dfs_last_error(c));
-			pool_put(m, c);
-			if (rc == 0 && got == 0)
-				break;
-			f->win_off = at;
-			f->win_len = got;
-			/* The bytes before a failure are good; the failure comes back
-			 * when the read reaches it. */
-			if (got > 0)
-				rc = 0;
-			continue;
-		}
-		done += n;
-	}
-	pthread_mutex_unlock(&f->lock);
-	/* Never a short count: the kernel takes one for the end of the file. */
-	if (rc < 0)
-		return fs_errno(rc);
-	return (int)done;
+	if ((fi->flags & O_ACCMODE) == O_RDONLY)
+		return mount_open_read(state(), name_of(path), fi);
+	return mount_open_write(state(), name_of(path), fi->flags, fi);
 }
 
 /* Modes, owners and times are not kept: a file's time is when it was stored. */
@@ -284,9 +193,13 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* One read in flight per open file, in increasing offsets: a file read
+	 * in order is fetched in order, so its chunks' checksums are checked,
+	 * and the window fetched ahead is the one the next reads need. */
+	conn->want &= ~(unsigned)FUSE_CAP_ASYNC_READ;
 	/* Bigger requests: fewer trips through the kernel per window and per store. */
-	conn->max_readahead = 1u << 20;
-	conn->max_write = 1u << 20;
+	conn->max_readahead = MOUNT_IO_SIZE;
+	conn->max_write = MOUNT_IO_SIZE;
 	cfg->entry_timeout = MOUNT_LIST_TTL;
 	cfg->attr_timeout = MOUNT_LIST_TTL;
 	cfg->negative_timeout = 0;
@@ -304,7 +217,7 @@ const struct fuse_operations mount_operations = {
     .rmdir = fs_rmdir,
     .open = fs_open,
     .create = mount_create,
-    .read = fs_read,
+    .read = mount_read,
     .write = mount_write,
     .flush = mount_flush,
     .fsync = mount_fsync,

@@ -23,8 +23,28 @@
 #define MOUNT_RELOGIN_S 10.0
 /* Files kept staged after they were stored, for a rename that follows. */
 #define MOUNT_RECENT 4
+/* The largest FUSE read and write request, and the block size files show. */
+#define MOUNT_IO_SIZE (1u << 20)
 /* Bytes fetched at once for a read of a file open for reading only. */
 #define MOUNT_WINDOW (4u << 20)
+
+/* Files up to this size are read without a window: they come whole with
+ * their records when opened. */
+#define MOUNT_SMALL (256u << 10)
+/* Window buffers of all files open for reading, at most (memory: this many
+ * times MOUNT_WINDOW); past it a file reads without windows. */
+#define MOUNT_READ_BUFFERS 6
+
+/* Bytes [off, off + len) of a file open for reading, fetched at once; the
+ * fetch asked for want bytes and failed with err after len when err < 0. */
+struct read_window {
+	char *buf; /* MOUNT_WINDOW bytes, or NULL */
+	uint64_t off;
+	size_t len, want;
+	int err;
+	bool fetching; /* by the fetcher thread, which owns it meanwhile */
+	bool valid;    /* holds what off, len and err say */
+};
 
 /* A file open through the mount. */
 struct mount_file {
@@ -35,11 +55,17 @@ struct mount_file {
 	char path[PATH_MAX];
 	bool dirty;  /* written since it was last stored */
 	bool append; /* O_APPEND: every write goes to the end */
-	/* Open for reading only: the pinned version and the bytes of one window. */
+	/* Open for reading only: the pinned version, the window being read and
+	 * the one after it, fetched ahead while reads go on in order. */
 	struct dfs_reader *reader;
-	char *win;
-	uint64_t win_off;
-	size_t win_len;
+	struct mount_state *m;
+	struct read_window win[2];
+	pthread_t fetcher;
+	bool joinable; /* fetcher started and not joined */
+	pthread_cond_t fetched;
+	/* A failed fetch: reads of [bad_off, bad_end) fail with bad_err. */
+	uint64_t bad_off, bad_end;
+	int bad_err;
 	struct mount_file *next; /* in mount_state.open_files, when fd >= 0 */
 };
 
@@ -66,6 +92,8 @@ struct mount_state {
 	atomic_bool servers_down; /* some client found a server down */
 	double last_login;	  /* monotonic seconds */
 	bool relogging, swapping;
+
+	atomic_uint read_buffers; /* window buffers in use */
 
 	char cache_dir[PATH_MAX - 32]; /* staged files, mode 0700 */
 	bool foreground;
@@ -133,6 +161,12 @@ void tree_free(struct mount_state *m);
 extern const struct fuse_operations mount_operations;
 /* Logs a failure: on stderr in the foreground, else to syslog. */
 void mount_log(struct mount_state *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* mount_read.c: files open for reading only, read through windows. */
+int mount_open_read(struct mount_state *m, const char *name, struct fuse_file_info *fi);
+int mount_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi);
+/* Waits for a fetch in flight and frees the windows (before freeing f). */
+void mount_read_end(struct mount_file *f);
 
 /* mount_write.c: files open for writing (staged, stored on flush) and the
  * operations that change files. */

@@ -63,8 +63,8 @@ void mount_file_free(struct mount_file *f)
 		close(f->fd);
 		unlink(f->path);
 	}
+	mount_read_end(f);
 	dfs_close(f->reader);
-	free(f->win);
 	free(f->name);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
@@ -97,11 +97,56 @@ static int store(struct mount_state *m, struct mount_file *f)
 	return fs_errno(rc);
 }
 
+/* The kept staged copy of name, taken out of the list, or NULL. */
+static struct mount_file *take_recent(struct mount_state *m, const char *name)
+{
+	struct mount_file *f = NULL;
+
+	pthread_mutex_lock(&m->tree_lock);
+	for (unsigned i = 0; i < MOUNT_RECENT && !f; i++)
+		if (m->recent[i] && strcmp(m->recent[i]->name, name) == 0) {
+			f = m->recent[i];
+			memmove(&m->recent[i], &m->recent[i + 1],
+				(MOUNT_RECENT - 1 - i) * sizeof(m->recent[0]));
+			m->recent[MOUNT_RECENT - 1] = NULL;
+		}
+	pthread_mutex_unlock(&m->tree_lock);
+	return f;
+}
+
+/* Frees the kept copy of name, if any: a file being replaced or deleted makes
+ * it stale, and its disk space and page cache serve the next staged file. */
+static void drop_recent(struct mount_state *m, const char *name)
+{
+	struct mount_file *f = take_recent(m, name);
+
+	if (f)
+		mount_file_free(f);
+}
+
+/* Keeps a stored file staged for a rename that may follow (one copy per name);
+ * frees the oldest kept. */
+static void keep_recent(struct mount_state *m, struct mount_file *f)
+{
+	struct mount_file *old;
+
+	drop_recent(m, f->name);
+	pthread_mutex_lock(&m->tree_lock);
+	old = m->recent[MOUNT_RECENT - 1];
+	memmove(&m->recent[1], &m->recent[0], (MOUNT_RECENT - 1) * sizeof(m->recent[0]));
+	m->recent[0] = f;
+	pthread_mutex_unlock(&m->tree_lock);
+	if (old)
+		mount_file_free(old);
+}
+
 int mount_open_write(struct mount_state *m, const char *name, int flags, struct fuse_file_info *fi)
 {
 	struct mount_file *f;
 	int rc;
 
+	if (flags & O_TRUNC)
+		drop_recent(m, name);
 	rc = stage_new(m, name, !(flags & O_TRUNC), &f);
 	if (rc < 0)
 		return rc;
@@ -124,6 +169,7 @@ int mount_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	rc = dfs_name_check(name);
 	if (rc < 0)
 		return rc;
+	drop_recent(m, name);
 	rc = stage_new(m, name, false, &f);
 	if (rc < 0)
 		return rc;
@@ -185,37 +231,6 @@ int mount_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
 	(void)datasync;
 	return mount_flush(path, fi);
-}
-
-/* Keeps a stored file staged for a rename that may follow; frees the oldest kept. */
-static void keep_recent(struct mount_state *m, struct mount_file *f)
-{
-	struct mount_file *old;
-
-	pthread_mutex_lock(&m->tree_lock);
-	old = m->recent[MOUNT_RECENT - 1];
-	memmove(&m->recent[1], &m->recent[0], (MOUNT_RECENT - 1) * sizeof(m->recent[0]));
-	m->recent[0] = f;
-	pthread_mutex_unlock(&m->tree_lock);
-	if (old)
-		mount_file_free(old);
-}
-
-/* The kept staged copy of name, taken out of the list, or NULL. */
-static struct mount_file *take_recent(struct mount_state *m, const char *name)
-{
-	struct mount_file *f = NULL;
-
-	pthread_mutex_lock(&m->tree_lock);
-	for (unsigned i = 0; i < MOUNT_RECENT && !f; i++)
-		if (m->recent[i] && strcmp(m->recent[i]->name, name) == 0) {
-			f = m->recent[i];
-			memmove(&m->recent[i], &m->recent[i + 1],
-				(MOUNT_RECENT - 1 - i) * sizeof(m->recent[0]));
-			m->recent[MOUNT_RECENT - 1] = NULL;
-		}
-	pthread_mutex_unlock(&m->tree_lock);
-	return f;
 }
 
 void mount_forget_recent(struct mount_state *m)
@@ -300,8 +315,12 @@ int mount_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 int mount_unlink(const char *path)
 {
 	struct mount_state *m = state();
-	struct dfs_client *c = pool_get(m);
-	int rc = dfs_delete(c, name_of(path));
+	struct dfs_client *c;
+	int rc;
+
+	drop_recent(m, name_of(path));
+	c = pool_get(m);
+	rc = dfs_delete(c, name_of(path));
 
 	if (rc < 0 && rc != -ENOENT)
 		mount_log(m, "deleting %s: %s", name_of(path), dfs_last_error(c));

@@ -274,7 +274,8 @@ DFS_API void dfs_file_stat_free(struct dfs_file_stat *st);
  * version while readers may need it; once it is gone dfs_pread fails with
  * -ESTALE); a small file comes whole with its records. dfs_pread fetches only
  * the bytes asked for, from the first holder of each chunk or, when that one
- * fails, from the other; *got is what was read (less than len only at the end
+ * fails, from the other (a piece of 2 MiB or more, not a whole chunk, half from
+ * each holder at once); *got is what was read (less than len only at the end
  * of the file; on failure, the bytes before the failing chunk). A chunk's
  * checksum covers the whole chunk: a call reading a whole chunk checks it and
  * takes the other holder's copy when the first fails; a chunk read in order

@@ -1,5 +1,6 @@
 /* read.c: ranged reads of one pinned version of a file (dfs_open, dfs_pread, dfs_close). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -146,6 +147,7 @@ static int read_range(const struct dfs_reader *r, struct link *l, unsigned index
 	while (asked < end || outstanding > 0) {
 		dfs_read_res res;
 		enum clnt_stat st;
+		char *into;
 
 		while (!err && outstanding < READ_WINDOW && asked < end) {
 			a.offset = asked;
@@ -162,6 +164,11 @@ static int read_range(const struct dfs_reader *r, struct link *l, unsigned index
 		if (outstanding == 0)
 			break;
 		memset(&res, 0, sizeof(res));
+		/* With room for the most a READ may bring, the bytes are decoded
+		 * where they go, not copied there. */
+		into = dst + (sent[oldest].offset - offset);
+		if (len - (sent[oldest].offset - offset) >= DFS_BLOCK_MAX)
+			res.dfs_read_res_u.data.data_val = into;
 		st = rpcstream_recv(clnt, (xdrproc_t)xdr_dfs_read_res, &res);
 		outstanding--;
 		if (st != RPC_SUCCESS)
@@ -174,11 +181,12 @@ static int read_range(const struct dfs_reader *r, struct link *l, unsigned index
 			u_int n = res.dfs_read_res_u.data.data_len;
 
 			err = check_read_data(n, sent[oldest].count, NULL);
-			if (!err)
-				memcpy(dst + (sent[oldest].offset - offset),
-				       res.dfs_read_res_u.data.data_val, n);
+			if (!err && res.dfs_read_res_u.data.data_val != into)
+				memcpy(into, res.dfs_read_res_u.data.data_val, n);
 		}
 		oldest = (oldest + 1) % READ_WINDOW;
+		if (res.dfs_read_res_u.data.data_val == into)
+			res.dfs_read_res_u.data.data_val = NULL;
 		xdr_free((xdrproc_t)xdr_dfs_read_res, (char *)&res);
 	}
 	return err;
@@ -266,6 +274,73 @@ static int read_from_holders(struct dfs_client *c, struct dfs_reader *r, unsigne
 	return -EIO;
 }
 
+/* Pieces of a chunk at least this long (and not the whole chunk) are read from
+ * both holders at once, half from each. */
+#define SPLIT_MIN (2u << 20)
+
+struct half {
+	const struct dfs_reader *r;
+	struct link *l;
+	unsigned k;
+	uint64_t at;
+	size_t n;
+	char *dst;
+	int err;
+};
+
+static void *half_run(void *arg)
+{
+	struct half *h = arg;
+
+	h->err = read_range(h->r, h->l, h->k, h->at, h->n, h->dst);
+	return NULL;
+}
+
+/* Bytes [at, at + n) of chunk k, not the whole chunk: the first half from its
+ * first holder and the second from the other, on two connections at once, as
+ * a get reads chunks. A half that fails is read again from the holders in turn. */
+static int read_split(struct dfs_client *c, struct dfs_reader *r, unsigned k, uint64_t at, size_t n,
+		      char *dst)
+{
+	unsigned s1 = r->source[k - 1], s2 = r->backup[k - 1];
+	struct half h[2];
+	pthread_t tid;
+	bool started;
+
+	if (!s1 || !s2 || s1 > c->conf.nservers || s2 > c->conf.nservers || s1 == s2 ||
+	    !c->links[s1 - 1].up || !c->links[s2 - 1].up)
+		return read_from_holders(c, r, k, at, n, dst, false);
+	h[0] =
+	    (struct half){.r = r, .l = &c->links[s1 - 1], .k = k, .at = at, .n = n / 2, .dst = dst};
+	h[1] = (struct half){.r = r,
+			     .l = &c->links[s2 - 1],
+			     .k = k,
+			     .at = at + n / 2,
+			     .n = n - n / 2,
+			     .dst = dst + n / 2};
+	started = pthread_create(&tid, NULL, half_run, &h[1]) == 0;
+	half_run(&h[0]);
+	if (started)
+		pthread_join(tid, NULL);
+	else
+		half_run(&h[1]);
+	for (int i = 0; i < 2; i++) {
+		int err;
+
+		if (!h[i].err)
+			continue;
+		if (h[i].err == -EHOSTDOWN && h[i].l->up)
+			conn_mark_down(c, h[i].l, "it stopped answering during a read");
+		if (h[i].err == -ESTALE)
+			return client_fail(c, -ESTALE, "chunk %u of %s: %s", k, r->name,
+					   read_reason(-ESTALE));
+		err = read_from_holders(c, r, k, h[i].at, h[i].n, h[i].dst, false);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 int dfs_pread(struct dfs_client *c, struct dfs_reader *r, void *buf, size_t len, uint64_t offset,
 	      size_t *got)
 {
@@ -303,7 +378,10 @@ int dfs_pread(struct dfs_client *c, struct dfs_reader *r, void *buf, size_t len,
 			*got = done;
 			continue;
 		}
-		err = read_from_holders(c, r, k, pos - coff, n, out + done, whole);
+		if (!whole && n >= SPLIT_MIN)
+			err = read_split(c, r, k, pos - coff, n, out + done);
+		else
+			err = read_from_holders(c, r, k, pos - coff, n, out + done, whole);
 		if (!err && !whole)
 			err = verify_in_order(c, r, k, pos - coff, out + done, n, csize);
 		if (err)
