@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 #include "internal.h"
+#include "transfer/writer.h"
 
 /* The sidecar of a partial get: a header naming the version, then one
  * fixed-width line per chunk counting the bytes of it already written, so
@@ -27,18 +28,19 @@ struct read_progress {
 
 /* Records in p's sidecar that done bytes of chunk index are written (no-op without one). */
 DFS_INTERNAL void part_record(const struct part *p, unsigned index, uint64_t done);
-/* Writes len bytes at offset of fd. 0 or -errno. */
-DFS_INTERNAL int write_at(int fd, const char *p, size_t len, uint64_t offset);
 /* Adds len fetched bytes to p and reports them (to *reported too). */
 DFS_INTERNAL void report_read(struct dfs_client *c, const struct read_progress *p, const char *name,
 			      uint64_t len, uint64_t *reported);
 /* get_chunk_from, starting at byte start of the chunk (the bytes before it
  * are already in fd; they are checksummed, not fetched), recording progress in
- * part and reporting it through prog (bytes added to *reported). */
+ * part and reporting it through prog (bytes added to *reported); the blocks
+ * go through w when it is not NULL, and are all written when this returns.
+ * When writing into fd failed, that error is also set in *write_err (if not
+ * NULL): the server is not to blame. */
 DFS_INTERNAL int get_chunk_part(struct dfs_client *c, struct link *l, int role, const char *name,
 				uint64_t ver, unsigned index, int fd, uint64_t offset,
 				uint64_t size, uint64_t sum, uint64_t start,
 				const struct part *part, const struct read_progress *prog,
-				uint64_t *reported);
+				uint64_t *reported, struct block_writer *w, int *write_err);
 
 #endif

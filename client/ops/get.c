@@ -28,7 +28,8 @@ struct fetch {
 	unsigned index;
 	int fd;
 	uint64_t offset, size;
-	const struct part *part; /* partial get being continued, or NULL */
+	const struct part *part;     /* partial get being continued, or NULL */
+	struct block_writer *writer; /* writes the READ blocks into fd, or NULL */
 	atomic_uint_fast64_t *progress;
 	/* results */
 	unsigned served_by;
@@ -36,6 +37,7 @@ struct fetch {
 	int failed_err[2];
 	unsigned nfailed;
 	bool broken[2];
+	int write_err; /* writing into fd failed: no server is to blame */
 };
 
 /* The chunk as server s sent it with its record (see plan_lookup), checked and
@@ -55,8 +57,10 @@ static int take_sent_chunk(struct fetch *f, unsigned s, const struct read_progre
 	if (checksum_of(h->data, h->data_len) != f->plan->chunk_sum[f->index - 1])
 		return -EBADMSG;
 	err = write_at(f->fd, h->data, h->data_len, f->offset);
-	if (err)
+	if (err) {
+		f->write_err = err;
 		return err;
+	}
 	part_record(f->part, f->index, f->size);
 	report_read(f->c, prog, f->view->name, f->size, reported);
 	return 0;
@@ -76,14 +80,16 @@ static int read_chunk(struct fetch *f, unsigned s, const struct read_progress *p
 		have = 0;
 	report_read(f->c, prog, f->view->name, have, reported);
 	err = get_chunk_part(f->c, l, role, f->view->name, f->plan->info->ver, f->index, f->fd,
-			     f->offset, f->size, sum, have, f->part, prog, reported);
+			     f->offset, f->size, sum, have, f->part, prog, reported, f->writer,
+			     &f->write_err);
 	/* Bytes kept from an earlier attempt that do not add up to the checksum:
 	 * fetch the whole chunk again. */
-	if (err == -EBADMSG && have > 0) {
+	if (err == -EBADMSG && have > 0 && !f->write_err) {
 		atomic_fetch_sub(f->progress, *reported);
 		*reported = 0;
 		err = get_chunk_part(f->c, l, role, f->view->name, f->plan->info->ver, f->index,
-				     f->fd, f->offset, f->size, sum, 0, f->part, prog, reported);
+				     f->fd, f->offset, f->size, sum, 0, f->part, prog, reported,
+				     f->writer, &f->write_err);
 	}
 	return err;
 }
@@ -104,6 +110,11 @@ static void *fetch_run(void *arg)
 		err = take_sent_chunk(f, s, &prog, &reported);
 		if (err == -ENODATA)
 			err = read_chunk(f, s, &prog, &reported);
+		if (f->write_err) {
+			/* The local disk, not the server: the other holder would fare no better. */
+			atomic_fetch_sub(f->progress, reported);
+			break;
+		}
 		if (err == 0) {
 			struct dfs_event ev = {.kind = DFS_EVENT_CHUNK_SERVED,
 					       .server = s,
@@ -142,6 +153,9 @@ static const char *fetch_reason(int err)
 
 /* Reads of a file that newer puts keep replacing start over this many times. */
 #define GET_ATTEMPTS 3
+/* READ blocks (DFS_BLOCK_MAX each) a get holds at most: two per chunk thread,
+ * one filling and one being written, up to this many in all. */
+#define GET_WRITE_BLOCKS 16
 
 /* Fetches every chunk of the planned version into fd; repairs what failed. */
 
@@ -154,11 +168,18 @@ static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_p
 	uint64_t bad[DFS_SERVERS_MAX] = {0};
 	atomic_uint_fast64_t progress = 0;
 	unsigned n = plan->info->nchunks;
+	bool threads = plan->info->size > SMALL_FILE_MAX;
+	struct block_writer *writer = NULL;
 	char label[160];
 	int err = 0;
 
 	if (ftruncate(fd, (off_t)plan->info->size) < 0)
 		return client_fail(c, -errno, "cannot size the local file: %s", strerror(errno));
+	/* The chunk threads' writes go one at a time (see writer.h): threads
+	 * writing one file spin on its inode lock. Without a writer, each writes. */
+	if (threads && block_writer_start(&writer, fd,
+					  2 * n < GET_WRITE_BLOCKS ? 2 * n : GET_WRITE_BLOCKS) < 0)
+		writer = NULL;
 	for (unsigned k = 1; k <= n; k++) {
 		struct fetch *x = &f[k - 1];
 
@@ -168,16 +189,21 @@ static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_p
 				    .index = k,
 				    .fd = fd,
 				    .part = part,
+				    .writer = writer,
 				    .progress = &progress};
 		layout_range(&view->layout, plan->info->size, k, &x->offset, &x->size);
-		started[k - 1] = plan->info->size > SMALL_FILE_MAX &&
-				 pthread_create(&tids[k - 1], NULL, fetch_run, x) == 0;
+		started[k - 1] = threads && pthread_create(&tids[k - 1], NULL, fetch_run, x) == 0;
 		if (!started[k - 1])
 			fetch_run(x);
 	}
 	for (unsigned k = 0; k < n; k++)
 		if (started[k])
 			pthread_join(tids[k], NULL);
+	block_writer_stop(writer);
+	for (unsigned k = 0; k < n && !err; k++)
+		if (f[k].write_err)
+			err = client_fail(c, f[k].write_err, "cannot write the local copy: %s",
+					  strerror(-f[k].write_err));
 	for (unsigned k = 0; k < n; k++) {
 		for (unsigned i = 0; i < f[k].nfailed; i++) {
 			struct link *l = &c->links[f[k].failed[i] - 1];

@@ -26,21 +26,6 @@ void part_record(const struct part *p, unsigned index, uint64_t done)
 	}
 }
 
-/* Writes len bytes at offset of fd. 0 or -errno. */
-int write_at(int fd, const char *p, size_t len, uint64_t offset)
-{
-	while (len > 0) {
-		ssize_t w = pwrite(fd, p, len, (off_t)offset);
-
-		if (w < 0)
-			return -errno;
-		p += w;
-		len -= (size_t)w;
-		offset += (uint64_t)w;
-	}
-	return 0;
-}
-
 /* Feeds the first `len` bytes of the chunk already in fd to the checksum. */
 static int checksum_prefix(int fd, uint64_t offset, uint64_t len, struct checksum *ck)
 {
@@ -78,13 +63,29 @@ void report_read(struct dfs_client *c, const struct read_progress *p, const char
 	client_emit(c, &ev);
 }
 
+/* A chunk's blocks on their way to the writer: the sidecar counts a block
+ * once it is written. */
+struct chunk_stream {
+	struct block_stream s; /* first: the writer's callback is given it */
+	const struct part *part;
+	unsigned index;
+};
+
+static void chunk_written(struct block_stream *s, uint64_t end)
+{
+	const struct chunk_stream *cs = (const struct chunk_stream *)s;
+
+	part_record(cs->part, cs->index, end);
+}
+
 /* get_chunk_from, starting at byte `start` of the chunk (the bytes before
  * it are already in fd; they are checksummed, not fetched), recording
- * progress in part and reporting it through prog (bytes added to *reported). */
+ * progress in part and reporting it through prog (bytes added to *reported);
+ * through w when not NULL. A failed local write is also set in *write_err. */
 int get_chunk_part(struct dfs_client *c, struct link *l, int role, const char *name, uint64_t ver,
 		   unsigned index, int fd, uint64_t offset, uint64_t size, uint64_t sum,
 		   uint64_t start, const struct part *part, const struct read_progress *prog,
-		   uint64_t *reported)
+		   uint64_t *reported, struct block_writer *w, int *write_err)
 {
 	CLIENT *clnt = l->clnt[role];
 	dfs_read_args a = {.cred = l->cred, .ver = ver, .index = index};
@@ -94,13 +95,16 @@ int get_chunk_part(struct dfs_client *c, struct link *l, int role, const char *n
 		uint64_t offset;
 		u_int count;
 	} sent[GET_WINDOW];
+	struct chunk_stream cs = {
+	    .s = {.w = w, .written = chunk_written}, .part = part, .index = index};
 	struct checksum ck;
 	uint64_t asked = start;
 	unsigned outstanding = 0, oldest = 0;
-	/* Every answer is decoded into this one block: without it the XDR
-	 * decoder would allocate and zero a fresh one for each. */
-	char *block;
-	int err = 0;
+	/* Every answer is decoded into a block of its own: without it the XDR
+	 * decoder would allocate and zero a fresh one for each. With a writer,
+	 * each block goes to it and the next answer takes another from its pool. */
+	char *block = NULL;
+	int err = 0, werr;
 
 	a.name.dfs_name_val = (char *)name;
 	a.name.dfs_name_len = (u_int)strlen(name);
@@ -110,7 +114,8 @@ int get_chunk_part(struct dfs_client *c, struct link *l, int role, const char *n
 	err = checksum_prefix(fd, offset, start, &ck);
 	if (err)
 		return err;
-	block = malloc(DFS_BLOCK_MAX);
+	/* Once one block is had, the pool never runs dry for good. */
+	block = w ? block_writer_get(w) : malloc(DFS_BLOCK_MAX);
 	if (!block)
 		return -ENOMEM;
 	while (asked < size || outstanding > 0) {
@@ -123,8 +128,8 @@ int get_chunk_part(struct dfs_client *c, struct link *l, int role, const char *n
 			    size - asked < DFS_BLOCK_MAX ? (u_int)(size - asked) : DFS_BLOCK_MAX;
 			st = rpcstream_send(clnt, DFSPROC_READ, (xdrproc_t)xdr_dfs_read_args, &a);
 			if (st != RPC_SUCCESS) {
-				free(block);
-				return -EHOSTDOWN;
+				err = -EHOSTDOWN;
+				goto out;
 			}
 			sent[(oldest + outstanding) % GET_WINDOW].offset = asked;
 			sent[(oldest + outstanding) % GET_WINDOW].count = a.count;
@@ -133,13 +138,20 @@ int get_chunk_part(struct dfs_client *c, struct link *l, int role, const char *n
 		}
 		if (outstanding == 0)
 			break;
+		if (!block)
+			block = block_writer_get(w);
+		if (!block) {
+			/* Answers still in flight: the connection cannot be used again. */
+			err = -EHOSTDOWN;
+			goto out;
+		}
 		memset(&r, 0, sizeof(r));
 		r.dfs_read_res_u.data.data_val = block;
 		st = rpcstream_recv(clnt, (xdrproc_t)xdr_dfs_read_res, &r);
 		outstanding--;
 		if (st != RPC_SUCCESS) {
-			free(block);
-			return -EHOSTDOWN;
+			err = -EHOSTDOWN;
+			goto out;
 		}
 		if (err) {
 			/* Only draining what was sent, so the connection is clean for the next
@@ -152,18 +164,39 @@ int get_chunk_part(struct dfs_client *c, struct link *l, int role, const char *n
 			uint64_t at = sent[oldest].offset;
 
 			err = check_read_data(len, sent[oldest].count, NULL);
+			if (!err && p != block)
+				err = -EPROTO;
 			if (!err) {
 				checksum_update(&ck, p, len);
-				err = write_at(fd, p, len, offset + at);
+				if (w) {
+					err = block_stream_submit(&cs.s, block, len, offset + at,
+								  at + len);
+					block = NULL;
+				} else {
+					err = write_at(fd, p, len, offset + at);
+					if (!err)
+						part_record(part, index, at + len);
+					else if (write_err)
+						*write_err = err;
+				}
 			}
-			if (!err) {
-				part_record(part, index, at + len);
+			if (!err)
 				report_read(c, prog, name, len, reported);
-			}
 		}
 		oldest = (oldest + 1) % GET_WINDOW;
 	}
-	free(block);
+out:
+	if (w) {
+		block_writer_put(w, block);
+		/* Every block of this chunk is in the file before its result is known. */
+		werr = block_stream_drain(&cs.s);
+		if (werr && write_err)
+			*write_err = werr;
+		if (werr)
+			err = werr;
+	} else {
+		free(block);
+	}
 	if (err)
 		return err;
 	return checksum_final(&ck) == sum ? 0 : -EBADMSG;
@@ -173,5 +206,5 @@ int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *n
 		   unsigned index, int fd, uint64_t offset, uint64_t size, uint64_t sum)
 {
 	return get_chunk_part(c, l, role, name, ver, index, fd, offset, size, sum, 0, NULL, NULL,
-			      NULL);
+			      NULL, NULL, NULL);
 }
