@@ -741,6 +741,78 @@ EXPORT {
                      "64 MiB", "<= 1.00")
         self.rm(out, d)
 
+    def bench_scale(self, n):
+        """dfs status and the first page of dfs list with n files stored, beside the same
+        commands on a near-empty cluster of the same run."""
+        lab = "%d files" % n
+        log("%s: starting a fresh cluster" % lab)
+        # A cluster folder of its own, removed afterwards: no later workload sees the files.
+        self.cluster_down()
+        main_dir, self.cluster_dir = self.cluster_dir, self.path("cluster-scale")
+        try:
+            self.scale_rows(n, lab)
+        finally:
+            self.cluster_down()
+            # Each stored file is several files and folders on each server: with 100000
+            # of them this takes minutes.
+            log("%s: removing the cluster folder" % lab)
+            self.rm(self.cluster_dir)
+            self.cluster_dir = main_dir
+
+    def scale_rows(self, n, lab):
+        self.cluster_restart()
+        env = self.dfs_env()
+        d = self.mkdir("data", "scale")
+        # One file, so the first page of the near-empty listing is not empty.
+        one = os.path.join(self.mkdir("data", "scale-one"), "first")
+        with open(one, "wb") as f:
+            f.write(os.urandom(100))
+        run(self.dfs_cmd("put", one, "--as", "scale-first"), env=env)
+        status = self.dfs_cmd("status")
+        # The first page: dfs list --limit where the tool has it, else what head reads of the
+        # whole listing before closing the pipe.
+        helptext = run(self.dfs_cmd("list", "--help"), check=False, env=env).stdout
+        if "--limit" in helptext:
+            page, what = self.dfs_cmd("list", "--limit", "100"), "dfs list --limit 100"
+        else:
+            page = ["sh", "-c", '"$@" | head -n 100 >/dev/null', "sh"] + self.dfs_cmd("list")
+            what = "dfs list | head -n 100"
+        log("%s: dfs status and %s near-empty" % (lab, what))
+        st0 = self.repeat(lambda: None, status, env)
+        ls0 = self.repeat(lambda: None, page, env)
+
+        log("%s: writing %d x 100 B local files" % (lab, n))
+        per = 1000
+        for i in range(n):
+            sub = os.path.join(d, "d%03d" % (i // per))
+            if i % per == 0:
+                os.makedirs(sub, exist_ok=True)
+            with open(os.path.join(sub, "f%06d" % i), "wb") as f:
+                f.write(os.urandom(100))
+        log("%s: dfs put -r (one invocation)" % lab)
+        t0 = time.monotonic()
+        run(self.dfs_cmd("put", "-r", d, "--as", "scale"), env=env)
+        fill = time.monotonic() - t0
+        self.rm(d)
+        quota = [x.strip() for x in run(self.dfs_cmd("status"), env=env).stdout.splitlines()
+                 if x.strip().startswith("quota")]
+        log("%s: stored in %.0f s; dfs status: %s" % (lab, fill, " ".join(quota)))
+
+        log("%s: dfs status and %s with %d files" % (lab, what, n))
+        st1 = self.repeat(lambda: None, status, env)
+        ls1 = self.repeat(lambda: None, page, env)
+
+        def med(runs):
+            return statistics.median(r.wall for r in runs) * 1000
+        self.row("dfs status, near-empty", med(st0), "ms", fmt="%.0f")
+        self.row("dfs status with %d files" % n, med(st1), "ms", med(st0),
+                 "near-empty status", "<= 1.50", fmt="%.0f")
+        self.row("first page: %s, near-empty" % what, med(ls0), "ms", fmt="%.0f")
+        self.row("first page: %s with %d files" % (what, n), med(ls1), "ms", med(ls0),
+                 "near-empty list", "<= 1.50", fmt="%.0f")
+        self.row("put -r of %d x 100 B to fill the cluster" % n, n / fill, "files/s",
+                 fmt="%.0f")
+
     def bench_mount(self, size, n):
         """dfs mount beside dfs put/get: one big file in and out, n small files in and out."""
         lab = size_label(size)
@@ -914,6 +986,11 @@ EXPORT {
                  "a second row puts the same names again and again, so that every run after "
                  "the first replaces files (a new version each, the replaced one kept, the one "
                  "before it removed).",
+                 "- **many files**: `dfs status` and the first page of `dfs list` (`dfs list "
+                 "--limit 100`, or what `dfs list | head -n 100` reads where the tool has no "
+                 "--limit) with N files of 100 bytes stored by one `dfs put -r`, against the "
+                 "same commands with one file stored, on a cluster of its own in the same run "
+                 "(`--scale-files N`).",
                  "- **peers** on loopback: an rsync daemon (plain, `rsync -W`), `scp -c "
                  "aes128-gcm@openssh.com` to a local sshd (encrypted), and NFSv3 through "
                  "NFS-Ganesha (FSAL VFS) with `nfs-cp`. Their puts are timed with a `sync` "
@@ -930,8 +1007,9 @@ EXPORT {
         text += ["## How to run", "",
                  "```sh",
                  "bench/run                       # 256 MiB and 1 GiB, 3 reps, 1000 small "
-                 "files, all peers",
+                 "files, status and list with 100000 files, all peers",
                  "bench/run --sizes 64M --reps 5  # other sizes and repetitions",
+                 "bench/run --scale-files 10000   # status and list with fewer files (0 skips)",
                  "bench/run --no-peers --out /tmp/b.md",
                  "bench/run --quick --no-peers --out /tmp/b.md   # seconds; what the smoke test "
                  "runs",
@@ -975,6 +1053,8 @@ EXPORT {
             work = []
         if not a.no_mount:
             work.append(("mount", lambda: self.bench_mount(max(a.sizes), a.small_files)))
+        if a.scale_files > 0 and not a.mount_only:
+            work.append(("%d files" % a.scale_files, lambda: self.bench_scale(a.scale_files)))
         for label, fn in work:
             # A failing workload is a finding: report it and go on with the next one.
             try:
@@ -1036,9 +1116,12 @@ def main():
     ap.add_argument("--reps", type=int, default=3, help="measured repetitions (default 3)")
     ap.add_argument("--small-files", type=int, default=1000, metavar="N",
                     help="number of 4 KiB files (default 1000; 0 skips)")
+    ap.add_argument("--scale-files", type=int, default=100000, metavar="N",
+                    help="dfs status and the first page of dfs list with N files of 100 bytes "
+                         "stored, against a near-empty cluster (default 100000; 0 skips)")
     ap.add_argument("--quick", action="store_true",
                     help="tiny run for the smoke test: --sizes 1M --reps 1 --small-files 20, "
-                         "only the rsync peer")
+                         "--scale-files 0, only the rsync peer")
     ap.add_argument("--no-peers", action="store_true", help="skip rsync, scp and NFS-Ganesha")
     ap.add_argument("--no-mount", action="store_true",
                     help="skip the dfs mount workload (cp into and out of a FUSE mount)")
@@ -1055,12 +1138,15 @@ def main():
             a.reps = 1
         if not any(x.startswith("--small-files") for x in given):
             a.small_files = 20
+        if not any(x.startswith("--scale-files") for x in given):
+            a.scale_files = 0
     try:
         a.sizes = [parse_size(s) for s in a.sizes.split()]
     except argparse.ArgumentTypeError as e:
         ap.error(str(e))
-    if a.reps < 1 or a.small_files < 0 or not a.sizes:
-        ap.error("--reps must be >= 1, --small-files >= 0, --sizes not empty")
+    if a.reps < 1 or a.small_files < 0 or a.scale_files < 0 or not a.sizes:
+        ap.error("--reps must be >= 1, --small-files and --scale-files >= 0, --sizes not "
+                 "empty")
     a.out = os.path.abspath(a.out)
 
     b = Bench(a)
