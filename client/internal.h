@@ -69,6 +69,13 @@ struct dfs_client {
 	/* For a client made by dfs_client_share: the client whose session
 	 * (tokens, event handler) this one uses; NULL for an owner. */
 	struct dfs_client *owner;
+	/* A server recovering through this client (session/peer.c): repairs
+	 * write only to server only_server and re-read no copies; pace, if
+	 * set, is called after each file with the bytes copied for it, and a
+	 * nonzero return ends the pass. */
+	unsigned only_server;
+	int (*pace)(void *arg, uint64_t bytes);
+	void *pace_arg;
 };
 
 /* client.c: configuration, errors and events (the bottom layer). */
@@ -100,6 +107,10 @@ DFS_INTERNAL void conn_mark_down(struct dfs_client *c, struct link *l, const cha
 /* Opens the connections of one link without logging in (for status). */
 DFS_INTERNAL int conn_ping(struct dfs_client *c, struct link *l);
 DFS_INTERNAL void conn_close_all(struct dfs_client *c);
+/* As a server (c->tls presents its certificate): ends the sessions held and
+ * opens one for user on every reachable server (PEER_LOGIN). Links that fail
+ * are marked down. 0 if some server is up, else -errno. */
+DFS_INTERNAL int conn_peer_login_all(struct dfs_client *c, const char *user);
 DFS_INTERNAL const char *clnt_problem(CLIENT *clnt, enum clnt_stat st, char *buf, size_t len);
 
 /* plan.c: which version of a file to read, and from where. */
@@ -258,6 +269,7 @@ DFS_INTERNAL void resume_put_close(struct put_resume *r, bool keep);
 /* repair.c: what a repair pass found and did (see struct dfs_repair_report). */
 struct repair_tally {
 	unsigned files, verified, corrupt, rewritten, failed;
+	uint64_t bytes; /* chunk bytes written */
 };
 /* Brings the servers of one file up to date with the chosen version, using
  * a local copy of the whole file when local_fd >= 0 (else copying through
@@ -273,6 +285,9 @@ DFS_INTERNAL int repair_file(struct dfs_client *c, struct file_view *view,
 /* With every server up, and some server recording chunks that another
  * missed, repairs every file whose servers disagree. Returns copies written. */
 DFS_INTERNAL int repair_catch_up(struct dfs_client *c);
+/* Repairs every name of the user whose servers disagree, deletes included,
+ * adding what it found and did to t. 0 or -errno (the listing failed). */
+DFS_INTERNAL int repair_diverged(struct dfs_client *c, struct repair_tally *t);
 
 /* list.c: every name any live server has a record of, tombstones included
  * (so repair can spread deletes). */

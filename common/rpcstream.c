@@ -1095,6 +1095,11 @@ bool rpcstream_svc_is_tls(const SVCXPRT *xprt)
 	return xprt && xprt->xp_ops == &sc_ops && svc_conn_of(xprt)->st.ssl != NULL;
 }
 
+SSL *rpcstream_svc_ssl(const SVCXPRT *xprt)
+{
+	return rpcstream_svc_is_tls(xprt) ? svc_conn_of(xprt)->st.ssl : NULL;
+}
+
 static void sc_reply_rpc_mismatch(struct svc_conn *c)
 {
 	struct rpc_msg m;

@@ -89,5 +89,7 @@ int rpcstream_serve(int fd, const struct rpcstream_svc_opts *opts, rpcstream_dis
 
 /* For the dispatch function: is this connection inside TLS? */
 bool rpcstream_svc_is_tls(const SVCXPRT *xprt);
+/* The TLS connection of a served call, or NULL. */
+SSL *rpcstream_svc_ssl(const SVCXPRT *xprt);
 
 #endif

@@ -3,11 +3,13 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 /* ALPN protocol list in wire format: one length-prefixed name. */
 static const unsigned char alpn_sunrpc[] = {6, 's', 'u', 'n', 'r', 'p', 'c'};
@@ -156,6 +158,78 @@ SSL_CTX *tls_client_ctx(const char *ca_file, char *err, size_t errlen)
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+int tls_server_accept_peers(SSL_CTX *ctx, const char *ca_file, char *err, size_t errlen)
+{
+	char ebuf[256];
+
+	ERR_clear_error();
+	if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+		snprintf(err, errlen, "CA file %s: %s", ca_file,
+			 tls_error_string(ebuf, sizeof(ebuf)));
+		return -EINVAL;
+	}
+	/* A certificate is asked for, not required: users log in with passwords. */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1) {
+		snprintf(err, errlen, "TLS server context: %s",
+			 tls_error_string(ebuf, sizeof(ebuf)));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int tls_client_identity(SSL_CTX *ctx, const char *cert_file, const char *key_file, char *err,
+			size_t errlen)
+{
+	char ebuf[256];
+
+	ERR_clear_error();
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "certificate %s with key %s: %s", cert_file, key_file,
+			 tls_error_string(ebuf, sizeof(ebuf)));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+#define SERVER_URI "urn:dfs:server:"
+
+unsigned tls_peer_server_id(SSL *ssl, unsigned max)
+{
+	X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+	GENERAL_NAMES *names;
+	unsigned id = 0;
+
+	if (!cert || SSL_get_verify_result(ssl) != X509_V_OK)
+		return 0;
+	names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; names && i < sk_GENERAL_NAME_num(names) && !id; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+		size_t plen = strlen(SERVER_URI);
+		char uri[33], *end;
+		unsigned long n;
+		int len;
+
+		if (g->type != GEN_URI)
+			continue;
+		len = ASN1_STRING_length(g->d.uniformResourceIdentifier);
+		if (len <= (int)plen || len >= (int)sizeof(uri))
+			continue;
+		memcpy(uri, ASN1_STRING_get0_data(g->d.uniformResourceIdentifier), (size_t)len);
+		uri[len] = '\0';
+		if (strncmp(uri, SERVER_URI, plen) != 0 || uri[plen] < '1' || uri[plen] > '9')
+			continue;
+		errno = 0;
+		n = strtoul(uri + plen, &end, 10);
+		if (errno == 0 && *end == '\0' && n >= 1 && n <= max)
+			id = (unsigned)n;
+	}
+	GENERAL_NAMES_free(names);
+	return id;
 }
 
 int tls_peer_expiry(SSL *ssl, long long *seconds)

@@ -13,6 +13,22 @@ SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file, char *err, 
  * server's certificate. Returns NULL and writes the reason into err. */
 SSL_CTX *tls_client_ctx(const char *ca_file, char *err, size_t errlen);
 
+/* Lets a server context ask clients for a certificate and verify one sent
+ * against the CAs in ca_file (for client authentication). A client that sends
+ * none is served as before; one whose certificate fails is refused in the
+ * handshake. 0, or -EINVAL with the reason in err. */
+int tls_server_accept_peers(SSL_CTX *ctx, const char *ca_file, char *err, size_t errlen);
+
+/* Makes a client context present this certificate chain and key. 0, or
+ * -EINVAL with the reason in err. */
+int tls_client_identity(SSL_CTX *ctx, const char *cert_file, const char *key_file, char *err,
+			size_t errlen);
+
+/* The server number N an established connection's peer proved: its
+ * certificate verified and names "urn:dfs:server:N" (1..max) among its
+ * subject alternative names. 0 if it proved none. */
+unsigned tls_peer_server_id(SSL *ssl, unsigned max);
+
 /* Seconds until the peer certificate of an established connection expires
  * (negative if it has). Returns 0 and sets *seconds, or -ENOENT. */
 int tls_peer_expiry(SSL *ssl, long long *seconds);

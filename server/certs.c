@@ -49,6 +49,12 @@ int server_tls_load(struct server *srv, bool reload)
 	SSL_CTX *ctx, *old;
 
 	ctx = tls_server_ctx(cfg->cert, cfg->key, err, sizeof(err));
+	/* Other servers of the cluster prove themselves with certificates from its CA. */
+	if (ctx && cfg->peer_ca[0] &&
+	    tls_server_accept_peers(ctx, cfg->peer_ca, err, sizeof(err)) < 0) {
+		SSL_CTX_free(ctx);
+		ctx = NULL;
+	}
 	if (!ctx) {
 		if (reload)
 			log_error("cannot reload the certificate (the old one stays in use): %s",

@@ -7,6 +7,7 @@
 #include "metrics.h"
 #include "ops.h"
 #include "rpcstream.h"
+#include "tls.h"
 
 typedef void (*handler_fn)(struct conn *, void *, void *);
 
@@ -48,6 +49,8 @@ static const struct proc procs[] = {
     PROC(DFSPROC_VERIFIED, "verified", dfs_version_args, dfs_verified_res, op_verified),
     PROC(DFSPROC_LIST_NAMES, "list_names", dfs_list_names_args, dfs_list_names_res, op_list_names),
     PROC(DFSPROC_TASKS, "tasks", dfs_cred_args, dfs_tasks_res, op_tasks),
+    PROC(DFSPROC_PEER_LOGIN, "peer_login", dfs_peer_login_args, dfs_peer_login_res, op_peer_login),
+    PROC(DFSPROC_PEER_USERS, "peer_users", dfs_peer_users_args, dfs_peer_users_res, op_peer_users),
 };
 
 /* Big enough for the largest argument and result structures above. */
@@ -68,6 +71,8 @@ union any_args {
 	dfs_set_verifier_args set_verifier;
 	dfs_store_args store;
 	dfs_lookup_read_args lookup_read;
+	dfs_peer_login_args peer_login;
+	dfs_peer_users_args peer_users;
 };
 union any_res {
 	dfs_login_begin_res login_begin;
@@ -84,6 +89,8 @@ union any_res {
 	dfs_verify_res verify;
 	dfs_verified_res verified;
 	dfs_hints_res hints;
+	dfs_peer_login_res peer_login;
+	dfs_peer_users_res peer_users;
 };
 
 /* PUT_BLOCK data is decoded into one page-aligned buffer per connection rather than
@@ -114,6 +121,8 @@ void dispatch_call(struct svc_req *rq, SVCXPRT *xprt, void *conn_arg)
 	}
 	p = &procs[rq->rq_proc];
 	cn->tls = rpcstream_svc_is_tls(xprt);
+	if (rq->rq_proc == DFSPROC_PEER_LOGIN || rq->rq_proc == DFSPROC_PEER_USERS)
+		cn->peer_server = tls_peer_server_id(rpcstream_svc_ssl(xprt), DFS_SERVERS_MAX);
 	memset(&args, 0, sizeof(args));
 	memset(&res, 0, sizeof(res));
 	if (rq->rq_proc == DFSPROC_PUT_BLOCK)
@@ -145,8 +154,13 @@ int dispatch_describe(rpcproc_t proc, struct dispatch_proc_info *out)
 		return -ENOENT;
 	p = &procs[proc];
 	*out = (struct dispatch_proc_info){
-	    p->name,	  p->xdr_args, p->xdr_res,
-	    p->args_size, p->res_size, proc != DFSPROC_LOGIN_BEGIN && proc != DFSPROC_LOGIN_FINISH};
+	    p->name,
+	    p->xdr_args,
+	    p->xdr_res,
+	    p->args_size,
+	    p->res_size,
+	    proc != DFSPROC_LOGIN_BEGIN && proc != DFSPROC_LOGIN_FINISH &&
+		proc != DFSPROC_PEER_LOGIN && proc != DFSPROC_PEER_USERS};
 	return 0;
 }
 

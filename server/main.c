@@ -22,6 +22,7 @@
 #include "session.h"
 #include "store.h"
 #include "tls.h"
+#include "heal.h"
 #include "scrub.h"
 #include "users.h"
 
@@ -244,6 +245,13 @@ int main(int argc, char **argv)
 	}
 	raise_fd_limit();
 
+	if (cfg->peers[0] && cfg->tls == RPCSTREAM_TLS_OFF) {
+		log_error("peers is set but tls is off: servers prove themselves to each other "
+			  "over TLS only");
+		goto out;
+	}
+	if (heal_prepare(&srv.heal, &srv) < 0)
+		goto out;
 	if (cfg->tls != RPCSTREAM_TLS_OFF) {
 		if (check_readable("certificate", cfg->cert) < 0 ||
 		    check_readable("key", cfg->key) < 0)
@@ -345,6 +353,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	scrub_fd = scrub_wake_fd(srv.scrub);
+	rc = heal_start(srv.heal);
+	if (rc < 0) {
+		log_error("cannot start the recovery thread: %s", strerror(-rc));
+		goto out;
+	}
 
 	if (strchr(cfg->listen, ':') && cfg->listen[0] != '[')
 		snprintf(where, sizeof(where), "[%s]", cfg->listen);
@@ -362,6 +375,8 @@ out:
 	if (registered)
 		registry_unregister(cfg->program, DFS_V1);
 	housekeeper_stop(&hk);
+	heal_stop(srv.heal);
+	srv.heal = NULL;
 	scrub_fd = -1;
 	scrub_stop(srv.scrub);
 	srv.scrub = NULL;

@@ -31,6 +31,8 @@ void op_status(struct conn *cn, dfs_cred_args *a, dfs_status_res *r);
 void op_verify(struct conn *cn, dfs_version_args *a, dfs_verify_res *r);
 /* When each copy the server holds of a version was last verified, and the result. */
 void op_verified(struct conn *cn, dfs_version_args *a, dfs_verified_res *r);
+void op_peer_login(struct conn *cn, dfs_peer_login_args *a, dfs_peer_login_res *r);
+void op_peer_users(struct conn *cn, dfs_peer_users_args *a, dfs_peer_users_res *r);
 void op_repair_hints(struct conn *cn, dfs_cred_args *a, dfs_hints_res *r);
 
 /* Replaces the session user's verifier (TLS only; needs a writable database). */
@@ -40,6 +42,9 @@ void op_set_verifier(struct conn *cn, dfs_set_verifier_args *a, dfs_stat *r);
  * user's sessions end); copies its user into user (65 bytes). Returns
  * DFS_OK, DFS_EACCES (unknown token or user) or DFS_EKEYEXPIRED. */
 dfs_stat op_authenticate(struct conn *cn, const dfs_cred *cred, char user[65]);
+/* op_authenticate for a call that changes what the server holds: a session
+ * another server opened for the user (PEER_LOGIN) is refused (DFS_EPERM). */
+dfs_stat op_authenticate_writer(struct conn *cn, const dfs_cred *cred, char user[65]);
 /* Whether a new version (of a put, store, commit or delete) may be taken:
  * DFS_ERANGE (logged) if it lies further beyond this server's clock than
  * max_clock_skew, which only a client with a wrong clock picks. */

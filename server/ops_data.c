@@ -69,7 +69,7 @@ void op_put_begin(struct conn *cn, dfs_put_begin_args *a, dfs_put_begin_res *r)
 	uint64_t offset = 0;
 	int err;
 
-	r->status = op_authenticate(cn, &a->cred, user);
+	r->status = op_authenticate_writer(cn, &a->cred, user);
 	if (r->status != DFS_OK)
 		return;
 	r->status = check_name(&a->name);
@@ -123,7 +123,7 @@ static dfs_stat caller_upload(struct conn *cn, const dfs_cred *cred, uint64_t ha
 			      struct upload_slot **slot)
 {
 	char user[65];
-	dfs_stat st = op_authenticate(cn, cred, user);
+	dfs_stat st = op_authenticate_writer(cn, cred, user);
 
 	if (st != DFS_OK)
 		return st;
@@ -173,7 +173,7 @@ void op_store(struct conn *cn, dfs_store_args *a, dfs_stat *r)
 	char user[65];
 	int err;
 
-	*r = op_authenticate(cn, &a->cred, user);
+	*r = op_authenticate_writer(cn, &a->cred, user);
 	if (*r != DFS_OK)
 		return;
 	*r = check_name(&info->name);

@@ -11,11 +11,13 @@
 #include "users.h"
 #include "version.h"
 
-/* Authenticates and checks the name: the preamble of every per-file call. */
+/* Authenticates (for a change if writes) and checks the name: the preamble of
+ * every per-file call. */
 static dfs_stat begin_file_call(struct conn *cn, const dfs_cred *cred, const dfs_name *name,
-				char user[65])
+				bool writes, char user[65])
 {
-	dfs_stat st = op_authenticate(cn, cred, user);
+	dfs_stat st =
+	    writes ? op_authenticate_writer(cn, cred, user) : op_authenticate(cn, cred, user);
 	int err;
 
 	if (st != DFS_OK)
@@ -48,7 +50,7 @@ void op_commit(struct conn *cn, dfs_commit_args *a, dfs_stat *r)
 	char user[65];
 	int err;
 
-	*r = begin_file_call(cn, &a->cred, &a->info.name, user);
+	*r = begin_file_call(cn, &a->cred, &a->info.name, true, user);
 	if (*r != DFS_OK)
 		return;
 	if (a->info.deleted || a->info.ver == 0 || a->info.nchunks < 1 ||
@@ -75,7 +77,7 @@ void op_abort(struct conn *cn, dfs_version_args *a, dfs_stat *r)
 {
 	char user[65];
 
-	*r = begin_file_call(cn, &a->cred, &a->name, user);
+	*r = begin_file_call(cn, &a->cred, &a->name, true, user);
 	if (*r != DFS_OK)
 		return;
 	*r = op_stat_from_errno(
@@ -103,7 +105,7 @@ void op_lookup(struct conn *cn, dfs_name_args *a, dfs_lookup_res *r)
 {
 	char user[65];
 
-	r->status = begin_file_call(cn, &a->cred, &a->name, user);
+	r->status = begin_file_call(cn, &a->cred, &a->name, false, user);
 	if (r->status == DFS_OK)
 		r->status = lookup_into(cn, user, &a->name, &r->dfs_lookup_res_u.ok);
 }
@@ -129,7 +131,7 @@ void op_lookup_read(struct conn *cn, dfs_lookup_read_args *a, dfs_lookup_read_re
 	size_t got;
 	char *buf;
 
-	r->status = begin_file_call(cn, &a->cred, &a->name, user);
+	r->status = begin_file_call(cn, &a->cred, &a->name, false, user);
 	if (r->status == DFS_OK)
 		r->status = lookup_into(cn, user, &a->name, &ok->rec);
 	if (r->status != DFS_OK)
@@ -269,7 +271,7 @@ void op_delete(struct conn *cn, dfs_delete_args *a, dfs_stat *r)
 	char user[65];
 	int err;
 
-	*r = begin_file_call(cn, &a->cred, &a->name, user);
+	*r = begin_file_call(cn, &a->cred, &a->name, true, user);
 	if (*r != DFS_OK)
 		return;
 	if (a->ver == 0) {
@@ -291,7 +293,7 @@ void op_verify(struct conn *cn, dfs_version_args *a, dfs_verify_res *r)
 	unsigned count = 0;
 	int err;
 
-	r->status = begin_file_call(cn, &a->cred, &a->name, user);
+	r->status = begin_file_call(cn, &a->cred, &a->name, true, user);
 	if (r->status != DFS_OK)
 		return;
 	checks = calloc(DFS_HELD_MAX, sizeof(*checks));
@@ -323,7 +325,7 @@ void op_verified(struct conn *cn, dfs_version_args *a, dfs_verified_res *r)
 	unsigned count = 0;
 	int err;
 
-	r->status = begin_file_call(cn, &a->cred, &a->name, user);
+	r->status = begin_file_call(cn, &a->cred, &a->name, false, user);
 	if (r->status != DFS_OK)
 		return;
 	err = store_verified(cn->srv->store, user, a->name.dfs_name_val, a->name.dfs_name_len,

@@ -45,11 +45,19 @@ dfs_stat op_authenticate(struct conn *cn, const dfs_cred *cred, char user[65])
 	dfs_stat st = DFS_OK;
 	int err;
 
-	err = sessions_lookup(cn->srv->sessions, (const unsigned char *)cred->token, user, 65, key);
+	cn->call_peer = 0;
+	err = sessions_lookup_peer(cn->srv->sessions, (const unsigned char *)cred->token, user, 65,
+				   key, &cn->call_peer);
 	if (err == -EKEYEXPIRED)
 		return DFS_EKEYEXPIRED;
 	if (err)
 		return DFS_EACCES;
+	/* A server acting for the user proved its own identity, not a password. */
+	if (cn->call_peer) {
+		atomic_store(&cn->authenticated, true);
+		return DFS_OK;
+	}
+	atomic_fetch_add(&cn->srv->client_calls, 1);
 	/* The user's current verifier decides: a user removed with dfsadm, or
 	 * whose password changed (dfsadm passwd, or dfs passwd through another
 	 * server sharing the database), loses every session opened before at
@@ -73,6 +81,19 @@ dfs_stat op_authenticate(struct conn *cn, const dfs_cred *cred, char user[65])
 	OPENSSL_cleanse(key, sizeof(key));
 	if (st == DFS_OK)
 		atomic_store(&cn->authenticated, true);
+	return st;
+}
+
+dfs_stat op_authenticate_writer(struct conn *cn, const dfs_cred *cred, char user[65])
+{
+	dfs_stat st = op_authenticate(cn, cred, user);
+
+	if (st == DFS_OK && cn->call_peer && cn->call_peer != cn->srv->cfg.id) {
+		log_warn("%s: server %u tried to change user %s's files here: refused (a server "
+			 "writes only to itself)",
+			 cn->peer_text, cn->call_peer, user);
+		return DFS_EPERM;
+	}
 	return st;
 }
 

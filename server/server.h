@@ -18,6 +18,7 @@ struct user_db;
 struct sessions;
 struct metrics;
 struct scrub;
+struct heal;
 
 struct server_config {
 	unsigned id;		     /* server number, 1..DFS_SERVERS_MAX */
@@ -44,6 +45,11 @@ struct server_config {
 	char metrics_listen[128];	/* HOST:PORT of the Prometheus metrics; empty: off */
 	unsigned scrub_interval_s;	/* default 7 days between scrub passes; 0: none */
 	unsigned scrub_rate_mb_s;	/* default 64 MB/s read by the scrub; 0: no limit */
+	char peers[PATH_MAX];		/* client configuration naming every server; empty: */
+					/* no recovery from the neighbours */
+	char peer_ca[PATH_MAX];		/* the CA of the servers' certificates (the peers file's) */
+	unsigned heal_interval_s;	/* default 3600 between recovery passes; 0: at start only */
+	unsigned heal_rate_mb_s;	/* default 0: copies as fast as the cluster allows */
 };
 
 struct server {
@@ -54,9 +60,11 @@ struct server {
 	SSL_CTX *tls; /* NULL when cfg.tls is off */
 	time_t started;
 	atomic_uint_fast64_t bytes_read, bytes_written, reads;
-	atomic_uint_fast64_t listed; /* records sent by LIST and LIST_NAMES */
-	struct metrics *metrics;     /* NULL when metrics_listen is empty */
-	struct scrub *scrub;	     /* the scrub thread (scrub.h), once started */
+	atomic_uint_fast64_t listed;	   /* records sent by LIST and LIST_NAMES */
+	struct metrics *metrics;	   /* NULL when metrics_listen is empty */
+	struct scrub *scrub;		   /* the scrub thread (scrub.h), once started */
+	struct heal *heal;		   /* the recovery thread (heal.h), or NULL */
+	atomic_uint_fast64_t client_calls; /* calls on users' own sessions: recovery yields */
 };
 
 /* One client connection, owned by its thread. */
@@ -68,6 +76,8 @@ struct conn {
 	struct upload_slot *uploads; /* chunk uploads open on this connection */
 	void *block_buf;	     /* page-aligned, DFS_BLOCK_MAX bytes, or NULL */
 	bool tls;		     /* the current call arrived inside TLS */
+	unsigned peer_server;	     /* the server this connection proved to be, or 0 */
+	unsigned call_peer;	     /* the server whose session the current call uses, or 0 */
 	uint64_t id;		     /* unique per server run: binds a login's two calls */
 	/* Set once a login succeeds or a call carries a valid session token:
 	 * from then on the connection is a logged-in client's (listener.c). */

@@ -53,6 +53,9 @@ static const struct key_def keys[] = {
     {"metrics_listen", KIND_STR, FIELD(metrics_listen), 0, 0},
     {"scrub_interval", KIND_UINT, FIELD(scrub_interval_s), 0, 0xFFFFFFFFu},
     {"scrub_rate", KIND_UINT, FIELD(scrub_rate_mb_s), 0, 1000000},
+    {"peers", KIND_STR, FIELD(peers), 0, 0},
+    {"heal_interval", KIND_UINT, FIELD(heal_interval_s), 0, 0xFFFFFFFFu},
+    {"heal_rate", KIND_UINT, FIELD(heal_rate_mb_s), 0, 1000000},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -132,6 +135,7 @@ static void set_defaults(struct server_config *cfg)
 	cfg->max_sessions_per_user = 64;
 	cfg->scrub_interval_s = 604800;
 	cfg->scrub_rate_mb_s = 64;
+	cfg->heal_interval_s = 3600;
 }
 
 /* Decimal, or hexadecimal with 0x; no sign, no blanks, no trailing text. */

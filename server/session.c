@@ -31,6 +31,7 @@ struct session {
 	unsigned char token[SESSION_TOKEN_LEN];
 	unsigned char vkey[SCRAM_KEY_LEN];
 	char user[USER_MAX + 1];
+	unsigned peer;	    /* the server that opened it for user, or 0: the user did */
 	int64_t expires_ms; /* monotonic */
 	/* Creation order, which is also expiry order (one lifetime per table):
 	 * among the user's sessions, and among all. */
@@ -384,9 +385,9 @@ void sessions_advance_clock(struct sessions *s, int64_t seconds)
 	pthread_mutex_unlock(&s->mu);
 }
 
-int sessions_create_key(struct sessions *s, const char *user,
-			const unsigned char verifier_key[SCRAM_KEY_LEN],
-			unsigned char token[SESSION_TOKEN_LEN], int64_t *expires)
+static int create(struct sessions *s, const char *user,
+		  const unsigned char verifier_key[SCRAM_KEY_LEN], unsigned peer,
+		  unsigned char token[SESSION_TOKEN_LEN], int64_t *expires)
 {
 	size_t ulen = user ? strnlen(user, USER_MAX + 1) : 0;
 	unsigned char t[SESSION_TOKEN_LEN];
@@ -425,6 +426,7 @@ int sessions_create_key(struct sessions *s, const char *user,
 	if (verifier_key)
 		memcpy(e->vkey, verifier_key, SCRAM_KEY_LEN);
 	memcpy(e->user, user, ulen + 1);
+	e->peer = peer;
 	e->expires_ms = now + (int64_t)s->lim.ttl_s * 1000;
 	e->aprev = s->newest;
 	e->anext = NIL;
@@ -470,14 +472,28 @@ out:
 	return rc;
 }
 
+int sessions_create_key(struct sessions *s, const char *user,
+			const unsigned char verifier_key[SCRAM_KEY_LEN],
+			unsigned char token[SESSION_TOKEN_LEN], int64_t *expires)
+{
+	return create(s, user, verifier_key, 0, token, expires);
+}
+
+int sessions_create_peer(struct sessions *s, const char *user, unsigned peer,
+			 unsigned char token[SESSION_TOKEN_LEN], int64_t *expires)
+{
+	return peer ? create(s, user, NULL, peer, token, expires) : -EINVAL;
+}
+
 int sessions_create(struct sessions *s, const char *user, unsigned char token[SESSION_TOKEN_LEN],
 		    int64_t *expires)
 {
 	return sessions_create_key(s, user, NULL, token, expires);
 }
 
-int sessions_lookup(struct sessions *s, const unsigned char token[SESSION_TOKEN_LEN], char *user,
-		    size_t cap, unsigned char verifier_key[SCRAM_KEY_LEN])
+int sessions_lookup_peer(struct sessions *s, const unsigned char token[SESSION_TOKEN_LEN],
+			 char *user, size_t cap, unsigned char verifier_key[SCRAM_KEY_LEN],
+			 unsigned *peer)
 {
 	const struct session *e;
 	long i;
@@ -508,9 +524,17 @@ int sessions_lookup(struct sessions *s, const unsigned char token[SESSION_TOKEN_
 	}
 	if (verifier_key)
 		memcpy(verifier_key, e->vkey, SCRAM_KEY_LEN);
+	if (peer)
+		*peer = e->peer;
 out:
 	pthread_mutex_unlock(&s->mu);
 	return rc;
+}
+
+int sessions_lookup(struct sessions *s, const unsigned char token[SESSION_TOKEN_LEN], char *user,
+		    size_t cap, unsigned char verifier_key[SCRAM_KEY_LEN])
+{
+	return sessions_lookup_peer(s, token, user, cap, verifier_key, NULL);
 }
 
 int sessions_check(struct sessions *s, const unsigned char token[SESSION_TOKEN_LEN], char *user,
@@ -563,7 +587,9 @@ static unsigned end_user_sessions(struct sessions *s, const char *user, const un
 	for (n = u >= 0 ? s->users[u].head : NIL; n != NIL;) {
 		uint32_t next = s->ses[n].unext;
 
-		if (!keep || CRYPTO_memcmp(s->ses[n].vkey, keep, SCRAM_KEY_LEN) != 0) {
+		/* A server's session for the user proved no password: a new one keeps it. */
+		if (!keep ||
+		    (!s->ses[n].peer && CRYPTO_memcmp(s->ses[n].vkey, keep, SCRAM_KEY_LEN) != 0)) {
 			ses_remove(s, n);
 			ended++;
 		}

@@ -87,6 +87,10 @@ void sessions_login_done(struct sessions *s, const char *user, const struct sock
 int sessions_create_key(struct sessions *s, const char *user,
 			const unsigned char verifier_key[SCRAM_KEY_LEN],
 			unsigned char token[SESSION_TOKEN_LEN], int64_t *expires);
+/* A session for user opened by server peer (1..64) on the user's behalf:
+ * no password proved it, so a password change does not end it. */
+int sessions_create_peer(struct sessions *s, const char *user, unsigned peer,
+			 unsigned char token[SESSION_TOKEN_LEN], int64_t *expires);
 /* sessions_create_key without a verifier key. */
 int sessions_create(struct sessions *s, const char *user, unsigned char token[SESSION_TOKEN_LEN],
 		    int64_t *expires);
@@ -95,6 +99,10 @@ int sessions_create(struct sessions *s, const char *user, unsigned char token[SE
  * slot is reused), -EACCES if unknown, -ENOSPC if cap is too small. */
 int sessions_lookup(struct sessions *s, const unsigned char token[SESSION_TOKEN_LEN], char *user,
 		    size_t cap, unsigned char verifier_key[SCRAM_KEY_LEN]);
+/* sessions_lookup, also giving the server that opened the session (0: its user). */
+int sessions_lookup_peer(struct sessions *s, const unsigned char token[SESSION_TOKEN_LEN],
+			 char *user, size_t cap, unsigned char verifier_key[SCRAM_KEY_LEN],
+			 unsigned *peer);
 /* sessions_lookup without the verifier key. */
 int sessions_check(struct sessions *s, const unsigned char token[SESSION_TOKEN_LEN], char *user,
 		   size_t cap);

@@ -155,6 +155,11 @@ int store_list_names(struct store *st, const char *user, const void *prefix, siz
 		     const void *after, size_t after_len, dfs_file_info *entries, unsigned max,
 		     unsigned *count, bool *eof);
 
+/* The users with records here (files or deletes), in byte order, after `after`
+ * ("" for the first), at most max (1..DFS_LIST_MAX); *eof when none is left. */
+int store_list_users(struct store *st, const char *after, char (*users)[65], unsigned max,
+		     unsigned *count, bool *eof);
+
 /* Re-reads each chunk this server holds of (name, ver) and checks it against
  * the recorded checksum. checks[] gets one entry per chunk held (at most
  * DFS_HELD_MAX): DFS_OK, DFS_EBADMSG (bit rot) or DFS_ENOENT (file missing).

@@ -511,3 +511,69 @@ int conn_share_all(struct dfs_client *c)
 	c->logged_in = true;
 	return 0;
 }
+
+/* One thread per server: connect if needed, end the previous session, open
+ * one for the user through the server's own identity. */
+static void *peer_login(void *arg)
+{
+	struct login_job *j = arg;
+	struct link *l = j->link;
+	dfs_peer_login_args a = {.user = j->c->user};
+	dfs_peer_login_res r;
+	char why[256];
+	enum clnt_stat st;
+
+	if (l->up) {
+		dfs_cred_args out = {.cred = l->cred};
+		dfs_stat res;
+
+		dfsproc_logout_1(&out, &res, l->clnt[0]);
+	}
+	l->up = false;
+	if (!l->clnt[0]) {
+		j->err = conn_ping(j->c, l);
+		if (j->err)
+			return NULL;
+	}
+	memset(&r, 0, sizeof(r));
+	st = dfsproc_peer_login_1(&a, &r, l->clnt[0]);
+	if (login_failed(j, st, r.status))
+		goto out;
+	memcpy(l->cred.token, r.dfs_peer_login_res_u.token, sizeof(l->cred.token));
+	for (int i = 1; i < LINK_CONNS; i++) {
+		if (l->clnt[i])
+			continue;
+		j->err = open_conn(j->c, l, i, why, sizeof(why));
+		if (j->err) {
+			snprintf(l->why, sizeof(l->why), "%s", why);
+			goto out;
+		}
+	}
+	set_call_timeouts(j->c, l);
+	l->up = true;
+out:
+	xdr_free((xdrproc_t)xdr_dfs_peer_login_res, (char *)&r);
+	return NULL;
+}
+
+int conn_peer_login_all(struct dfs_client *c, const char *user)
+{
+	struct login_job jobs[DFS_SERVERS_MAX];
+	unsigned up = 0;
+
+	snprintf(c->user, sizeof(c->user), "%s", user);
+	memset(jobs, 0, sizeof(jobs));
+	for (unsigned i = 0; i < c->conf.nservers; i++) {
+		jobs[i].c = c;
+		jobs[i].link = &c->links[i];
+	}
+	run_jobs(jobs, c->conf.nservers, peer_login);
+	for (unsigned i = 0; i < c->conf.nservers; i++) {
+		if (c->links[i].up)
+			up++;
+		else if (c->links[i].clnt[0])
+			close_link(&c->links[i]);
+	}
+	c->logged_in = up > 0;
+	return up ? 0 : client_fail(c, -EHOSTDOWN, "no server accepted this server's login");
+}

@@ -2,8 +2,9 @@
  *
  * Copies travel through the client: it reads a chunk from a good holder (or
  * uses a verified local copy) and uploads it to the server that lacks it.
- * Servers never talk to each other, so they need no credentials of their
- * own and the client's session already authorises every step. */
+ * A server recovering by itself runs the same code as a client of the
+ * others (session/peer.c) with c->only_server set: it then writes only to
+ * itself, since its sessions on the others are read-only. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -51,6 +52,12 @@ static int fetch_to_scratch(struct dfs_client *c, const struct file_view *view,
 	return -EIO;
 }
 
+/* Whether this pass may change what server s holds. */
+static bool may_write(const struct dfs_client *c, unsigned s)
+{
+	return !c->only_server || s == c->only_server;
+}
+
 static void fill_info(const struct read_plan *plan, const struct file_view *view, unsigned s,
 		      dfs_chunk_sum held[2], unsigned *lacking, unsigned nlacking,
 		      dfs_file_info *info)
@@ -82,6 +89,8 @@ static int repair_delete(struct dfs_client *c, const struct file_view *view,
 			holds[i] = true;
 			continue;
 		}
+		if (!may_write(c, i + 1))
+			continue;
 		a.name.dfs_name_val = (char *)view->name;
 		a.name.dfs_name_len = (u_int)view->name_len;
 		if (dfsproc_delete_1(&a, &res, l->clnt[0]) == RPC_SUCCESS &&
@@ -99,7 +108,7 @@ static int repair_delete(struct dfs_client *c, const struct file_view *view,
 		dfs_stat res;
 
 		if (!l->up || !h->has_record || !h->rec.current.deleted ||
-		    h->rec.current.ver != plan->info->ver)
+		    h->rec.current.ver != plan->info->ver || !may_write(c, i + 1))
 			continue;
 		nold = h->rec.current.lacking.lacking_len;
 		for (unsigned k = 0; k < nold && nkeep < DFS_SERVERS_MAX; k++) {
@@ -131,7 +140,7 @@ static bool listed(const unsigned *v, unsigned n, unsigned x)
 /* Brings server s up to the planned version, chunk by chunk. Returns the
  * copies written, or -errno if the server could not be brought level. */
 static int repair_server(struct dfs_client *c, struct file_view *view, const struct read_plan *plan,
-			 unsigned s, int local_fd, const uint64_t *bad)
+			 unsigned s, int local_fd, const uint64_t *bad, uint64_t *bytes)
 {
 	const struct holder_view *h = &view->holders[s - 1];
 	const dfs_file_info *cur = h->has_record ? &h->rec.current : NULL;
@@ -168,6 +177,7 @@ static int repair_server(struct dfs_client *c, struct file_view *view, const str
 			return err;
 		if (sum != plan->chunk_sum[k - 1])
 			return -EBADMSG;
+		*bytes += src.size;
 		written++;
 		announce(c, s, k, view->name,
 			 is_bad				      ? "was corrupt"
@@ -200,6 +210,7 @@ int repair_file(struct dfs_client *c, struct file_view *view, const struct read_
 {
 	unsigned n = view->nservers;
 	bool confirmed[DFS_SERVERS_MAX] = {false}, rewritten[DFS_SERVERS_MAX] = {false};
+	uint64_t bytes = 0;
 	int written = 0;
 
 	if (plan->deleted)
@@ -217,6 +228,14 @@ int repair_file(struct dfs_client *c, struct file_view *view, const struct read_
 		const dfs_file_info *cur = h->has_record ? &h->rec.current : NULL;
 		int got;
 
+		if (!may_write(c, s)) {
+			/* Another server's own recovery brings it level. */
+			confirmed[s - 1] = c->links[s - 1].up && h->answered && cur &&
+					   cur->ver == plan->info->ver && !cur->deleted &&
+					   plan_has_chunk(cur, view->layout.pair[s - 1][0], NULL) &&
+					   plan_has_chunk(cur, view->layout.pair[s - 1][1], NULL);
+			continue;
+		}
 		if (!c->links[s - 1].up || !h->answered) {
 			if (t)
 				not_made_good(c, t, view->name, s, 2,
@@ -227,7 +246,7 @@ int repair_file(struct dfs_client *c, struct file_view *view, const struct read_
 		/* A newer current version (a put in progress) is left alone. */
 		if (cur && cur->ver > plan->info->ver && !cur->deleted)
 			continue;
-		got = repair_server(c, view, plan, s, local_fd, bad);
+		got = repair_server(c, view, plan, s, local_fd, bad, &bytes);
 		if (got >= 0) {
 			confirmed[s - 1] = true;
 			rewritten[s - 1] = got > 0;
@@ -236,8 +255,10 @@ int repair_file(struct dfs_client *c, struct file_view *view, const struct read_
 			not_made_good(c, t, view->name, s, 1, dfs_strerror(got));
 		}
 	}
-	if (t)
+	if (t) {
 		t->rewritten += (unsigned)written;
+		t->bytes += bytes;
+	}
 	/* Repair hints: each holder of the version keeps, of the servers it
 	 * recorded as lacking, those still not known to hold it, plus those
 	 * that answered and could not be brought level. */
@@ -251,7 +272,7 @@ int repair_file(struct dfs_client *c, struct file_view *view, const struct read_
 		dfs_file_info info;
 		bool same;
 
-		if (!confirmed[s - 1])
+		if (!confirmed[s - 1] || !may_write(c, s))
 			continue;
 		if (!rewritten[s - 1] && cur) {
 			old = cur->lacking.lacking_val;
@@ -332,7 +353,9 @@ static int repair_name(struct dfs_client *c, const char *name, struct repair_tal
 		return err;
 	}
 	plan_choose(&view, &plan);
-	verify_view(c, &view, &plan, bad, t);
+	/* A recovering server leaves the re-reading of copies to each one's scrub. */
+	if (!c->only_server)
+		verify_view(c, &view, &plan, bad, t);
 	repair_file(c, &view, &plan, -1, bad, t);
 	plan_view_free(&view);
 	return 0;
@@ -350,11 +373,23 @@ static int repair_every(struct dfs_client *c, enum pass pass, struct repair_tall
 
 	if (err)
 		return err;
-	for (size_t i = 0; i < list->count; i++)
+	for (size_t i = 0; i < list->count; i++) {
+		uint64_t before = t->bytes;
+
 		if (pass != DIVERGED || list->files[i]->diverged)
 			repair_name(c, list->files[i]->name, t);
+		if (c->pace && c->pace(c->pace_arg, t->bytes - before) != 0) {
+			err = -EINTR;
+			break;
+		}
+	}
 	dfs_file_list_free(list);
-	return 0;
+	return err;
+}
+
+int repair_diverged(struct dfs_client *c, struct repair_tally *t)
+{
+	return repair_every(c, DIVERGED, t);
 }
 
 static int finish(struct dfs_client *c, int err, const struct repair_tally *t,

@@ -211,6 +211,39 @@ int store_list_names(struct store *st, const char *user, const void *prefix, siz
 	return 0;
 }
 
+struct user_page {
+	char (*users)[USER_MAX + 1];
+	unsigned max, count;
+};
+
+static int user_add(const char *user, void *arg)
+{
+	struct user_page *p = arg;
+
+	if (p->count == p->max)
+		return 1;
+	snprintf(p->users[p->count++], USER_MAX + 1, "%s", user);
+	return 0;
+}
+
+int store_list_users(struct store *st, const char *after, char (*users)[65], unsigned max,
+		     unsigned *count, bool *eof)
+{
+	struct user_page p = {users, max, 0};
+	int rc;
+
+	*count = 0;
+	*eof = false;
+	if (max == 0 || max > DFS_LIST_MAX || strlen(after) > USER_MAX)
+		return -EINVAL;
+	rc = name_index_users(st->names, after, user_add, &p, eof);
+	/* Stopped by a full page: more may follow. */
+	if (rc == 0 && p.count == max)
+		*eof = false;
+	*count = p.count;
+	return rc;
+}
+
 struct lacking_count {
 	struct store *st;
 	const char *user;

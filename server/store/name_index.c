@@ -425,6 +425,63 @@ int name_index_scan(struct name_index *n, const char *user, const struct name_in
 	return rc;
 }
 
+int name_index_users(struct name_index *n, const char *after, name_index_user_fn fn, void *arg,
+		     bool *eof)
+{
+	unsigned char start[USER_MAX + 2];
+	size_t alen = strlen(after);
+	MDB_cursor *cur = NULL;
+	MDB_txn *txn = NULL;
+	MDB_val k, v;
+	int rc, stop = 0;
+
+	*eof = false;
+	if (alen > USER_MAX)
+		return -EINVAL;
+	/* Past every key of `after`: its name followed by a byte above the NUL. */
+	memcpy(start, after, alen);
+	start[alen] = 1;
+	k.mv_data = start;
+	k.mv_size = alen ? alen + 1 : 0;
+	rc = mdb_txn_begin(n->env, NULL, MDB_RDONLY, &txn);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, n->dbi, &cur);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, alen ? MDB_SET_RANGE : MDB_FIRST);
+	while (rc == 0 && !stop) {
+		const char *key = k.mv_data;
+		size_t ulen = strnlen(key, k.mv_size);
+		char user[USER_MAX + 1];
+
+		if (ulen == 0 || ulen >= k.mv_size || ulen > USER_MAX) {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+			continue;
+		}
+		memcpy(user, key, ulen);
+		user[ulen] = '\0';
+		stop = fn(user, arg);
+		if (stop < 0)
+			break;
+		memcpy(start, user, ulen);
+		start[ulen] = 1;
+		k.mv_data = start;
+		k.mv_size = ulen + 1;
+		if (!stop)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	}
+	if (rc == MDB_NOTFOUND) {
+		*eof = true;
+		rc = 0;
+	} else if (rc > 0) {
+		rc = lmdb_errno(rc);
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		mdb_txn_abort(txn);
+	return stop < 0 ? stop : rc;
+}
+
 /* A user's totals as stored: five 64-bit numbers in this host's byte order (the
  * file never leaves it, and is rebuilt when in doubt). */
 #define TOTALS_FIELDS 5

@@ -134,6 +134,12 @@ typedef int (*name_index_fn)(const char *hash, const void *name, size_t len, voi
  * is set when no entry is left (fn never stopped the scan). */
 int name_index_scan(struct name_index *n, const char *user, const struct name_index_query *q,
 		    name_index_fn fn, void *arg, bool *eof);
+/* Calls fn with each user who has entries, in byte order, after `after` ("" for
+ * all), until fn returns nonzero (negative: an error, returned). *eof when the
+ * users ran out. 0 or -errno. */
+typedef int (*name_index_user_fn)(const char *user, void *arg);
+int name_index_users(struct name_index *n, const char *after, name_index_user_fn fn, void *arg,
+		     bool *eof);
 
 /* housekeep.c: clean-up of the data folder. */
 int clean_tmp(int rootfd, bool all, unsigned max_age_s);

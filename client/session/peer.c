@@ -1,0 +1,136 @@
+/* peer.c: libdfs driven by a server recovering from its neighbours
+ * (dfs_peer.h): the server's certificate instead of a password, one user at
+ * a time, writes to itself only. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dfs_peer.h"
+#include "internal.h"
+#include "tls.h"
+
+int dfs_peer_client_new(struct dfs_client **out, const char *config_path, unsigned self,
+			const char *cert, const char *key, char *err, size_t errlen)
+{
+	struct dfs_client *c;
+	int rc;
+
+	*out = NULL;
+	rc = dfs_client_new(&c, config_path);
+	if (rc) {
+		snprintf(err, errlen, "%s", dfs_last_error(NULL));
+		return rc;
+	}
+	if (!c->tls) {
+		snprintf(err, errlen, "%s: servers prove themselves to each other over TLS only",
+			 config_path);
+		dfs_client_free(c);
+		return -EINVAL;
+	}
+	if (self < 1 || self > c->conf.nservers) {
+		snprintf(err, errlen, "%s names %u servers: this one (%u) is not among them",
+			 config_path, c->conf.nservers, self);
+		dfs_client_free(c);
+		return -EINVAL;
+	}
+	rc = tls_client_identity(c->tls, cert, key, err, errlen);
+	if (rc) {
+		dfs_client_free(c);
+		return rc;
+	}
+	c->only_server = self;
+	*out = c;
+	return 0;
+}
+
+unsigned dfs_peer_servers(const struct dfs_client *c)
+{
+	return c->conf.nservers;
+}
+
+const char *dfs_peer_ca(const struct dfs_client *c)
+{
+	return c->conf.ca;
+}
+
+const char *dfs_peer_error(const struct dfs_client *c)
+{
+	return c->last_error;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+int dfs_peer_users(struct dfs_client *c, unsigned server, char (*users)[65], size_t cap,
+		   size_t *count)
+{
+	struct link *l = &c->links[server - 1];
+	dfs_peer_users_args a = {.after = "", .max = DFS_LIST_MAX};
+	char after[65] = "";
+	size_t first = *count;
+	bool eof = false;
+	int err;
+
+	if (!l->clnt[0] && (err = conn_ping(c, l)) != 0)
+		return client_fail(c, err, "server %u: %s", server, l->why);
+	while (!eof) {
+		dfs_peer_users_res r;
+		enum clnt_stat st;
+
+		memset(&r, 0, sizeof(r));
+		a.after = after;
+		st = dfsproc_peer_users_1(&a, &r, l->clnt[0]);
+		if (st != RPC_SUCCESS || r.status != DFS_OK) {
+			err = st != RPC_SUCCESS ? -EHOSTDOWN : client_errno(r.status);
+			xdr_free((xdrproc_t)xdr_dfs_peer_users_res, (char *)&r);
+			if (st != RPC_SUCCESS)
+				conn_mark_down(c, l, "no answer to PEER_USERS");
+			return client_fail(c, err, "server %u did not list its users: %s", server,
+					   dfs_strerror(err));
+		}
+		for (u_int i = 0; i < r.dfs_peer_users_res_u.ok.users.users_len; i++) {
+			const char *u = r.dfs_peer_users_res_u.ok.users.users_val[i];
+
+			if (strlen(u) > 64)
+				continue;
+			snprintf(after, sizeof(after), "%s", u);
+			if (*count < cap && !bsearch(u, users, first, sizeof(*users), by_name))
+				snprintf(users[(*count)++], sizeof(*users), "%s", u);
+		}
+		eof =
+		    r.dfs_peer_users_res_u.ok.eof || r.dfs_peer_users_res_u.ok.users.users_len == 0;
+		xdr_free((xdrproc_t)xdr_dfs_peer_users_res, (char *)&r);
+	}
+	qsort(users, *count, sizeof(*users), by_name);
+	return *count == cap ? client_fail(c, -ENOSPC, "too many users") : 0;
+}
+
+int dfs_peer_recover_user(struct dfs_client *c, const char *user,
+			  int (*pace)(void *arg, uint64_t bytes), void *arg,
+			  struct dfs_peer_result *out)
+{
+	struct repair_tally t = {0};
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = conn_peer_login_all(c, user);
+	if (err)
+		return err;
+	if (!c->links[c->only_server - 1].up)
+		return client_fail(c, -EHOSTDOWN, "this server did not accept its own login: %s",
+				   c->links[c->only_server - 1].why);
+	out->all_up = true;
+	for (unsigned i = 0; i < c->conf.nservers; i++)
+		out->all_up = out->all_up && c->links[i].up;
+	c->pace = pace;
+	c->pace_arg = arg;
+	err = repair_diverged(c, &t);
+	c->pace = NULL;
+	out->files = t.files;
+	out->rewritten = t.rewritten;
+	out->failed = t.failed;
+	out->bytes = t.bytes;
+	return err;
+}
