@@ -1144,6 +1144,9 @@ static int sc_start_tls(struct svc_conn *c)
 	SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	c->st.deadline = deadline_after(c->opts->request_timeout_ms);
 	rc = tls_handshake(&c->st, ssl, false);
+	/* A client certificate that failed verification: told apart for the log. */
+	if (rc < 0 && SSL_get_verify_result(ssl) != X509_V_OK)
+		rc = -EKEYREJECTED;
 	if (rc < 0)
 		goto fail;
 	if (SSL_version(ssl) != TLS1_3_VERSION || !alpn_is_sunrpc(ssl)) {

@@ -83,7 +83,8 @@ typedef void (*rpcstream_dispatch_fn)(struct svc_req *rq, SVCXPRT *xprt, void *c
  * plain connection with AUTH_TOOWEAK when TLS is required; answers
  * PROG_UNAVAIL / PROG_MISMATCH for other programs and versions; closes the
  * connection on undecodable input. Returns 0 when the peer closed, or
- * -errno describing why the connection ended (-ETIMEDOUT, -EPROTO...). */
+ * -errno describing why the connection ended (-ETIMEDOUT, -EPROTO,
+ * -EKEYREJECTED for a client certificate that failed verification...). */
 int rpcstream_serve(int fd, const struct rpcstream_svc_opts *opts, rpcstream_dispatch_fn dispatch,
 		    void *conn_arg);
 

@@ -7,7 +7,6 @@
 #include "metrics.h"
 #include "ops.h"
 #include "rpcstream.h"
-#include "tls.h"
 
 typedef void (*handler_fn)(struct conn *, void *, void *);
 
@@ -51,6 +50,7 @@ static const struct proc procs[] = {
     PROC(DFSPROC_TASKS, "tasks", dfs_cred_args, dfs_tasks_res, op_tasks),
     PROC(DFSPROC_PEER_LOGIN, "peer_login", dfs_peer_login_args, dfs_peer_login_res, op_peer_login),
     PROC(DFSPROC_PEER_USERS, "peer_users", dfs_peer_users_args, dfs_peer_users_res, op_peer_users),
+    PROC(DFSPROC_PEER_NUDGE, "peer_nudge", dfs_peer_nudge_args, dfs_stat, op_peer_nudge),
 };
 
 /* Big enough for the largest argument and result structures above. */
@@ -73,6 +73,7 @@ union any_args {
 	dfs_lookup_read_args lookup_read;
 	dfs_peer_login_args peer_login;
 	dfs_peer_users_args peer_users;
+	dfs_peer_nudge_args peer_nudge;
 };
 union any_res {
 	dfs_login_begin_res login_begin;
@@ -121,8 +122,7 @@ void dispatch_call(struct svc_req *rq, SVCXPRT *xprt, void *conn_arg)
 	}
 	p = &procs[rq->rq_proc];
 	cn->tls = rpcstream_svc_is_tls(xprt);
-	if (rq->rq_proc == DFSPROC_PEER_LOGIN || rq->rq_proc == DFSPROC_PEER_USERS)
-		cn->peer_server = tls_peer_server_id(rpcstream_svc_ssl(xprt), DFS_SERVERS_MAX);
+	cn->ssl = rpcstream_svc_ssl(xprt);
 	memset(&args, 0, sizeof(args));
 	memset(&res, 0, sizeof(res));
 	if (rq->rq_proc == DFSPROC_PUT_BLOCK)
@@ -160,7 +160,8 @@ int dispatch_describe(rpcproc_t proc, struct dispatch_proc_info *out)
 	    p->args_size,
 	    p->res_size,
 	    proc != DFSPROC_LOGIN_BEGIN && proc != DFSPROC_LOGIN_FINISH &&
-		proc != DFSPROC_PEER_LOGIN && proc != DFSPROC_PEER_USERS};
+		proc != DFSPROC_PEER_LOGIN && proc != DFSPROC_PEER_USERS &&
+		proc != DFSPROC_PEER_NUDGE};
 	return 0;
 }
 

@@ -35,6 +35,7 @@ struct heal {
 	bool started;
 	int pipe[2];
 	atomic_bool stop;
+	atomic_bool nudged;   /* another server asked for a pass */
 	pthread_mutex_t lock; /* guards p */
 	struct heal_progress p;
 	struct scrub_rate rate;
@@ -84,6 +85,7 @@ int heal_prepare(struct heal **out, struct server *srv)
 	}
 	dfs_set_event_handler(h->c, log_event, NULL);
 	snprintf(cfg->peer_ca, sizeof(cfg->peer_ca), "%s", dfs_peer_ca(h->c));
+	cfg->peer_count = dfs_peer_servers(h->c);
 	h->srv = srv;
 	h->pipe[0] = h->pipe[1] = -1;
 	h->rate.bytes_per_s = (uint64_t)cfg->heal_rate_mb_s * 1000000u;
@@ -97,10 +99,13 @@ static bool nap(struct heal *h, int ms)
 {
 	struct pollfd pfd = {h->pipe[0], POLLIN, 0};
 
+	char drain[64];
+
 	if (atomic_load(&h->stop))
 		return false;
-	if (ms > 0)
-		(void)poll(&pfd, 1, ms);
+	if (ms > 0 && poll(&pfd, 1, ms) > 0)
+		while (read(h->pipe[0], drain, sizeof(drain)) > 0)
+			;
 	return !atomic_load(&h->stop);
 }
 
@@ -133,7 +138,7 @@ static void state_path(const struct heal *h, char *buf, size_t len, const char *
 /* The pass a previous run left unfinished: its start and last user done. */
 static bool load_state(const struct heal *h, int64_t *started_ns, char user[65])
 {
-	char path[4200], text[160], word[80];
+	char path[4200], text[160], word[65];
 	long long when;
 	FILE *f;
 	bool ok;
@@ -143,14 +148,16 @@ static bool load_state(const struct heal *h, int64_t *started_ns, char user[65])
 	if (!f)
 		return false;
 	ok = fgets(text, sizeof(text), f) && strncmp(text, STATE_MAGIC, strlen(STATE_MAGIC)) == 0 &&
-	     sscanf(text + strlen(STATE_MAGIC), "%lld %79s", &when, word) == 2 && strlen(word) < 65;
+	     sscanf(text + strlen(STATE_MAGIC), "%lld %64s", &when, word) == 2;
 	fclose(f);
 	if (!ok) {
 		log_warn("recovery: %s is not readable; the pass starts over", path);
 		return false;
 	}
 	*started_ns = when;
-	snprintf(user, 65, "%s", strcmp(word, "-") == 0 ? "" : word);
+	if (strcmp(word, "-") == 0)
+		word[0] = '\0';
+	memcpy(user, word, strlen(word) + 1);
 	return true;
 }
 
@@ -252,6 +259,7 @@ static bool pass(struct heal *h)
 		save_state(h, started, users[i]);
 	}
 	free(users);
+	dfs_peer_disconnect(h->c);
 	pthread_mutex_lock(&h->lock);
 	h->p.running = false;
 	pthread_mutex_unlock(&h->lock);
@@ -281,7 +289,26 @@ static uint64_t corrupt_found(struct heal *h)
 	return sp.corrupt;
 }
 
-/* Waits ms (negative: until woken), cut short when the scrub finds a corrupt copy. */
+/* Tells the servers this one's records name as lacking a version, once each. */
+static void send_nudges(struct heal *h)
+{
+	uint64_t bits = atomic_load(&h->srv->lacking_seen);
+	unsigned n = dfs_peer_servers(h->c);
+
+	for (unsigned s = 1; s <= n && bits; s++) {
+		uint64_t bit = UINT64_C(1) << (s - 1);
+
+		if (!(bits & bit))
+			continue;
+		if (dfs_peer_nudge(h->c, s) == 0) {
+			atomic_fetch_and(&h->srv->lacking_seen, ~bit);
+			log_debug("recovery: told server %u it lacks versions recorded here", s);
+		}
+	}
+}
+
+/* Waits ms (negative: until woken), cut short when another server asks for a
+ * pass or the scrub finds a corrupt copy. Meanwhile tells others what they lack. */
 static bool wait_for_work(struct heal *h, int64_t ms, uint64_t *corrupt_seen)
 {
 	while (ms < 0 || ms > 0) {
@@ -290,11 +317,14 @@ static bool wait_for_work(struct heal *h, int64_t ms, uint64_t *corrupt_seen)
 
 		if (!nap(h, slice))
 			return false;
+		if (atomic_exchange(&h->nudged, false))
+			return true;
 		now_corrupt = corrupt_found(h);
 		if (now_corrupt != *corrupt_seen) {
 			*corrupt_seen = now_corrupt;
 			return true;
 		}
+		send_nudges(h);
 		if (ms > 0)
 			ms -= slice;
 	}
@@ -335,6 +365,15 @@ int heal_start(struct heal *h)
 		return -rc;
 	h->started = true;
 	return 0;
+}
+
+void heal_nudge(struct heal *h)
+{
+	if (!h)
+		return;
+	atomic_store(&h->nudged, true);
+	if (h->pipe[1] >= 0 && write(h->pipe[1], "n", 1) < 0)
+		log_debug("recovery: cannot wake the thread: %s", strerror(errno));
 }
 
 void heal_stop(struct heal *h)

@@ -27,6 +27,9 @@ struct heal;
 int heal_prepare(struct heal **out, struct server *srv);
 /* Starts the thread (the server must be serving). 0 or -errno. */
 int heal_start(struct heal *h);
+/* Asks for a pass soon (another server recorded this one as lacking a
+ * version). NULL is fine. */
+void heal_nudge(struct heal *h);
 /* Stops the thread, keeping the position of a pass under way; frees h. NULL is fine. */
 void heal_stop(struct heal *h);
 

@@ -289,8 +289,13 @@ static void *conn_main(void *arg)
 	dispatch_conn_closed(&slot->conn);
 	metrics_connection(l->srv->metrics, -1);
 	pthread_mutex_lock(&l->lock);
-	log_debug("connection from %s closed: %s", slot->conn.peer_text,
-		  end_reason(l, slot, rc, why, sizeof(why)));
+	if (rc == -EKEYREJECTED)
+		log_warn("%s: refused in the TLS handshake: its client certificate is not one of "
+			 "this cluster's (another CA, or not for client use)",
+			 slot->conn.peer_text);
+	else
+		log_debug("connection from %s closed: %s", slot->conn.peer_text,
+			  end_reason(l, slot, rc, why, sizeof(why)));
 	if (slot->prev)
 		slot->prev->next = slot->next;
 	else

@@ -147,20 +147,20 @@ void metrics_connection(struct metrics *m, int delta)
 
 /* ---- rendering ---- */
 
-static void header(FILE *f, const char *name, const char *type, const char *help)
+void metrics_header(FILE *f, const char *name, const char *type, const char *help)
 {
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void gauge(FILE *f, const char *name, const char *help, uint64_t v)
+void metrics_gauge(FILE *f, const char *name, const char *help, uint64_t v)
 {
-	header(f, name, "gauge", help);
+	metrics_header(f, name, "gauge", help);
 	fprintf(f, "%s %llu\n", name, (unsigned long long)v);
 }
 
-static void counter(FILE *f, const char *name, const char *help, uint64_t v)
+void metrics_counter(FILE *f, const char *name, const char *help, uint64_t v)
 {
-	header(f, name, "counter", help);
+	metrics_header(f, name, "counter", help);
 	fprintf(f, "%s %llu\n", name, (unsigned long long)v);
 }
 
@@ -200,7 +200,7 @@ static void render_requests(FILE *f, struct metrics *m)
 			counts[p][b] =
 			    atomic_load_explicit(&m->procs[p].bucket[b], memory_order_relaxed);
 
-	header(f, "dfs_requests_total", "counter", "Calls answered, by procedure.");
+	metrics_header(f, "dfs_requests_total", "counter", "Calls answered, by procedure.");
 	for (unsigned p = 0; p < PROCS_MAX; p++) {
 		uint64_t total = 0;
 
@@ -212,8 +212,8 @@ static void render_requests(FILE *f, struct metrics *m)
 			(unsigned long long)total);
 	}
 
-	header(f, "dfs_request_errors_total", "counter",
-	       "Calls answered with a status other than DFS_OK, by procedure and status.");
+	metrics_header(f, "dfs_request_errors_total", "counter",
+		       "Calls answered with a status other than DFS_OK, by procedure and status.");
 	for (unsigned p = 0; p < PROCS_MAX; p++) {
 		if (!proc_label(p, name, sizeof(name)))
 			continue;
@@ -230,8 +230,8 @@ static void render_requests(FILE *f, struct metrics *m)
 		}
 	}
 
-	header(f, "dfs_request_duration_seconds", "histogram",
-	       "Time from a call's dispatch to its reply being sent, by procedure.");
+	metrics_header(f, "dfs_request_duration_seconds", "histogram",
+		       "Time from a call's dispatch to its reply being sent, by procedure.");
 	for (unsigned p = 0; p < PROCS_MAX; p++) {
 		uint64_t cum = 0;
 
@@ -258,16 +258,17 @@ static void render_requests(FILE *f, struct metrics *m)
 			(unsigned long long)cum);
 	}
 
-	header(f, "dfs_requests_rejected_total", "counter",
-	       "Calls refused before any procedure ran: unknown procedure or undecodable "
-	       "arguments.");
+	metrics_header(f, "dfs_requests_rejected_total", "counter",
+		       "Calls refused before any procedure ran: unknown procedure or undecodable "
+		       "arguments.");
 	for (unsigned r = 0; r < METRICS_REJECT_COUNT; r++)
 		fprintf(f, "dfs_requests_rejected_total{reason=\"%s\"} %llu\n", reject_reason[r],
 			(unsigned long long)atomic_load(&m->rejected[r]));
 
-	header(f, "dfs_verified_copies_total", "counter",
-	       "Chunk copies re-read for VERIFY (dfs scrub), by result: ok, corrupt (fails its "
-	       "checksum) or missing.");
+	metrics_header(
+	    f, "dfs_verified_copies_total", "counter",
+	    "Chunk copies re-read for VERIFY (dfs scrub), by result: ok, corrupt (fails its "
+	    "checksum) or missing.");
 	fprintf(f, "dfs_verified_copies_total{result=\"ok\"} %llu\n",
 		(unsigned long long)atomic_load(&m->verified_ok));
 	fprintf(f, "dfs_verified_copies_total{result=\"corrupt\"} %llu\n",
@@ -276,39 +277,10 @@ static void render_requests(FILE *f, struct metrics *m)
 		(unsigned long long)atomic_load(&m->verified_missing));
 
 	open_now = atomic_load(&m->connections);
-	gauge(f, "dfs_connections", "Client connections open now.",
-	      open_now > 0 ? (uint64_t)open_now : 0);
-	counter(f, "dfs_connections_opened_total", "Client connections accepted.",
-		atomic_load(&m->connections_opened));
-}
-
-static void render_scrub(FILE *f, struct scrub *sc)
-{
-	struct scrub_progress p;
-
-	scrub_progress(sc, &p);
-	gauge(f, "dfs_scrub_running", "1 while a scrub pass is under way.", p.running);
-	counter(f, "dfs_scrub_passes_total", "Scrub passes finished in this data folder.",
-		p.passes);
-	gauge(f, "dfs_scrub_pass_start_time_seconds",
-	      "When the current (or last) scrub pass began, in seconds since the epoch.",
-	      p.pass_started_ns > 0 ? (uint64_t)(p.pass_started_ns / 1000000000) : 0);
-	gauge(f, "dfs_scrub_last_end_time_seconds",
-	      "When the last scrub pass ended, in seconds since the epoch; 0: never.",
-	      p.last_end_ns > 0 ? (uint64_t)(p.last_end_ns / 1000000000) : 0);
-	gauge(f, "dfs_scrub_pass_copies_done", "Chunk copies verified in the current pass.",
-	      p.items_done);
-	gauge(f, "dfs_scrub_pass_copies_remaining",
-	      "Chunk copies left to verify in the current pass (estimated).",
-	      p.running && p.items_total > p.items_done ? p.items_total - p.items_done : 0);
-	gauge(f, "dfs_scrub_pass_bytes_done", "Bytes verified in the current pass.", p.bytes_done);
-	gauge(f, "dfs_scrub_pass_bytes_remaining",
-	      "Bytes left to verify in the current pass (estimated).",
-	      p.running && p.bytes_total > p.bytes_done ? p.bytes_total - p.bytes_done : 0);
-	counter(f, "dfs_scrub_corrupt_copies_total",
-		"Chunk copies the scrub found corrupt since this dfsd started.", p.corrupt);
-	gauge(f, "dfs_scrub_quarantined_copies",
-	      "Corrupt chunk copies kept aside in the data folder's quarantine.", p.quarantined);
+	metrics_gauge(f, "dfs_connections", "Client connections open now.",
+		      open_now > 0 ? (uint64_t)open_now : 0);
+	metrics_counter(f, "dfs_connections_opened_total", "Client connections accepted.",
+			atomic_load(&m->connections_opened));
 }
 
 int metrics_render(struct server *srv, char **text, size_t *len)
@@ -323,46 +295,49 @@ int metrics_render(struct server *srv, char **text, size_t *len)
 	f = open_memstream(text, len);
 	if (!f)
 		return -ENOMEM;
-	gauge(f, "dfs_up", "1 while this dfsd serves.", 1);
-	header(f, "dfs_build_info", "gauge", "The software version and server number; always 1.");
+	metrics_gauge(f, "dfs_up", "1 while this dfsd serves.", 1);
+	metrics_header(f, "dfs_build_info", "gauge",
+		       "The software version and server number; always 1.");
 	fprintf(f, "dfs_build_info{version=\"%s\",server=\"%u\"} 1\n", DFS_VERSION_STRING,
 		srv->cfg.id);
-	gauge(f, "dfs_start_time_seconds", "When this dfsd started, in seconds since the epoch.",
-	      (uint64_t)srv->started);
+	metrics_gauge(f, "dfs_start_time_seconds",
+		      "When this dfsd started, in seconds since the epoch.",
+		      (uint64_t)srv->started);
 	clock_gettime(CLOCK_REALTIME, &now);
-	gauge(f, "dfs_uptime_seconds", "Seconds since this dfsd started.",
-	      now.tv_sec > srv->started ? (uint64_t)(now.tv_sec - srv->started) : 0);
+	metrics_gauge(f, "dfs_uptime_seconds", "Seconds since this dfsd started.",
+		      now.tv_sec > srv->started ? (uint64_t)(now.tv_sec - srv->started) : 0);
 
 	rc = srv->store ? store_stats(srv->store, &st) : -ENOENT;
 	if (rc == 0) {
-		gauge(f, "dfs_files", "Live files this server holds chunks of.", st.files);
-		gauge(f, "dfs_chunks", "Chunk copies this server holds.", st.chunks);
-		gauge(f, "dfs_stored_bytes", "Bytes of the chunk copies this server holds.",
-		      st.bytes);
-		gauge(f, "dfs_chunks_need_repair",
-		      "Chunks of this server's files whose version names a server lacking them.",
-		      st.chunks_need_repair);
-		gauge(f, "dfs_filesystem_free_bytes",
-		      "Free space of the data folder's filesystem (available to dfsd).",
-		      st.space_free);
-		gauge(f, "dfs_filesystem_size_bytes", "Size of the data folder's filesystem.",
-		      st.space_total);
+		metrics_gauge(f, "dfs_files", "Live files this server holds chunks of.", st.files);
+		metrics_gauge(f, "dfs_chunks", "Chunk copies this server holds.", st.chunks);
+		metrics_gauge(f, "dfs_stored_bytes", "Bytes of the chunk copies this server holds.",
+			      st.bytes);
+		metrics_gauge(
+		    f, "dfs_chunks_need_repair",
+		    "Chunks of this server's files whose version names a server lacking them.",
+		    st.chunks_need_repair);
+		metrics_gauge(f, "dfs_filesystem_free_bytes",
+			      "Free space of the data folder's filesystem (available to dfsd).",
+			      st.space_free);
+		metrics_gauge(f, "dfs_filesystem_size_bytes",
+			      "Size of the data folder's filesystem.", st.space_total);
 	} else {
 		log_warn("metrics: cannot read the store's counts: %s", strerror(-rc));
 	}
-	gauge(f, "dfs_store_stats_ok", "1 if the store's counts could be read for this scrape.",
-	      rc == 0);
+	metrics_gauge(f, "dfs_store_stats_ok",
+		      "1 if the store's counts could be read for this scrape.", rc == 0);
 
-	counter(f, "dfs_read_bytes_total", "Chunk bytes sent to clients.",
-		atomic_load(&srv->bytes_read));
-	counter(f, "dfs_written_bytes_total", "Chunk bytes received from clients.",
-		atomic_load(&srv->bytes_written));
-	counter(f, "dfs_listed_records_total", "File records sent in listings.",
-		atomic_load(&srv->listed));
+	metrics_counter(f, "dfs_read_bytes_total", "Chunk bytes sent to clients.",
+			atomic_load(&srv->bytes_read));
+	metrics_counter(f, "dfs_written_bytes_total", "Chunk bytes received from clients.",
+			atomic_load(&srv->bytes_written));
+	metrics_counter(f, "dfs_listed_records_total", "File records sent in listings.",
+			atomic_load(&srv->listed));
 	if (srv->sessions)
-		gauge(f, "dfs_sessions", "Live login sessions.", sessions_count(srv->sessions));
-	if (srv->scrub)
-		render_scrub(f, srv->scrub);
+		metrics_gauge(f, "dfs_sessions", "Live login sessions.",
+			      sessions_count(srv->sessions));
+	metrics_render_tasks(f, srv);
 	if (srv->metrics)
 		render_requests(f, srv->metrics);
 	if (ferror(f)) {

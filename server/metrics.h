@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 struct server;
@@ -39,6 +40,13 @@ int metrics_render(struct server *srv, char **text, size_t *len);
 int metrics_start(struct server *srv, char *err, size_t errlen);
 /* Stops the HTTP server, if it runs. */
 void metrics_stop(struct server *srv);
+
+/* Writes one metric, or the HELP and TYPE lines of one, in the text format. */
+void metrics_header(FILE *f, const char *name, const char *type, const char *help);
+void metrics_gauge(FILE *f, const char *name, const char *help, uint64_t v);
+void metrics_counter(FILE *f, const char *name, const char *help, uint64_t v);
+/* The metrics of the scrub and of recovery (metrics_tasks.c). */
+void metrics_render_tasks(FILE *f, struct server *srv);
 
 /* Splits "HOST:PORT" or "[V6ADDR]:PORT" into host (cap bytes) and a port
  * 1..65535. 0 or -EINVAL. */

@@ -31,8 +31,15 @@ void op_status(struct conn *cn, dfs_cred_args *a, dfs_status_res *r);
 void op_verify(struct conn *cn, dfs_version_args *a, dfs_verify_res *r);
 /* When each copy the server holds of a version was last verified, and the result. */
 void op_verified(struct conn *cn, dfs_version_args *a, dfs_verified_res *r);
+/* The server number this connection proved with its certificate (a server of
+ * the peers file), or 0. */
+unsigned op_peer_identity(struct conn *cn);
+/* Remembers that a record stored here names these servers as lacking its
+ * version (srv->lacking_seen), for recovery to tell them. */
+void op_note_lacking(struct conn *cn, const unsigned *servers, unsigned n);
 void op_peer_login(struct conn *cn, dfs_peer_login_args *a, dfs_peer_login_res *r);
 void op_peer_users(struct conn *cn, dfs_peer_users_args *a, dfs_peer_users_res *r);
+void op_peer_nudge(struct conn *cn, dfs_peer_nudge_args *a, dfs_stat *r);
 void op_repair_hints(struct conn *cn, dfs_cred_args *a, dfs_hints_res *r);
 
 /* Replaces the session user's verifier (TLS only; needs a writable database). */
@@ -45,6 +52,10 @@ dfs_stat op_authenticate(struct conn *cn, const dfs_cred *cred, char user[65]);
 /* op_authenticate for a call that changes what the server holds: a session
  * another server opened for the user (PEER_LOGIN) is refused (DFS_EPERM). */
 dfs_stat op_authenticate_writer(struct conn *cn, const dfs_cred *cred, char user[65]);
+/* For a call on another server's session (PEER_LOGIN): DFS_EPERM unless that
+ * server holds chunk index of the file called name (it may read only its own
+ * share); DFS_OK on a user's own session. */
+dfs_stat op_check_peer_read(struct conn *cn, const dfs_name *name, unsigned index);
 /* Whether a new version (of a put, store, commit or delete) may be taken:
  * DFS_ERANGE (logged) if it lies further beyond this server's clock than
  * max_clock_skew, which only a client with a wrong clock picks. */

@@ -201,8 +201,10 @@ void op_store(struct conn *cn, dfs_store_args *a, dfs_stat *r)
 	else if (err < 0 && err != -ESTALE && err != -EEXIST && err != -EINVAL)
 		log_warn("%s: store of version %016llx failed: %s", cn->peer_text,
 			 (unsigned long long)info->ver, strerror(-err));
-	if (err == 0)
+	if (err == 0) {
 		atomic_fetch_add(&cn->srv->bytes_written, a->data.data_len);
+		op_note_lacking(cn, info->lacking.lacking_val, info->lacking.lacking_len);
+	}
 	*r = op_stat_from_errno(err);
 }
 
@@ -228,6 +230,8 @@ void op_read(struct conn *cn, dfs_read_args *a, dfs_read_res *r)
 	if (r->status != DFS_OK)
 		return;
 	r->status = check_name(&a->name);
+	if (r->status == DFS_OK)
+		r->status = op_check_peer_read(cn, &a->name, a->index);
 	if (r->status != DFS_OK)
 		return;
 	if (a->count > DFS_BLOCK_MAX) {

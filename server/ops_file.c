@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "heal.h"
 #include "names.h"
 #include "ops.h"
 #include "scrub.h"
@@ -64,6 +65,8 @@ void op_commit(struct conn *cn, dfs_commit_args *a, dfs_stat *r)
 	err = op_user_quota(cn, user, &quota);
 	if (err == 0)
 		err = store_commit_quota(cn->srv->store, user, &a->info, &quota);
+	if (err == 0)
+		op_note_lacking(cn, a->info.lacking.lacking_val, a->info.lacking.lacking_len);
 	if (err == -EDQUOT)
 		log_info("%s: commit of version %016llx refused: %s over quota", cn->peer_text,
 			 (unsigned long long)a->info.ver, user);
@@ -137,7 +140,8 @@ void op_lookup_read(struct conn *cn, dfs_lookup_read_args *a, dfs_lookup_read_re
 	if (r->status != DFS_OK)
 		return;
 	cur = &ok->rec.current;
-	if (a->max > DFS_BLOCK_MAX || !chunk_held(cur, a->index, &size) || size > a->max)
+	if (a->max > DFS_BLOCK_MAX || !chunk_held(cur, a->index, &size) || size > a->max ||
+	    op_check_peer_read(cn, &a->name, a->index) != DFS_OK)
 		return;
 	buf = malloc(size ? size : 1);
 	/* Without the bytes the record still answers; the client then asks with READ,
@@ -236,24 +240,11 @@ void op_list_names(struct conn *cn, dfs_list_names_args *a, dfs_list_names_res *
 	r->status = DFS_OK;
 }
 
-void op_tasks(struct conn *cn, dfs_cred_args *a, dfs_tasks_res *r)
+static void scrub_task(struct scrub *sc, dfs_task *t)
 {
 	struct scrub_progress p;
-	dfs_task *t;
-	char user[65];
 
-	r->status = op_authenticate(cn, &a->cred, user);
-	if (r->status != DFS_OK || cn->srv->scrub == NULL)
-		return;
-	t = calloc(1, sizeof(*t));
-	if (t)
-		t->name = strdup("scrub");
-	if (!t || !t->name) {
-		free(t);
-		r->status = DFS_ENOMEM;
-		return;
-	}
-	scrub_progress(cn->srv->scrub, &p);
+	scrub_progress(sc, &p);
 	t->running = p.running;
 	t->items_done = p.items_done;
 	t->items_total = p.items_total;
@@ -262,8 +253,50 @@ void op_tasks(struct conn *cn, dfs_cred_args *a, dfs_tasks_res *r)
 	t->errors = p.corrupt;
 	t->started_s = p.pass_started_ns / 1000000000;
 	t->last_end_s = p.last_end_ns / 1000000000;
+}
+
+/* Items are users; the bytes still to copy are not known ahead (bytes_total 0). */
+static void heal_task(struct heal *h, dfs_task *t)
+{
+	struct heal_progress p;
+
+	heal_progress(h, &p);
+	t->running = p.running;
+	t->items_done = p.users_done;
+	t->items_total = p.users_total;
+	t->bytes_done = p.bytes_done;
+	t->errors = p.errors;
+	t->started_s = p.pass_started_ns / 1000000000;
+	t->last_end_s = p.last_end_ns / 1000000000;
+}
+
+void op_tasks(struct conn *cn, dfs_cred_args *a, dfs_tasks_res *r)
+{
+	struct server *srv = cn->srv;
+	dfs_task *t;
+	char user[65];
+	u_int n = 0;
+
+	r->status = op_authenticate(cn, &a->cred, user);
+	if (r->status != DFS_OK)
+		return;
+	t = calloc(2, sizeof(*t));
+	if (!t) {
+		r->status = DFS_ENOMEM;
+		return;
+	}
 	r->dfs_tasks_res_u.tasks.tasks_val = t;
-	r->dfs_tasks_res_u.tasks.tasks_len = 1;
+	if (srv->scrub) {
+		t[n].name = strdup("scrub");
+		if (t[n].name)
+			scrub_task(srv->scrub, &t[n++]);
+	}
+	if (srv->heal) {
+		t[n].name = strdup("recovery");
+		if (t[n].name)
+			heal_task(srv->heal, &t[n++]);
+	}
+	r->dfs_tasks_res_u.tasks.tasks_len = n;
 }
 
 void op_delete(struct conn *cn, dfs_delete_args *a, dfs_stat *r)
@@ -283,6 +316,8 @@ void op_delete(struct conn *cn, dfs_delete_args *a, dfs_stat *r)
 		return;
 	err = store_delete(cn->srv->store, user, a->name.dfs_name_val, a->name.dfs_name_len, a->ver,
 			   a->lacking.lacking_val, a->lacking.lacking_len);
+	if (err == 0 || err == -ENOENT)
+		op_note_lacking(cn, a->lacking.lacking_val, a->lacking.lacking_len);
 	*r = op_stat_from_errno(err);
 }
 

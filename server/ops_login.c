@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
+#include "layout.h"
 #include "ops.h"
 #include "session.h"
 #include "store.h"
@@ -52,8 +53,15 @@ dfs_stat op_authenticate(struct conn *cn, const dfs_cred *cred, char user[65])
 		return DFS_EKEYEXPIRED;
 	if (err)
 		return DFS_EACCES;
-	/* A server acting for the user proved its own identity, not a password. */
+	/* A server acting for the user proved its own identity, not a password,
+	 * and must prove it again on every connection that uses the session. */
 	if (cn->call_peer) {
+		if (op_peer_identity(cn) != cn->call_peer) {
+			log_warn("%s: a session of server %u used on a connection without its "
+				 "certificate: refused",
+				 cn->peer_text, cn->call_peer);
+			return DFS_EACCES;
+		}
 		atomic_store(&cn->authenticated, true);
 		return DFS_OK;
 	}
@@ -95,6 +103,22 @@ dfs_stat op_authenticate_writer(struct conn *cn, const dfs_cred *cred, char user
 		return DFS_EPERM;
 	}
 	return st;
+}
+
+dfs_stat op_check_peer_read(struct conn *cn, const dfs_name *name, unsigned index)
+{
+	struct layout l;
+
+	if (!cn->call_peer)
+		return DFS_OK;
+	if (cn->srv->cfg.peer_count >= 1 && cn->call_peer <= cn->srv->cfg.peer_count) {
+		layout_init(&l, name->dfs_name_val, name->dfs_name_len, cn->srv->cfg.peer_count);
+		if (layout_role(&l, cn->call_peer, index) >= 0)
+			return DFS_OK;
+	}
+	log_warn("%s: server %u asked for chunk %u of a file it does not hold: refused",
+		 cn->peer_text, cn->call_peer, index);
+	return DFS_EPERM;
 }
 
 void op_login_begin(struct conn *cn, dfs_login_begin_args *a, dfs_login_begin_res *r)
@@ -217,6 +241,9 @@ int op_user_quota(struct conn *cn, const char *user, struct store_quota *out)
 	int err = user_db_quota(cn->srv->users, user, &q);
 
 	memset(out, 0, sizeof(*out));
+	/* Recovery copies what the cluster already accepted: no limit applies. */
+	if (cn->call_peer)
+		return 0;
 	/* Sessions keep working while a shared database is unreachable: their
 	 * commits go unchecked until it is back. */
 	if (err == -ENOENT || err == -ENOTCONN)

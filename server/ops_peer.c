@@ -4,15 +4,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
+#include "heal.h"
 #include "names.h"
 #include "ops.h"
 #include "session.h"
 #include "store.h"
+#include "tls.h"
+
+unsigned op_peer_identity(struct conn *cn)
+{
+	if (!cn->peer_known && cn->ssl) {
+		cn->peer_server = tls_peer_server_id(cn->ssl, cn->srv->cfg.peer_count);
+		cn->peer_known = true;
+	}
+	return cn->peer_known ? cn->peer_server : 0;
+}
 
 /* Whether the connection proved a server identity; logs a refusal. */
 static bool from_peer(struct conn *cn, const char *what)
 {
-	if (cn->peer_server)
+	if (op_peer_identity(cn))
 		return true;
 	log_warn("%s: %s refused: the connection presented no server certificate of this cluster",
 		 cn->peer_text, what);
@@ -81,4 +92,31 @@ void op_peer_users(struct conn *cn, dfs_peer_users_args *a, dfs_peer_users_res *
 	free(names);
 	ok->eof = eof;
 	r->status = op_stat_from_errno(err);
+}
+
+/* Remembers the servers a stored record names as lacking, for recovery to tell them. */
+void op_note_lacking(struct conn *cn, const unsigned *servers, unsigned n)
+{
+	uint64_t bits = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (servers[i] >= 1 && servers[i] <= DFS_SERVERS_MAX &&
+		    servers[i] != cn->srv->cfg.id)
+			bits |= UINT64_C(1) << (servers[i] - 1);
+	if (bits)
+		atomic_fetch_or(&cn->srv->lacking_seen, bits);
+}
+
+void op_peer_nudge(struct conn *cn, dfs_peer_nudge_args *a, dfs_stat *r)
+{
+	if (!from_peer(cn, "a server's nudge")) {
+		*r = DFS_EPERM;
+		return;
+	}
+	atomic_store(&cn->authenticated, true);
+	log_info("server %u recorded this one as lacking a version: recovery runs soon",
+		 op_peer_identity(cn));
+	(void)a;
+	heal_nudge(cn->srv->heal);
+	*r = DFS_OK;
 }

@@ -48,6 +48,7 @@ struct server_config {
 	char peers[PATH_MAX];		/* client configuration naming every server; empty: */
 					/* no recovery from the neighbours */
 	char peer_ca[PATH_MAX];		/* the CA of the servers' certificates (the peers file's) */
+	unsigned peer_count;		/* servers the peers file names (0: no peers file) */
 	unsigned heal_interval_s;	/* default 3600 between recovery passes; 0: at start only */
 	unsigned heal_rate_mb_s;	/* default 0: copies as fast as the cluster allows */
 };
@@ -65,6 +66,9 @@ struct server {
 	struct scrub *scrub;		   /* the scrub thread (scrub.h), once started */
 	struct heal *heal;		   /* the recovery thread (heal.h), or NULL */
 	atomic_uint_fast64_t client_calls; /* calls on users' own sessions: recovery yields */
+	/* Bit s-1: a record committed here since start names server s as lacking a
+	 * version; recovery tells s (PEER_NUDGE) and clears the bit. */
+	atomic_uint_fast64_t lacking_seen;
 };
 
 /* One client connection, owned by its thread. */
@@ -76,6 +80,8 @@ struct conn {
 	struct upload_slot *uploads; /* chunk uploads open on this connection */
 	void *block_buf;	     /* page-aligned, DFS_BLOCK_MAX bytes, or NULL */
 	bool tls;		     /* the current call arrived inside TLS */
+	SSL *ssl;		     /* the TLS connection of the current call, or NULL */
+	bool peer_known;	     /* peer_server was read from ssl */
 	unsigned peer_server;	     /* the server this connection proved to be, or 0 */
 	unsigned call_peer;	     /* the server whose session the current call uses, or 0 */
 	uint64_t id;		     /* unique per server run: binds a login's two calls */
@@ -95,7 +101,9 @@ SSL_CTX *server_tls_hold(struct server *srv);
 struct store_quota;
 /* The user's quota as the user database holds it now (no limit for a user
  * it does not know, or while a shared database is unreachable), so a change
- * by dfsadm applies to the next commit. 0 or -errno (ops_login.c). */
+ * by dfsadm applies to the next commit; none for a server's recovery
+ * (PEER_LOGIN session), which copies what the cluster already accepted.
+ * 0 or -errno (ops_login.c). */
 int op_user_quota(struct conn *cn, const char *user, struct store_quota *out);
 
 #endif

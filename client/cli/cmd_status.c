@@ -47,6 +47,17 @@ static void print_json(struct dfs_server_info *const *s, size_t n)
 			    (unsigned long long)s[i]->scrub_bytes_total,
 			    (unsigned long long)s[i]->scrub_corrupt,
 			    (long long)s[i]->scrub_started_s, (long long)s[i]->scrub_last_end_s);
+		if (s[i]->has_recovery)
+			printf(", \"recovery\": {\"running\": %s, \"users_done\": %llu, "
+			       "\"users_total\": %llu, \"bytes_done\": %llu, \"errors\": %llu, "
+			       "\"started\": %lld, \"last_end\": %lld}",
+			       s[i]->recovery_running ? "true" : "false",
+			       (unsigned long long)s[i]->recovery_users_done,
+			       (unsigned long long)s[i]->recovery_users_total,
+			       (unsigned long long)s[i]->recovery_bytes_done,
+			       (unsigned long long)s[i]->recovery_errors,
+			       (long long)s[i]->recovery_started_s,
+			       (long long)s[i]->recovery_last_end_s);
 		fputs("}", stdout);
 	}
 	fputs(n ? "\n]\n" : "]\n", stdout);
@@ -77,6 +88,30 @@ static void print_scrub(const struct dfs_server_info *s)
 	printf(" corrupt %llu", (unsigned long long)s->scrub_corrupt);
 }
 
+/* " recovery running 3/10 users 12.0 MiB copied", " recovery done 2026-12-06 10:00 UTC"
+ * or " recovery pending": where the server's recovery from the others stands. */
+static void print_recovery(const struct dfs_server_info *s)
+{
+	char when[32] = "", bytes[32];
+	time_t t = (time_t)s->recovery_last_end_s;
+	struct tm tm;
+
+	if (!s->has_recovery)
+		return;
+	if (s->recovery_running)
+		printf(" recovery running %llu/%llu users %s copied",
+		       (unsigned long long)s->recovery_users_done,
+		       (unsigned long long)s->recovery_users_total,
+		       cli_human_bytes(s->recovery_bytes_done, bytes, sizeof(bytes)));
+	else if (t > 0 && gmtime_r(&t, &tm) &&
+		 strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm))
+		printf(" recovery done %s", when);
+	else
+		printf(" recovery pending");
+	if (s->recovery_errors)
+		printf(" recovery-errors %llu", (unsigned long long)s->recovery_errors);
+}
+
 static void print_plain(struct dfs_server_info *const *s, size_t n, int verbose)
 {
 	char freeb[32], totalb[32];
@@ -105,6 +140,7 @@ static void print_plain(struct dfs_server_info *const *s, size_t n, int verbose)
 		    (unsigned long long)s[i]->bytes_stored,
 		    (unsigned long long)s[i]->chunks_need_repair);
 		print_scrub(s[i]);
+		print_recovery(s[i]);
 		if (verbose)
 			printf(" read %llu written %llu reads %llu",
 			       (unsigned long long)s[i]->bytes_read,

@@ -153,6 +153,14 @@ struct dfs_server_info {
 	uint64_t scrub_corrupt;	  /* copies found corrupt since the server started */
 	int64_t scrub_started_s;  /* start of the current or last pass (Unix time); 0 none */
 	int64_t scrub_last_end_s; /* end of the last finished pass; 0 none */
+	/* The server's recovery from the other servers (has_recovery false: it
+	 * does not recover by itself, or does not say). Items are users. */
+	bool has_recovery, recovery_running;
+	uint64_t recovery_users_done, recovery_users_total;
+	uint64_t recovery_bytes_done; /* chunk bytes copied in the current or last pass */
+	uint64_t recovery_errors;     /* copies not made good since the server started */
+	int64_t recovery_started_s;   /* start of the current or last pass; 0 none */
+	int64_t recovery_last_end_s;  /* end of the last finished pass; 0 none */
 };
 struct dfs_server_list {
 	size_t count;

@@ -29,6 +29,10 @@ const char *dfs_peer_ca(const struct dfs_client *c);
 int dfs_peer_users(struct dfs_client *c, unsigned server, char (*users)[65], size_t cap,
 		   size_t *count);
 
+/* Tells server `server` that this one recorded it as lacking a version
+ * (PEER_NUDGE). 0 or -errno. */
+int dfs_peer_nudge(struct dfs_client *c, unsigned server);
+
 /* What one user's recovery found and did. */
 struct dfs_peer_result {
 	unsigned files;	    /* files looked at (those the servers disagree on) */
@@ -44,6 +48,10 @@ struct dfs_peer_result {
 int dfs_peer_recover_user(struct dfs_client *c, const char *user,
 			  int (*pace)(void *arg, uint64_t bytes), void *arg,
 			  struct dfs_peer_result *out);
+
+/* Ends the sessions and closes the connections (a pass starts afresh:
+ * idle connections do not outlive the servers' idle timeout). */
+void dfs_peer_disconnect(struct dfs_client *c);
 
 /* The last error's text. */
 const char *dfs_peer_error(const struct dfs_client *c);

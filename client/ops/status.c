@@ -21,8 +21,8 @@ static void *list_block(size_t head_size, size_t n, size_t entry_size, void ***s
 	return block;
 }
 
-/* The server's scrub, from TASKS; a server older than TASKS, or one that fails
- * it, leaves has_scrub false. */
+/* The server's scrub and recovery, from TASKS; a server older than TASKS, or
+ * one that fails it, leaves has_scrub and has_recovery false. */
 static void read_tasks(struct link *l, struct dfs_server_info *s)
 {
 	dfs_cred_args a = {.cred = l->cred};
@@ -36,6 +36,16 @@ static void read_tasks(struct link *l, struct dfs_server_info *s)
 	for (u_int i = 0; r.status == DFS_OK && i < r.dfs_tasks_res_u.tasks.tasks_len; i++) {
 		const dfs_task *t = &r.dfs_tasks_res_u.tasks.tasks_val[i];
 
+		if (t->name && strcmp(t->name, "recovery") == 0) {
+			s->has_recovery = true;
+			s->recovery_running = t->running;
+			s->recovery_users_done = t->items_done;
+			s->recovery_users_total = t->items_total;
+			s->recovery_bytes_done = t->bytes_done;
+			s->recovery_errors = t->errors;
+			s->recovery_started_s = t->started_s;
+			s->recovery_last_end_s = t->last_end_s;
+		}
 		if (t->name == NULL || strcmp(t->name, "scrub") != 0)
 			continue;
 		s->has_scrub = true;

@@ -53,6 +53,12 @@ const char *dfs_peer_ca(const struct dfs_client *c)
 	return c->conf.ca;
 }
 
+void dfs_peer_disconnect(struct dfs_client *c)
+{
+	conn_close_all(c);
+	c->logged_in = false;
+}
+
 const char *dfs_peer_error(const struct dfs_client *c)
 {
 	return c->last_error;
@@ -105,6 +111,24 @@ int dfs_peer_users(struct dfs_client *c, unsigned server, char (*users)[65], siz
 	}
 	qsort(users, *count, sizeof(*users), by_name);
 	return *count == cap ? client_fail(c, -ENOSPC, "too many users") : 0;
+}
+
+int dfs_peer_nudge(struct dfs_client *c, unsigned server)
+{
+	struct link *l = &c->links[server - 1];
+	dfs_peer_nudge_args a = {.from = c->only_server};
+	dfs_stat res = DFS_EIO;
+	int err;
+
+	if (!l->clnt[0] && (err = conn_ping(c, l)) != 0)
+		return client_fail(c, err, "server %u: %s", server, l->why);
+	if (dfsproc_peer_nudge_1(&a, &res, l->clnt[0]) != RPC_SUCCESS) {
+		conn_mark_down(c, l, "no answer to PEER_NUDGE");
+		return client_fail(c, -EHOSTDOWN, "server %u did not answer", server);
+	}
+	return res == DFS_OK ? 0
+			     : client_fail(c, client_errno(res), "server %u: %s", server,
+					   dfs_strerror(client_errno(res)));
 }
 
 int dfs_peer_recover_user(struct dfs_client *c, const char *user,

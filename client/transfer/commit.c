@@ -92,7 +92,7 @@ void put_warn_lacking(struct dfs_client *c, unsigned s, const char *name, const 
 	/* Say why (a full disk, say), so a person knows what to fix. */
 	client_warn(c, s,
 		    "%s holds no copy of %s: %s%s; its chunks are stored once until "
-		    "'dfs repair' runs with the server back",
+		    "the server is back and catches up",
 		    link_label(l, label, sizeof(label)), name, failure ? "its upload failed: " : "",
 		    failure ? failure
 		    : l->up ? "its upload failed"

@@ -1,7 +1,9 @@
 # test_multihost.sh: four server hosts and one client host, simulated with network
 # namespaces on a private bridge; every host runs its own rpcbind and a dfsd registered
 # under the same program number. put, get, list and delete run over TLS from the client
-# host; then one server host loses its link and every file stays readable.
+# host; then one server host loses its link and every file stays readable; when its link is
+# back the others tell it what it missed and it catches up by itself, and a host whose data
+# folder is wiped is rebuilt from its neighbours with no user command.
 source "$(dirname "$0")/lib.sh"
 
 readonly NET=10.213.0
@@ -26,7 +28,8 @@ mkdir "$T/tls"
 		openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/h$k/server.key"
 		openssl req -new -key "$T/h$k/server.key" -subj "/CN=dfs$k" -out "h$k.csr"
 		printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
-			"extendedKeyUsage=serverAuth" "subjectAltName=IP:$NET.$k" >"h$k.ext"
+			"extendedKeyUsage=serverAuth,clientAuth" \
+			"subjectAltName=IP:$NET.$k,URI:urn:dfs:server:$k" >"h$k.ext"
 		openssl x509 -req -in "h$k.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -sha256 \
 			-days 2 -extfile "h$k.ext" -out "$T/h$k/server.pem"
 	done
@@ -42,6 +45,14 @@ for k in 1 2 3 4; do
 	cp "$T/users.db" "$T/h$k/users.db"
 done
 
+# --- the cluster as clients (and the servers, as peers) see it ----------------------
+{
+	printf 'tls = required\nca = %s\nconnect_timeout_ms = 1000\n' "$T/tls/ca.pem"
+	for k in 1 2 3 4; do
+		printf '\n[server %d]\nhost = %s\nprogram = %s\n' "$k" "$NET.$k" "$PROGRAM"
+	done
+} >"$T/client/dfs.conf"
+
 # --- servers: rpcbind and dfsd on each host, all under the same program number ----
 for k in 1 2 3 4; do
 	cat >"$T/h$k/dfsd.conf" <<EOF
@@ -53,6 +64,7 @@ users = $T/h$k/users.db
 tls = required
 cert = $T/h$k/server.pem
 key = $T/h$k/server.key
+peers = $T/client/dfs.conf
 EOF
 	on_host "$k" rpcbind -f -w >"$T/h$k/rpcbind.log" 2>&1 &
 	ns_wait_for "rpcbind on host $k" on_host "$k" rpcinfo -p 127.0.0.1
@@ -70,12 +82,6 @@ for k in 1 2 3 4; do
 done
 ok "four hosts, each with its own rpcbind, all serve program $PROGRAM"
 
-{
-	printf 'tls = required\nca = %s\nconnect_timeout_ms = 1000\n' "$T/tls/ca.pem"
-	for k in 1 2 3 4; do
-		printf '\n[server %d]\nhost = %s\nprogram = %s\n' "$k" "$NET.$k" "$PROGRAM"
-	done
-} >"$T/client/dfs.conf"
 cdfs() {
 	on_client env DFS_PASSWORD=Bluepanda "$DFS" -c "$T/client/dfs.conf" -u AnujS "$@"
 }
@@ -148,6 +154,44 @@ must cdfs put "$T/src/late"
 must cdfs get -o "$T/got/late" late
 assert_file_eq "$T/src/late" "$T/got/late"
 ok "a file stored while host 3 is cut off is readable"
+
+# --- host 3's link comes back: nobody logs in, the others tell it what it missed ----
+# wait_log K TEXT: waits (bounded) until host K's dfsd log contains TEXT.
+wait_log() {
+	ns_wait_for "host $1's log to say '$2'" grep -qF -- "$2" "$T/h$1/dfsd.log"
+}
+ip -n "${NS[3]}" link set eth0 up
+wait_log 3 "recorded this one as lacking a version"
+wait_log 3 "recovery: late: chunk"
+# Hosts 1 and 3 hold every chunk between them: with 2 and 4 cut off, reads come from 3.
+ip -n "${NS[2]}" link set eth0 down
+ip -n "${NS[4]}" link set eth0 down
+rm -rf "$T/got"
+mkdir "$T/got"
+must cdfs get -d "$T/got" late "${names[@]}"
+for n in late "${names[@]}"; do
+	assert_file_eq "$T/src/$n" "$T/got/$n"
+done
+ip -n "${NS[2]}" link set eth0 up
+ip -n "${NS[4]}" link set eth0 up
+ok "host 3, back on the network, catches up by itself on the file it missed"
+
+# --- host 2's data folder is wiped: it rebuilds itself from hosts 1 and 3 --------
+ns_kill "${NS[2]}" dfsd
+rm -rf "$T/h2/data"
+on_host 2 "$DFS_BUILD/bin/dfsd" -c "$T/h2/dfsd.conf" >>"$T/h2/dfsd.log" 2>&1 &
+ns_wait_for "dfsd on host 2" on_client rpcinfo -t "$NET.2" $((PROGRAM)) 1
+wait_log 2 "recovery pass done"
+ip -n "${NS[1]}" link set eth0 down
+ip -n "${NS[3]}" link set eth0 down
+rm -rf "$T/got"
+mkdir "$T/got"
+must cdfs get -d "$T/got" late "${names[@]}"
+for n in late "${names[@]}"; do
+	assert_file_eq "$T/src/$n" "$T/got/$n"
+done
+ip -n "${NS[1]}" link set eth0 up
+ok "host 2, wiped, is rebuilt from its neighbours with no user command"
 
 # Hosts 3 and 4 are neighbours: together they hold every copy of some chunks.
 ip -n "${NS[4]}" link set eth0 down

@@ -40,6 +40,10 @@ static const char usage_text[] =
     "  -s N               server number in FILE (default 1)\n"
     "  --host H --port P --program NUM --ca FILE --tls-name NAME\n"
     "  --plain            do not start TLS even if the configuration asks for it\n"
+    "  --cert FILE --key FILE\n"
+    "                     present this client certificate (PEM chain and key) in TLS\n"
+    "  --login-first      peer-login and peer-users: log in as -u USER ($DFS_PASSWORD)\n"
+    "                     on the same connection first\n"
     "  -u USER            user (default $DFS_USER); the password comes from $DFS_PASSWORD\n"
     "  --timeout-ms MS    per call (default 10000)\n"
     "  --interval-ms MS   pause between bytes for 'slow' (default 500)\n"
@@ -58,6 +62,12 @@ static const char usage_text[] =
     "  call-with-token HEX PROC [NAME]\n"
     "                           PROC (LOOKUP READ DELETE LIST STATUS PUT_BEGIN VERIFY LOGOUT)\n"
     "                           with the given token: 'PROC STAT'\n"
+    "  peer-login USER          PEER_LOGIN, a server's session for USER: 'peer-login STAT',\n"
+    "                           then 'token HEX' on DFS_OK\n"
+    "  peer-users [AFTER]       PEER_USERS (at most 256, after AFTER): 'peer-users STAT',\n"
+    "                           then 'user NAME' for each, then 'eof 0|1'\n"
+    "                           (both: exit status 3 if the call got no answer, e.g. the\n"
+    "                           server refused the certificate in the handshake)\n"
     "  raw-name KIND PROC       log in, then PROC (LOOKUP PUT_BEGIN DELETE) with a hostile name,\n"
     "                           KIND one of dot dotdot slash (a/b, valid) long (4,097 bytes)\n"
     "                           nul badutf8 ctrl empty max (4,096 bytes, valid)\n"
@@ -102,6 +112,8 @@ struct target {
 	bool tls;
 	char ca[PATH_MAX];
 	char tls_name[256];
+	const char *cert, *key; /* client certificate presented in TLS, if set */
+	bool login_first;
 	const char *user;
 	const char *password;
 	int timeout_ms;
@@ -344,6 +356,11 @@ static CLIENT *open_client(const struct target *t, bool tls)
 
 	if (tls) {
 		ctx = tls_client_ctx(t->ca, err, sizeof(err));
+		if (ctx && t->cert &&
+		    tls_client_identity(ctx, t->cert, t->key, err, sizeof(err)) < 0) {
+			SSL_CTX_free(ctx);
+			ctx = NULL;
+		}
 		if (!ctx) {
 			fprintf(stderr, "dfs-probe: %s\n", err);
 			return NULL;
@@ -765,6 +782,95 @@ static int cmd_call_with_token(const struct target *t, int argc, char **argv)
 	if (!clnt)
 		return 3;
 	call_proc(clnt, t, proc, token, name, (u_int)strlen(name), argv[1]);
+	clnt_destroy(clnt);
+	return 0;
+}
+
+/* ---- calls between servers ---- */
+
+/* A connection for a peer call; with --login-first, a user's login on it
+ * before. NULL (reason printed) if it could not be had. */
+static CLIENT *open_peer_client(const struct target *t)
+{
+	struct login_trace tr;
+	CLIENT *clnt = open_client(t, t->tls);
+
+	if (!clnt || !t->login_first)
+		return clnt;
+	memset(&tr, 0, sizeof(tr));
+	if (do_login(clnt, t, false, &tr, "login") != DFS_OK) {
+		clnt_destroy(clnt);
+		return NULL;
+	}
+	OPENSSL_cleanse(tr.token, sizeof(tr.token));
+	return clnt;
+}
+
+static int cmd_peer_login(const struct target *t, int argc, char **argv)
+{
+	dfs_peer_login_args a = {.user = argc > 0 ? argv[0] : NULL};
+	dfs_peer_login_res r;
+	char hex[2 * DFS_TOKEN_SIZE + 1];
+	enum clnt_stat st;
+	CLIENT *clnt;
+
+	if (argc != 1) {
+		fprintf(stderr, "dfs-probe: peer-login needs a USER\n");
+		return 2;
+	}
+	clnt = open_peer_client(t);
+	if (!clnt)
+		return 3;
+	memset(&r, 0, sizeof(r));
+	st = clnt_call(clnt, DFSPROC_PEER_LOGIN, (xdrproc_t)xdr_dfs_peer_login_args, (char *)&a,
+		       (xdrproc_t)xdr_dfs_peer_login_res, (char *)&r, call_tv(t));
+	if (st != RPC_SUCCESS) {
+		print_rpc_failure("peer-login", clnt, st);
+		clnt_destroy(clnt);
+		return 3;
+	}
+	printf("peer-login %s\n", dfs_stat_name(r.status));
+	if (r.status == DFS_OK) {
+		hex_encode((const unsigned char *)r.dfs_peer_login_res_u.token, DFS_TOKEN_SIZE,
+			   hex);
+		printf("token %s\n", hex);
+	}
+	xdr_free((xdrproc_t)xdr_dfs_peer_login_res, (char *)&r);
+	clnt_destroy(clnt);
+	return 0;
+}
+
+static int cmd_peer_users(const struct target *t, int argc, char **argv)
+{
+	dfs_peer_users_args a = {.after = argc > 0 ? argv[0] : "", .max = DFS_LIST_MAX};
+	dfs_peer_users_res r;
+	enum clnt_stat st;
+	CLIENT *clnt;
+
+	if (argc > 1) {
+		fprintf(stderr, "dfs-probe: peer-users takes at most one user name (AFTER)\n");
+		return 2;
+	}
+	clnt = open_peer_client(t);
+	if (!clnt)
+		return 3;
+	memset(&r, 0, sizeof(r));
+	st = clnt_call(clnt, DFSPROC_PEER_USERS, (xdrproc_t)xdr_dfs_peer_users_args, (char *)&a,
+		       (xdrproc_t)xdr_dfs_peer_users_res, (char *)&r, call_tv(t));
+	if (st != RPC_SUCCESS) {
+		print_rpc_failure("peer-users", clnt, st);
+		clnt_destroy(clnt);
+		return 3;
+	}
+	printf("peer-users %s\n", dfs_stat_name(r.status));
+	if (r.status == DFS_OK) {
+		const dfs_peer_users_ok *ok = &r.dfs_peer_users_res_u.ok;
+
+		for (u_int i = 0; i < ok->users.users_len; i++)
+			printf("user %s\n", ok->users.users_val[i]);
+		printf("eof %d\n", ok->eof ? 1 : 0);
+	}
+	xdr_free((xdrproc_t)xdr_dfs_peer_users_res, (char *)&r);
 	clnt_destroy(clnt);
 	return 0;
 }
@@ -1443,6 +1549,9 @@ enum {
 	OPT_MAX,
 	OPT_HOLD,
 	OPT_BIND,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_LOGIN_FIRST,
 	OPT_HELP,
 };
 
@@ -1460,6 +1569,9 @@ int main(int argc, char **argv)
 	    {"max-s", required_argument, NULL, OPT_MAX},
 	    {"hold-s", required_argument, NULL, OPT_HOLD},
 	    {"bind", required_argument, NULL, OPT_BIND},
+	    {"cert", required_argument, NULL, OPT_CERT},
+	    {"key", required_argument, NULL, OPT_KEY},
+	    {"login-first", no_argument, NULL, OPT_LOGIN_FIRST},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1513,6 +1625,15 @@ int main(int argc, char **argv)
 		case OPT_BIND:
 			t.bind = optarg;
 			break;
+		case OPT_CERT:
+			t.cert = optarg;
+			break;
+		case OPT_KEY:
+			t.key = optarg;
+			break;
+		case OPT_LOGIN_FIRST:
+			t.login_first = true;
+			break;
 		case 'h':
 		case OPT_HELP:
 			fputs(usage_text, stdout);
@@ -1550,13 +1671,17 @@ int main(int argc, char **argv)
 				"--host/--port/--program)\n");
 		return 2;
 	}
+	if (!t.cert != !t.key || (t.cert && !t.tls)) {
+		fprintf(stderr, "dfs-probe: --cert and --key go together, and need TLS\n");
+		return 2;
+	}
 	cmd = argv[optind];
 	argc -= optind + 1;
 	argv += optind + 1;
 	if (strcmp(cmd, "login") == 0 || strcmp(cmd, "replay-final") == 0 ||
 	    strcmp(cmd, "alter-final") == 0 || strcmp(cmd, "raw-name") == 0 ||
 	    strcmp(cmd, "guess-flood") == 0 || strcmp(cmd, "sessions") == 0 ||
-	    strcmp(cmd, "put-begin-hold") == 0) {
+	    strcmp(cmd, "put-begin-hold") == 0 || t.login_first) {
 		if (!t.user || !t.password) {
 			fprintf(stderr,
 				"dfs-probe: %s needs -u USER (or $DFS_USER) and "
@@ -1573,6 +1698,10 @@ int main(int argc, char **argv)
 		return cmd_alter_final(&t);
 	if (strcmp(cmd, "call-with-token") == 0)
 		return cmd_call_with_token(&t, argc, argv);
+	if (strcmp(cmd, "peer-login") == 0)
+		return cmd_peer_login(&t, argc, argv);
+	if (strcmp(cmd, "peer-users") == 0)
+		return cmd_peer_users(&t, argc, argv);
 	if (strcmp(cmd, "raw-name") == 0)
 		return cmd_raw_name(&t, argc, argv);
 	if (strcmp(cmd, "plain-call") == 0)
