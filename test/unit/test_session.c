@@ -186,6 +186,38 @@ static void test_verifier_keys(void)
 	sessions_free(s);
 }
 
+/* A server's session for a user: it says which server opened it, and a password
+ * change (which ends the user's other sessions) does not end it. */
+static void test_peer_sessions(void)
+{
+	struct sessions *s = NULL;
+	unsigned char k1[SCRAM_KEY_LEN], k2[SCRAM_KEY_LEN];
+	unsigned char mine[SESSION_TOKEN_LEN], peer[SESSION_TOKEN_LEN], none[SESSION_TOKEN_LEN];
+	unsigned who = 99;
+	char user[65];
+
+	memset(k1, 1, sizeof(k1));
+	memset(k2, 2, sizeof(k2));
+	CHECK_EQ(sessions_new(&s, 600, 16, 4), 0);
+	if (!s)
+		return;
+	CHECK_EQ(sessions_create_key(s, "alice", k1, mine, NULL), 0);
+	CHECK_EQ(sessions_create_peer(s, "alice", 3, peer, NULL), 0);
+	CHECK_EQ(sessions_create_peer(s, "alice", 0, none, NULL), -EINVAL);
+	CHECK_EQ(sessions_lookup_peer(s, peer, user, sizeof(user), NULL, &who), 0);
+	CHECK_STR(user, "alice");
+	CHECK_EQ(who, 3);
+	CHECK_EQ(sessions_lookup_peer(s, mine, user, sizeof(user), NULL, &who), 0);
+	CHECK_EQ(who, 0);
+	CHECK_EQ(sessions_end_stale(s, "alice", k2), 1);
+	CHECK_EQ(sessions_check(s, mine, user, sizeof(user)), -EACCES);
+	CHECK_EQ(sessions_check(s, peer, user, sizeof(user)), 0);
+	/* A removed user's sessions all end, a server's too. */
+	sessions_end_user(s, "alice");
+	CHECK_EQ(sessions_check(s, peer, user, sizeof(user)), -EACCES);
+	sessions_free(s);
+}
+
 /* Many sessions with removals in between: every live token stays findable
  * (exercises probing and backward-shift deletion). */
 static void test_table_stress(void)
@@ -583,6 +615,7 @@ int main(void)
 	test_end_user_and_bound();
 	test_per_user_cap();
 	test_verifier_keys();
+	test_peer_sessions();
 	test_table_stress();
 	test_threads();
 	test_logins();

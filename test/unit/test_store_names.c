@@ -1,7 +1,7 @@
 /* test_store_names.c: listings in name order from the store's name index, on real
  * files in a temporary folder: prefixes, pages, tombstones, names too long for an
- * index key, the index rebuilt after an exit that was not clean, and the counts
- * kept across a clean stop. */
+ * index key, the index rebuilt after an exit that was not clean, the counts
+ * kept across a clean stop, and the users with records (for recovery). */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -352,6 +352,66 @@ static void test_counts_kept(const char *root)
 	store_close(st);
 }
 
+/* Lists every user after `after` in pages of `page`, one a line; the pages read or -1. */
+static int users_all(struct store *st, const char *after, unsigned page, char *out, size_t outlen)
+{
+	char names[DFS_LIST_MAX][65], from[65];
+	size_t used = 0;
+	unsigned count;
+	bool eof = false;
+	int pages = 0;
+
+	snprintf(from, sizeof(from), "%s", after);
+	out[0] = '\0';
+	while (!eof) {
+		if (store_list_users(st, from, names, page, &count, &eof) != 0 || ++pages > 100)
+			return -1;
+		for (unsigned i = 0; i < count; i++) {
+			int n = snprintf(out + used, outlen - used, "%s\n", names[i]);
+
+			if (n < 0 || (size_t)n >= outlen - used)
+				return -1;
+			used += (size_t)n;
+			snprintf(from, sizeof(from), "%s", names[i]);
+		}
+	}
+	return pages;
+}
+
+static void test_users(const char *root)
+{
+	static const char *users[] = {"bob", "al", "al.b", "zed", "al-x"};
+	struct store *st = open_store(root);
+	char out[512], names[1][65];
+	unsigned count;
+	bool eof;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK_EQ(users_all(st, "", 4, out, sizeof(out)), 1);
+	CHECK_STR(out, "");
+	for (unsigned i = 0; i < sizeof(users) / sizeof(*users); i++) {
+		CHECK_EQ(put_name(st, users[i], "f1", 2, 10), 0);
+		CHECK_EQ(put_name(st, users[i], "f2/x", 4, 11), 0);
+	}
+	/* A user whose only record is a delete still has a record to recover. */
+	CHECK_EQ(store_delete(st, "eve", "gone", 4, 12, NULL, 0), -ENOENT);
+	CHECK_EQ(users_all(st, "", 256, out, sizeof(out)), 1);
+	CHECK_STR(out, "al\nal-x\nal.b\nbob\neve\nzed\n");
+	/* Pages of two, and a start after a given user: each user once. */
+	CHECK(users_all(st, "", 2, out, sizeof(out)) >= 3);
+	CHECK_STR(out, "al\nal-x\nal.b\nbob\neve\nzed\n");
+	CHECK_EQ(users_all(st, "al", 256, out, sizeof(out)), 1);
+	CHECK_STR(out, "al-x\nal.b\nbob\neve\nzed\n");
+	CHECK_EQ(users_all(st, "bz", 1, out, sizeof(out)) > 0, 1);
+	CHECK_STR(out, "eve\nzed\n");
+	CHECK_EQ(users_all(st, "zed", 1, out, sizeof(out)), 1);
+	CHECK_STR(out, "");
+	CHECK_EQ(store_list_users(st, "", names, 0, &count, &eof), -EINVAL);
+	store_close(st);
+}
+
 int main(void)
 {
 	char root[128];
@@ -369,6 +429,8 @@ int main(void)
 	test_rebuild(root);
 	snprintf(root, sizeof(root), "%s/d", base);
 	test_counts_kept(root);
+	snprintf(root, sizeof(root), "%s/e", base);
+	test_users(root);
 	nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return CHECK_DONE();
 }
