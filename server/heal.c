@@ -36,6 +36,7 @@ struct heal {
 	int pipe[2];
 	atomic_bool stop;
 	atomic_bool nudged;   /* another server asked for a pass */
+	bool started_once;    /* a pass has run: the next one reloads the client */
 	pthread_mutex_t lock; /* guards p */
 	struct heal_progress p;
 	struct scrub_rate rate;
@@ -62,11 +63,38 @@ static void log_event(const struct dfs_event *ev, void *arg)
 		log_debug("recovery: %s", ev->text);
 }
 
+/* (Re)reads the peers file, the certificate and the key: each pass uses those
+ * of its start, so renewed certificates and a rotated CA take effect without a
+ * restart. 0, or -errno with the old client kept and the reason logged. */
+static int reload_client(struct heal *h)
+{
+	const struct server_config *cfg = &h->srv->cfg;
+	struct dfs_client *c;
+	char err[512] = "";
+	int rc;
+
+	rc = dfs_peer_client_new(&c, cfg->peers, cfg->id, cfg->cert, cfg->key, err, sizeof(err));
+	if (rc) {
+		log_error("recovery: peers file %s: %s", cfg->peers, err);
+		return rc;
+	}
+	if (h->c && dfs_peer_servers(c) != dfs_peer_servers(h->c)) {
+		log_error("recovery: peers file %s now names %u servers, not %u: restart dfsd "
+			  "to use it",
+			  cfg->peers, dfs_peer_servers(c), dfs_peer_servers(h->c));
+		dfs_client_free(c);
+		return -EINVAL;
+	}
+	dfs_set_event_handler(c, log_event, NULL);
+	dfs_client_free(h->c);
+	h->c = c;
+	return 0;
+}
+
 int heal_prepare(struct heal **out, struct server *srv)
 {
 	struct server_config *cfg = &srv->cfg;
 	struct heal *h;
-	char err[512] = "";
 	int rc;
 
 	*out = NULL;
@@ -77,16 +105,14 @@ int heal_prepare(struct heal **out, struct server *srv)
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	rc = dfs_peer_client_new(&h->c, cfg->peers, cfg->id, cfg->cert, cfg->key, err, sizeof(err));
+	h->srv = srv;
+	rc = reload_client(h);
 	if (rc) {
-		log_error("peers file %s: %s", cfg->peers, err);
 		free(h);
 		return rc;
 	}
-	dfs_set_event_handler(h->c, log_event, NULL);
 	snprintf(cfg->peer_ca, sizeof(cfg->peer_ca), "%s", dfs_peer_ca(h->c));
 	cfg->peer_count = dfs_peer_servers(h->c);
-	h->srv = srv;
 	h->pipe[0] = h->pipe[1] = -1;
 	h->rate.bytes_per_s = (uint64_t)cfg->heal_rate_mb_s * 1000000u;
 	pthread_mutex_init(&h->lock, NULL);
@@ -216,6 +242,9 @@ static bool pass(struct heal *h)
 
 	if (!users)
 		return false;
+	if (h->started_once)
+		(void)reload_client(h);
+	h->started_once = true;
 	complete = gather_users(h, users, &count);
 	resumed = load_state(h, &started, resume);
 	while (resumed && first < count && strcmp(users[first], resume) <= 0)

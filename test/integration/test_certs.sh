@@ -90,6 +90,26 @@ done
 read_all
 ok "rotate-ca: a new CA, certificates from it, the old CA dropped; reads went on ($(<"$T/reader.count")) and every file reads back"
 
+# The servers were never restarted: their recovery must use the new CA and certificates too.
+for c in 1 2 3 4; do
+	(($(holder one "$c" 0) == 1)) && break
+done
+flip "$(chunk_file 1 one "$c")" 10
+mark=$(stat -c %s "$C/logs/dfsd-1.log")
+cluster scrub 1
+for ((i = 0; i < 300; i++)); do
+	tail -c +$((mark + 1)) "$C/logs/dfsd-1.log" | grep -q "recovery: one: chunk $c on server 1 was" &&
+		break
+	sleep 0.2
+done
+tail -c +$((mark + 1)) "$C/logs/dfsd-1.log" | grep -q "recovery: one: chunk $c on server 1 was" ||
+	fail "server 1 did not rewrite its corrupt copy after rotate-ca: $(tail -n 20 "$C/logs/dfsd-1.log")"
+cluster stop "$(holder one "$c" 1)"
+must dfs_s get one -o "$T/got/one-rot"
+assert_file_eq "$T/src/one" "$T/got/one-rot"
+cluster start "$(holder one "$c" 1)"
+ok "after rotate-ca, a running server's recovery rewrites a corrupt copy with the new certificates"
+
 # --- a certificate that expires soon -------------------------------------------------------
 DFS_CLUSTER_CERT_DAYS=2 cluster renew-certs 3
 assert_contains "$(tail -n 3 "$C/logs/dfsd-3.log")" "reloaded certificate, expires" "dfsd 3's log"
