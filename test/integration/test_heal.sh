@@ -2,8 +2,9 @@
 # test_heal: servers bring themselves level with their neighbours, with no user command while
 # they do: a wiped server is rebuilt; a server down during overwrites, puts and deletes catches
 # up; a recovery interrupted by a neighbour killed, or by the recovering server itself killed
-# (which then resumes after the last user it finished), still ends complete; a copy the scrub
-# finds corrupt is rewritten. Every dfs command here runs while no recovery is awaited (a
+# (which then resumes after the last user it finished), still ends complete; files changed and
+# deleted during a recovery end in their newest state; a copy the scrub finds corrupt is
+# rewritten. Every dfs command here runs while no recovery is awaited (a
 # client's login catch-up would otherwise do the servers' work); what a server holds is checked
 # by its log and by reading with the servers beside it stopped.
 # shellcheck source=test/integration/lib.sh
@@ -244,6 +245,21 @@ if log_since 2 "$mark" | grep -Eq 'recovery: (k-|kdir/)'; then
 fi
 ok "server killed: the resumed pass finished without redoing AnujK"
 check_from_2_4 "server killed"
+
+# --- 4b. users' writes during a recovery ---------------------------------------------------
+
+# Reads and writes go on while server 2 rebuilds; files changed or deleted meanwhile (some
+# already recovered, some not yet reached) end in their newest state on every server.
+slow_rebuild_of_2
+printf 'the newest bytes of b8\n' | put_file AnujS bulk/b8 -
+delete_file AnujS bulk/b7
+delete_file AnujS bulk/b1
+put_file AnujS bulk/b9 20000
+must as AnujS get bulk/b2 -o "$T/got-b2"
+assert_file_eq "$T/src/AnujS/bulk/b2" "$T/got-b2"
+wait_log 2 "$MARK" 'recovery pass done' 180
+ok "during a recovery: an overwrite, two deletes, a put and a get, all done"
+check_from_2_4 "writes during recovery"
 sed -i '/^heal_rate = /d' "$C/conf/dfsd-2.conf"
 ! grep -q '^heal_rate' "$C/conf/dfsd-2.conf" || fail "heal_rate is still in dfsd-2.conf"
 
