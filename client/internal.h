@@ -70,12 +70,8 @@ struct dfs_client {
 	 * (tokens, event handler) this one uses; NULL for an owner. */
 	struct dfs_client *owner;
 	/* A server recovering through this client (session/peer.c): repairs
-	 * write only to server only_server and re-read no copies; pace, if
-	 * set, is called after each file with the bytes copied for it, and a
-	 * nonzero return ends the pass. */
+	 * write only to server only_server and re-read no copies. */
 	unsigned only_server;
-	int (*pace)(void *arg, uint64_t bytes);
-	void *pace_arg;
 };
 
 /* client.c: configuration, errors and events (the bottom layer). */
@@ -285,9 +281,10 @@ DFS_INTERNAL int repair_file(struct dfs_client *c, struct file_view *view,
 /* With every server up, and some server recording chunks that another
  * missed, repairs every file whose servers disagree. Returns copies written. */
 DFS_INTERNAL int repair_catch_up(struct dfs_client *c);
-/* Repairs every name of the user whose servers disagree, deletes included,
- * adding what it found and did to t. 0 or -errno (the listing failed). */
-DFS_INTERNAL int repair_diverged(struct dfs_client *c, struct repair_tally *t);
+/* Repairs one name as dfs_repair does (without re-reading the copies when
+ * c->only_server is set), adding what it found and did to t. 0 or -errno
+ * (the lookup failed). */
+DFS_INTERNAL int repair_one(struct dfs_client *c, const char *name, struct repair_tally *t);
 
 /* list.c: every name any live server has a record of, tombstones included
  * (so repair can spread deletes). */

@@ -35,9 +35,10 @@ struct heal {
 	bool started;
 	int pipe[2];
 	atomic_bool stop;
-	atomic_bool nudged;   /* another server asked for a pass */
-	bool started_once;    /* a pass has run: the next one reloads the client */
-	pthread_mutex_t lock; /* guards p */
+	atomic_bool nudged;	   /* another server asked for a pass */
+	bool started_once;	   /* a pass has run: the next one reloads the client */
+	pthread_mutex_t lock;	   /* guards p */
+	pthread_mutex_t pace_lock; /* guards rate, calls_seen and busy_until_ns */
 	struct heal_progress p;
 	struct scrub_rate rate;
 	uint64_t calls_seen;
@@ -116,6 +117,7 @@ int heal_prepare(struct heal **out, struct server *srv)
 	h->pipe[0] = h->pipe[1] = -1;
 	h->rate.bytes_per_s = (uint64_t)cfg->heal_rate_mb_s * 1000000u;
 	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_init(&h->pace_lock, NULL);
 	*out = h;
 	return 0;
 }
@@ -135,24 +137,26 @@ static bool nap(struct heal *h, int ms)
 	return !atomic_load(&h->stop);
 }
 
-/* After each file: stop if asked, keep the rate, yield to busy users. */
+/* After each file (from any of the pass's workers): stop if asked, keep the
+ * rate, yield to busy users. */
 static int pace(void *arg, uint64_t bytes)
 {
 	struct heal *h = arg;
 	uint64_t calls = atomic_load(&h->srv->client_calls);
-	int64_t now = now_ns(), wait;
+	int64_t now = now_ns(), wait = 0;
 
+	pthread_mutex_lock(&h->pace_lock);
 	if (calls != h->calls_seen) {
 		h->calls_seen = calls;
 		h->busy_until_ns = now + BUSY_WINDOW_NS;
 	}
-	if (h->rate.bytes_per_s) {
-		wait = scrub_rate_delay(&h->rate, now, bytes);
-		if (wait > 0 && !nap(h, (int)(wait / 1000000) + 1))
-			return 1;
-	} else if (now < h->busy_until_ns && !nap(h, BUSY_PAUSE_MS)) {
+	if (h->rate.bytes_per_s)
+		wait = scrub_rate_delay(&h->rate, now, bytes) / 1000000 + 1;
+	else if (now < h->busy_until_ns)
+		wait = BUSY_PAUSE_MS;
+	pthread_mutex_unlock(&h->pace_lock);
+	if (wait > 1 && !nap(h, (int)wait))
 		return 1;
-	}
 	return atomic_load(&h->stop) ? 1 : 0;
 }
 
@@ -366,7 +370,7 @@ static void *run(void *arg)
 	unsigned interval = h->srv->cfg.heal_interval_s;
 	unsigned retry = RETRY_MIN_S;
 	uint64_t corrupt_seen = corrupt_found(h);
-	int64_t wait_ms = 1000; /* the listener starts serving first */
+	int64_t wait_ms = 100; /* connections wait in the backlog until the listener serves */
 
 	while (wait_for_work(h, wait_ms, &corrupt_seen)) {
 		if (pass(h)) {
@@ -420,6 +424,7 @@ void heal_stop(struct heal *h)
 		close(h->pipe[1]);
 	dfs_client_free(h->c);
 	pthread_mutex_destroy(&h->lock);
+	pthread_mutex_destroy(&h->pace_lock);
 	free(h);
 }
 

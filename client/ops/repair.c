@@ -373,23 +373,16 @@ static int repair_every(struct dfs_client *c, enum pass pass, struct repair_tall
 
 	if (err)
 		return err;
-	for (size_t i = 0; i < list->count; i++) {
-		uint64_t before = t->bytes;
-
+	for (size_t i = 0; i < list->count; i++)
 		if (pass != DIVERGED || list->files[i]->diverged)
 			repair_name(c, list->files[i]->name, t);
-		if (c->pace && c->pace(c->pace_arg, t->bytes - before) != 0) {
-			err = -EINTR;
-			break;
-		}
-	}
 	dfs_file_list_free(list);
-	return err;
+	return 0;
 }
 
-int repair_diverged(struct dfs_client *c, struct repair_tally *t)
+int repair_one(struct dfs_client *c, const char *name, struct repair_tally *t)
 {
-	return repair_every(c, DIVERGED, t);
+	return repair_name(c, name, t);
 }
 
 static int finish(struct dfs_client *c, int err, const struct repair_tally *t,

@@ -2,6 +2,7 @@
  * (dfs_peer.h): the server's certificate instead of a password, one user at
  * a time, writes to itself only. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,11 +132,79 @@ int dfs_peer_nudge(struct dfs_client *c, unsigned server)
 					   dfs_strerror(client_errno(res)));
 }
 
+/* Files copied at once while a user has many to recover: each worker has its
+ * own connections, so both neighbours send and this server writes in parallel. */
+#define WORKERS	      4
+#define PARALLEL_FROM 8
+
+struct work {
+	struct dfs_client *c;
+	const struct dfs_file_list *list;
+	size_t *next;	       /* the next file to look at, shared */
+	pthread_mutex_t *lock; /* guards next and stop */
+	bool *stop;
+	int (*pace)(void *arg, uint64_t bytes);
+	void *arg;
+	struct repair_tally t;
+};
+
+/* Repairs name; a file changed while it was copied (its version replaced, the
+ * copy read no longer current) is looked up and repaired once more at once. */
+static void repair_again(struct work *w, const char *name)
+{
+	struct repair_tally again = {0};
+	unsigned failed = w->t.failed;
+
+	repair_one(w->c, name, &w->t);
+	if (w->t.failed == failed)
+		return;
+	repair_one(w->c, name, &again);
+	if (again.failed == 0)
+		w->t.failed = failed;
+	w->t.rewritten += again.rewritten;
+	w->t.bytes += again.bytes;
+}
+
+/* Takes the files the servers disagree on, one at a time, until none is left. */
+static void *work_run(void *arg)
+{
+	struct work *w = arg;
+
+	for (;;) {
+		const struct dfs_file *f = NULL;
+		uint64_t before = w->t.bytes;
+		bool stop;
+
+		pthread_mutex_lock(w->lock);
+		while (!*w->stop && *w->next < w->list->count && !f) {
+			if (w->list->files[*w->next]->diverged)
+				f = w->list->files[*w->next];
+			++*w->next;
+		}
+		stop = *w->stop;
+		pthread_mutex_unlock(w->lock);
+		if (stop || !f)
+			return NULL;
+		repair_again(w, f->name);
+		if (w->pace && w->pace(w->arg, w->t.bytes - before) != 0) {
+			pthread_mutex_lock(w->lock);
+			*w->stop = true;
+			pthread_mutex_unlock(w->lock);
+		}
+	}
+}
+
 int dfs_peer_recover_user(struct dfs_client *c, const char *user,
 			  int (*pace)(void *arg, uint64_t bytes), void *arg,
 			  struct dfs_peer_result *out)
 {
-	struct repair_tally t = {0};
+	struct work w[WORKERS];
+	pthread_t tids[WORKERS];
+	bool started[WORKERS] = {false}, stop = false;
+	struct dfs_file_list *list = NULL;
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	unsigned nw = 1;
+	size_t next = 0, diverged = 0;
 	int err;
 
 	memset(out, 0, sizeof(*out));
@@ -148,13 +217,33 @@ int dfs_peer_recover_user(struct dfs_client *c, const char *user,
 	out->all_up = true;
 	for (unsigned i = 0; i < c->conf.nservers; i++)
 		out->all_up = out->all_up && c->links[i].up;
-	c->pace = pace;
-	c->pace_arg = arg;
-	err = repair_diverged(c, &t);
-	c->pace = NULL;
-	out->files = t.files;
-	out->rewritten = t.rewritten;
-	out->failed = t.failed;
-	out->bytes = t.bytes;
-	return err;
+	err = list_names(c, &list);
+	if (err)
+		return err;
+	for (size_t i = 0; i < list->count; i++)
+		diverged += list->files[i]->diverged;
+	memset(w, 0, sizeof(w));
+	w[0].c = c;
+	/* More connections pay only for many files; a failed one just means fewer workers. */
+	while (diverged >= PARALLEL_FROM && nw < WORKERS && dfs_client_share(c, &w[nw].c) == 0)
+		w[nw++].c->only_server = c->only_server;
+	for (unsigned i = 0; i < nw; i++) {
+		w[i] = (struct work){w[i].c, list, &next, &lock, &stop, pace, arg, {0}};
+		started[i] = i > 0 && pthread_create(&tids[i], NULL, work_run, &w[i]) == 0;
+	}
+	work_run(&w[0]);
+	for (unsigned i = 0; i < nw; i++) {
+		if (started[i])
+			pthread_join(tids[i], NULL);
+		else if (i > 0)
+			work_run(&w[i]);
+		out->files += w[i].t.files;
+		out->rewritten += w[i].t.rewritten;
+		out->failed += w[i].t.failed;
+		out->bytes += w[i].t.bytes;
+		if (i > 0)
+			dfs_client_free(w[i].c);
+	}
+	dfs_file_list_free(list);
+	return stop ? -EINTR : 0;
 }

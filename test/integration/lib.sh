@@ -85,6 +85,18 @@ cluster_up() {
 	}
 }
 
+# cluster_without_recovery: restarts every server of $C without its peers file, for tests
+# that look at copies left missing, stale or corrupt (a server with one brings them level by
+# itself within seconds; test_heal checks that).
+cluster_without_recovery() {
+	local k
+	for k in 1 2 3 4; do
+		sed -i '/^peers/d' "$C/conf/dfsd-$k.conf"
+		cluster stop "$k"
+		cluster start "$k"
+	done
+}
+
 # cluster CMD...: runs dfs-cluster on $C, failing the test if it fails.
 cluster() {
 	"$DFS_CLUSTER" -d "$C" "$@" >"$T/cluster.log" 2>&1 || {

@@ -4,6 +4,9 @@
 source "$(dirname "$0")/lib.sh"
 
 cluster_up
+# The manual path (dfs repair --all), for servers without a peers file; test_heal has the
+# servers rebuilding themselves.
+cluster_without_recovery
 D=$C/data
 
 mkdir -p "$T/src" "$T/got"

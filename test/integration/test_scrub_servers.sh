@@ -13,11 +13,7 @@ cd "$T" || fail "cd $T"
 cluster_up
 # This test watches the scrub alone: without a peers file a server leaves the rewriting of a
 # quarantined copy to clients (test_heal checks that the servers rewrite it themselves).
-for k in 1 2 3 4; do
-	sed -i '/^peers/d' "$C/conf/dfsd-$k.conf"
-	cluster stop "$k"
-	cluster start "$k"
-done
+cluster_without_recovery
 
 # metric K NAME: the value of metric NAME on server K.
 metric() {

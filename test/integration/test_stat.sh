@@ -4,6 +4,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cluster_up
+# Copies must stay missing and stale long enough to be shown: no server recovers by itself.
+cluster_without_recovery
 make_random "$T/f" 100003
 touch -d '2020-02-29 12:34:56.789' "$T/f"
 must dfs_s put "$T/f"
