@@ -813,6 +813,215 @@ EXPORT {
         self.row("put -r of %d x 100 B to fill the cluster" % n, n / fill, "files/s",
                  fmt="%.0f")
 
+    def bench_rebuild(self, gib):
+        """A wiped DFS2 rebuilding itself from its neighbours, beside a local copy of as many
+        bytes; then dfs put/get slowed by such a rebuild."""
+        lab = size_label(int(gib * GIB)) if int(gib * GIB) % MIB == 0 else "%g GiB" % gib
+        log("rebuild %s: starting a fresh cluster" % lab)
+        # A cluster folder of its own, removed afterwards: no other workload's files in it.
+        self.cluster_down()
+        main_dir, self.cluster_dir = self.cluster_dir, self.path("cluster-rebuild")
+        try:
+            self.rebuild_rows(int(gib * GIB), lab)
+        finally:
+            self.cluster_down()
+            self.rm(self.cluster_dir, self.path("data", "rebuild"), self.path("floor"))
+            self.cluster_dir = main_dir
+
+    def server_log(self, k):
+        return os.path.join(self.cluster_dir, "logs", "dfsd-%d.log" % k)
+
+    @staticmethod
+    def log_time(line):
+        """The UTC time of a dfsd log line ("2026-12-07T00:15:30.108Z dfsd[2] ..."), or None."""
+        m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z dfsd\[", line)
+        if not m:
+            return None
+        t = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f")
+        return t.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+    def wipe_start(self, k):
+        """Stops server k, empties its data folder and starts it on the empty folder; returns
+        the log's length before the start, where this run's lines begin."""
+        self.cluster("stop", str(k))
+        data = os.path.join(self.cluster_dir, "data", str(k))
+        for x in os.listdir(data):
+            self.rm(os.path.join(data, x))
+        # The neighbours read what they hold from disk, as the local copy does.
+        self.drop_caches()
+        offset = os.path.getsize(self.server_log(k))
+        self.cluster("start", str(k))
+        return offset
+
+    def watch_rebuild(self, k, offset, until, timeout, left_ok=False):
+        """Polls server k's log from offset every 50 ms until a line containing until shows,
+        or one saying the pass ended with work left if left_ok; returns dfsd's first line's
+        time, that line's time, that line and the warnings logged before it."""
+        begun = None
+        warns = []
+        end = time.monotonic() + timeout
+        with open(self.server_log(k), errors="replace") as f:
+            f.seek(offset)
+            part = ""
+            while True:
+                part += f.read()
+                lines = part.split("\n")
+                part = lines.pop()
+                for line in lines:
+                    t = self.log_time(line)
+                    if t is None:
+                        continue
+                    begun = begun or t
+                    if " warn: " in line:
+                        warns.append(line)
+                    if "recovery pass ended with work left" in line:
+                        if left_ok:
+                            return begun, t, line, warns
+                        raise BenchError("DFS%d's rebuild did not finish: %s" %
+                                         (k, " / ".join(warns[-3:] + [line])))
+                    if until in line:
+                        return begun, t, line, warns
+                if time.monotonic() > end:
+                    raise BenchError("DFS%d logged no '%s' within %d s" % (k, until, timeout))
+                time.sleep(0.05)
+
+    def rebuild_rows(self, target, lab):
+        self.cluster_restart()
+        env = self.dfs_env()
+        # DFS2 holds 2 of the 4 chunks of every file: half of what is stored.
+        piece = 256 * MIB
+        count = max(1, -(-2 * target // piece))
+        size = -(-2 * target // count // MIB) * MIB
+        d = self.mkdir("data", "rebuild")
+        src = os.path.join(d, "src")
+        self.make_file(src, size)
+        names = []
+        for i in range(count):
+            names.append(os.path.join(d, "r%03d" % i))
+            os.link(src, names[-1])
+        log("rebuild %s: dfs put of %d x %s" % (lab, count, size_label(size)))
+        run(self.dfs_cmd("put", *names), env=env)
+        for x in names:
+            os.unlink(x)
+
+        # The reference: as many bytes copied between two folders of the same disk.
+        fl = self.mkdir("floor")
+        ref, dst = os.path.join(fl, "ref"), os.path.join(fl, "copy")
+        with open(ref, "wb") as f:
+            left = target
+            with open(src, "rb") as s:
+                while left > 0:
+                    s.seek(0)
+                    while left > 0:
+                        b = s.read(min(left, 8 * MIB))
+                        if not b:
+                            break
+                        f.write(b)
+                        left -= len(b)
+
+        def ref_prep():
+            self.rm(dst)
+            self.drop_caches()
+        log("rebuild %s: local copy (reference)" % lab)
+        cp = self.mbps(target, self.repeat(ref_prep, ["sh", "-c", 'cp "$0" "$1" && sync',
+                                                      ref, dst]))
+        self.rm(ref, dst)
+
+        # No dfs command may run now: a client's login repairs what it finds behind.
+        timeout = 120 + target // (5 * 1000 * 1000)
+        quiet = []
+        for i in range(self.args.reps):
+            log("rebuild %s: wiping DFS2 and timing its rebuild (%d of %d)"
+                % (lab, i + 1, self.args.reps))
+            quiet.append(self.rebuild_once(target, self.wipe_start(2), timeout))
+        wall = statistics.median(r[0] for r in quiet)
+        written = statistics.median(r[1] for r in quiet)
+        rate = statistics.median(r[1] / r[0] / 1e6 for r in quiet)
+        log("rebuild %s: %d bytes in %.2f s, %.1f MB/s (local copy %.1f MB/s)"
+            % (lab, written, wall, rate, cp))
+
+        # dfs put and get of one file, idle and while DFS2 rebuilds; small enough to end
+        # before the rebuild does.
+        csize = min(256 * MIB, max(MIB, target // 8 // MIB * MIB))
+        clab = size_label(csize)
+        csrc = os.path.join(d, "client")
+        self.make_file(csrc, csize)
+        # Named to come first in the pass's byte order: rebuilt before the client replaces
+        # it, not while it does.
+        cname = "client"
+        out = self.path("out", cname)
+        self.mkdir("out")
+
+        def transfer():
+            """Times a put then a get; returns the two Timed and the wall clock at each end."""
+            self.rm(out)
+            self.warm([csrc])
+            p = self.timed(self.dfs_cmd("put", csrc, "--as", cname), env)
+            p_end = time.time()
+            g = self.timed(self.dfs_cmd("get", cname, "-o", out), env)
+            g_end = time.time()
+            if not self.same(csrc, out):
+                raise BenchError("dfs get returned different bytes for " + cname)
+            return p, g, p_end, g_end
+        log("rebuild %s: dfs put and get of %s, idle" % (lab, clab))
+        idle = [transfer() for _ in range(self.args.reps + 1)][1:]
+        busy, beside, put_early, get_early = [], [], 0, 0
+        for i in range(self.args.reps):
+            log("rebuild %s: dfs put and get of %s while DFS2 rebuilds (%d of %d)"
+                % (lab, clab, i + 1, self.args.reps))
+            offset = self.wipe_start(2)
+            # The client starts once the pass does (dfsd waits a moment before it).
+            self.watch_rebuild(2, offset, "recovery: ", timeout)
+            busy.append(transfer())
+            # Replacing a file the pass is copying can leave it for the pass's next retry.
+            beside.append(self.rebuild_once(target, offset, timeout, left_ok=True))
+            done = beside[-1][2]
+            put_early += done < busy[-1][2]
+            get_early += done < busy[-1][3]
+        self.rm(out, csrc, src)
+
+        def rates(runs, i):
+            return self.mbps(csize, [r[i] for r in runs])
+        early = " (in %d of %d runs the rebuild ended first: understates the slowdown)"
+        reps = self.args.reps
+        self.row("rebuild of a wiped DFS2 holding %s: dfsd start to pass done" % lab, wall,
+                 "s", fmt="%.2f")
+        self.row("rebuild of a wiped DFS2 holding %s: bytes written" % lab, written / MIB,
+                 "MiB", fmt="%.0f")
+        self.row("rebuild of a wiped DFS2 holding %s" % lab, rate, "MB/s", cp, "cp + sync",
+                 ">= 0.50")
+        self.row("rebuild floor: cp %s + sync" % lab, cp, "MB/s", cp, "cp + sync")
+        self.row("put %s dfs, idle (reference)" % clab, rates(idle, 0), "MB/s")
+        self.row("put %s dfs while DFS2 rebuilds%s"
+                 % (clab, early % (put_early, reps) if put_early else ""), rates(busy, 0),
+                 "MB/s", rates(idle, 0), "idle put")
+        self.row("get %s dfs, idle (reference)" % clab, rates(idle, 1), "MB/s")
+        self.row("get %s dfs while DFS2 rebuilds%s"
+                 % (clab, early % (get_early, reps) if get_early else ""), rates(busy, 1),
+                 "MB/s", rates(idle, 1), "idle get")
+        self.row("rebuild of DFS2 beside that put and get",
+                 statistics.median(r[1] / r[0] / 1e6 for r in beside), "MB/s", rate,
+                 "quiet rebuild")
+        left = [r[3] for r in beside if r[3]]
+        if left:
+            self.notes.append("In %d of %d rebuilds beside a client, DFS2's pass ended with "
+                              "work left (it retries by itself); its log: %s"
+                              % (len(left), reps, " / ".join(left[0])))
+
+    def rebuild_once(self, target, offset, timeout, left_ok=False):
+        """Waits for DFS2's pass to end; returns its wall seconds from dfsd's start, the bytes
+        it wrote, the wall clock at its end and the warnings of a pass that ended with work
+        left (None if it did not)."""
+        begun, done, line, warns = self.watch_rebuild(2, offset, "recovery pass done", timeout,
+                                                      left_ok)
+        m = re.search(r"\((\d+) bytes\)", line)
+        written = int(m.group(1)) if m else 0
+        if written < target * 0.9:
+            raise BenchError("DFS2's rebuild wrote %d bytes, expected about %d: %s"
+                             % (written, target, line))
+        left = (warns[-3:] + [line]) if "work left" in line else None
+        return done - begun, written, done, left
+
     def bench_mount(self, size, n):
         """dfs mount beside dfs put/get: one big file in and out, n small files in and out."""
         lab = size_label(size)
@@ -991,6 +1200,19 @@ EXPORT {
                  "--limit) with N files of 100 bytes stored by one `dfs put -r`, against the "
                  "same commands with one file stored, on a cluster of its own in the same run "
                  "(`--scale-files N`).",
+                 "- **rebuild**: on a cluster of its own, files of up to 256 MiB are stored "
+                 "until DFS2 holds G GiB (`--rebuild-gib G`; it holds 2 of the 4 chunks of "
+                 "every file); DFS2 is stopped, its data folder emptied, the page cache "
+                 "dropped, and DFS2 started. Its wall time runs from dfsd's first log line to "
+                 "its `recovery pass done` line (both timestamps from its log, which is read "
+                 "every 50 ms; no dfs command runs meanwhile), so it includes dfsd's start-up "
+                 "and the moment it waits before its first pass; MB/s counts the bytes that "
+                 "line reports; the median of --reps rebuilds, none discarded. Reference: `cp` "
+                 "of a file of G GiB to another folder of the same disk, then `sync`, after "
+                 "the same cache drop. Then `dfs put` and `dfs get` of one file (G/8 GiB, at "
+                 "most 256 MiB; the get reads the file just put) on the idle cluster, and "
+                 "again, --reps times, once a freshly wiped DFS2 has begun its pass; their "
+                 "rows say so if the rebuild ended first.",
                  "- **peers** on loopback: an rsync daemon (plain, `rsync -W`), `scp -c "
                  "aes128-gcm@openssh.com` to a local sshd (encrypted), and NFSv3 through "
                  "NFS-Ganesha (FSAL VFS) with `nfs-cp`. Their puts are timed with a `sync` "
@@ -1007,9 +1229,10 @@ EXPORT {
         text += ["## How to run", "",
                  "```sh",
                  "bench/run                       # 256 MiB and 1 GiB, 3 reps, 1000 small "
-                 "files, status and list with 100000 files, all peers",
+                 "files, status and list with 100000 files, a 1 GiB rebuild, all peers",
                  "bench/run --sizes 64M --reps 5  # other sizes and repetitions",
                  "bench/run --scale-files 10000   # status and list with fewer files (0 skips)",
+                 "bench/run --rebuild-gib 0.25    # rebuild a server holding 256 MiB (0 skips)",
                  "bench/run --no-peers --out /tmp/b.md",
                  "bench/run --quick --no-peers --out /tmp/b.md   # seconds; what the smoke test "
                  "runs",
@@ -1053,6 +1276,8 @@ EXPORT {
             work = []
         if not a.no_mount:
             work.append(("mount", lambda: self.bench_mount(max(a.sizes), a.small_files)))
+        if a.rebuild_gib > 0 and not a.mount_only:
+            work.append(("rebuild", lambda: self.bench_rebuild(a.rebuild_gib)))
         if a.scale_files > 0 and not a.mount_only:
             work.append(("%d files" % a.scale_files, lambda: self.bench_scale(a.scale_files)))
         for label, fn in work:
@@ -1119,9 +1344,13 @@ def main():
     ap.add_argument("--scale-files", type=int, default=100000, metavar="N",
                     help="dfs status and the first page of dfs list with N files of 100 bytes "
                          "stored, against a near-empty cluster (default 100000; 0 skips)")
+    ap.add_argument("--rebuild-gib", type=float, default=1.0, metavar="G",
+                    help="time a wiped server holding G GiB rebuilding itself from the others, "
+                         "beside a local copy of as many bytes, and dfs put/get while it does "
+                         "(default 1; 0 skips)")
     ap.add_argument("--quick", action="store_true",
                     help="tiny run for the smoke test: --sizes 1M --reps 1 --small-files 20, "
-                         "--scale-files 0, only the rsync peer")
+                         "--scale-files 0, --rebuild-gib 0.03125, only the rsync peer")
     ap.add_argument("--no-peers", action="store_true", help="skip rsync, scp and NFS-Ganesha")
     ap.add_argument("--no-mount", action="store_true",
                     help="skip the dfs mount workload (cp into and out of a FUSE mount)")
@@ -1140,13 +1369,16 @@ def main():
             a.small_files = 20
         if not any(x.startswith("--scale-files") for x in given):
             a.scale_files = 0
+        if not any(x.startswith("--rebuild-gib") for x in given):
+            a.rebuild_gib = 1 / 32
     try:
         a.sizes = [parse_size(s) for s in a.sizes.split()]
     except argparse.ArgumentTypeError as e:
         ap.error(str(e))
-    if a.reps < 1 or a.small_files < 0 or a.scale_files < 0 or not a.sizes:
-        ap.error("--reps must be >= 1, --small-files and --scale-files >= 0, --sizes not "
-                 "empty")
+    if a.reps < 1 or a.small_files < 0 or a.scale_files < 0 or not a.sizes or \
+            not 0 <= a.rebuild_gib <= 1024:
+        ap.error("--reps must be >= 1, --small-files and --scale-files >= 0, --rebuild-gib "
+                 "from 0 to 1024, --sizes not empty")
     a.out = os.path.abspath(a.out)
 
     b = Bench(a)

@@ -16,6 +16,8 @@
 
 #define DFS_INTERNAL __attribute__((visibility("hidden")))
 
+struct dfs_peer_store;
+
 /* Connections per server: one per chunk role (first or second of its pair),
  * so the two chunks a server holds move in parallel. */
 #define LINK_CONNS 2
@@ -70,8 +72,10 @@ struct dfs_client {
 	 * (tokens, event handler) this one uses; NULL for an owner. */
 	struct dfs_client *owner;
 	/* A server recovering through this client (session/peer.c): repairs
-	 * write only to server only_server and re-read no copies. */
+	 * write only to server only_server and re-read no copies, and through
+	 * self_store when set. */
 	unsigned only_server;
+	const struct dfs_peer_store *self_store;
 };
 
 /* client.c: configuration, errors and events (the bottom layer). */
@@ -206,7 +210,7 @@ DFS_INTERNAL int put_chunk_to(struct dfs_client *c, struct link *l, int role, co
  * verifying sum. 0 or -errno (-EBADMSG for a bad checksum). */
 DFS_INTERNAL int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *name,
 				uint64_t ver, unsigned index, int fd, uint64_t offset,
-				uint64_t size, uint64_t sum);
+				uint64_t size, uint64_t sum, bool to_disk);
 
 /* commit.c: what each server commits of a version, and sending it. */
 /* The record server s commits for name: base's version, size and mtime; s's

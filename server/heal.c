@@ -37,6 +37,7 @@ struct heal {
 	atomic_bool stop;
 	atomic_bool nudged;	   /* another server asked for a pass */
 	bool started_once;	   /* a pass has run: the next one reloads the client */
+	struct dfs_peer_store own; /* this server's store, written directly */
 	pthread_mutex_t lock;	   /* guards p */
 	pthread_mutex_t pace_lock; /* guards rate, calls_seen and busy_until_ns */
 	struct heal_progress p;
@@ -87,6 +88,7 @@ static int reload_client(struct heal *h)
 		return -EINVAL;
 	}
 	dfs_set_event_handler(c, log_event, NULL);
+	dfs_peer_set_store(c, &h->own);
 	dfs_client_free(h->c);
 	h->c = c;
 	return 0;
@@ -107,6 +109,7 @@ int heal_prepare(struct heal **out, struct server *srv)
 	if (!h)
 		return -ENOMEM;
 	h->srv = srv;
+	heal_store_init(&h->own, srv);
 	rc = reload_client(h);
 	if (rc) {
 		free(h);
@@ -370,7 +373,7 @@ static void *run(void *arg)
 	unsigned interval = h->srv->cfg.heal_interval_s;
 	unsigned retry = RETRY_MIN_S;
 	uint64_t corrupt_seen = corrupt_found(h);
-	int64_t wait_ms = 100; /* connections wait in the backlog until the listener serves */
+	int64_t wait_ms = 0; /* connections wait in the backlog until the listener serves */
 
 	while (wait_for_work(h, wait_ms, &corrupt_seen)) {
 		if (pass(h)) {

@@ -21,6 +21,11 @@
 
 struct server;
 struct heal;
+struct dfs_peer_store;
+
+/* Fills out with the functions recovery writes this server's copies with
+ * (heal_store.c): the store itself, bypassing RPC. */
+void heal_store_init(struct dfs_peer_store *out, struct server *srv);
 
 /* Reads the peers file and fills srv->cfg.peer_ca (before TLS is set up).
  * *out is NULL when no peers file is configured. 0 or -errno (logged). */

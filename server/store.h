@@ -60,6 +60,15 @@ int store_upload_write(struct store_upload *up, uint64_t offset, const void *dat
  * into place. Always frees up. */
 int store_upload_finish(struct store_upload *up, uint64_t checksum);
 
+/* For a writer that fills the chunk itself (recovery writes what it downloads
+ * straight into place): the staged file, read-write, with room for the whole
+ * size reserved; -errno if there is none. The writer writes all size bytes at
+ * their offsets, checking them against the chunk's checksum as it writes,
+ * then calls store_upload_finish_written, which checks the size (-EBADMSG)
+ * and finishes as store_upload_finish. */
+int store_upload_fd(struct store_upload *up);
+int store_upload_finish_written(struct store_upload *up);
+
 /* Discards an unfinished upload and frees it. NULL is fine. */
 void store_upload_abort(struct store_upload *up);
 /* Keeps the staged bytes for a later resume and frees up (connection lost). */

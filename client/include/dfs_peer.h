@@ -10,14 +10,35 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "dfs_prot.h"
 
 struct dfs_client;
+
+/* How the server running the client writes its own copies: straight into its
+ * store, not through its own RPC service (no second trip through TLS). */
+struct dfs_peer_store {
+	/* Opens chunk index of version ver of user's file name, size bytes, for
+	 * writing: a descriptor the chunk's bytes are written to at their offsets,
+	 * and in *handle what close_chunk needs. -errno if it cannot. */
+	int (*open_chunk)(void *arg, const char *user, const char *name, uint64_t ver,
+			  unsigned index, uint64_t size, void **handle);
+	/* Ends what open_chunk began: with keep (every byte was written and
+	 * checked against the chunk's checksum), flushes the chunk and puts it in
+	 * place; else discards it. 0 or -errno. */
+	int (*close_chunk)(void *arg, void *handle, bool keep);
+	/* Commits info, this server's record of a version of user's file. 0 or
+	 * -errno (-ESTALE: a newer version is current here). */
+	int (*commit)(void *arg, const char *user, const dfs_file_info *info);
+	void *arg;
+};
 
 /* A client for server self of the cluster described by config_path (a client
  * configuration naming every server), proving itself with cert and key. 0 or
  * -errno with the reason in err. */
 int dfs_peer_client_new(struct dfs_client **out, const char *config_path, unsigned self,
 			const char *cert, const char *key, char *err, size_t errlen);
+/* Has c write to server self through store (which must outlive c) rather than RPC. */
+void dfs_peer_set_store(struct dfs_client *c, const struct dfs_peer_store *store);
 /* The servers the configuration names. */
 unsigned dfs_peer_servers(const struct dfs_client *c);
 /* The CA file of the configuration. */

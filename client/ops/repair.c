@@ -7,11 +7,13 @@
  * itself, since its sessions on the others are read-only. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "chunk.h"
+#include "dfs_peer.h"
 #include "internal.h"
 
 static void announce(struct dfs_client *c, unsigned server, unsigned chunk, const char *name,
@@ -27,17 +29,15 @@ static void announce(struct dfs_client *c, unsigned server, unsigned chunk, cons
 	client_emit(c, &ev);
 }
 
-/* Copies chunk k from a good holder into a scratch file so it can be
- * uploaded; returns that file's descriptor or -errno. */
-static int fetch_to_scratch(struct dfs_client *c, const struct file_view *view,
-			    const struct read_plan *plan, unsigned k, unsigned skip_server)
+/* Copies chunk k from a good holder other than skip_server into fd (at offset 0),
+ * checking it against its checksum; to_disk: fd is the chunk's final file, whose
+ * bytes are sent to disk as they arrive. 0 or -EIO if no holder gave it intact. */
+static int fetch_into(struct dfs_client *c, const struct file_view *view,
+		      const struct read_plan *plan, unsigned k, unsigned skip_server, int fd,
+		      bool to_disk)
 {
-	const char *tmpdir = getenv("TMPDIR");
-	int fd = open(tmpdir && *tmpdir ? tmpdir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	unsigned cands[2] = {plan->source[k - 1], plan->backup[k - 1]};
 
-	if (fd < 0)
-		return -errno;
 	for (int i = 0; i < 2; i++) {
 		unsigned s = cands[i];
 
@@ -45,17 +45,63 @@ static int fetch_to_scratch(struct dfs_client *c, const struct file_view *view,
 			continue;
 		if (get_chunk_from(c, &c->links[s - 1], layout_role(&view->layout, s, k),
 				   view->name, plan->info->ver, k, fd, 0, plan->chunk_size[k - 1],
-				   plan->chunk_sum[k - 1]) == 0)
-			return fd;
+				   plan->chunk_sum[k - 1], to_disk) == 0)
+			return 0;
 	}
-	close(fd);
 	return -EIO;
+}
+
+/* Copies chunk k from a good holder into a scratch file so it can be
+ * uploaded; returns that file's descriptor or -errno. */
+static int fetch_to_scratch(struct dfs_client *c, const struct file_view *view,
+			    const struct read_plan *plan, unsigned k, unsigned skip_server)
+{
+	const char *tmpdir = getenv("TMPDIR");
+	int fd = open(tmpdir && *tmpdir ? tmpdir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	err = fetch_into(c, view, plan, k, skip_server, fd, false);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Copies chunk k from a good holder straight into the recovering server's own
+ * store (no scratch file, no RPC to itself). 0 or -errno. */
+static int fetch_to_own_store(struct dfs_client *c, const struct file_view *view,
+			      const struct read_plan *plan, unsigned k)
+{
+	const struct dfs_peer_store *own = c->self_store;
+	void *handle = NULL;
+	int fd, err;
+
+	fd = own->open_chunk(own->arg, c->user, view->name, plan->info->ver, k,
+			     plan->chunk_size[k - 1], &handle);
+	if (fd < 0)
+		return fd;
+	err = fetch_into(c, view, plan, k, c->only_server, fd, true);
+	return own->close_chunk(own->arg, handle, err == 0) ?: err;
 }
 
 /* Whether this pass may change what server s holds. */
 static bool may_write(const struct dfs_client *c, unsigned s)
 {
 	return !c->only_server || s == c->only_server;
+}
+
+/* Commits server s's record of a version: into the recovering server's own
+ * store when s is that server, else by RPC. */
+static int commit_to(struct dfs_client *c, unsigned s, const dfs_file_info *info)
+{
+	const struct dfs_peer_store *own = c->self_store;
+
+	if (own && s == c->only_server)
+		return own->commit(own->arg, c->user, info);
+	return put_commit(c, &c->links[s - 1], info);
 }
 
 static void fill_info(const struct read_plan *plan, const struct file_view *view, unsigned s,
@@ -137,59 +183,115 @@ static bool listed(const unsigned *v, unsigned n, unsigned x)
 	return false;
 }
 
-/* Brings server s up to the planned version, chunk by chunk. Returns the
- * copies written, or -errno if the server could not be brought level. */
+/* Writes chunk k of the planned version to server s: from local_fd if >= 0,
+ * else from a good holder. 0 or -errno. */
+static int copy_chunk(struct dfs_client *c, const struct file_view *view,
+		      const struct read_plan *plan, unsigned s, unsigned k, int local_fd)
+{
+	struct chunk_source src;
+	uint64_t sum = 0;
+	int fd = -1, err;
+
+	if (c->self_store && s == c->only_server)
+		return fetch_to_own_store(c, view, plan, k);
+	if (local_fd >= 0) {
+		src.fd = local_fd;
+		layout_range(&view->layout, plan->info->size, k, &src.offset, &src.size);
+	} else {
+		fd = fetch_to_scratch(c, view, plan, k, s);
+		if (fd < 0)
+			return fd;
+		src = (struct chunk_source){fd, 0, plan->chunk_size[k - 1]};
+	}
+	err = put_chunk_to(c, &c->links[s - 1], layout_role(&view->layout, s, k), view->name,
+			   plan->info->ver, k, &src, &sum);
+	if (fd >= 0)
+		close(fd);
+	if (err)
+		return err;
+	return sum == plan->chunk_sum[k - 1] ? 0 : -EBADMSG;
+}
+
+struct chunk_job {
+	struct dfs_client *c;
+	const struct file_view *view;
+	const struct read_plan *plan;
+	unsigned s, k;
+	int err;
+};
+
+static void *chunk_job_run(void *arg)
+{
+	struct chunk_job *j = arg;
+
+	j->err = copy_chunk(j->c, j->view, j->plan, j->s, j->k, -1);
+	return NULL;
+}
+
+/* Writes chunks ks[0..n) to server s. A recovering server fetches its two chunks
+ * at once: they come from its two neighbours, one each. 0 or -errno. */
+static int copy_chunks(struct dfs_client *c, const struct file_view *view,
+		       const struct read_plan *plan, unsigned s, const unsigned *ks, unsigned n,
+		       int local_fd)
+{
+	struct chunk_job job = {c, view, plan, s, ks[0], 0};
+	pthread_t tid;
+	int err;
+
+	if (n == 2 && c->self_store && s == c->only_server &&
+	    pthread_create(&tid, NULL, chunk_job_run, &job) == 0) {
+		err = copy_chunk(c, view, plan, s, ks[1], -1);
+		pthread_join(tid, NULL);
+		return job.err ? job.err : err;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		err = copy_chunk(c, view, plan, s, ks[i], local_fd);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Brings server s up to the planned version. Returns the copies written, or
+ * -errno if the server could not be brought level. */
 static int repair_server(struct dfs_client *c, struct file_view *view, const struct read_plan *plan,
 			 unsigned s, int local_fd, const uint64_t *bad, uint64_t *bytes)
 {
 	const struct holder_view *h = &view->holders[s - 1];
 	const dfs_file_info *cur = h->has_record ? &h->rec.current : NULL;
-	struct link *l = &c->links[s - 1];
 	const unsigned *pair = view->layout.pair[s - 1];
+	unsigned ks[2], n = 0;
+	bool corrupt[2];
 	dfs_chunk_sum held[2];
 	dfs_file_info info;
-	int written = 0;
+	int err;
 
 	for (int i = 0; i < 2; i++) {
 		unsigned k = pair[i];
 		bool is_bad = bad && (bad[s - 1] >> (k - 1)) & 1;
 		bool has = cur && cur->ver == plan->info->ver && plan_has_chunk(cur, k, NULL);
-		struct chunk_source src;
-		uint64_t sum;
-		int fd = -1, err;
 
 		if (has && !is_bad)
 			continue;
-		if (local_fd >= 0) {
-			src.fd = local_fd;
-			layout_range(&view->layout, plan->info->size, k, &src.offset, &src.size);
-		} else {
-			fd = fetch_to_scratch(c, view, plan, k, s);
-			if (fd < 0)
-				return fd;
-			src = (struct chunk_source){fd, 0, plan->chunk_size[k - 1]};
-		}
-		err = put_chunk_to(c, l, layout_role(&view->layout, s, k), view->name,
-				   plan->info->ver, k, &src, &sum);
-		if (fd >= 0)
-			close(fd);
-		if (err)
-			return err;
-		if (sum != plan->chunk_sum[k - 1])
-			return -EBADMSG;
-		*bytes += src.size;
-		written++;
-		announce(c, s, k, view->name,
-			 is_bad				      ? "was corrupt"
+		corrupt[n] = is_bad;
+		ks[n++] = k;
+	}
+	if (n == 0)
+		return 0;
+	err = copy_chunks(c, view, plan, s, ks, n, local_fd);
+	if (err)
+		return err;
+	for (unsigned i = 0; i < n; i++) {
+		*bytes += plan->chunk_size[ks[i] - 1];
+		announce(c, s, ks[i], view->name,
+			 corrupt[i]			      ? "was corrupt"
 			 : cur && cur->ver != plan->info->ver ? "was stale"
 							      : "was missing");
 	}
-	if (written) {
-		fill_info(plan, view, s, held, NULL, 0, &info);
-		if (put_commit(c, l, &info) != 0)
-			return -EIO;
-	}
-	return written;
+	fill_info(plan, view, s, held, NULL, 0, &info);
+	if (commit_to(c, s, &info) != 0)
+		return -EIO;
+	return (int)n;
 }
 
 /* Names a copy that could not be made good, and counts it. */
@@ -290,7 +392,7 @@ int repair_file(struct dfs_client *c, struct file_view *view, const struct read_
 		if (same)
 			continue;
 		fill_info(plan, view, s, held, lacking, nlacking, &info);
-		put_commit(c, &c->links[s - 1], &info);
+		commit_to(c, s, &info);
 	}
 	return written;
 }

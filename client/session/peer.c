@@ -44,6 +44,11 @@ int dfs_peer_client_new(struct dfs_client **out, const char *config_path, unsign
 	return 0;
 }
 
+void dfs_peer_set_store(struct dfs_client *c, const struct dfs_peer_store *store)
+{
+	c->self_store = store;
+}
+
 unsigned dfs_peer_servers(const struct dfs_client *c)
 {
 	return c->conf.nservers;
@@ -134,7 +139,7 @@ int dfs_peer_nudge(struct dfs_client *c, unsigned server)
 
 /* Files copied at once while a user has many to recover: each worker has its
  * own connections, so both neighbours send and this server writes in parallel. */
-#define WORKERS	      4
+#define WORKERS 4
 #define PARALLEL_FROM 8
 
 struct work {
@@ -225,8 +230,10 @@ int dfs_peer_recover_user(struct dfs_client *c, const char *user,
 	memset(w, 0, sizeof(w));
 	w[0].c = c;
 	/* More connections pay only for many files; a failed one just means fewer workers. */
-	while (diverged >= PARALLEL_FROM && nw < WORKERS && dfs_client_share(c, &w[nw].c) == 0)
-		w[nw++].c->only_server = c->only_server;
+	while (diverged >= PARALLEL_FROM && nw < WORKERS && dfs_client_share(c, &w[nw].c) == 0) {
+		w[nw].c->only_server = c->only_server;
+		w[nw++].c->self_store = c->self_store;
+	}
 	for (unsigned i = 0; i < nw; i++) {
 		w[i] = (struct work){w[i].c, list, &next, &lock, &stop, pace, arg, {0}};
 		started[i] = i > 0 && pthread_create(&tids[i], NULL, work_run, &w[i]) == 0;

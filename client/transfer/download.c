@@ -1,5 +1,6 @@
 /* download.c: one chunk fetched from one server, checked as it arrives. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,11 +83,20 @@ static void chunk_written(struct block_stream *s, uint64_t end)
  * it are already in fd; they are checksummed, not fetched), recording
  * progress in part and reporting it through prog (bytes added to *reported);
  * through w when not NULL. A failed local write is also set in *write_err. */
-int get_chunk_part(struct dfs_client *c, struct link *l, int role, const char *name, uint64_t ver,
-		   unsigned index, int fd, uint64_t offset, uint64_t size, uint64_t sum,
-		   uint64_t start, const struct part *part, const struct read_progress *prog,
-		   uint64_t *reported, struct block_writer *w, int *write_err)
+/* Bytes written between two starts of writeback, for a chunk written to disk
+ * as it arrives. */
+#define WRITE_BEHIND (8u << 20)
+
+/* get_chunk_part; with write_behind (and no writer), also starts writing each
+ * WRITE_BEHIND bytes to disk as they land, so that the caller's final fsync
+ * waits for the last few only. */
+static int fetch_chunk(struct dfs_client *c, struct link *l, int role, const char *name,
+		       uint64_t ver, unsigned index, int fd, uint64_t offset, uint64_t size,
+		       uint64_t sum, uint64_t start, const struct part *part,
+		       const struct read_progress *prog, uint64_t *reported, struct block_writer *w,
+		       int *write_err, bool write_behind)
 {
+	uint64_t flushed = start;
 	CLIENT *clnt = l->clnt[role];
 	dfs_read_args a = {.cred = l->cred, .ver = ver, .index = index};
 	/* What each call in flight asked for, oldest first: its answer must be
@@ -178,6 +188,14 @@ int get_chunk_part(struct dfs_client *c, struct link *l, int role, const char *n
 						part_record(part, index, at + len);
 					else if (write_err)
 						*write_err = err;
+					if (!err && write_behind &&
+					    at + len - flushed >= WRITE_BEHIND) {
+						/* Only a hint: a failure shows at the fsync. */
+						(void)sync_file_range(fd, (off_t)(offset + flushed),
+								      (off_t)(at + len - flushed),
+								      SYNC_FILE_RANGE_WRITE);
+						flushed = at + len;
+					}
 				}
 			}
 			if (!err)
@@ -202,9 +220,19 @@ out:
 	return checksum_final(&ck) == sum ? 0 : -EBADMSG;
 }
 
-int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *name, uint64_t ver,
-		   unsigned index, int fd, uint64_t offset, uint64_t size, uint64_t sum)
+int get_chunk_part(struct dfs_client *c, struct link *l, int role, const char *name, uint64_t ver,
+		   unsigned index, int fd, uint64_t offset, uint64_t size, uint64_t sum,
+		   uint64_t start, const struct part *part, const struct read_progress *prog,
+		   uint64_t *reported, struct block_writer *w, int *write_err)
 {
-	return get_chunk_part(c, l, role, name, ver, index, fd, offset, size, sum, 0, NULL, NULL,
-			      NULL, NULL, NULL);
+	return fetch_chunk(c, l, role, name, ver, index, fd, offset, size, sum, start, part, prog,
+			   reported, w, write_err, false);
+}
+
+int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *name, uint64_t ver,
+		   unsigned index, int fd, uint64_t offset, uint64_t size, uint64_t sum,
+		   bool to_disk)
+{
+	return fetch_chunk(c, l, role, name, ver, index, fd, offset, size, sum, 0, NULL, NULL, NULL,
+			   NULL, NULL, to_disk);
 }

@@ -251,17 +251,15 @@ int store_upload_write(struct store_upload *up, uint64_t offset, const void *dat
 	return 0;
 }
 
-int store_upload_finish(struct store_upload *up, uint64_t checksum)
+/* Flushes a staged chunk whose bytes are all there and checked, and renames it
+ * into place. Always frees up. */
+static int place_staged(struct store_upload *up)
 {
 	struct file_ref ref;
 	char final[PATH_BUF];
 	int dirfd = -1, rc;
 	bool locked = false;
 
-	if (up->done != up->size || XXH3_64bits_digest(up->xs) != checksum) {
-		rc = -EBADMSG;
-		goto out;
-	}
 	if (fdatasync(up->fd) < 0) {
 		rc = -EIO;
 		goto out;
@@ -301,6 +299,42 @@ out:
 	unlinkat(up->st->rootfd, up->tmpname, 0);
 	upload_free(up);
 	return rc;
+}
+
+int store_upload_finish(struct store_upload *up, uint64_t checksum)
+{
+	if (up->done != up->size || XXH3_64bits_digest(up->xs) != checksum) {
+		store_upload_abort(up);
+		return -EBADMSG;
+	}
+	return place_staged(up);
+}
+
+int store_upload_fd(struct store_upload *up)
+{
+	int rc;
+
+	if (up->reserved < up->size) {
+		rc = reserve_space(up->fd, up->reserved, up->size);
+		if (rc < 0)
+			return rc;
+		up->reserved = up->size;
+	}
+	return up->fd;
+}
+
+int store_upload_finish_written(struct store_upload *up)
+{
+	struct stat sb;
+
+	/* The writer hashed the bytes it wrote; what the file must still show is
+	 * their number. */
+	if (fstat(up->fd, &sb) < 0 || (uint64_t)sb.st_size != up->size) {
+		store_upload_abort(up);
+		return -EBADMSG;
+	}
+	up->done = up->size;
+	return place_staged(up);
 }
 
 void store_upload_abort(struct store_upload *up)
