@@ -7,6 +7,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cluster_up
+# A restarted server's own recovery would stage chunks in tmp/ at once: this test looks at
+# what the restart itself leaves there.
+cluster_without_recovery
 IN=$T/in
 DEST=$T/dest
 mkdir -p "$IN" "$DEST"

@@ -2,9 +2,9 @@
 # test_heal: servers bring themselves level with their neighbours, with no user command while
 # they do: a wiped server is rebuilt; a server down during overwrites, puts and deletes catches
 # up; a recovery interrupted by a neighbour killed, or by the recovering server itself killed
-# (which then resumes after the last user it finished), still ends complete; files changed and
-# deleted during a recovery end in their newest state; a copy the scrub finds corrupt is
-# rewritten. Every dfs command here runs while no recovery is awaited (a
+# (which then resumes after the last user it finished), still ends complete, as does a
+# catch-up whose server is killed in the middle; files changed and deleted during a recovery
+# end in their newest state; a copy the scrub finds corrupt is rewritten. Every dfs command here runs while no recovery is awaited (a
 # client's login catch-up would otherwise do the servers' work); what a server holds is checked
 # by its log and by reading with the servers beside it stopped.
 # shellcheck source=test/integration/lib.sh
@@ -261,6 +261,29 @@ wait_log 2 "$MARK" 'recovery pass done' 180
 ok "during a recovery: an overwrite, two deletes, a put and a get, all done"
 check_from_2_4 "writes during recovery"
 sed -i '/^heal_rate = /d' "$C/conf/dfsd-2.conf"
+
+# --- 4c. a catch-up after an outage, its server killed in the middle ----------------------
+
+printf 'heal_rate = 5\n' >>"$C/conf/dfsd-4.conf"
+cluster stop 4
+for i in 2 3 4 5 6; do
+	put_file AnujS "bulk/b$i" 8000000
+done
+delete_file AnujS bulk/b9
+mark=$(log_mark 4)
+cluster start 4
+wait_log 4 "$mark" 'recovery: bulk/b[0-9]: chunk [0-9] on server 4 was (stale|missing); rewritten' 60
+if log_since 4 "$mark" | grep -q 'recovery pass done'; then
+	show_since 4 "$mark"
+	fail "server 4's catch-up finished before it could be interrupted"
+fi
+cluster kill 4
+sed -i '/^heal_rate = /d' "$C/conf/dfsd-4.conf"
+mark=$(log_mark 4)
+cluster start 4
+wait_log 4 "$mark" 'recovery pass done' 120
+ok "outage, killed: server 4, killed while catching up on overwrites and a delete, finished after its restart"
+check_from_2_4 "outage, killed"
 ! grep -q '^heal_rate' "$C/conf/dfsd-2.conf" || fail "heal_rate is still in dfsd-2.conf"
 
 # --- 5. a corrupt copy found by the scrub is rewritten -------------------------------------
