@@ -108,7 +108,7 @@ int dfs_delete(struct dfs_client *c, const char *remote_name)
 	if (r.down)
 		client_warn(c, 0,
 			    "%u server(s) did not answer; they keep their copies of %s until "
-			    "'dfs repair' runs with them back (the delete wins)",
+			    "they are back and catch up (the delete wins)",
 			    r.down, remote_name);
 	return 0;
 }
