@@ -265,6 +265,26 @@ static void set_call_timeouts(struct dfs_client *c, struct link *l)
 		clnt_control(l->clnt[i], CLSET_TIMEOUT, (char *)&tv);
 }
 
+/* Once the link's session is open: its other connections (those not open yet),
+ * the call timeouts of a logged-in client, and the link up. */
+static void link_ready(struct login_job *j)
+{
+	struct link *l = j->link;
+	char why[256];
+
+	for (int i = 1; i < LINK_CONNS; i++) {
+		if (l->clnt[i])
+			continue;
+		j->err = open_conn(j->c, l, i, why, sizeof(why));
+		if (j->err) {
+			snprintf(l->why, sizeof(l->why), "%s", why);
+			return;
+		}
+	}
+	set_call_timeouts(j->c, l);
+	l->up = true;
+}
+
 /* Phase 2, one thread per server: client-final, the server's proof, a
  * second connection. */
 static void *login_finish(void *arg)
@@ -273,7 +293,7 @@ static void *login_finish(void *arg)
 	struct link *l = j->link;
 	dfs_login_finish_args a;
 	dfs_login_finish_res r;
-	char msg[SCRAM_MSG_MAX], why[256];
+	char msg[SCRAM_MSG_MAX];
 	enum clnt_stat st;
 	int n;
 
@@ -301,15 +321,7 @@ static void *login_finish(void *arg)
 		goto out;
 	}
 	memcpy(l->cred.token, r.dfs_login_finish_res_u.ok.token, sizeof(l->cred.token));
-	for (int i = 1; i < LINK_CONNS; i++) {
-		j->err = open_conn(j->c, l, i, why, sizeof(why));
-		if (j->err) {
-			snprintf(l->why, sizeof(l->why), "%s", why);
-			goto out;
-		}
-	}
-	set_call_timeouts(j->c, l);
-	l->up = true;
+	link_ready(j);
 out:
 	xdr_free((xdrproc_t)xdr_dfs_login_finish_res, (char *)&r);
 	return NULL;
@@ -520,7 +532,6 @@ static void *peer_login(void *arg)
 	struct link *l = j->link;
 	dfs_peer_login_args a = {.user = j->c->user};
 	dfs_peer_login_res r;
-	char why[256];
 	enum clnt_stat st;
 
 	if (l->up) {
@@ -540,17 +551,7 @@ static void *peer_login(void *arg)
 	if (login_failed(j, st, r.status))
 		goto out;
 	memcpy(l->cred.token, r.dfs_peer_login_res_u.token, sizeof(l->cred.token));
-	for (int i = 1; i < LINK_CONNS; i++) {
-		if (l->clnt[i])
-			continue;
-		j->err = open_conn(j->c, l, i, why, sizeof(why));
-		if (j->err) {
-			snprintf(l->why, sizeof(l->why), "%s", why);
-			goto out;
-		}
-	}
-	set_call_timeouts(j->c, l);
-	l->up = true;
+	link_ready(j);
 out:
 	xdr_free((xdrproc_t)xdr_dfs_peer_login_res, (char *)&r);
 	return NULL;

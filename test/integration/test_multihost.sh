@@ -160,20 +160,31 @@ ok "a file stored while host 3 is cut off is readable"
 wait_log() {
 	ns_wait_for "host $1's log to say '$2'" grep -qF -- "$2" "$T/h$1/dfsd.log"
 }
+# read_all_from_two A B: with the other two hosts cut off (A and B, not neighbours, hold
+# every chunk between them), every file reads back byte-exact; then they are connected again.
+read_all_from_two() {
+	local k n others=()
+	for k in 1 2 3 4; do
+		((k == $1 || k == $2)) || others+=("$k")
+	done
+	for k in "${others[@]}"; do
+		ip -n "${NS[k]}" link set eth0 down
+	done
+	rm -rf "$T/got"
+	mkdir "$T/got"
+	must cdfs get -d "$T/got" late "${names[@]}"
+	for n in late "${names[@]}"; do
+		assert_file_eq "$T/src/$n" "$T/got/$n"
+	done
+	for k in "${others[@]}"; do
+		ip -n "${NS[k]}" link set eth0 up
+	done
+}
 ip -n "${NS[3]}" link set eth0 up
 wait_log 3 "recorded this one as lacking a version"
 wait_log 3 "recovery: late: chunk"
 # Hosts 1 and 3 hold every chunk between them: with 2 and 4 cut off, reads come from 3.
-ip -n "${NS[2]}" link set eth0 down
-ip -n "${NS[4]}" link set eth0 down
-rm -rf "$T/got"
-mkdir "$T/got"
-must cdfs get -d "$T/got" late "${names[@]}"
-for n in late "${names[@]}"; do
-	assert_file_eq "$T/src/$n" "$T/got/$n"
-done
-ip -n "${NS[2]}" link set eth0 up
-ip -n "${NS[4]}" link set eth0 up
+read_all_from_two 1 3
 ok "host 3, back on the network, catches up by itself on the file it missed"
 
 # --- host 2's data folder is wiped: it rebuilds itself from hosts 1 and 3 --------
@@ -182,18 +193,11 @@ rm -rf "$T/h2/data"
 on_host 2 "$DFS_BUILD/bin/dfsd" -c "$T/h2/dfsd.conf" >>"$T/h2/dfsd.log" 2>&1 &
 ns_wait_for "dfsd on host 2" on_client rpcinfo -t "$NET.2" $((PROGRAM)) 1
 wait_log 2 "recovery pass done"
-ip -n "${NS[1]}" link set eth0 down
-ip -n "${NS[3]}" link set eth0 down
-rm -rf "$T/got"
-mkdir "$T/got"
-must cdfs get -d "$T/got" late "${names[@]}"
-for n in late "${names[@]}"; do
-	assert_file_eq "$T/src/$n" "$T/got/$n"
-done
-ip -n "${NS[1]}" link set eth0 up
+read_all_from_two 2 4
 ok "host 2, wiped, is rebuilt from its neighbours with no user command"
 
 # Hosts 3 and 4 are neighbours: together they hold every copy of some chunks.
+ip -n "${NS[3]}" link set eth0 down
 ip -n "${NS[4]}" link set eth0 down
 run cdfs status --json
 assert_eq 4 "$RC" "dfs status exit code with hosts 3 and 4 cut off"
