@@ -139,7 +139,7 @@ int dfs_peer_nudge(struct dfs_client *c, unsigned server)
 
 /* Files copied at once while a user has many to recover: each worker has its
  * own connections, so both neighbours send and this server writes in parallel. */
-#define WORKERS 4
+#define WORKERS	      4
 #define PARALLEL_FROM 8
 
 struct work {
