@@ -244,7 +244,7 @@ static bool pass(struct heal *h)
 	char resume[65] = "";
 	int64_t started = now_ns();
 	size_t count = 0, first = 0;
-	uint64_t files = 0, copies = 0, bytes = 0;
+	uint64_t copies = 0, bytes = 0;
 	bool complete, resumed;
 
 	if (!users)
@@ -281,7 +281,6 @@ static bool pass(struct heal *h)
 				 : r.failed ? "some copies could not be made good"
 					    : "some server is unreachable");
 		}
-		files += r.rewritten ? 1 : 0;
 		copies += r.rewritten;
 		bytes += r.bytes;
 		pthread_mutex_lock(&h->lock);
@@ -313,7 +312,6 @@ static bool pass(struct heal *h)
 			 complete ? "done" : "ended with work left", count, copies, bytes);
 	else
 		log_debug("recovery pass done: %zu users, nothing to do", count);
-	(void)files;
 	return complete;
 }
 

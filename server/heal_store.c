@@ -43,18 +43,11 @@ static int close_chunk(void *arg, void *handle, bool keep)
 static int commit(void *arg, const char *user, const dfs_file_info *info)
 {
 	struct server *srv = arg;
-	uint64_t bits = 0;
 	int rc = store_commit(srv->store, user, info);
 
 	/* As a commit by RPC would, remember whom to tell they lack the version. */
-	for (u_int i = 0; rc == 0 && i < info->lacking.lacking_len; i++) {
-		unsigned s = info->lacking.lacking_val[i];
-
-		if (s >= 1 && s <= DFS_SERVERS_MAX && s != srv->cfg.id)
-			bits |= UINT64_C(1) << (s - 1);
-	}
-	if (bits)
-		atomic_fetch_or(&srv->lacking_seen, bits);
+	if (rc == 0)
+		server_note_lacking(srv, info->lacking.lacking_val, info->lacking.lacking_len);
 	return rc;
 }
 

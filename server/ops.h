@@ -34,9 +34,6 @@ void op_verified(struct conn *cn, dfs_version_args *a, dfs_verified_res *r);
 /* The server number this connection proved with its certificate (a server of
  * the peers file), or 0. */
 unsigned op_peer_identity(struct conn *cn);
-/* Remembers that a record stored here names these servers as lacking its
- * version (srv->lacking_seen), for recovery to tell them. */
-void op_note_lacking(struct conn *cn, const unsigned *servers, unsigned n);
 void op_peer_login(struct conn *cn, dfs_peer_login_args *a, dfs_peer_login_res *r);
 void op_peer_users(struct conn *cn, dfs_peer_users_args *a, dfs_peer_users_res *r);
 void op_peer_nudge(struct conn *cn, dfs_peer_nudge_args *a, dfs_stat *r);

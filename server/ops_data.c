@@ -203,7 +203,7 @@ void op_store(struct conn *cn, dfs_store_args *a, dfs_stat *r)
 			 (unsigned long long)info->ver, strerror(-err));
 	if (err == 0) {
 		atomic_fetch_add(&cn->srv->bytes_written, a->data.data_len);
-		op_note_lacking(cn, info->lacking.lacking_val, info->lacking.lacking_len);
+		server_note_lacking(cn->srv, info->lacking.lacking_val, info->lacking.lacking_len);
 	}
 	*r = op_stat_from_errno(err);
 }

@@ -66,7 +66,8 @@ void op_commit(struct conn *cn, dfs_commit_args *a, dfs_stat *r)
 	if (err == 0)
 		err = store_commit_quota(cn->srv->store, user, &a->info, &quota);
 	if (err == 0)
-		op_note_lacking(cn, a->info.lacking.lacking_val, a->info.lacking.lacking_len);
+		server_note_lacking(cn->srv, a->info.lacking.lacking_val,
+				    a->info.lacking.lacking_len);
 	if (err == -EDQUOT)
 		log_info("%s: commit of version %016llx refused: %s over quota", cn->peer_text,
 			 (unsigned long long)a->info.ver, user);
@@ -317,7 +318,7 @@ void op_delete(struct conn *cn, dfs_delete_args *a, dfs_stat *r)
 	err = store_delete(cn->srv->store, user, a->name.dfs_name_val, a->name.dfs_name_len, a->ver,
 			   a->lacking.lacking_val, a->lacking.lacking_len);
 	if (err == 0 || err == -ENOENT)
-		op_note_lacking(cn, a->lacking.lacking_val, a->lacking.lacking_len);
+		server_note_lacking(cn->srv, a->lacking.lacking_val, a->lacking.lacking_len);
 	*r = op_stat_from_errno(err);
 }
 

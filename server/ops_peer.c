@@ -95,16 +95,15 @@ void op_peer_users(struct conn *cn, dfs_peer_users_args *a, dfs_peer_users_res *
 }
 
 /* Remembers the servers a stored record names as lacking, for recovery to tell them. */
-void op_note_lacking(struct conn *cn, const unsigned *servers, unsigned n)
+void server_note_lacking(struct server *srv, const unsigned *servers, unsigned n)
 {
 	uint64_t bits = 0;
 
 	for (unsigned i = 0; i < n; i++)
-		if (servers[i] >= 1 && servers[i] <= DFS_SERVERS_MAX &&
-		    servers[i] != cn->srv->cfg.id)
+		if (servers[i] >= 1 && servers[i] <= DFS_SERVERS_MAX && servers[i] != srv->cfg.id)
 			bits |= UINT64_C(1) << (servers[i] - 1);
 	if (bits)
-		atomic_fetch_or(&cn->srv->lacking_seen, bits);
+		atomic_fetch_or(&srv->lacking_seen, bits);
 }
 
 void op_peer_nudge(struct conn *cn, dfs_peer_nudge_args *a, dfs_stat *r)

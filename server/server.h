@@ -106,4 +106,8 @@ struct store_quota;
  * 0 or -errno (ops_login.c). */
 int op_user_quota(struct conn *cn, const char *user, struct store_quota *out);
 
+/* Remembers that a record stored here names these servers as lacking its
+ * version (srv->lacking_seen), for recovery to tell them (ops_peer.c). */
+void server_note_lacking(struct server *srv, const unsigned *servers, unsigned n);
+
 #endif
