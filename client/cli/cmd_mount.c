@@ -233,6 +233,8 @@ static int mount_main(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	pool_start(&m, owner);
+	if (!realpath(ops[0], m.mountpoint))
+		m.mountpoint[0] = '\0';
 	if (make_cache(cli, o.cache, m.cache_dir, sizeof(m.cache_dir)) < 0) {
 		status = CLI_EXIT_FAIL;
 	} else {

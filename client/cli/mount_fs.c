@@ -155,6 +155,7 @@ static int fs_rmdir(const char *path)
 
 static int fs_open(const char *path, struct fuse_file_info *fi)
 {
+	mount_raise_readahead(state());
 	if ((fi->flags & O_ACCMODE) == O_RDONLY)
 		return mount_open_read(state(), name_of(path), fi);
 	return mount_open_write(state(), name_of(path), fi->flags, fi);

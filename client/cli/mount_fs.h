@@ -34,6 +34,9 @@
 /* Window buffers of all files open for reading, at most (memory: this many
  * times MOUNT_WINDOW); past it a file reads without windows. */
 #define MOUNT_READ_BUFFERS 6
+/* The kernel's read-ahead for the mount, in KiB, where it may be raised:
+ * sequential reads arrive as requests this large, up to MOUNT_IO_SIZE. */
+#define MOUNT_READAHEAD_KB 1024u
 
 /* Bytes [off, off + len) of a file open for reading, fetched at once; the
  * fetch asked for want bytes and failed with err after len when err < 0. */
@@ -96,6 +99,8 @@ struct mount_state {
 	atomic_uint read_buffers; /* window buffers in use */
 
 	char cache_dir[PATH_MAX - 32]; /* staged files, mode 0700 */
+	char mountpoint[PATH_MAX];     /* absolute, or "" */
+	atomic_bool readahead_done;
 	bool foreground;
 	int64_t started_ns; /* the time folders show */
 	uid_t uid;
@@ -161,6 +166,10 @@ void tree_free(struct mount_state *m);
 extern const struct fuse_operations mount_operations;
 /* Logs a failure: on stderr in the foreground, else to syslog. */
 void mount_log(struct mount_state *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* mount_readahead.c: raises the mount's read-ahead to MOUNT_READAHEAD_KB,
+ * once, where the process may (root). Call it once FUSE's start-up is done. */
+void mount_raise_readahead(struct mount_state *m);
 
 /* mount_read.c: files open for reading only, read through windows. */
 int mount_open_read(struct mount_state *m, const char *name, struct fuse_file_info *fi);

@@ -180,6 +180,17 @@ moved=$((after - before))
 ((moved >= 64 << 20 && moved <= 72 << 20)) || fail "reading 64 MiB in order moved $moved bytes"
 ok "a sequential read of a multi-chunk file matches (cmp), each byte fetched once ($moved bytes)"
 
+# Run as root, the mount raises its kernel read-ahead from the 128 KiB default
+# once a file was opened (requests then move up to 1 MiB).
+if [[ $(id -u) == 0 ]]; then
+	dev=$(awk -v mp="$(realpath "$MNT")" '$5 == mp && / - fuse/ {d = $3} END {print d}' \
+		/proc/self/mountinfo)
+	[[ -n $dev ]] || fail "the mount is not in /proc/self/mountinfo"
+	ra=$(cat "/sys/class/bdi/$dev/read_ahead_kb")
+	((ra == 1024)) || fail "the mount's read-ahead is $ra KiB, not 1024"
+	ok "the mount raised its kernel read-ahead to 1024 KiB (device $dev)"
+fi
+
 # A large chunk read in order through windows (each half from another holder) is checked
 # whole: with both of its copies bad, reading it fails with EIO instead of returning them.
 make_random "$T/src/bigrot" $((32 << 20))
