@@ -48,6 +48,8 @@ struct stream {
 	int err;	  /* errno of the last I/O failure, ETIMEDOUT included */
 	bool eof;	  /* the peer closed */
 	bool bio_eof;	  /* the socket BIO under TLS saw end of file */
+	bool more;	  /* the record being sent goes on after this write */
+	bool cork;	  /* the bytes being sent now are not the last of a record */
 	uint64_t nread;	  /* bytes read since the mark (server: since a call began) */
 };
 
@@ -110,6 +112,19 @@ static void tune_socket(int fd)
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 }
 
+/* TLS records gathered before they go to the socket: OpenSSL hands over one
+ * 16 KiB record at a time, and a system call and a TCP push for each cost more
+ * than copying them into one larger write. */
+#define TLS_SEND_GATHER (256 * 1024)
+
+/* MSG_MORE while an RPC record goes on: TCP then sends full segments and wakes
+ * the receiver once per segment. The last write of a record goes without it,
+ * which pushes everything queued. */
+static int send_flags(const struct stream *s)
+{
+	return MSG_NOSIGNAL | (s->cork ? MSG_MORE : 0);
+}
+
 /* A socket BIO that writes with MSG_NOSIGNAL, so a peer that went away gives
  * EPIPE instead of killing the process, and that reports end of file. */
 static BIO_METHOD *sock_bio_method;
@@ -121,7 +136,7 @@ static int sock_bio_write(BIO *b, const char *buf, int len)
 	ssize_t n;
 
 	BIO_clear_retry_flags(b);
-	n = send(s->fd, buf, (size_t)len, MSG_NOSIGNAL);
+	n = send(s->fd, buf, (size_t)len, send_flags(s));
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		BIO_set_retry_write(b);
 	return (int)n;
@@ -174,7 +189,7 @@ static void sock_bio_init(void)
 /* Attaches the stream's socket to ssl through the MSG_NOSIGNAL BIO. */
 static int attach_bio(SSL *ssl, struct stream *s)
 {
-	BIO *b;
+	BIO *b, *gather;
 
 	pthread_once(&sock_bio_once, sock_bio_init);
 	if (!sock_bio_method)
@@ -184,7 +199,17 @@ static int attach_bio(SSL *ssl, struct stream *s)
 		return -ENOMEM;
 	BIO_set_data(b, s);
 	BIO_set_init(b, 1);
-	SSL_set_bio(ssl, b, b);
+	/* Writes go through a buffer that stream_write flushes at the end of each
+	 * RPC record; reads come straight from the socket (TLS reads ahead itself). */
+	gather = BIO_new(BIO_f_buffer());
+	if (!gather || BIO_set_write_buffer_size(gather, TLS_SEND_GATHER) != 1 ||
+	    BIO_up_ref(b) != 1) {
+		BIO_free(gather);
+		BIO_free(b);
+		return -ENOMEM;
+	}
+	BIO_push(gather, b);
+	SSL_set_bio(ssl, b, gather);
 	return 0;
 }
 
@@ -264,7 +289,31 @@ static int stream_read(void *handle, void *buf, int len)
 	}
 }
 
-/* The XDR stream's write callback: all len bytes, or -1. */
+/* Sends what the TLS write buffer holds: 0, or -1 with s->err set. */
+static int stream_flush(struct stream *s)
+{
+	BIO *w = SSL_get_wbio(s->ssl);
+	int rc;
+
+	s->cork = false;
+	for (;;) {
+		errno = 0;
+		if (BIO_flush(w) == 1)
+			return 0;
+		if (!BIO_should_retry(w)) {
+			s->err = errno ? errno : EPIPE;
+			return -1;
+		}
+		rc = wait_fd(s->fd, POLLOUT, s->deadline);
+		if (rc < 0) {
+			s->err = -rc;
+			return -1;
+		}
+	}
+}
+
+/* The XDR stream's write callback: all len bytes, or -1. Bytes that end an
+ * RPC record (s->more false) are on their way to the peer when it returns. */
 static int stream_write(void *handle, void *buf, int len)
 {
 	struct stream *s = handle;
@@ -275,6 +324,7 @@ static int stream_write(void *handle, void *buf, int len)
 
 	if (s->err)
 		return -1;
+	s->cork = s->more || s->ssl;
 	while (done < (size_t)len) {
 		if (s->ssl) {
 			size_t put = 0;
@@ -293,7 +343,7 @@ static int stream_write(void *handle, void *buf, int len)
 				return -1;
 			}
 		} else {
-			ssize_t n = send(s->fd, p + done, (size_t)len - done, MSG_NOSIGNAL);
+			ssize_t n = send(s->fd, p + done, (size_t)len - done, send_flags(s));
 
 			if (n >= 0) {
 				done += (size_t)n;
@@ -313,6 +363,9 @@ static int stream_write(void *handle, void *buf, int len)
 			return -1;
 		}
 	}
+	if (s->ssl && !s->more && stream_flush(s) < 0)
+		return -1;
+	s->cork = false;
 	return len;
 }
 
@@ -363,6 +416,7 @@ static void stream_close(struct stream *s)
 		if (!stream_failed(s)) {
 			ERR_clear_error();
 			(void)SSL_shutdown(s->ssl);
+			(void)BIO_flush(SSL_get_wbio(s->ssl));
 		}
 		SSL_free(s->ssl);
 		s->ssl = NULL;
@@ -496,13 +550,16 @@ static enum clnt_stat cc_send(struct clnt_conn *cc, rpcproc_t proc, xdrproc_t xa
 	m.rm_call.cb_cred.oa_flavor = cred_flavor;
 	m.rm_call.cb_verf = _null_auth;
 	cc->xdrs.x_op = XDR_ENCODE;
+	cc->st.more = true;
 	if (!xdr_callmsg(&cc->xdrs, &m) || !(*xargs)(&cc->xdrs, args)) {
+		cc->st.more = false;
 		/* Part of the record may already be on the wire: no way to resync. */
 		if (stream_failed(&cc->st))
 			return cc_io_fail(cc, RPC_CANTSEND);
 		cc->dead = true;
 		return cc_fail(cc, RPC_CANTENCODEARGS, EINVAL);
 	}
+	cc->st.more = false;
 	if (!xdrstream_endofrecord(&cc->xdrs, TRUE))
 		return cc_io_fail(cc, RPC_CANTSEND);
 	*xid = m.rm_xid;
@@ -1046,7 +1103,9 @@ static bool_t sc_reply(SVCXPRT *xprt, struct rpc_msg *msg)
 	c->st.deadline = deadline_after(c->opts->request_timeout_ms);
 	msg->rm_xid = c->xid;
 	c->xdrs.x_op = XDR_ENCODE;
+	c->st.more = true;
 	ok = xdr_replymsg(&c->xdrs, msg);
+	c->st.more = false;
 	if (!xdrstream_endofrecord(&c->xdrs, TRUE))
 		ok = FALSE;
 	c->xdrs.x_op = XDR_DECODE;
