@@ -106,10 +106,13 @@ struct mount_state {
 	uid_t uid;
 	gid_t gid;
 
-	/* The tree: a listing of the user's files, the folders made with mkdir
-	 * (they last as long as the mount) and the files open for writing. */
+	/* The tree: the listing of the folder read last (lookups under it are
+	 * answered from it while it is fresh; others ask the servers for the one
+	 * name), the folders made with mkdir (they last as long as the mount) and
+	 * the files open for writing. */
 	pthread_mutex_t tree_lock;
-	struct tree_file *files; /* sorted by name (byte order) */
+	char *list_dir;		 /* the folder listed ("" the root), or NULL */
+	struct tree_file *files; /* the files under it, sorted by name (byte order) */
 	size_t nfiles, cap;
 	double list_time; /* when it was fetched; 0: fetch again */
 	char **dirs;
@@ -140,7 +143,7 @@ struct dfs_client *pool_get(struct mount_state *m);
 void pool_put(struct mount_state *m, struct dfs_client *c);
 
 /* mount_tree.c */
-/* What name is ("" is the root). 0, or -errno when the files cannot be listed. */
+/* What name is ("" is the root). 0, or -errno when the servers cannot be asked. */
 int tree_lookup(struct mount_state *m, const char *name, struct tree_entry *e);
 /* Calls fn for each entry of folder dir ("" is the root), each once. 0 or -errno. */
 int tree_readdir(struct mount_state *m, const char *dir,
@@ -150,7 +153,7 @@ int tree_has_children(struct mount_state *m, const char *dir);
 /* The next lookup lists the files again (after a write that may have failed halfway). */
 void tree_invalidate(struct mount_state *m);
 /* Records a store or a delete made through the mount in the listing kept, so
- * that the next lookups see it without listing every file again. */
+ * that the next lookups see it without listing the folder again. */
 void tree_stored(struct mount_state *m, const char *name, uint64_t size, int64_t mtime_ns);
 void tree_deleted(struct mount_state *m, const char *name);
 /* Adds or forgets a folder made with mkdir. 0 or -errno. */

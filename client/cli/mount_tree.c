@@ -27,29 +27,64 @@ static void free_files(struct mount_state *m)
 	for (size_t i = 0; i < m->nfiles; i++)
 		free(m->files[i].name);
 	free(m->files);
+	free(m->list_dir);
 	m->files = NULL;
+	m->list_dir = NULL;
 	m->nfiles = m->cap = 0;
 }
 
-/* A listing no older than MOUNT_LIST_TTL, with tree_lock held. */
-static int fresh_list(struct mount_state *m)
+/* Whether name lies under folder dir ("" holds everything). */
+static bool under(const char *name, const char *dir)
 {
+	size_t n = strlen(dir);
+
+	return n == 0 || (strncmp(name, dir, n) == 0 && name[n] == '/');
+}
+
+/* dir + "/" in buf, or "" for the root. */
+static const char *folder_prefix(const char *dir, char *buf, size_t len)
+{
+	if (!*dir)
+		return "";
+	snprintf(buf, len, "%s/", dir);
+	return buf;
+}
+
+/* Whether the listing kept is younger than MOUNT_LIST_TTL and holds every
+ * file under dir (tree_lock held). */
+static bool listing_covers(const struct mount_state *m, const char *dir)
+{
+	if (!m->list_dir || m->list_time <= 0 || now_s() - m->list_time >= MOUNT_LIST_TTL)
+		return false;
+	return strcmp(dir, m->list_dir) == 0 || under(dir, m->list_dir);
+}
+
+/* Keeps a listing of the files under folder dir, no older than MOUNT_LIST_TTL
+ * (tree_lock held). Only that folder's part of the servers' name index is read:
+ * a folder is a range of names. */
+static int list_folder(struct mount_state *m, const char *dir)
+{
+	char prefix[DFS_NAME_MAX_BYTES + 2];
 	struct dfs_file_list *l = NULL;
 	struct tree_file *files;
 	struct dfs_client *c;
+	char *dir_copy;
 	int rc;
 
-	if (m->list_time > 0 && now_s() - m->list_time < MOUNT_LIST_TTL)
+	if (listing_covers(m, dir))
 		return 0;
 	c = pool_get(m);
-	rc = dfs_list(c, &l);
+	rc = dfs_list_prefix(c, folder_prefix(dir, prefix, sizeof(prefix)), 0, &l);
 	if (rc < 0)
 		mount_log(m, "listing the files: %s", dfs_last_error(c));
 	pool_put(m, c);
 	if (rc < 0)
 		return rc;
 	files = calloc(l->count + 1, sizeof(*files));
-	if (!files) {
+	dir_copy = strdup(dir);
+	if (!files || !dir_copy) {
+		free(files);
+		free(dir_copy);
 		dfs_file_list_free(l);
 		return -ENOMEM;
 	}
@@ -62,6 +97,7 @@ static int fresh_list(struct mount_state *m)
 			while (i > 0)
 				free(files[--i].name);
 			free(files);
+			free(dir_copy);
 			dfs_file_list_free(l);
 			return -ENOMEM;
 		}
@@ -72,6 +108,7 @@ static int fresh_list(struct mount_state *m)
 	m->files = files;
 	m->nfiles = l->count;
 	m->cap = l->count + 1;
+	m->list_dir = dir_copy;
 	m->list_time = now_s();
 	dfs_file_list_free(l);
 	return 0;
@@ -93,14 +130,6 @@ static size_t lower_bound(const struct mount_state *m, const char *prefix)
 	return lo;
 }
 
-/* Whether name lies under folder dir ("" holds everything). */
-static bool under(const char *name, const char *dir)
-{
-	size_t n = strlen(dir);
-
-	return n == 0 || (strncmp(name, dir, n) == 0 && name[n] == '/');
-}
-
 static struct mount_file *open_file(struct mount_state *m, const char *name)
 {
 	for (struct mount_file *f = m->open_files; f; f = f->next)
@@ -109,13 +138,62 @@ static struct mount_file *open_file(struct mount_state *m, const char *name)
 	return NULL;
 }
 
-/* dir + "/" in buf, or "" for the root. */
-static const char *folder_prefix(const char *dir, char *buf, size_t len)
+/* The first live file whose name begins with prefix: 1 and it in *e (a
+ * file), 0 if there is none, or -errno. */
+static int first_with_prefix(struct mount_state *m, const char *prefix, char **name,
+			     struct tree_entry *e)
 {
-	if (!*dir)
-		return "";
-	snprintf(buf, len, "%s/", dir);
-	return buf;
+	struct dfs_file_list *l = NULL;
+	struct dfs_client *c = pool_get(m);
+	int rc;
+
+	rc = dfs_list_prefix(c, prefix, 1, &l);
+	if (rc < 0)
+		mount_log(m, "looking up %s: %s", prefix, dfs_last_error(c));
+	pool_put(m, c);
+	if (rc < 0)
+		return rc;
+	rc = 0;
+	if (l->count > 0) {
+		*e = (struct tree_entry){.kind = TREE_FILE,
+					 .size = l->files[0]->size,
+					 .mtime_ns = l->files[0]->mtime_ns};
+		*name = strdup(l->files[0]->name);
+		rc = *name ? 1 : -ENOMEM;
+	}
+	dfs_file_list_free(l);
+	return rc;
+}
+
+/* What name is, from the servers' name indexes: a file of that name, else a
+ * folder when some file lies under it. Each server reads the index at name
+ * only (and past the deleted names there), however many files there are. */
+static int ask_servers(struct mount_state *m, const char *name, struct tree_entry *e)
+{
+	char prefix[DFS_NAME_MAX_BYTES + 2], *first = NULL;
+	struct tree_entry found;
+	int rc;
+
+	rc = first_with_prefix(m, name, &first, &found);
+	if (rc <= 0)
+		return rc;
+	if (strcmp(first, name) == 0) {
+		*e = found;
+	} else if (under(first, name)) {
+		e->kind = TREE_DIR;
+	} else {
+		/* A name like "a.txt" sorts between "a" and "a/...". */
+		free(first);
+		first = NULL;
+		rc = first_with_prefix(m, folder_prefix(name, prefix, sizeof(prefix)), &first,
+				       &found);
+		if (rc < 0)
+			return rc;
+		if (rc > 0)
+			e->kind = TREE_DIR;
+	}
+	free(first);
+	return 0;
 }
 
 int tree_lookup(struct mount_state *m, const char *name, struct tree_entry *e)
@@ -144,28 +222,32 @@ int tree_lookup(struct mount_state *m, const char *name, struct tree_entry *e)
 			return 0;
 		}
 	}
-	rc = fresh_list(m);
-	if (rc < 0) {
-		pthread_mutex_unlock(&m->tree_lock);
-		return rc;
-	}
-	i = lower_bound(m, name);
-	if (i < m->nfiles && strcmp(m->files[i].name, name) == 0) {
-		e->kind = TREE_FILE;
-		e->size = m->files[i].size;
-		e->mtime_ns = m->files[i].mtime_ns;
+	if (listing_covers(m, name) && strcmp(name, m->list_dir) != 0) {
+		i = lower_bound(m, name);
+		if (i < m->nfiles && strcmp(m->files[i].name, name) == 0) {
+			e->kind = TREE_FILE;
+			e->size = m->files[i].size;
+			e->mtime_ns = m->files[i].mtime_ns;
+		} else {
+			i = lower_bound(m, folder_prefix(name, prefix, sizeof(prefix)));
+			if (i < m->nfiles && under(m->files[i].name, name))
+				e->kind = TREE_DIR;
+		}
 	} else {
-		folder_prefix(name, prefix, sizeof(prefix));
-		i = lower_bound(m, prefix);
-		if (i < m->nfiles && under(m->files[i].name, name))
-			e->kind = TREE_DIR;
-		for (size_t d = 0; d < m->ndirs && e->kind == TREE_NONE; d++)
-			if (strcmp(m->dirs[d], name) == 0 || under(m->dirs[d], name))
-				e->kind = TREE_DIR;
-		for (f = m->open_files; f && e->kind == TREE_NONE; f = f->next)
-			if (under(f->name, name))
-				e->kind = TREE_DIR;
+		/* Not in the listing kept: one name asked of the servers, not the
+		 * whole folder listed (folders may hold many files). */
+		pthread_mutex_unlock(&m->tree_lock);
+		rc = ask_servers(m, name, e);
+		if (rc < 0)
+			return rc;
+		pthread_mutex_lock(&m->tree_lock);
 	}
+	for (size_t d = 0; d < m->ndirs && e->kind == TREE_NONE; d++)
+		if (strcmp(m->dirs[d], name) == 0 || under(m->dirs[d], name))
+			e->kind = TREE_DIR;
+	for (f = m->open_files; f && e->kind == TREE_NONE; f = f->next)
+		if (under(f->name, name))
+			e->kind = TREE_DIR;
 	pthread_mutex_unlock(&m->tree_lock);
 	return 0;
 }
@@ -219,7 +301,7 @@ int tree_readdir(struct mount_state *m, const char *dir,
 	int rc;
 
 	pthread_mutex_lock(&m->tree_lock);
-	rc = fresh_list(m);
+	rc = list_folder(m, dir);
 	if (rc < 0) {
 		pthread_mutex_unlock(&m->tree_lock);
 		return rc;
@@ -267,22 +349,25 @@ int tree_readdir(struct mount_state *m, const char *dir,
 
 int tree_has_children(struct mount_state *m, const char *dir)
 {
-	char prefix[DFS_NAME_MAX_BYTES + 2];
+	char prefix[DFS_NAME_MAX_BYTES + 2], *first = NULL;
+	struct tree_entry e;
 	int rc, found = 0;
 	size_t i;
 
 	pthread_mutex_lock(&m->tree_lock);
-	rc = fresh_list(m);
-	if (rc < 0) {
-		pthread_mutex_unlock(&m->tree_lock);
-		return rc;
-	}
-	i = lower_bound(m, folder_prefix(dir, prefix, sizeof(prefix)));
-	found = i < m->nfiles && under(m->files[i].name, dir);
 	for (size_t d = 0; d < m->ndirs && !found; d++)
 		found = under(m->dirs[d], dir);
 	for (struct mount_file *f = m->open_files; f && !found; f = f->next)
 		found = under(f->name, dir);
+	if (!found && listing_covers(m, dir)) {
+		i = lower_bound(m, folder_prefix(dir, prefix, sizeof(prefix)));
+		found = i < m->nfiles && under(m->files[i].name, dir);
+	} else if (!found) {
+		pthread_mutex_unlock(&m->tree_lock);
+		rc = first_with_prefix(m, folder_prefix(dir, prefix, sizeof(prefix)), &first, &e);
+		free(first);
+		return rc;
+	}
 	pthread_mutex_unlock(&m->tree_lock);
 	return found;
 }
@@ -299,6 +384,11 @@ void tree_stored(struct mount_state *m, const char *name, uint64_t size, int64_t
 	size_t i;
 
 	pthread_mutex_lock(&m->tree_lock);
+	if (!m->list_dir || !under(name, m->list_dir)) {
+		/* Outside the listing kept: the servers are asked when it is looked up. */
+		pthread_mutex_unlock(&m->tree_lock);
+		return;
+	}
 	i = lower_bound(m, name);
 	if (i < m->nfiles && strcmp(m->files[i].name, name) == 0) {
 		m->files[i].size = size;

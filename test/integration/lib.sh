@@ -111,6 +111,29 @@ cluster_env() {
 	sed -n "s/^$1=//p" "$dir/cluster.env"
 }
 
+# listed K: the records server K has sent in listings since it started, from its metrics
+# (empty when it does not count them).
+listed() {
+	curl -sS --max-time 10 "http://127.0.0.1:$(cluster_env "DFS_CLUSTER_METRICS_PORT_$1")/metrics" |
+		awk '$1 == "dfs_listed_records_total" { print $2 }'
+}
+# sent CMD...: runs CMD (which must succeed); SENT = the most records any one server sent
+# in listings meanwhile.
+sent() {
+	local k n
+	local -a before
+	for k in 1 2 3 4; do before[k]=$(listed "$k"); done
+	must "$@"
+	SENT=0
+	for k in 1 2 3 4; do
+		n=$(listed "$k")
+		[[ -n $n && -n ${before[k]} ]] || continue
+		n=$((n - before[k]))
+		((n > SENT)) && SENT=$n
+	done
+	return 0
+}
+
 # dfs_as USER PASSWORD ARGS...: the dfs tool against cluster $C (or $DFS_CONF).
 dfs_as() {
 	local user=$1 pass=$2

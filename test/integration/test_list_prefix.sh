@@ -111,28 +111,6 @@ assert names == ["a b/c d 10", "a b/c d 3", "a b/c d 4", "a b/c d 5"], names
 assert l[1]["size"] == 9, l[1]' <<<"$OUT" || fail "dfs list --limit 4 --json a: $OUT"
 ok "dfs list [PREFIX] --limit N equals the first N lines of the full listing (also --json)"
 
-# listed K: the records server K has sent in listings since it started, from its metrics
-# (empty when it does not count them).
-listed() {
-	curl -sS --max-time 10 "http://127.0.0.1:$(cluster_env "DFS_CLUSTER_METRICS_PORT_$1")/metrics" |
-		awk '$1 == "dfs_listed_records_total" { print $2 }'
-}
-# sent CMD...: runs CMD (which must succeed); SENT = the most records any one server sent
-# for it.
-sent() {
-	local k n
-	local -a before
-	for k in 1 2 3 4; do before[k]=$(listed "$k"); done
-	must "$@"
-	SENT=0
-	for k in 1 2 3 4; do
-		n=$(listed "$k")
-		[[ -n $n && -n ${before[k]} ]] || continue
-		n=$((n - before[k]))
-		((n > SENT)) && SENT=$n
-	done
-	return 0
-}
 if [[ -n $(listed 1) ]]; then
 	# Every server holds part of every file, so lists them all: 316 files and the
 	# records of deleted and replaced ones.

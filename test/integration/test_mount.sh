@@ -118,6 +118,21 @@ sleep 1.1 # the listing is kept for a second
 [[ -e $MNT/k-only ]] && fail "AnujK's file is visible in AnujS's mount"
 ok "another user's files are not visible; a file put with dfs appears"
 
+# A lookup asks the servers for the one name it looks up; only listing a folder
+# reads every name in it.
+mkdir -p "$T/src/crowd"
+for i in $(seq 1 200); do printf '%d\n' "$i" >"$T/src/crowd/f$i"; done
+(cd "$T/src" && must dfs_s put -r crowd)
+sleep 1.1 # past the listing kept
+sent stat "$MNT/s-own"
+((SENT < 20)) || fail "a server sent $SENT records in listings for a stat of one file"
+sent stat "$MNT/crowd/f150"
+((SENT < 20)) || fail "a server sent $SENT records in listings for a stat in a folder of 200"
+sent ls "$MNT/crowd"
+((SENT >= 200)) || fail "a server sent $SENT records to list a folder of 200 files"
+assert_eq 200 "$(find "$MNT/crowd" -type f | wc -l)" "files in the mount's crowd folder"
+ok "a lookup reads one name or two of the servers' index, a folder listing all of it"
+
 # A partial read moves about one window, not the file.
 make_random "$T/src/big" $((64 << 20))
 must cp "$T/src/big" "$MNT/big"
