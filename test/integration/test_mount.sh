@@ -123,11 +123,21 @@ ok "another user's files are not visible; a file put with dfs appears"
 mkdir -p "$T/src/crowd"
 for i in $(seq 1 200); do printf '%d\n' "$i" >"$T/src/crowd/f$i"; done
 (cd "$T/src" && must dfs_s put -r crowd)
-sleep 1.1 # past the listing kept
-sent stat "$MNT/s-own"
-((SENT < 20)) || fail "a server sent $SENT records in listings for a stat of one file"
-sent stat "$MNT/crowd/f150"
-((SENT < 20)) || fail "a server sent $SENT records in listings for a stat in a folder of 200"
+# cheap_stat PATH: whether a stat of PATH, past the listing kept, has some server send
+# fewer than 20 records in listings. Three tries: a recovery pass between the servers
+# lists too, and is counted alike.
+cheap_stat() {
+	local i
+	for i in 1 2 3; do
+		sleep 1.1
+		sent stat "$1"
+		((SENT < 20)) && return 0
+	done
+	return 1
+}
+cheap_stat "$MNT/s-own" || fail "a server sent $SENT records in listings for a stat of one file"
+cheap_stat "$MNT/crowd/f150" ||
+	fail "a server sent $SENT records in listings for a stat in a folder of 200"
 sent ls "$MNT/crowd"
 ((SENT >= 200)) || fail "a server sent $SENT records to list a folder of 200 files"
 assert_eq 200 "$(find "$MNT/crowd" -type f | wc -l)" "files in the mount's crowd folder"
