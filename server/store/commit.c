@@ -258,7 +258,7 @@ int store_commit_quota(struct store *st, const char *user, const dfs_file_info *
 	if (rc < 0)
 		goto out;
 	counts_replace(st->counts, ref.user, have_old ? &old.current : NULL, &m.current);
-	remove_old_chunks(st->rootfd, ref.dir, &m, info->ver);
+	remove_old_chunks(st, ref.dir, &m, info->ver, true);
 out:
 	if (quota_held)
 		pthread_mutex_unlock(&st->quota_lock);

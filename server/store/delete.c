@@ -89,7 +89,7 @@ int store_delete(struct store *st, const char *user, const void *name, size_t na
 	counts_replace(st->counts, ref.user, have_old ? &old.current : NULL, &m.current);
 	/* Staged chunks of a newer version belong to a put that may still commit after
 	 * this delete; everything up to the tombstone goes. */
-	remove_old_chunks(st->rootfd, ref.dir, &m, ver == UINT64_MAX ? ver : ver + 1);
+	remove_old_chunks(st, ref.dir, &m, ver == UINT64_MAX ? ver : ver + 1, false);
 	rc = was_live ? 0 : -ENOENT;
 out:
 	pthread_mutex_unlock(ref.lock);

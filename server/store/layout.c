@@ -405,6 +405,12 @@ int store_open(struct store **out, const char *root, char *err, size_t errlen)
 		rootfd = st->rootfd;
 		goto out;
 	}
+	rc = trash_start(st);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot start removing old chunk files: %s", strerror(-rc));
+		rootfd = st->rootfd;
+		goto out;
+	}
 	*out = st;
 	st = NULL;
 	rc = 0;
@@ -425,6 +431,7 @@ void store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	trash_stop(st);
 	mark_in_service(st->rootfd);
 	name_index_close(st->names, st->rootfd, name_index_save_counts(st->names, st->counts) == 0);
 	for (int i = 0; i < STORE_LOCKS; i++)

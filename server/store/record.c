@@ -140,15 +140,17 @@ bool version_kept(const dfs_meta *m, uint64_t v)
 	return meta_version(m, v) != NULL;
 }
 
-/* Removes chunk files in dir that satisfy: version below `below` and not kept by m.
- * Returns the count removed. */
-int remove_old_chunks(int rootfd, const char *dir, const dfs_meta *m, uint64_t below)
+/* Removes chunk files in dir that satisfy: version below `below` and not kept by m;
+ * with later, moves them to the trash (trash.c) instead, and the caller does not wait
+ * for the file system to free them. Returns the count removed. */
+int remove_old_chunks(struct store *st, const char *dir, const dfs_meta *m, uint64_t below,
+		      bool later)
 {
 	DIR *d;
 	struct dirent *de;
 	int dir_fd, removed = 0;
 
-	d = opendir_at(rootfd, dir);
+	d = opendir_at(st->rootfd, dir);
 	if (d == NULL)
 		return 0;
 	dir_fd = dirfd(d);
@@ -160,10 +162,13 @@ int remove_old_chunks(int rootfd, const char *dir, const dfs_meta *m, uint64_t b
 			continue;
 		if (v >= below || version_kept(m, v))
 			continue;
-		if (unlinkat(dir_fd, de->d_name, 0) == 0)
+		if (later ? trash_file(st, dir_fd, de->d_name) == 0
+			  : unlinkat(dir_fd, de->d_name, 0) == 0)
 			removed++;
 	}
-	if (removed > 0)
+	/* A file moved aside that a crash brings back is one no record names:
+	 * housekeeping removes it. */
+	if (removed > 0 && !later)
 		fsync(dir_fd);
 	closedir(d);
 	return removed;

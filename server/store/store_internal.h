@@ -34,6 +34,7 @@ struct store {
 	/* Held from the quota check to the count update of a commit under a
 	 * limit, so that two commits of one user cannot both pass the check. */
 	pthread_mutex_t quota_lock;
+	struct trash *trash; /* chunk files moved aside, being removed (trash.c) */
 };
 
 /* Everything a per-file operation needs to find and lock a file's folder. */
@@ -94,8 +95,19 @@ int meta_write_with(int rootfd, const char *dir, const dfs_meta *meta, const int
 int meta_write(int rootfd, const char *dir, const dfs_meta *meta);
 const dfs_file_info *meta_version(const dfs_meta *m, uint64_t ver);
 bool version_kept(const dfs_meta *m, uint64_t v);
-int remove_old_chunks(int rootfd, const char *dir, const dfs_meta *m, uint64_t below);
+int remove_old_chunks(struct store *st, const char *dir, const dfs_meta *m, uint64_t below,
+		      bool later);
 int missing_version(const dfs_meta *m, uint64_t ver);
+
+/* trash.c: chunk files removed after the call that no longer needs them. */
+struct trash;
+/* Starts the thread that removes what trash_file moves aside. 0 or -errno. */
+int trash_start(struct store *st);
+/* Stops it; what it has not removed yet goes at the next start (tmp/ is emptied). */
+void trash_stop(struct store *st);
+/* Moves dir_fd/name into tmp/, to be removed soon; where it cannot, removes it
+ * now. 0 or -errno. */
+int trash_file(struct store *st, int dir_fd, const char *name);
 
 /* list.c: walks of the data folder. */
 typedef int (*folder_fn)(struct store *st, const char *user, const char *hash, const char *dir,

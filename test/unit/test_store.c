@@ -239,6 +239,17 @@ static int count_tmp(const char *root)
 	return n;
 }
 
+/* Whether root/tmp becomes empty within ten seconds. */
+static bool tmp_empties(const char *root)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (count_tmp(root) == 0)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
 static void test_upload_errors(void)
 {
 	char root[128];
@@ -375,6 +386,8 @@ static void test_versions(void)
 		CHECK(access(path, F_OK) != 0);
 		chunk_path(path, sizeof(path), root, "carol", "v", 6, 1);
 		CHECK(access(path, F_OK) == 0);
+		/* Moved aside by the commit, the oldest chunk leaves the disk soon after. */
+		CHECK(tmp_empties(root));
 	}
 	/* A chunk staged whole for a newer version reads back before its commit (a
 	 * reader only asks for it once some server committed it); other chunks of
