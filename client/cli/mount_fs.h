@@ -17,7 +17,7 @@
 
 /* Clients sharing the session: requests served at the same time. */
 #define MOUNT_CLIENTS 4
-/* How long a listing of the user's files answers lookups, in seconds. */
+/* How long a folder's listing answers lookups under it, in seconds. */
 #define MOUNT_LIST_TTL 1.0
 /* Seconds between logins anew while some server is down. */
 #define MOUNT_RELOGIN_S 10.0
