@@ -214,6 +214,19 @@ static const char *tls_word(enum rpcstream_tls_mode mode)
 	return "?";
 }
 
+/* dfsd --upgrade-data: converts the data folder offline. The exit status. */
+static int upgrade_data(const char *data)
+{
+	char report[512], err[512];
+
+	if (store_upgrade(data, report, sizeof(report), err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	printf("%s\n", report);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct server srv;
@@ -236,6 +249,8 @@ int main(int argc, char **argv)
 	log_set_level(cfg->log_level);
 	snprintf(tag, sizeof(tag), "dfsd[%u]", cfg->id);
 	log_set_tag(tag);
+	if (cfg->upgrade_data)
+		return upgrade_data(cfg->data);
 	srv.started = time(NULL);
 
 	rc = install_signals();
@@ -268,6 +283,7 @@ int main(int argc, char **argv)
 			log_error("cannot open the data folder %s: %s", cfg->data, strerror(-rc));
 		goto out;
 	}
+	store_set_inline_max(srv.store, cfg->inline_max);
 	err[0] = '\0';
 	rc = store_check_in_service(srv.store, cfg->tombstone_ttl_s, when, sizeof(when));
 	if (rc < 0) {

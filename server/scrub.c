@@ -222,31 +222,7 @@ static int pace(void *arg, size_t bytes)
 	return nap(sc, scrub_rate_delay(&sc->rate, now_ns(), bytes));
 }
 
-static int by_name(const struct dirent **a, const struct dirent **b)
-{
-	return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-static int not_dot(const struct dirent *e)
-{
-	return e->d_name[0] != '.';
-}
-
-/* The entries of path in byte order (count, or -1 with *out NULL). */
-static int sorted(const char *path, struct dirent ***out)
-{
-	*out = NULL;
-	return scandir(path, out, not_dot, by_name);
-}
-
-static void free_list(struct dirent **list, int n)
-{
-	for (int i = 0; i < n; i++)
-		free(list[i]);
-	free(list);
-}
-
-/* Scrubs one file folder and moves the position past it. 0, or -EINTR (stopping). */
+/* Scrubs one file and moves the position past it. 0, or -EINTR (stopping). */
 static int scrub_one(struct scrub *sc, const char *user, const char *hash)
 {
 	struct store_pace p = {pace, sc};
@@ -272,50 +248,24 @@ static int scrub_one(struct scrub *sc, const char *user, const char *hash)
 	return 0;
 }
 
-/* Walks DATA/u/USER/HH/HASH in byte order from the saved position. */
+static int scrub_record(const char *user, const char *hash, void *arg)
+{
+	struct scrub *sc = arg;
+
+	if (!scrub_position_before(&sc->pos, user, hash))
+		return 0;
+	return scrub_one(sc, user, hash);
+}
+
+/* Scrubs every file in byte order of (user, hash) from the saved position. */
 static int walk(struct scrub *sc)
 {
-	char path[4200];
-	struct dirent **users = NULL, **hhs = NULL, **hashes = NULL;
-	int nu, rc = 0;
+	char from[sizeof(sc->pos.user)];
 
-	snprintf(path, sizeof(path), "%s/u", sc->data);
-	nu = sorted(path, &users);
-	for (int u = 0; rc == 0 && u < nu; u++) {
-		const char *user = users[u]->d_name;
-		int nh;
-
-		if (strlen(user) > 64 || (sc->pos.user[0] && strcmp(user, sc->pos.user) < 0))
-			continue;
-		hhs = NULL;
-		nh = snprintf(path, sizeof(path), "%s/u/%.64s", sc->data, user) < (int)sizeof(path)
-			 ? sorted(path, &hhs)
-			 : 0;
-		for (int h = 0; rc == 0 && h < nh; h++) {
-			int nf;
-
-			if (!hex_is_lower(hhs[h]->d_name, 2))
-				continue;
-			hashes = NULL;
-			nf = snprintf(path, sizeof(path), "%s/u/%.64s/%.2s", sc->data, user,
-				      hhs[h]->d_name) < (int)sizeof(path)
-				 ? sorted(path, &hashes)
-				 : 0;
-			for (int f = 0; rc == 0 && f < nf; f++) {
-				const char *hash = hashes[f]->d_name;
-
-				if (!hex_is_lower(hash, 64) ||
-				    strncmp(hash, hhs[h]->d_name, 2) != 0 ||
-				    !scrub_position_before(&sc->pos, user, hash))
-					continue;
-				rc = scrub_one(sc, user, hash);
-			}
-			free_list(hashes, nf);
-		}
-		free_list(hhs, nh);
-	}
-	free_list(users, nu);
-	return rc;
+	pthread_mutex_lock(&sc->lock);
+	snprintf(from, sizeof(from), "%s", sc->pos.user);
+	pthread_mutex_unlock(&sc->lock);
+	return store_each_file(sc->st, from, scrub_record, sc);
 }
 
 static void drain(struct scrub *sc)

@@ -26,6 +26,7 @@ struct server_config {
 	uint16_t port;		     /* 0: any free port */
 	uint32_t program;	     /* RPC program number registered with rpcbind */
 	char data[PATH_MAX];	     /* data folder */
+	bool upgrade_data;	     /* --upgrade-data: convert the data folder and exit */
 	char users[PATH_MAX];	     /* LMDB user database file */
 	enum rpcstream_tls_mode tls; /* default required */
 	char cert[PATH_MAX];	     /* PEM certificate chain */
@@ -51,6 +52,7 @@ struct server_config {
 	unsigned peer_count;		/* servers the peers file names (0: no peers file) */
 	unsigned heal_interval_s;	/* default 3600 between recovery passes; 0: at start only */
 	unsigned heal_rate_mb_s;	/* default 0: copies as fast as the cluster allows */
+	unsigned inline_max;		/* chunks up to this size go in the records database */
 };
 
 struct server {

@@ -12,6 +12,7 @@
 #include "dfs_prot.h"
 #include "metrics.h"
 #include "server_config.h"
+#include "store.h"
 
 #define PROGRAM_MIN 0x20000000u
 #define PROGRAM_MAX 0x3FFFFFFFu
@@ -56,6 +57,7 @@ static const struct key_def keys[] = {
     {"peers", KIND_STR, FIELD(peers), 0, 0},
     {"heal_interval", KIND_UINT, FIELD(heal_interval_s), 0, 0xFFFFFFFFu},
     {"heal_rate", KIND_UINT, FIELD(heal_rate_mb_s), 0, 1000000},
+    {"inline_max", KIND_UINT, FIELD(inline_max), 0, STORE_INLINE_LIMIT},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -76,6 +78,7 @@ enum {
 	OPT_KEY,
 	OPT_LOG_LEVEL,
 	OPT_VERSION,
+	OPT_UPGRADE_DATA,
 };
 
 static const struct option options[] = {
@@ -92,6 +95,7 @@ static const struct option options[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"upgrade-data", no_argument, NULL, OPT_UPGRADE_DATA},
     {NULL, 0, NULL, 0},
 };
 
@@ -110,6 +114,8 @@ static const char usage_text[] =
     "      --cert FILE      PEM certificate chain (needed unless --tls off)\n"
     "      --key FILE       PEM private key (needed unless --tls off)\n"
     "      --log-level L    error, warn, info or debug (default info)\n"
+    "      --upgrade-data   convert the data folder to this dfsd's format and exit\n"
+    "                       (with the server stopped)\n"
     "  -h, --help           print this help and exit\n"
     "      --version        print the version and exit\n"
     "\n"
@@ -135,6 +141,7 @@ static void set_defaults(struct server_config *cfg)
 	cfg->max_sessions_per_user = 64;
 	cfg->scrub_interval_s = 604800;
 	cfg->scrub_rate_mb_s = 64;
+	cfg->inline_max = STORE_INLINE_MAX;
 	cfg->heal_interval_s = 3600;
 }
 
@@ -288,6 +295,9 @@ static int apply_option(struct server_config *cfg, int opt, const char *arg, cha
 	case OPT_KEY:
 		k = find_key("key");
 		break;
+	case OPT_UPGRADE_DATA:
+		cfg->upgrade_data = true;
+		return 0;
 	case OPT_TLS:
 		for (int i = 0; tls_words[i]; i++) {
 			if (strcmp(arg, tls_words[i]) == 0) {

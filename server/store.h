@@ -1,13 +1,16 @@
 /* store.h: chunk storage in a server's data folder.
  *
- * Layout (format 1):
- *   DATA/FORMAT                       "dfs-data 1\n"; a newer number is refused
+ * Layout (format 2):
+ *   DATA/FORMAT                       "dfs-data 2\n"; a newer number is refused, an
+ *                                     older one converted by store_upgrade
+ *   DATA/records/                     LMDB: every file's record (XDR dfs_meta:
+ *                                     current and previous version), the index
+ *                                     of files needing repair, and the chunks of
+ *                                     small files (records.c)
  *   DATA/tmp/                         partial uploads; emptied at start
- *   DATA/u/USER/HH/HASH/              one folder per file; HASH = hex SHA-256 of
- *                                     the name, HH its first two digits, so no
- *                                     path is ever built from a remote name
- *   .../HASH/meta                     XDR dfs_meta: current (and previous)
- *                                     version, replaced by write-fsync-rename
+ *   DATA/u/USER/HH/HASH/              one folder per file with chunk files; HASH =
+ *                                     hex SHA-256 of the name, HH its first two
+ *                                     digits, so no path is ever built from a name
  *   .../HASH/VVVVVVVVVVVVVVVV.K       chunk K of version V (16 hex digits),
  *                                     raw bytes, present once verified+fsynced
  *   DATA/names/                       the name index: every record's name in
@@ -16,12 +19,13 @@
  *                                     start unless the last stop was clean
  *
  * A chunk is received into tmp/, its checksum checked, fsync'ed and renamed
- * to VVVVVVVVVVVVVVVV.K. store_commit then rewrites meta, which is what makes
- * a version current: the switch is atomic for all the chunks the server holds.
- * Chunk files of older versions that meta names neither as current nor
+ * to VVVVVVVVVVVVVVVV.K; a small file's chunks come whole with STORE and go
+ * into the database. store_commit then writes the record, which is what makes a
+ * version current: the switch is atomic for all the chunks the server holds.
+ * Chunks of older versions that the record names neither as current nor
  * previous are removed by commit and delete; abandoned staged chunks of
- * newer versions by housekeeping. A tombstone is a meta whose
- * current version has deleted = TRUE.
+ * newer versions by housekeeping. A tombstone is a record whose current
+ * version has deleted = TRUE.
  *
  * All functions are thread-safe. Names are raw bytes and are checked here
  * (name_check) as well as by callers; user names are checked (user_name_check).
@@ -34,7 +38,11 @@
 #include <stdint.h>
 #include "dfs_prot.h"
 
-#define STORE_FORMAT 1
+#define STORE_FORMAT 2
+/* Chunks of small files stored whole (STORE) up to this size are kept in the
+ * records database rather than as files: the default, and the largest allowed. */
+#define STORE_INLINE_MAX   (64 * 1024)
+#define STORE_INLINE_LIMIT (1024 * 1024)
 
 struct store;
 struct store_upload;
@@ -44,6 +52,20 @@ struct store_upload;
  * 0 or -errno with the reason in err. */
 int store_open(struct store **out, const char *root, char *err, size_t errlen);
 void store_close(struct store *st);
+/* Sets the size up to which the chunks of a STORE go in the records database
+ * (STORE_INLINE_MAX when not set; 0: never). */
+void store_set_inline_max(struct store *st, unsigned bytes);
+
+/* Converts the data folder at root from an older format to this one, offline:
+ * refused (-EBUSY) while a dfsd has it open. FORMAT is written last, so an
+ * interrupted conversion is run again. Prints nothing; what it did in report
+ * and why it failed in err. 0 or -errno. */
+int store_upgrade(const char *root, char *report, size_t reportlen, char *err, size_t errlen);
+
+/* Removes every record of user from the data folder at root, which a running
+ * dfsd may have open (dfsadm remove --purge): *removed counts them. 0 or -errno
+ * (-ENOENT when the folder has no records). */
+int store_purge_records(const char *root, const char *user, unsigned long *removed);
 
 /* Starts receiving chunk `index` of version `ver` of a file, `size` bytes.
  * If an identical upload (same user, name, ver, index, size) was interrupted,
@@ -187,13 +209,19 @@ struct store_scrub_tally {
 	uint64_t copies, bytes, corrupt;
 	uint64_t missing; /* listed by the record but absent */
 };
-/* Re-reads every chunk copy this server keeps of the file u/USER/HH/HASH (its
+/* Calls fn with the user and name hash of every file that has a record, in byte
+ * order of (user, hash), from the first user at or after from_user (""
+ * for all); fn returns 0 to go on, 1 to stop, or a negative value, returned.
+ * Files added or removed meanwhile may or may not be seen. */
+typedef int (*store_file_fn)(const char *user, const char *hash, void *arg);
+int store_each_file(struct store *st, const char *from_user, store_file_fn fn, void *arg);
+/* Re-reads every chunk copy this server keeps of the file (USER, HASH) (its
  * current and its previous version) against the recorded checksums, recording
  * each result (verify_state.h). A copy that fails is moved to DATA/quarantine/
  * (named USER-HASH-VVVVVVVVVVVVVVVV.K) and dropped from the record, which then
  * lists server `self` as lacking it: it is no longer served, and a client's
  * read repair, repair pass or catch-up rewrites it. A copy the record lists
- * but the folder lacks is dropped from the record the same way. 0, -EINTR if pace stopped
+ * but the server lacks is dropped from the record the same way. 0, -EINTR if pace stopped
  * it, or -errno. A folder without a record is no error. */
 int store_scrub_file(struct store *st, const char *user, const char *hash, unsigned self,
 		     const struct store_pace *pace, struct store_scrub_tally *t);

@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 
 #include "scram.h"
+#include "store.h"
 #include "users.h"
 
 #define DEFAULT_DB     "/var/lib/dfs/users.db"
@@ -386,6 +387,7 @@ static int purge_data(const char *data, const char *user)
 	DIR *d;
 	struct dirent *e;
 	size_t ulen = strlen(user);
+	unsigned long records = 0;
 	int rc;
 
 	if (snprintf(path, sizeof(path), "%s/FORMAT", data) >= (int)sizeof(path))
@@ -421,7 +423,14 @@ static int purge_data(const char *data, const char *user)
 	}
 	if (d)
 		closedir(d);
-	printf("deleted %s/u/%s (%lu files)\n", data, user, purged_files);
+	/* The records (format 2 on) are in the folder's records database. */
+	rc = store_purge_records(data, user, &records);
+	if (rc < 0 && rc != -ENOENT) {
+		fprintf(stderr, "dfsadm: cannot delete %s's records in %s/records: %s\n", user,
+			data, strerror(-rc));
+		return -1;
+	}
+	printf("deleted %s/u/%s (%lu files, %lu records)\n", data, user, purged_files, records);
 	return 0;
 toolong:
 	fprintf(stderr, "dfsadm: path too long: %s\n", data);

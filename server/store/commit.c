@@ -15,6 +15,9 @@
 
 #include "counts.h"
 
+static int commit_version(struct store *st, const struct file_ref *ref, const dfs_file_info *info,
+			  const struct store_quota *q, const struct rec_op *ops, unsigned nops);
+
 /* Places one chunk of a whole small file in its folder (open as dirfd). A chunk
  * file of that version already there holds the same bytes: it is kept. */
 static int place_chunk(int dirfd, uint64_t ver, const dfs_chunk_sum *c, const char *data)
@@ -36,6 +39,37 @@ static int place_chunk(int dirfd, uint64_t ver, const dfs_chunk_sum *c, const ch
 	}
 	new_file_discard(&nf);
 	return rc;
+}
+
+/* Whether every chunk of info is small enough to be kept in the database. */
+static bool fits_inline(const struct store *st, const dfs_file_info *info)
+{
+	for (u_int i = 0; i < info->chunks.chunks_len; i++)
+		if (info->chunks.chunks_val[i].size > st->inline_max)
+			return false;
+	return true;
+}
+
+/* Stores a small file's chunks in the database, in the step that commits them. */
+static int put_inline(struct store *st, const struct file_ref *ref, const dfs_file_info *info,
+		      const char *bytes, const struct store_quota *q)
+{
+	struct rec_op ops[DFS_HELD_MAX];
+	u_int n = info->chunks.chunks_len;
+
+	for (u_int i = 0; i < n; i++) {
+		const dfs_chunk_sum *c = &info->chunks.chunks_val[i];
+
+		if (XXH3_64bits(bytes, (size_t)c->size) != c->checksum)
+			return -EBADMSG;
+		ops[i] = (struct rec_op){.kind = OP_CHUNK_PUT,
+					 .ver = info->ver,
+					 .index = c->index,
+					 .val = bytes,
+					 .len = (size_t)c->size};
+		bytes += c->size;
+	}
+	return commit_version(st, ref, info, q, ops, n);
 }
 
 int store_put_whole(struct store *st, const char *user, const dfs_file_info *info, const void *data,
@@ -115,6 +149,8 @@ int store_put_whole_quota(struct store *st, const char *user, const dfs_file_inf
 		return -EDQUOT;
 	if (fstatvfs(st->rootfd, &vfs) == 0 && len > (uint64_t)vfs.f_bavail * vfs.f_frsize)
 		return -ENOSPC;
+	if (fits_inline(st, info))
+		return put_inline(st, &ref, info, bytes, q);
 	/* Under the file's lock: housekeeping may remove an empty folder. The folder
 	 * and the chunks reach the disk with the record, in store_commit. */
 	pthread_mutex_lock(ref.lock);
@@ -152,29 +188,52 @@ int store_put_whole_quota(struct store *st, const char *user, const dfs_file_inf
 	return rc;
 }
 
-/* Opens every chunk of info after checking it is in place with its size:
- * fds[0..*nfds) are left open either way. */
-static int open_chunks_present(struct store *st, const struct file_ref *ref,
-			       const dfs_file_info *info, int fds[DFS_HELD_MAX], int *nfds)
+/* Whether chunk c is among the operations that store it in the database now. */
+static bool supplied(const dfs_chunk_sum *c, const struct rec_op *ops, unsigned nops)
+{
+	for (unsigned i = 0; i < nops; i++)
+		if (ops[i].kind == OP_CHUNK_PUT && ops[i].index == c->index &&
+		    ops[i].len == c->size)
+			return true;
+	return false;
+}
+
+/* Checks that every chunk of info is in place with its size: supplied by ops, a
+ * chunk file (opened into fds[0..*nfds), left open either way) or a chunk already
+ * kept in the database. */
+static int chunks_present(struct store *st, const struct file_ref *ref, const dfs_file_info *info,
+			  const struct rec_op *ops, unsigned nops, int fds[DFS_HELD_MAX], int *nfds)
 {
 	*nfds = 0;
 	for (u_int i = 0; i < info->chunks.chunks_len; i++) {
 		const dfs_chunk_sum *c = &info->chunks.chunks_val[i];
 		char path[PATH_BUF], file[32];
+		struct inline_chunk ic;
 		struct stat sb;
-		int fd;
+		int fd, rc;
 
 		if (c->index == 0 || c->index > DFS_SERVERS_MAX)
 			return -EINVAL;
+		if (supplied(c, ops, nops))
+			continue;
 		chunk_name(file, sizeof(file), info->ver, c->index);
 		if (path_join(path, sizeof(path), ref->dir, file) < 0)
 			return -ENOENT;
 		fd = openat(st->rootfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0)
-			return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? -ENOENT
-										     : -EIO;
-		fds[(*nfds)++] = fd;
-		if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != c->size)
+		if (fd < 0 && errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+			return -EIO;
+		if (fd >= 0) {
+			fds[(*nfds)++] = fd;
+			if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+			    (uint64_t)sb.st_size != c->size)
+				return -ENOENT;
+			continue;
+		}
+		rc = records_chunk_read(st->records, ref->user, ref->hash, info->ver, c->index, 0,
+					NULL, 0, &ic);
+		if (rc < 0)
+			return rc;
+		if (ic.size != c->size)
 			return -ENOENT;
 	}
 	return 0;
@@ -189,20 +248,31 @@ int store_commit_quota(struct store *st, const char *user, const dfs_file_info *
 		       const struct store_quota *q)
 {
 	struct file_ref ref;
-	dfs_meta old, m;
-	bool have_old = false, quota_held = false;
-	int chunk_fds[DFS_HELD_MAX], nchunk_fds = 0, rc;
+	int rc;
 
 	if (info == NULL)
 		return -EINVAL;
 	rc = ref_for(st, user, info->name.dfs_name_val, info->name.dfs_name_len, &ref);
 	if (rc < 0)
 		return rc;
+	return commit_version(st, &ref, info, q, NULL, 0);
+}
+
+/* Makes info current as store_commit_quota says, storing with it the chunks that
+ * ops put into the database. */
+static int commit_version(struct store *st, const struct file_ref *refp, const dfs_file_info *info,
+			  const struct store_quota *q, const struct rec_op *ops, unsigned nops)
+{
+	struct file_ref ref = *refp;
+	dfs_meta old, m;
+	bool have_old = false, quota_held = false;
+	int chunk_fds[DFS_HELD_MAX], nchunk_fds = 0, rc;
+
 	if (info->deleted || info->ver == 0 || info->chunks.chunks_len > DFS_HELD_MAX ||
 	    info->lacking.lacking_len > DFS_SERVERS_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(ref.lock);
-	rc = meta_read(st->rootfd, ref.dir, info->name.dfs_name_val, info->name.dfs_name_len, NULL,
+	rc = meta_read(st, ref.user, ref.hash, info->name.dfs_name_val, info->name.dfs_name_len,
 		       &old);
 	if (rc < 0 && rc != -ENOENT)
 		goto out;
@@ -219,7 +289,7 @@ int store_commit_quota(struct store *st, const char *user, const dfs_file_info *
 		rc = -EEXIST;
 		goto out;
 	}
-	rc = open_chunks_present(st, &ref, info, chunk_fds, &nchunk_fds);
+	rc = chunks_present(st, &ref, info, ops, nops, chunk_fds, &nchunk_fds);
 	if (rc < 0)
 		goto out;
 	if (quota_limited(q)) {
@@ -233,7 +303,7 @@ int store_commit_quota(struct store *st, const char *user, const dfs_file_info *
 			goto out;
 	}
 	memset(&m, 0, sizeof(m));
-	m.format = STORE_FORMAT;
+	m.format = RECORD_FORMAT;
 	m.current = *info;
 	if (have_old) {
 		if (old.current.ver == info->ver) {
@@ -254,7 +324,7 @@ int store_commit_quota(struct store *st, const char *user, const dfs_file_info *
 	}
 	/* The chunks reach the disk with the record that names them (they were
 	 * staged without a flush by STORE; after PUT_END this costs nothing). */
-	rc = meta_write_with(st->rootfd, ref.dir, &m, chunk_fds, nchunk_fds);
+	rc = meta_write_ops(st, &ref, &m, chunk_fds, nchunk_fds, ops, nops);
 	if (rc < 0)
 		goto out;
 	counts_replace(st->counts, ref.user, have_old ? &old.current : NULL, &m.current);

@@ -38,7 +38,7 @@ int store_delete(struct store *st, const char *user, const void *name, size_t na
 	if (ver == 0)
 		return -EINVAL;
 	pthread_mutex_lock(ref.lock);
-	rc = meta_read(st->rootfd, ref.dir, name, name_len, NULL, &old);
+	rc = meta_read(st, ref.user, ref.hash, name, name_len, &old);
 	if (rc < 0 && rc != -ENOENT)
 		goto out;
 	have_old = rc == 0;
@@ -60,7 +60,7 @@ int store_delete(struct store *st, const char *user, const void *name, size_t na
 			m.current.lacking.lacking_val = (unsigned *)lacking;
 			m.current.lacking.lacking_len =
 			    nlacking <= DFS_SERVERS_MAX ? nlacking : DFS_SERVERS_MAX;
-			rc = meta_write(st->rootfd, ref.dir, &m);
+			rc = meta_write(st, &ref, &m);
 			if (rc < 0)
 				goto out;
 			counts_replace(st->counts, ref.user, &old.current, &m.current);
@@ -69,7 +69,7 @@ int store_delete(struct store *st, const char *user, const void *name, size_t na
 		goto out;
 	}
 	memset(&m, 0, sizeof(m));
-	m.format = STORE_FORMAT;
+	m.format = RECORD_FORMAT;
 	m.current.name.dfs_name_len = (u_int)name_len;
 	m.current.name.dfs_name_val = (char *)name;
 	m.current.ver = ver;
@@ -79,11 +79,9 @@ int store_delete(struct store *st, const char *user, const void *name, size_t na
 	m.current.lacking.lacking_val = (unsigned *)lacking;
 	m.current.lacking.lacking_len = nlacking <= DFS_SERVERS_MAX ? nlacking : DFS_SERVERS_MAX;
 	rc = have_old ? 0 : name_index_add(st->names, ref.user, name, name_len, ref.hash);
-	if (rc == 0)
-		rc = mkdirs_at(st->rootfd, ref.dir, true, NULL);
 	if (rc < 0)
 		goto out;
-	rc = meta_write(st->rootfd, ref.dir, &m);
+	rc = meta_write(st, &ref, &m);
 	if (rc < 0)
 		goto out;
 	counts_replace(st->counts, ref.user, have_old ? &old.current : NULL, &m.current);

@@ -67,33 +67,67 @@ struct housekeep {
 	int removed;
 };
 
-/* Drops m's previous version from the record on disk when the record (rewritten at
- * every commit) is older than hk->previous_before; its chunk files are then no longer
- * kept. True if it was dropped. */
-static bool drop_previous(struct store *st, const char *dir, int dirfd, dfs_meta *m,
-			  const struct housekeep *hk)
+/* Drops m's previous version from its record when the record (rewritten at every
+ * commit) was written before hk->previous_before; its chunk files are then no
+ * longer kept. */
+static void drop_previous(struct store *st, const struct file_ref *ref, dfs_meta *m,
+			  int64_t written_ns, const struct housekeep *hk)
 {
-	struct stat sb;
 	dfs_meta gone;
 
 	if (m->current.deleted || m->previous.previous_len == 0)
-		return false;
-	if (fstatat(dirfd, META_NAME, &sb, 0) < 0 || sb.st_mtime > hk->previous_before)
-		return false;
+		return;
+	if (written_ns / 1000000000 > (int64_t)hk->previous_before)
+		return;
 	memset(&gone, 0, sizeof(gone));
 	gone.previous = m->previous;
 	m->previous.previous_len = 0;
 	m->previous.previous_val = NULL;
-	if (meta_write(st->rootfd, dir, m) < 0) {
+	if (meta_write(st, ref, m) < 0) {
 		m->previous = gone.previous;
-		return false;
+		return;
 	}
 	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&gone);
-	return true;
 }
 
-/* Cleans one file folder under its lock: expired tombstone, unneeded chunk files, stale
- * meta temporaries, and the folder itself once empty. */
+/* Under the file's lock: removes an expired tombstone, or drops a previous version
+ * kept long enough. Its chunk files go in the walk of the folders that follows. */
+static int housekeep_record(struct store *st, const char *user, const char *hash, void *arg)
+{
+	struct housekeep *hk = arg;
+	struct file_ref ref;
+	int64_t written_ns;
+	dfs_meta m;
+
+	if (ref_init(st, user, hash, &ref) < 0)
+		return 0;
+	pthread_mutex_lock(ref.lock);
+	if (meta_read_written(st, user, hash, &m, &written_ns) < 0) {
+		/* Gone meanwhile; an unreadable record is kept for a human to look at. */
+		pthread_mutex_unlock(ref.lock);
+		return 0;
+	}
+	/* A tombstone that names servers which missed the delete stays until repair has
+	 * told them: expiring it earlier could let their copy come back. */
+	if (m.current.deleted && m.current.lacking.lacking_len == 0 &&
+	    m.current.mtime_ns <= hk->tombstone_before_ns) {
+		if (meta_remove(st, &ref) == 0) {
+			counts_replace(st->counts, user, &m.current, NULL);
+			name_index_remove(st->names, user, m.current.name.dfs_name_val,
+					  m.current.name.dfs_name_len, hash);
+			hk->removed++;
+		}
+	} else {
+		drop_previous(st, &ref, &m, written_ns, hk);
+	}
+	pthread_mutex_unlock(ref.lock);
+	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	return 0;
+}
+
+/* Cleans one file folder under its lock: chunk files no record keeps, their
+ * verification records, leftovers of format 1's records, and the folder itself
+ * once empty. */
 static int housekeep_folder(struct store *st, const char *user, const char *hash, const char *dir,
 			    void *arg)
 {
@@ -106,28 +140,13 @@ static int housekeep_folder(struct store *st, const char *user, const char *hash
 	int dirfd, rc, removed = 0;
 
 	pthread_mutex_lock(lock);
-	rc = meta_read(st->rootfd, dir, NULL, 0, hash, &m);
+	rc = meta_read(st, user, hash, NULL, 0, &m);
 	have = rc == 0;
 	if (rc < 0 && rc != -ENOENT)
 		goto out; /* an unreadable record is kept for a human to look at */
 	dirfd = openat(st->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		goto out;
-	/* A tombstone that names servers which missed the delete stays until repair has
-	 * told them: expiring it earlier could let their copy come back. */
-	if (have && m.current.deleted && m.current.lacking.lacking_len == 0 &&
-	    m.current.mtime_ns <= hk->tombstone_before_ns) {
-		if (unlinkat(dirfd, META_NAME, 0) == 0) {
-			counts_replace(st->counts, user, &m.current, NULL);
-			name_index_remove(st->names, user, m.current.name.dfs_name_val,
-					  m.current.name.dfs_name_len, hash);
-			removed++;
-			xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
-			have = false;
-		}
-	}
-	if (have)
-		drop_previous(st, dir, dirfd, &m, hk);
 	d = fdopendir(dirfd);
 	if (d == NULL) {
 		close(dirfd);
@@ -146,9 +165,12 @@ static int housekeep_folder(struct store *st, const char *user, const char *hash
 			empty = false;
 			continue;
 		}
-		if (strncmp(de->d_name, META_TMP_PREFIX, strlen(META_TMP_PREFIX)) == 0) {
-			/* meta is only written under this lock: this is a crash leftover. */
-			drop = true;
+		if (strcmp(de->d_name, META_NAME) == 0) {
+			/* Format 1's record, left by a conversion cut short once it was
+			 * copied; one it could not read has no copy and stays. */
+			drop = have;
+		} else if (strncmp(de->d_name, META_TMP_PREFIX, strlen(META_TMP_PREFIX)) == 0) {
+			drop = true; /* a crash leftover of format 1 */
 		} else if (parse_chunk_name(de->d_name, &v, &k)) {
 			if (have && version_kept(&m, v))
 				drop = false;
@@ -218,7 +240,9 @@ int store_housekeep_retention(struct store *st, const struct store_retention *r)
 	if (rc < 0)
 		return rc;
 	hk.removed += rc;
-	rc = walk_folders(st, housekeep_folder, &hk);
+	rc = walk_records(st, housekeep_record, &hk);
+	if (rc >= 0)
+		rc = walk_folders(st, housekeep_folder, &hk);
 	if (rc < 0)
 		return rc;
 	return hk.removed;

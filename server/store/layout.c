@@ -24,7 +24,6 @@
 #include "dirsync.h"
 #include "hex.h"
 #include "names.h"
-#include "repair_index.h"
 
 /* The rules of names.h, checked here too so no path is ever built from a bad name. */
 static int store_check_name(const void *name, size_t len)
@@ -112,7 +111,7 @@ bool parse_chunk_name(const char *s, uint64_t *ver, unsigned *index)
 	return true;
 }
 
-static int write_format(int rootfd)
+int format_write(int rootfd)
 {
 	char text[32];
 	int fd, n, rc = 0;
@@ -159,7 +158,7 @@ static int folder_is_empty(int rootfd)
 	return empty;
 }
 
-static int check_format(int rootfd, const char *root, char *err, size_t errlen)
+int format_check(int rootfd, const char *root, unsigned *format, char *err, size_t errlen)
 {
 	char text[64];
 	unsigned long long num;
@@ -187,7 +186,8 @@ static int check_format(int rootfd, const char *root, char *err, size_t errlen)
 				 root, FORMAT_NAME);
 			return -ENOTEMPTY;
 		}
-		rc = write_format(rootfd);
+		rc = format_write(rootfd);
+		*format = STORE_FORMAT;
 		if (rc < 0)
 			snprintf(err, errlen, "cannot write %s/%s: %s", root, FORMAT_NAME,
 				 strerror(-rc));
@@ -214,6 +214,7 @@ static int check_format(int rootfd, const char *root, char *err, size_t errlen)
 			 root, num, STORE_FORMAT);
 		return -EPROTONOSUPPORT;
 	}
+	*format = (unsigned)num;
 	return 0;
 bad:
 	snprintf(err, errlen, "data folder %s: %s/%s is not a dfs format file", root, root,
@@ -222,14 +223,13 @@ bad:
 }
 
 /* Counts one record and, if the name index is being rebuilt, indexes its name. */
-static int count_folder(struct store *st, const char *user, const char *hash, const char *dir,
-			void *arg)
+static int count_record(struct store *st, const char *user, const char *hash, void *arg)
 {
 	const bool *rebuild = arg;
 	dfs_meta m;
 	int rc;
 
-	if (meta_read(st->rootfd, dir, NULL, 0, hash, &m) < 0)
+	if (meta_read(st, user, hash, NULL, 0, &m) < 0)
 		return 0;
 	rc = counts_replace(st->counts, user, NULL, &m.current);
 	if (rc == 0 && *rebuild)
@@ -256,7 +256,7 @@ static int load_or_count(struct store *st, bool rebuild)
 		if (rc < 0)
 			return rc;
 	}
-	rc = walk_folders(st, count_folder, &rebuild);
+	rc = walk_records(st, count_record, &rebuild);
 	if (rc >= 0 && rebuild)
 		rc = name_index_refilled(st->names);
 	if (rc >= 0 && rebuild) {
@@ -270,70 +270,11 @@ static int load_or_count(struct store *st, bool rebuild)
 	return rc;
 }
 
-/* The users whose folders were written before the repair index existed. */
-struct unindexed {
-	char (*users)[USER_MAX + 1];
-	size_t count;
-};
-
-static int index_folder(struct store *st, const char *user, const char *hash, const char *dir,
-			void *arg)
-{
-	const struct unindexed *ui = arg;
-	dfs_meta m;
-	bool wanted = false;
-	int rc = 0;
-
-	for (size_t i = 0; i < ui->count && !wanted; i++)
-		wanted = strcmp(ui->users[i], user) == 0;
-	if (!wanted || meta_read(st->rootfd, dir, NULL, 0, hash, &m) < 0)
-		return 0;
-	if (m.current.lacking.lacking_len > 0)
-		rc = repair_index_build_add(st->rootfd, user, hash);
-	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
-	return rc;
-}
-
-/* Builds the repair index of every user folder that has none: one walk of their
- * records, once. */
-static int index_old_users(struct store *st)
-{
-	struct unindexed ui = {NULL, 0};
-	struct dirent *de;
-	DIR *d;
-	int rc = 0;
-
-	d = opendir_at(st->rootfd, "u");
-	if (d == NULL)
-		return -errno;
-	while (rc == 0 && (de = readdir(d)) != NULL) {
-		void *grown;
-
-		if (store_check_user(de->d_name) < 0 || repair_index_exists(st->rootfd, de->d_name))
-			continue;
-		grown = realloc(ui.users, (ui.count + 1) * sizeof(*ui.users));
-		if (grown == NULL) {
-			rc = -ENOMEM;
-			break;
-		}
-		ui.users = grown;
-		memcpy(ui.users[ui.count++], de->d_name, strlen(de->d_name) + 1);
-	}
-	closedir(d);
-	for (size_t i = 0; rc == 0 && i < ui.count; i++)
-		rc = repair_index_build_start(st->rootfd, ui.users[i]);
-	if (rc == 0 && ui.count > 0)
-		rc = walk_folders(st, index_folder, &ui);
-	for (size_t i = 0; rc >= 0 && i < ui.count; i++)
-		rc = repair_index_build_publish(st->rootfd, ui.users[i]);
-	free(ui.users);
-	return rc < 0 ? rc : 0;
-}
-
 int store_open(struct store **out, const char *root, char *err, size_t errlen)
 {
 	struct store *st = NULL;
 	int rootfd = -1, rc, nlocks = 0;
+	unsigned format = 0;
 	bool rebuild = true;
 
 	*out = NULL;
@@ -355,9 +296,17 @@ int store_open(struct store **out, const char *root, char *err, size_t errlen)
 		snprintf(err, errlen, "data folder %s is in use by another dfsd", root);
 		goto out;
 	}
-	rc = check_format(rootfd, root, err, errlen);
+	rc = format_check(rootfd, root, &format, err, errlen);
 	if (rc < 0)
 		goto out;
+	if (format < STORE_FORMAT) {
+		snprintf(err, errlen,
+			 "data folder %s has format %u; this dfsd reads format %d: convert it "
+			 "first with dfsd --upgrade-data (with the server stopped)",
+			 root, format, STORE_FORMAT);
+		rc = -EPROTO;
+		goto out;
+	}
 	if ((mkdirat(rootfd, "tmp", 0700) < 0 && errno != EEXIST) ||
 	    (mkdirat(rootfd, "u", 0700) < 0 && errno != EEXIST)) {
 		rc = -errno;
@@ -384,10 +333,11 @@ int store_open(struct store **out, const char *root, char *err, size_t errlen)
 	}
 	pthread_mutex_init(&st->quota_lock, NULL);
 	st->rootfd = rootfd;
+	st->inline_max = STORE_INLINE_MAX;
 	rootfd = -1;
-	rc = index_old_users(st);
+	rc = records_open(&st->records, root);
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot index the files that need repair in %s: %s", root,
+		snprintf(err, errlen, "cannot open the records in %s/records: %s", root,
 			 strerror(-rc));
 		rootfd = st->rootfd;
 		goto out;
@@ -417,6 +367,7 @@ int store_open(struct store **out, const char *root, char *err, size_t errlen)
 out:
 	if (st) {
 		name_index_close(st->names, st->rootfd, false);
+		records_close(st->records);
 		while (nlocks-- > 0)
 			pthread_mutex_destroy(&st->locks[nlocks]);
 		counts_free(st->counts);
@@ -427,6 +378,11 @@ out:
 	return rc;
 }
 
+void store_set_inline_max(struct store *st, unsigned bytes)
+{
+	st->inline_max = bytes;
+}
+
 void store_close(struct store *st)
 {
 	if (st == NULL)
@@ -434,6 +390,7 @@ void store_close(struct store *st)
 	trash_stop(st);
 	mark_in_service(st->rootfd);
 	name_index_close(st->names, st->rootfd, name_index_save_counts(st->names, st->counts) == 0);
+	records_close(st->records);
 	for (int i = 0; i < STORE_LOCKS; i++)
 		pthread_mutex_destroy(&st->locks[i]);
 	pthread_mutex_destroy(&st->quota_lock);

@@ -13,7 +13,6 @@
 
 #include "counts.h"
 #include "dirsync.h"
-#include "repair_index.h"
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -80,14 +79,38 @@ static void free_names(char **names, size_t n)
 	free(names);
 }
 
+struct hash_page {
+	struct store *st;
+	dfs_file_info *entries;
+	unsigned max, count;
+	char *next_cookie;
+	bool more;
+};
+
+/* Takes one record into a LIST page, in hash order; stops at a full page. */
+static int hash_page_add(const char *user, const char *hash, void *arg)
+{
+	struct hash_page *p = arg;
+	dfs_meta m;
+
+	if (meta_read(p->st, user, hash, NULL, 0, &m) < 0)
+		return 0;
+	if (p->count == p->max) {
+		p->more = true;
+		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+		return 1;
+	}
+	p->entries[p->count++] = m.current;
+	memset(&m.current, 0, sizeof(m.current));
+	xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
+	memcpy(p->next_cookie, hash, HASH_HEX + 1);
+	return 0;
+}
+
 int store_list(struct store *st, const char *user, const char *cookie, dfs_file_info *entries,
 	       unsigned max, unsigned *count, char next_cookie[65], bool *eof)
 {
-	char udir[PATH_BUF], prefix_after[3] = "", hhdir[PATH_BUF];
-	char **hh = NULL;
-	size_t nhh = 0;
-	unsigned got = 0;
-	bool more = false;
+	struct hash_page p = {st, entries, max, 0, next_cookie, false};
 	int rc;
 
 	*count = 0;
@@ -103,60 +126,15 @@ int store_list(struct store *st, const char *user, const char *cookie, dfs_file_
 	if (cookie[0] != '\0' && !hex_is_lower(cookie, HASH_HEX))
 		return -EINVAL;
 	memcpy(next_cookie, cookie, strlen(cookie) + 1);
-	snprintf(udir, sizeof(udir), "u/%s", user);
-	if (cookie[0]) {
-		/* Folders before the cookie's own cannot hold anything after it. */
-		prefix_after[0] = cookie[0];
-		prefix_after[1] = cookie[1];
-		prefix_after[2] = '\0';
-	}
-	rc = sorted_hex_names(st->rootfd, udir, 2, NULL, &hh, &nhh);
-	if (rc < 0)
-		goto out;
-	for (size_t i = 0; i < nhh && !more; i++) {
-		char **files = NULL;
-		size_t nfiles = 0;
-
-		if (cookie[0] && strcmp(hh[i], prefix_after) < 0)
-			continue;
-		if (path_join(hhdir, sizeof(hhdir), udir, hh[i]) < 0)
-			continue;
-		rc = sorted_hex_names(st->rootfd, hhdir, HASH_HEX, cookie[0] ? cookie : NULL,
-				      &files, &nfiles);
-		if (rc < 0)
-			goto out;
-		for (size_t j = 0; j < nfiles; j++) {
-			char dir[PATH_BUF];
-			dfs_meta m;
-
-			if (strncmp(files[j], hh[i], 2) != 0 ||
-			    path_join(dir, sizeof(dir), hhdir, files[j]) < 0)
-				continue;
-			if (meta_read(st->rootfd, dir, NULL, 0, files[j], &m) < 0)
-				continue;
-			if (got == max) {
-				more = true;
-				xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
-				break;
-			}
-			entries[got++] = m.current;
-			memset(&m.current, 0, sizeof(m.current));
-			xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
-			memcpy(next_cookie, files[j], HASH_HEX + 1);
-		}
-		free_names(files, nfiles);
-	}
-	*count = got;
-	*eof = !more;
-	rc = 0;
-out:
-	free_names(hh, nhh);
+	rc = records_each(st->records, user, cookie, hash_page_add, &p);
 	if (rc < 0) {
-		for (unsigned i = 0; i < got; i++)
+		for (unsigned i = 0; i < p.count; i++)
 			xdr_free((xdrproc_t)xdr_dfs_file_info, (char *)&entries[i]);
-		*count = 0;
+		return rc;
 	}
-	return rc;
+	*count = p.count;
+	*eof = !p.more;
+	return 0;
 }
 
 struct name_page {
@@ -177,7 +155,7 @@ static int page_add(const char *hash, const void *name, size_t len, void *arg)
 	if (p->count == p->max)
 		return 1;
 	if (ref_init(p->st, p->user, hash, &ref) < 0 ||
-	    meta_read(p->st->rootfd, ref.dir, name, len, NULL, &m) < 0)
+	    meta_read(p->st, ref.user, ref.hash, name, len, &m) < 0)
 		return 0;
 	p->entries[p->count++] = m.current;
 	memset(&m.current, 0, sizeof(m.current));
@@ -244,47 +222,25 @@ int store_list_users(struct store *st, const char *after, char (*users)[65], uns
 	return rc;
 }
 
-struct lacking_count {
-	struct store *st;
-	const char *user;
-	uint64_t files;
-};
-
-/* Counts a marked file if its record still names a lacking server; else drops the
- * marker, under the file's lock so a commit setting it meanwhile is not undone. */
-static int count_marked(const char *hash, void *arg)
+static int count_lacking(const char *user, const char *hash, void *arg)
 {
-	struct lacking_count *lc = arg;
-	struct file_ref ref;
-	dfs_meta m;
-	int rc;
+	uint64_t *files = arg;
 
-	if (ref_init(lc->st, lc->user, hash, &ref) < 0)
-		return 0;
-	pthread_mutex_lock(ref.lock);
-	rc = meta_read(lc->st->rootfd, ref.dir, NULL, 0, hash, &m);
-	if (rc == 0 && m.current.lacking.lacking_len > 0)
-		lc->files++;
-	else if (rc == 0 || rc == -ENOENT)
-		repair_index_set(lc->st->rootfd, ref.dir, false);
-	if (rc == 0)
-		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&m);
-	pthread_mutex_unlock(ref.lock);
+	(void)user;
+	(void)hash;
+	(*files)++;
 	return 0;
 }
 
 int store_lacking_files(struct store *st, const char *user, uint64_t *files)
 {
-	struct lacking_count lc = {st, user, 0};
 	int rc;
 
 	*files = 0;
 	rc = store_check_user(user);
 	if (rc < 0)
 		return rc;
-	rc = repair_index_each(st->rootfd, user, count_marked, &lc);
-	*files = lc.files;
-	return rc;
+	return records_lacking_each(st->records, user, count_lacking, files);
 }
 
 /* Calls fn for each file folder u/USER/HH/HASH, stopping at a negative return. */
@@ -327,14 +283,39 @@ int walk_folders(struct store *st, folder_fn fn, void *arg)
 	return rc;
 }
 
-static int stats_folder(struct store *st, const char *user, const char *hash, const char *dir,
-			void *arg)
+struct record_walk {
+	struct store *st;
+	record_fn fn;
+	void *arg;
+};
+
+static int walk_one(const char *user, const char *hash, void *arg)
+{
+	struct record_walk *w = arg;
+	int rc = w->fn(w->st, user, hash, w->arg);
+
+	return rc > 0 ? 0 : rc;
+}
+
+int store_each_file(struct store *st, const char *from_user, store_file_fn fn, void *arg)
+{
+	return records_each_from(st->records, from_user, fn, arg);
+}
+
+int walk_records(struct store *st, record_fn fn, void *arg)
+{
+	struct record_walk w = {st, fn, arg};
+
+	return records_each(st->records, NULL, NULL, walk_one, &w);
+}
+
+static int stats_record(struct store *st, const char *user, const char *hash, void *arg)
 {
 	struct store_stats *s = arg;
 	dfs_meta m;
 
 	(void)user;
-	if (meta_read(st->rootfd, dir, NULL, 0, hash, &m) < 0)
+	if (meta_read(st, user, hash, NULL, 0, &m) < 0)
 		return 0;
 	if (!m.current.deleted) {
 		s->files++;
@@ -362,7 +343,7 @@ int store_stats_walk(struct store *st, struct store_stats *out)
 		return -errno;
 	out->space_free = (uint64_t)vfs.f_bavail * vfs.f_frsize;
 	out->space_total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
-	rc = walk_folders(st, stats_folder, out);
+	rc = walk_records(st, stats_record, out);
 	return rc < 0 ? rc : 0;
 }
 

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,7 +14,6 @@
 
 #include "dirsync.h"
 #include "hex.h"
-#include "repair_index.h"
 
 static bool name_equal(const dfs_name *n, const void *name, size_t len)
 {
@@ -31,32 +31,17 @@ static bool name_hashes_to(const dfs_name *n, const char *hash)
 	return memcmp(hex, hash, HASH_HEX) == 0;
 }
 
-/* Reads dir/meta. With name, the record must be that name's; otherwise (name NULL) its
- * name must hash to hash. 0, -ENOENT (no record) or -EBADMSG/-EIO. */
-int meta_read(int rootfd, const char *dir, const void *name, size_t name_len, const char *hash,
-	      dfs_meta *out)
+int meta_decode(const void *buf, size_t len, const void *name, size_t name_len, const char *hash,
+		dfs_meta *out)
 {
-	char path[PATH_BUF], buf[META_BUF + 1];
-	ssize_t n;
 	XDR xdr;
-	int fd, rc = 0;
+	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (path_join(path, sizeof(path), dir, META_NAME) < 0)
-		return -ENOENT;
-	fd = openat(rootfd, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return (errno == ENOENT || errno == ENOTDIR) ? -ENOENT : -EIO;
-	n = read_full(fd, buf, sizeof(buf), 0);
-	close(fd);
-	if (n < 0)
-		return (int)n;
-	if (n > META_BUF)
-		return -EBADMSG;
-	xdrmem_create(&xdr, buf, (u_int)n, XDR_DECODE);
+	xdrmem_create(&xdr, (char *)buf, (u_int)len, XDR_DECODE);
 	if (!xdr_dfs_meta(&xdr, out)) {
 		rc = -EBADMSG;
-	} else if (out->format != STORE_FORMAT) {
+	} else if (out->format != RECORD_FORMAT) {
 		rc = -EBADMSG;
 	} else if (name ? !name_equal(&out->current.name, name, name_len)
 			: !name_hashes_to(&out->current.name, hash)) {
@@ -70,17 +55,60 @@ int meta_read(int rootfd, const char *dir, const void *name, size_t name_len, co
 	return rc;
 }
 
-/* Writes a file's record durably: a temporary file, flushed together with the
- * files in flush_too (the chunks it names), then renamed over the record. */
-int meta_write_with(int rootfd, const char *dir, const dfs_meta *meta, const int *flush_too,
-		    int nflush)
+static int read_record(struct store *st, const char *user, const char *hash, const void *name,
+		       size_t name_len, dfs_meta *out, int64_t *written_ns)
 {
 	char buf[META_BUF];
-	struct new_file nf = {.fd = -1};
+	size_t len;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = records_get(st->records, user, hash, buf, sizeof(buf), &len, written_ns);
+	if (rc < 0)
+		return rc;
+	return meta_decode(buf, len, name, name_len, hash, out);
+}
+
+int meta_read(struct store *st, const char *user, const char *hash, const void *name,
+	      size_t name_len, dfs_meta *out)
+{
+	return read_record(st, user, hash, name, name_len, out, NULL);
+}
+
+int meta_read_written(struct store *st, const char *user, const char *hash, dfs_meta *out,
+		      int64_t *written_ns)
+{
+	return read_record(st, user, hash, NULL, 0, out, written_ns);
+}
+
+/* The operation that removes the chunks kept in the database that meta no longer
+ * needs: those of versions below its current one (up to a tombstone's own) that it
+ * does not keep. Chunk files are removed apart (remove_old_chunks). */
+static struct rec_op prune_op(const dfs_meta *meta)
+{
+	const dfs_file_info *cur = &meta->current;
+	struct rec_op op = {.kind = OP_CHUNKS_PRUNE};
+
+	op.below = cur->deleted && cur->ver < UINT64_MAX ? cur->ver + 1 : cur->ver;
+	if (!cur->deleted)
+		op.keep[op.nkeep++] = cur->ver;
+	if (meta->previous.previous_len == 1)
+		op.keep[op.nkeep++] = meta->previous.previous_val[0].ver;
+	return op;
+}
+
+int meta_write_ops(struct store *st, const struct file_ref *ref, const dfs_meta *meta,
+		   const int *flush_too, int nflush, const struct rec_op *extra, unsigned nextra)
+{
+	struct rec_op ops[DFS_HELD_MAX + DFS_SERVERS_MAX + 3];
+	char buf[META_BUF];
 	XDR xdr;
 	u_int len;
-	int dirfd, rc;
+	unsigned n = 0;
+	int rc = 0;
 
+	if (nextra > DFS_HELD_MAX + DFS_SERVERS_MAX)
+		return -EINVAL;
 	xdrmem_create(&xdr, buf, sizeof(buf), XDR_ENCODE);
 	if (!xdr_dfs_meta(&xdr, (dfs_meta *)meta)) {
 		xdr_destroy(&xdr);
@@ -88,38 +116,47 @@ int meta_write_with(int rootfd, const char *dir, const dfs_meta *meta, const int
 	}
 	len = xdr_getpos(&xdr);
 	xdr_destroy(&xdr);
-	dirfd = openat(rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return -errno;
-	rc = new_file_open(&nf, dirfd);
-	if (rc == 0)
-		rc = write_all(nf.fd, buf, len, 0);
-	if (rc == 0 && meta->current.lacking.lacking_len > 0)
-		rc = repair_index_set(rootfd, dir, true);
-	/* Writeback of everything starts before the first wait, so all of it
-	 * shares one journal commit. */
+	/* Writeback of every chunk file starts before the first wait. */
 	for (int i = 0; rc == 0 && i < nflush; i++)
 		sync_file_range(flush_too[i], 0, 0, SYNC_FILE_RANGE_WRITE);
 	for (int i = 0; rc == 0 && i < nflush; i++)
 		if (fdatasync(flush_too[i]) < 0)
 			rc = -EIO;
-	if (rc == 0 && fsync(nf.fd) < 0)
+	if (rc == 0 && nflush > 0 && fsync_dir_at(st->rootfd, ref->dir) < 0)
 		rc = -EIO;
-	if (rc == 0)
-		rc = new_file_place(&nf, META_NAME, true);
-	new_file_discard(&nf);
-	if (rc == 0 && fsync(dirfd) < 0)
-		rc = -EIO;
-	if (rc == 0 && meta->current.lacking.lacking_len == 0)
-		repair_index_set(rootfd, dir, false); /* a stale marker costs one check */
-	close(dirfd);
-	return rc;
+	if (rc < 0)
+		return rc;
+	for (unsigned i = 0; i < nextra; i++)
+		ops[n++] = extra[i];
+	ops[n++] = prune_op(meta);
+	ops[n++] = (struct rec_op){.kind = OP_RECORD_PUT, .val = buf, .len = len};
+	ops[n++] =
+	    (struct rec_op){.kind = OP_LACKING, .len = meta->current.lacking.lacking_len > 0};
+	return records_apply(st->records, ref->user, ref->hash, ops, n);
 }
 
-/* Replaces dir/meta atomically and durably. */
-int meta_write(int rootfd, const char *dir, const dfs_meta *meta)
+/* Writes a file's record durably, after the files in flush_too (the chunks it
+ * names) and their folder's entries are on disk. */
+int meta_write_with(struct store *st, const struct file_ref *ref, const dfs_meta *meta,
+		    const int *flush_too, int nflush)
 {
-	return meta_write_with(rootfd, dir, meta, NULL, 0);
+	return meta_write_ops(st, ref, meta, flush_too, nflush, NULL, 0);
+}
+
+/* Replaces the record atomically and durably. */
+int meta_write(struct store *st, const struct file_ref *ref, const dfs_meta *meta)
+{
+	return meta_write_ops(st, ref, meta, NULL, 0, NULL, 0);
+}
+
+/* Removes the record and every chunk of the file kept in the database, durably. */
+int meta_remove(struct store *st, const struct file_ref *ref)
+{
+	struct rec_op ops[3] = {{.kind = OP_RECORD_DEL},
+				{.kind = OP_LACKING, .len = 0},
+				{.kind = OP_CHUNKS_PRUNE, .below = UINT64_MAX}};
+
+	return records_apply(st->records, ref->user, ref->hash, ops, 3);
 }
 
 /* Which version of meta (if any) is committed as ver: current (live) or previous. */
@@ -184,8 +221,8 @@ int store_lookup(struct store *st, const char *user, const void *name, size_t na
 	rc = ref_for(st, user, name, name_len, &ref);
 	if (rc < 0)
 		return rc;
-	/* meta is only ever replaced by rename, so reading it needs no lock. */
-	return meta_read(st->rootfd, ref.dir, name, name_len, NULL, out);
+	/* A record is replaced in one transaction, so reading it needs no lock. */
+	return meta_read(st, ref.user, ref.hash, name, name_len, out);
 }
 
 /* Why ver cannot be served according to m: -ESTALE if it is older than what is kept (or
@@ -201,6 +238,7 @@ int store_read(struct store *st, const char *user, const void *name, size_t name
 	       unsigned index, uint64_t offset, void *buf, size_t count, size_t *got)
 {
 	struct file_ref ref;
+	struct inline_chunk ic;
 	char path[PATH_BUF], file[32];
 	dfs_meta m;
 	ssize_t n;
@@ -229,8 +267,17 @@ int store_read(struct store *st, const char *user, const void *name, size_t name
 		if (errno != ENOENT && errno != ENOTDIR)
 			return -EIO;
 	}
+	/* A small file's chunk is kept in the database. */
+	rc = records_chunk_read(st->records, ref.user, ref.hash, ver, index, offset, buf, count,
+				&ic);
+	if (rc == 0) {
+		*got = ic.got;
+		return 0;
+	}
+	if (rc != -ENOENT)
+		return rc;
 	/* Not held here, or removed by a commit or delete meanwhile. */
-	rc = meta_read(st->rootfd, ref.dir, name, name_len, NULL, &m);
+	rc = meta_read(st, ref.user, ref.hash, name, name_len, &m);
 	if (rc < 0)
 		return rc;
 	rc = meta_version(&m, ver) ? -ENOENT : missing_version(&m, ver);

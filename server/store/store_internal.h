@@ -11,6 +11,7 @@
 
 #include "hex.h"
 #include "store.h"
+#include "verify_state.h"
 
 #define STORE_LOCKS  256
 #define HASH_HEX     64
@@ -20,14 +21,18 @@
 #define PATH_BUF     512
 #define FORMAT_MAGIC "dfs-data "
 #define FORMAT_NAME  "FORMAT"
-#define META_NAME    "meta"
-/* Temporary files in a file's folder; written only under the folder's lock, so one
- * seen under that lock is a crash leftover. */
+/* Format 1 kept each record in its file's folder, as META_NAME (written through
+ * META_TMP_PREFIX temporaries); format 2 keeps them in DATA/records/. */
+#define META_NAME	"meta"
 #define META_TMP_PREFIX "meta.tmp."
+/* The encoding of a record (dfs_meta.format), unchanged from format 1. */
+#define RECORD_FORMAT	1
 #define IN_SERVICE_NAME "IN-SERVICE"
 
 struct store {
 	int rootfd;
+	struct records *records; /* every file's record (records.c) */
+	unsigned inline_max;	 /* chunks up to this size are kept in records */
 	pthread_mutex_t locks[STORE_LOCKS];
 	struct counts *counts;	  /* built at open, kept at every change of a record */
 	struct name_index *names; /* every record's name, in order (name_index.c) */
@@ -69,6 +74,11 @@ int path_join(char *out, size_t len, const char *a, const char *b);
 void chunk_name(char *out, size_t outlen, uint64_t ver, unsigned index);
 bool parse_chunk_name(const char *s, uint64_t *ver, unsigned *index);
 void mark_in_service(int rootfd);
+/* Reads DATA/FORMAT into *format, writing the current one into an empty folder;
+ * refuses a newer format or a folder that is not a data folder (why in err). */
+int format_check(int rootfd, const char *root, unsigned *format, char *err, size_t errlen);
+/* Writes FORMAT, durably, naming the current format. */
+int format_write(int rootfd);
 
 /* durable.c: I/O that survives a crash. */
 /* The wall clock in nanoseconds since the epoch. */
@@ -87,12 +97,94 @@ void new_file_discard(struct new_file *nf);
 int check_space(int fd, uint64_t done, uint64_t size);
 int reserve_space(int fd, uint64_t done, uint64_t end);
 
-/* record.c: a file's record (dir/meta). */
-int meta_read(int rootfd, const char *dir, const void *name, size_t name_len, const char *hash,
-	      dfs_meta *out);
-int meta_write_with(int rootfd, const char *dir, const dfs_meta *meta, const int *flush_too,
-		    int nflush);
-int meta_write(int rootfd, const char *dir, const dfs_meta *meta);
+/* records.c: the records database (see there). */
+struct records;
+int records_open(struct records **out, const char *root);
+void records_close(struct records *r);
+/* Copies the record of (user, hash), at most cap bytes, into buf: 0 with *len and
+ * (if not NULL) the time it was written, -ENOENT if there is none, -EBADMSG if it
+ * does not fit, or -errno. */
+int records_get(struct records *r, const char *user, const char *hash, void *buf, size_t cap,
+		size_t *len, int64_t *written_ns);
+/* A chunk kept in the database: its size, when it was written, and the bytes read. */
+struct inline_chunk {
+	uint64_t size;
+	int64_t written_ns;
+	size_t got;
+};
+/* Reads up to count bytes at offset of chunk (ver, index) of the file, if the
+ * database holds it: 0 and *out, -ENOENT if it does not, or -errno. */
+int records_chunk_read(struct records *r, const char *user, const char *hash, uint64_t ver,
+		       unsigned index, uint64_t offset, void *buf, size_t count,
+		       struct inline_chunk *out);
+/* Calls fn with every verification kept for the chunks of version ver in the
+ * database (vs->ino is the chunk's written_ns then). 0 or -errno. */
+typedef void (*verified_fn)(unsigned index, const struct verify_state *vs, void *arg);
+int records_verified_each(struct records *r, const char *user, const char *hash, uint64_t ver,
+			  verified_fn fn, void *arg);
+
+/* One change to a file's entries; the changes of one records_apply are written together. */
+enum rec_op_kind {
+	OP_RECORD_PUT,	 /* the record := val */
+	OP_RECORD_DEL,	 /* no record */
+	OP_LACKING,	 /* the file needs repair (len 1) or not (len 0) */
+	OP_CHUNK_PUT,	 /* chunk (ver, index) := val, never verified */
+	OP_CHUNK_DEL,	 /* no chunk (ver, index); its verification stays */
+	OP_CHUNKS_PRUNE, /* no chunk of a version below `below` and not in keep[] */
+	OP_VERIFIED_PUT, /* chunk (ver, index) was verified: vs */
+};
+struct rec_op {
+	enum rec_op_kind kind;
+	uint64_t ver;
+	unsigned index;
+	const void *val;
+	size_t len;
+	uint64_t below, keep[2];
+	unsigned nkeep;
+	struct verify_state vs;
+};
+/* Applies ops to the entries of (user, hash) as one step, and returns once they are
+ * on disk. The caller holds the file's lock. 0 or -errno (-ENOSPC when full). */
+int records_apply(struct records *r, const char *user, const char *hash, const struct rec_op *ops,
+		  unsigned nops);
+int records_put(struct records *r, const char *user, const char *hash, const void *val, size_t len);
+/* For the conversion of a format 1 folder: records_put with a given write time,
+ * written in batches (records_import_end writes the last one). 0 or -errno. */
+int records_import(struct records *r, const char *user, const char *hash, const void *val,
+		   size_t len, bool lacking, int64_t written_ns);
+int records_import_end(struct records *r);
+/* Calls fn for each record of user (NULL: of everyone) in key order, after
+ * after_hash (NULL or "": from the first); fn returns 0 to go on, 1 to stop, or
+ * -errno, returned. Keys are read in short batches: records added or removed
+ * meanwhile may or may not be seen. */
+typedef int (*records_fn)(const char *user, const char *hash, void *arg);
+int records_each(struct records *r, const char *user, const char *after_hash, records_fn fn,
+		 void *arg);
+/* The same for every record whose user sorts at or after from_user ("": all). */
+int records_each_from(struct records *r, const char *from_user, records_fn fn, void *arg);
+/* Calls fn for each file of user whose record names a server that lacks it. */
+int records_lacking_each(struct records *r, const char *user, records_fn fn, void *arg);
+
+/* record.c: a file's record. */
+/* Reads the record of (user, hash). With name, it must be that name's; otherwise its
+ * name must hash to hash. 0, -ENOENT (no record) or -EBADMSG/-EIO. */
+int meta_read(struct store *st, const char *user, const char *hash, const void *name,
+	      size_t name_len, dfs_meta *out);
+/* meta_read of a record known by its hash, also telling when it was last written. */
+int meta_read_written(struct store *st, const char *user, const char *hash, dfs_meta *out,
+		      int64_t *written_ns);
+/* Replaces the record with meta, durably, after flushing the chunk files flush_too
+ * and their folder, together with the operations extra (chunks kept in the
+ * database) and the removal of the database's chunks meta no longer keeps. */
+int meta_write_ops(struct store *st, const struct file_ref *ref, const dfs_meta *meta,
+		   const int *flush_too, int nflush, const struct rec_op *extra, unsigned nextra);
+int meta_write_with(struct store *st, const struct file_ref *ref, const dfs_meta *meta,
+		    const int *flush_too, int nflush);
+int meta_write(struct store *st, const struct file_ref *ref, const dfs_meta *meta);
+int meta_remove(struct store *st, const struct file_ref *ref);
+/* Decodes and checks a record's XDR (as meta_read does); for the conversion. */
+int meta_decode(const void *buf, size_t len, const void *name, size_t name_len, const char *hash,
+		dfs_meta *out);
 const dfs_file_info *meta_version(const dfs_meta *m, uint64_t ver);
 bool version_kept(const dfs_meta *m, uint64_t v);
 int remove_old_chunks(struct store *st, const char *dir, const dfs_meta *m, uint64_t below,
@@ -112,8 +204,12 @@ int trash_file(struct store *st, int dir_fd, const char *name);
 /* list.c: walks of the data folder. */
 typedef int (*folder_fn)(struct store *st, const char *user, const char *hash, const char *dir,
 			 void *arg);
-/* Calls fn for each file folder u/USER/HH/HASH, stopping at a negative return. */
+/* Calls fn for each file folder u/USER/HH/HASH (holding chunk files), stopping at a
+ * negative return. */
 int walk_folders(struct store *st, folder_fn fn, void *arg);
+/* Calls fn for each record, stopping at a negative return. */
+typedef int (*record_fn)(struct store *st, const char *user, const char *hash, void *arg);
+int walk_records(struct store *st, record_fn fn, void *arg);
 
 /* name_index.c: the name index (see there). */
 struct name_index;

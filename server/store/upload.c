@@ -390,11 +390,13 @@ static void abort_tmp(struct store *st, const char *user, const char *hash, uint
  * live, a tombstone at its version, which no older copy outranks. */
 static int rollback(struct store *st, const struct file_ref *ref, const dfs_meta *m)
 {
+	struct rec_op drop[DFS_HELD_MAX];
+	unsigned n = 0;
 	dfs_meta back;
 	int rc;
 
 	memset(&back, 0, sizeof(back));
-	back.format = STORE_FORMAT;
+	back.format = RECORD_FORMAT;
 	if (m->previous.previous_len > 0 && !m->previous.previous_val[0].deleted) {
 		back.current = m->previous.previous_val[0];
 	} else {
@@ -404,7 +406,12 @@ static int rollback(struct store *st, const struct file_ref *ref, const dfs_meta
 		back.current.mtime_ns = now_ns();
 		back.current.nchunks = m->current.nchunks;
 	}
-	rc = meta_write(st->rootfd, ref->dir, &back);
+	/* The rolled-back version's chunks kept in the database go with it. */
+	for (u_int i = 0; i < m->current.chunks.chunks_len && n < DFS_HELD_MAX; i++)
+		drop[n++] = (struct rec_op){.kind = OP_CHUNK_DEL,
+					    .ver = m->current.ver,
+					    .index = m->current.chunks.chunks_val[i].index};
+	rc = meta_write_ops(st, ref, &back, NULL, 0, drop, n);
 	if (rc < 0)
 		return rc;
 	counts_replace(st->counts, ref->user, &m->current, &back.current);
@@ -425,7 +432,7 @@ int store_abort(struct store *st, const char *user, const void *name, size_t nam
 		return -EINVAL;
 	abort_tmp(st, ref.user, ref.hash, ver);
 	pthread_mutex_lock(ref.lock);
-	rc = meta_read(st->rootfd, ref.dir, name, name_len, NULL, &m);
+	rc = meta_read(st, ref.user, ref.hash, name, name_len, &m);
 	if (rc < 0 && rc != -ENOENT)
 		goto out;
 	have = rc == 0;

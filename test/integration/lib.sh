@@ -334,6 +334,42 @@ chunk_file() {
 	printf '%s\n' "$f"
 }
 
+# chunk_slice LOCAL CHUNK: the bytes of chunk CHUNK (1..4) of the file LOCAL, to stdout.
+chunk_slice() {
+	python3 -c 'import sys
+data = open(sys.argv[1], "rb").read()
+k, n = int(sys.argv[2]), len(data)
+sizes = [n // 4 + (1 if i < n % 4 else 0) for i in range(4)]
+off = sum(sizes[:k - 1])
+sys.stdout.buffer.write(data[off:off + sizes[k - 1]])' "$1" "$2"
+}
+
+# flip_chunk SERVER NAME CHUNK LOCAL OFFSET: inverts the byte at OFFSET of SERVER's copy of
+# chunk CHUNK of AnujS's NAME, whose bytes are in LOCAL: in its chunk file, or, for a small
+# file's chunk kept in the server's records database, wherever the database holds them.
+flip_chunk() {
+	local hash
+	hash=$(printf '%s' "$2" | sha256sum | cut -c1-64)
+	if compgen -G "$C/data/$1/u/AnujS/${hash:0:2}/$hash/*.$3" >/dev/null; then
+		flip "$(chunk_file "$1" "$2" "$3")" "$5"
+		return
+	fi
+	chunk_slice "$4" "$3" >"$T/slice"
+	python3 -c 'import sys
+db, off = sys.argv[1], int(sys.argv[3])
+want, data = open(sys.argv[2], "rb").read(), open(db, "rb").read()
+hits, at = [], data.find(want)
+while at >= 0:
+    hits.append(at)
+    at = data.find(want, at + 1)
+with open(db, "r+b") as f:
+    for at in hits:
+        f.seek(at + off)
+        f.write(bytes([data[at + off] ^ 0xFF]))
+sys.exit(0 if hits else 1)' "$C/data/$1/records/data.mdb" "$T/slice" "$5" ||
+		fail "chunk $3 of $2 is neither a file nor in the records of DFS$1"
+}
+
 # flip FILE OFFSET: inverts every bit of the byte at OFFSET, in place.
 flip() {
 	python3 -c 'import sys
@@ -356,4 +392,31 @@ complete_words() {
 		_dfs 2>/dev/null
 		printf '%s\n' "${COMPREPLY[@]}"
 	)
+}
+
+# metric K NAME: the value of metric NAME on server K.
+metric() {
+	local v
+	v=$(curl -sS --max-time 10 "http://127.0.0.1:$(cluster_env "DFS_CLUSTER_METRICS_PORT_$1")/metrics" |
+		awk -v n="$2" '$1 == n { print $2 }') || fail "cannot fetch the metrics of server $1"
+	[[ $v =~ ^[0-9]+$ ]] || fail "server $1 has no metric $2"
+	printf '%s\n' "$v"
+}
+
+# wait_metric K NAME MIN: waits (up to 120 s) until metric NAME of server K is at least MIN.
+wait_metric() {
+	local i
+	for ((i = 0; i < 1200; i++)); do
+		(($(metric "$1" "$2") >= $3)) && return 0
+		sleep 0.1
+	done
+	fail "server $1: $2 stays below $3"
+}
+
+# scrub_now K: asks server K for a pass and waits until it has finished it.
+scrub_now() {
+	local before
+	before=$(metric "$1" dfs_scrub_passes_total)
+	cluster scrub "$1"
+	wait_metric "$1" dfs_scrub_passes_total $((before + 1))
 }

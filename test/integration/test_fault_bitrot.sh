@@ -11,19 +11,8 @@ mkdir -p "$IN"
 
 # assert_chunk_whole SERVER NAME CHUNK LOCAL: the server's copy equals that chunk of LOCAL.
 assert_chunk_whole() {
-	local f size off len
-	f=$(chunk_file "$1" "$2" "$3")
-	size=$(stat -c %s "$4")
-	off=0
-	for ((i = 1; i < $3; i++)); do
-		off=$((off + size / 4 + (i - 1 < size % 4 ? 1 : 0)))
-	done
-	len=$((size / 4 + ($3 - 1 < size % 4 ? 1 : 0)))
-	python3 -c 'import sys
-with open(sys.argv[1], "rb") as f:
-    f.seek(int(sys.argv[2])); sys.stdout.buffer.write(f.read(int(sys.argv[3])))' \
-		"$4" "$off" "$len" >"$T/slice"
-	assert_file_eq "$T/slice" "$f"
+	chunk_slice "$4" "$3" >"$T/slice"
+	assert_file_eq "$T/slice" "$(chunk_file "$1" "$2" "$3")"
 }
 
 NAME=rot
@@ -80,7 +69,7 @@ ok "a second scrub finds nothing"
 only_copy_corrupt() {
 	S1=$(holder "$1" "$2" 0)
 	S2=$(holder "$1" "$2" 1)
-	flip "$(chunk_file "$S1" "$1" "$2")" "$3"
+	flip_chunk "$S1" "$1" "$2" "$IN/$1" "$3"
 	cluster kill "$S2"
 	rm -f "$T/got"
 	run dfs_s get "$1" -o "$T/got"
@@ -105,7 +94,7 @@ SMALL=rot-small
 make_random "$IN/$SMALL" $((100 * 1024 + 1))
 must dfs_s put "$IN/$SMALL"
 S1=$(holder "$SMALL" 1 0)
-flip "$(chunk_file "$S1" "$SMALL" 1)" 7
+flip_chunk "$S1" "$SMALL" 1 "$IN/$SMALL" 7
 rm -f "$T/got"
 must dfs_s get "$SMALL" -o "$T/got"
 assert_file_eq "$IN/$SMALL" "$T/got"

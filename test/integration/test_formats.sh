@@ -10,18 +10,18 @@ must dfs_s put "$T/src/f"
 LOG2=$C/logs/dfsd-2.log
 
 # --- data folder format ----------------------------------------------------------------
-assert_eq "dfs-data 1" "$(cat "$C/data/2/FORMAT")" "FORMAT of a new data folder"
+assert_eq "dfs-data 2" "$(cat "$C/data/2/FORMAT")" "FORMAT of a new data folder"
 cluster stop 2
-printf 'dfs-data 2\n' >"$C/data/2/FORMAT"
+printf 'dfs-data 3\n' >"$C/data/2/FORMAT"
 assert_fails "$DFS_CLUSTER" -d "$C" start 2
-assert_contains "$(cat "$LOG2")" "has format 2, written by a newer dfsd; this dfsd reads format 1 only: run the dfsd that wrote it (or newer)" "dfsd 2's log"
+assert_contains "$(cat "$LOG2")" "has format 3, written by a newer dfsd; this dfsd reads format 2 only: run the dfsd that wrote it (or newer)" "dfsd 2's log"
 ok "dfsd refuses a data folder of a newer format, saying so in its log"
 
-printf 'dfs-data 1\n' >"$C/data/2/FORMAT"
+printf 'dfs-data 2\n' >"$C/data/2/FORMAT"
 cluster start 2
 must dfs_s get f -o "$T/got/f"
 assert_file_eq "$T/src/f" "$T/got/f"
-ok "with its format back to 1 the server starts and serves"
+ok "with its format back to 2 the server starts and serves"
 
 # --- a folder out of service longer than tombstone_ttl (an old backup) ---------------
 cluster stop 2

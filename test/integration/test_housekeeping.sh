@@ -12,9 +12,10 @@ for k in 1 2 3 4; do
 done
 cluster up
 
-# Bytes of the data folders but for the name index (LMDB files of fixed size, ~100 KiB each).
+# Bytes of the data folders but for the name index and LMDB's lock files (of fixed size,
+# ~100 KiB each).
 size_of_data() {
-	du -sb --exclude=names "$C/data" | cut -f1
+	du -sb --exclude=names --exclude=lock.mdb "$C/data" | cut -f1
 }
 
 # housekeep_all: SIGUSR1 to every server, then wait until each has logged the run.

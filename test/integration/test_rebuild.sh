@@ -22,8 +22,8 @@ for n in "${NAMES[@]}"; do
 done
 ok "put ${#NAMES[@]} files (one of 16 MiB, one empty)"
 
-# A backup of server 3 taken while it runs (chunk files are immutable, meta is
-# replaced by rename): restored later to play the old backup.
+# A backup of server 3 taken while it runs and nothing is written: restored later to
+# play the old backup.
 tar -C "$D" -cf "$T/backup3.tar" 3
 ok "backed up server 3's data folder while it runs"
 

@@ -15,33 +15,6 @@ cluster_up
 # quarantined copy to clients (test_heal checks that the servers rewrite it themselves).
 cluster_without_recovery
 
-# metric K NAME: the value of metric NAME on server K.
-metric() {
-	local v
-	v=$(curl -sS --max-time 10 "http://127.0.0.1:$(cluster_env "DFS_CLUSTER_METRICS_PORT_$1")/metrics" |
-		awk -v n="$2" '$1 == n { print $2 }') || fail "cannot fetch the metrics of server $1"
-	[[ $v =~ ^[0-9]+$ ]] || fail "server $1 has no metric $2"
-	printf '%s\n' "$v"
-}
-
-# wait_metric K NAME MIN: waits (up to 120 s) until metric NAME of server K is at least MIN.
-wait_metric() {
-	local i
-	for ((i = 0; i < 1200; i++)); do
-		(($(metric "$1" "$2") >= $3)) && return 0
-		sleep 0.1
-	done
-	fail "server $1: $2 stays below $3"
-}
-
-# scrub_now K: asks server K for a pass and waits until it has finished it.
-scrub_now() {
-	local before
-	before=$(metric "$1" dfs_scrub_passes_total)
-	cluster scrub "$1"
-	wait_metric "$1" dfs_scrub_passes_total $((before + 1))
-}
-
 # third A B: a server that is neither A nor B.
 third() {
 	local k

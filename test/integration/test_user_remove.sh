@@ -6,14 +6,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DFSADM=$DFS_BUILD/bin/dfsadm
 
 cluster_up
-make_random "$T/k1" 5000
+# k1 is stored as chunk files, k2 (small) in the servers' records databases.
+make_random "$T/k1" 300000
+make_random "$T/k2" 100
 make_random "$T/s1" 3000
-must dfs_k put "$T/k1"
+must dfs_k put "$T/k1" "$T/k2"
 must dfs_s put "$T/s1"
 
 # A libdfs client of AnujK logs in and keeps its session open.
 session_hold AnujK wiger
-assert_contains "$(session_hold_list)" "list rc=0 files=1" "session holder"
+assert_contains "$(session_hold_list)" "list rc=0 files=2" "session holder"
 ok "a libdfs client of AnujK is logged in and its session works"
 
 # Removing the user, without --purge, keeps the files and says so.
@@ -48,12 +50,14 @@ for d in "$C"/data/*; do
 done
 must "$DFSADM" -f "$C/users.db" remove AnujK --purge "${data_args[@]}"
 assert_contains "$OUT" "user AnujK was not in the database"
-assert_contains "$OUT" "deleted $C/data/1/u/AnujK"
+assert_contains "$OUT" "deleted $C/data/1/u/AnujK (2 files, 2 records)"
 for d in "$C"/data/*; do
 	[[ ! -e $d/u/AnujK ]] || fail "$d/u/AnujK survived --purge"
-	[[ -d $d/u/AnujS ]] || fail "--purge touched AnujS's folder in $d"
 done
-ok "remove --purge --data DIR... deletes the user's folder in every data folder, nothing else"
+rm -f "$T/s1.back"
+must dfs_s get s1 -o "$T/s1.back"
+assert_file_eq "$T/s1" "$T/s1.back"
+ok "remove --purge --data DIR... deletes the user's files and records in every data folder, nothing else"
 
 # Removing a user and purging in one step; a folder that is not a data folder is refused.
 printf 'pw-for-temp\n' | "$DFSADM" -f "$C/users.db" add Temp --iterations 4096 >/dev/null

@@ -682,27 +682,19 @@ static void test_verify_and_stats(void)
 	CHECK_EQ(s.bytes, 6120);
 	check_kept_counts(st);
 
-	/* The repair index: y lacks a server; it survives a restart without its folder
-	 * (rebuilt from the records); a stale marker is dropped when counted. */
+	/* The repair index: y lacks a server; it survives a restart. */
 	{
 		uint64_t files = 99;
-		char index[512], stale[600];
 
 		CHECK_EQ(store_lacking_files(st, "gina", &files), 0);
 		CHECK_EQ(files, 1);
 		CHECK_EQ(store_lacking_files(st, "nobody", &files), 0);
 		CHECK_EQ(files, 0);
+		/* The index is kept with the records: a restart still knows. */
 		store_close(st);
-		snprintf(index, sizeof(index), "%s/u/gina/lacking", root);
-		rm_tree(index);
 		st = open_store(root);
 		CHECK_EQ(store_lacking_files(st, "gina", &files), 0);
 		CHECK_EQ(files, 1);
-		snprintf(stale, sizeof(stale), "%s/%064d", index, 0);
-		write_file(stale, "");
-		CHECK_EQ(store_lacking_files(st, "gina", &files), 0);
-		CHECK_EQ(files, 1);
-		CHECK(access(stale, F_OK) != 0);
 	}
 	store_close(st);
 }
@@ -746,7 +738,7 @@ static void test_open(void)
 			CHECK(fgets(line, sizeof(line), f) != NULL);
 			fclose(f);
 		}
-		CHECK_STR(line, "dfs-data 1\n");
+		CHECK_STR(line, "dfs-data 2\n");
 	}
 	/* Leftover tmp files are removed at start. */
 	snprintf(path, sizeof(path), "%s/tmp/leftover", root);
@@ -768,12 +760,17 @@ static void test_open(void)
 
 	/* A newer format is refused with a clear reason. */
 	snprintf(path, sizeof(path), "%s/FORMAT", root);
-	write_file(path, "dfs-data 2\n");
+	write_file(path, "dfs-data 3\n");
 	st = NULL;
 	CHECK_EQ(store_open(&st, root, err, sizeof(err)), -EPROTONOSUPPORT);
 	CHECK(st == NULL);
-	CHECK(strstr(err, "format 2, written by a newer dfsd; this dfsd reads format 1 only") !=
+	CHECK(strstr(err, "format 3, written by a newer dfsd; this dfsd reads format 2 only") !=
 	      NULL);
+	/* An older format must be converted first. */
+	write_file(path, "dfs-data 1\n");
+	CHECK_EQ(store_open(&st, root, err, sizeof(err)), -EPROTO);
+	CHECK(st == NULL);
+	CHECK(strstr(err, "convert it first with dfsd --upgrade-data") != NULL);
 	write_file(path, "something else\n");
 	CHECK(store_open(&st, root, err, sizeof(err)) < 0);
 	CHECK(st == NULL);
@@ -1153,21 +1150,18 @@ static void test_put_whole(void)
 	info_init(&fi, "w", 4, sums, 2);
 	CHECK_EQ(store_put_whole(st, "ivy", &fi, b, 19), -EINVAL);
 	CHECK_EQ(put_whole(st, "w", 1, 10, 5, false), -ESTALE);
-	/* No temporary file is left in the file's folder. */
+	/* The chunks of a file stored whole are kept with its record: it has no folder. */
 	chunk_path(path, sizeof(path), root, "ivy", "w", 2, 1);
 	*strrchr(path, '/') = '\0';
-	{
-		DIR *d = opendir(path);
-		struct dirent *de;
-		int tmp = 0;
-
-		CHECK(d != NULL);
-		while (d && (de = readdir(d)) != NULL)
-			tmp += strncmp(de->d_name, "meta.tmp.", 9) == 0;
-		if (d)
-			closedir(d);
-		CHECK_EQ(tmp, 0);
-	}
+	CHECK(access(path, F_OK) != 0);
+	/* With inline_max 0 they are files. */
+	store_set_inline_max(st, 0);
+	CHECK_EQ(put_whole(st, "w", 5, 20, 8, false), 0);
+	CHECK_EQ(read_matches(st, "ivy", "w", 5, 1, 20, 8), 0);
+	chunk_path(path, sizeof(path), root, "ivy", "w", 5, 1);
+	CHECK_EQ(access(path, F_OK), 0);
+	/* The version kept as previous is still read from the records. */
+	CHECK_EQ(read_matches(st, "ivy", "w", 2, 2, 20, 6), 0);
 	store_close(st);
 }
 

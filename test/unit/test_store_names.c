@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <lmdb.h>
+
 #include <openssl/evp.h>
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
@@ -258,15 +260,41 @@ static void test_rebuild(const char *root)
 /* Removes the record file of USER's file "f2" from root, behind the store's back. */
 static int remove_some_record(const char *root)
 {
-	unsigned char md[32];
+	unsigned char md[32], key[128];
 	char hex[65], path[256];
+	size_t ulen = strlen(USER);
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	MDB_val k = {ulen + 1 + 64, key};
+	int rc;
 
 	if (!EVP_Digest("f2", 2, md, NULL, EVP_sha256(), NULL))
 		return -1;
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	snprintf(path, sizeof(path), "%s/u/%s/%.2s/%s/meta", root, USER, hex, hex);
-	return unlink(path);
+	memcpy(key, USER, ulen + 1);
+	memcpy(key + ulen + 1, hex, 64);
+	snprintf(path, sizeof(path), "%s/records", root);
+	rc = mdb_env_create(&env);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(env, 4);
+	if (rc == 0)
+		rc = mdb_env_set_mapsize(env, (size_t)1 << 40);
+	if (rc == 0)
+		rc = mdb_env_open(env, path, 0, 0600);
+	if (rc == 0)
+		rc = mdb_txn_begin(env, NULL, 0, &txn);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "records", 0, &dbi);
+	if (rc == 0)
+		rc = mdb_del(txn, dbi, &k, NULL);
+	if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	else if (txn)
+		mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return rc == 0 ? 0 : -1;
 }
 
 /* Whether the kept counts equal a count of every record, in all and for two users. */
