@@ -5,14 +5,40 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #define RECORDS_DIR "records"
 /* Virtual size of the map; the file grows only as records are added. */
 #define MAP_SIZE ((size_t)1 << 40)
+/* Nanoseconds between two drops of the map's pages (records_used). */
+#define UNMAP_EVERY_NS 1000000000
 /* Keys read per read transaction by records_each, so that no reader stays open
  * long (LMDB cannot reuse pages a reader may still see). */
 #define EACH_BATCH 256
+
+/* Where LMDB mapped the database file at path: LMDB does not say (mdb_env_info
+ * gives an address only for MDB_FIXEDMAP), the kernel does. */
+static void find_map(struct records *r, const char *path)
+{
+	char line[PATH_BUF + 256];
+	struct stat sb;
+	FILE *f;
+
+	if (stat(path, &sb) < 0 || (f = fopen("/proc/self/maps", "re")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long from, to, ino;
+
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &from, &to, &ino) == 3 &&
+		    ino == (unsigned long)sb.st_ino && to - from >= MAP_SIZE) {
+			r->map = (void *)from;
+			r->map_len = to - from;
+			break;
+		}
+	}
+	fclose(f);
+}
 
 int records_open_env(struct records **out, const char *root, bool create)
 {
@@ -64,6 +90,8 @@ int records_open_env(struct records **out, const char *root, bool create)
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->flushed, NULL);
 	r->tail = &r->queue;
+	snprintf(path, sizeof(path), "%s/%s/data.mdb", root, RECORDS_DIR);
+	find_map(r, path);
 	*out = r;
 	return 0;
 }
@@ -85,6 +113,16 @@ void records_close(struct records *r)
 	free(r);
 }
 
+void records_used(struct records *r)
+{
+	long long now = now_ns(), last = atomic_load(&r->unmapped_ns);
+
+	if (r->map == NULL || now - last < UNMAP_EVERY_NS ||
+	    !atomic_compare_exchange_strong(&r->unmapped_ns, &last, now))
+		return;
+	madvise(r->map, r->map_len, MADV_DONTNEED);
+}
+
 /* Reads the value of key in dbi (WHEN, then bytes): up to count bytes from offset
  * into buf; out gets the whole size, WHEN and the count copied. -ENOENT if absent. */
 static int read_value(struct records *r, MDB_dbi dbi, const unsigned char *key, size_t klen,
@@ -94,6 +132,7 @@ static int read_value(struct records *r, MDB_dbi dbi, const unsigned char *key, 
 	MDB_txn *txn;
 	int rc;
 
+	records_used(r);
 	rc = mdb_txn_begin(r->env, NULL, MDB_RDONLY, &txn);
 	if (rc != 0)
 		return lmdb_errno(rc);
@@ -233,6 +272,7 @@ static int read_keys(struct records *r, MDB_dbi dbi, const char *user, const str
 
 	b->count = 0;
 	*end = false;
+	records_used(r);
 	rc = mdb_txn_begin(r->env, NULL, MDB_RDONLY, &txn);
 	if (rc == 0)
 		rc = mdb_cursor_open(txn, dbi, &cur);

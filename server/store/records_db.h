@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "store_internal.h"
@@ -41,6 +42,9 @@ struct records {
 	bool flushing;
 	MDB_txn *import; /* records_import's transaction, not committed yet */
 	unsigned import_count;
+	atomic_llong unmapped_ns; /* when the map's pages were last dropped (records_used) */
+	void *map;		  /* where the database file is mapped */
+	size_t map_len;
 };
 
 static inline int lmdb_errno(int rc)
@@ -95,6 +99,12 @@ static inline uint64_t get_le64(const unsigned char *p)
 		v = v << 8 | p[i];
 	return v;
 }
+
+/* Called before a use of the map: once a second at most, drops the map's pages from the
+ * process (MADV_DONTNEED on the shared read-only map: they stay in the page cache
+ * and come back at the next touch), so that the server's memory does not grow
+ * with the database, as with data read by pread. */
+void records_used(struct records *r);
 
 /* Opens the database of the data folder root, creating it with create. 0 or -errno
  * (-ENOENT when there is none and create is false). */

@@ -154,31 +154,36 @@ static int apply(struct records *r, MDB_txn *txn, const struct change *c)
 	return rc;
 }
 
-/* Writes every change of batch in one transaction. A change that fails is undone
- * alone (each is a nested transaction); its error goes to its caller. */
-static int write_batch(struct records *r, struct change *batch)
+/* Writes changes from..to (exclusive) in one transaction; 0 or an LMDB error. */
+static int write_changes(struct records *r, struct change *from, struct change *to)
 {
-	MDB_txn *txn;
-	int rc;
+	MDB_txn *txn = NULL;
+	int rc = mdb_txn_begin(r->env, NULL, 0, &txn);
 
-	rc = mdb_txn_begin(r->env, NULL, 0, &txn);
-	if (rc != 0)
-		return lmdb_errno(rc);
-	for (struct change *c = batch; c; c = c->next) {
-		MDB_txn *nested;
-
-		rc = mdb_txn_begin(r->env, txn, 0, &nested);
-		if (rc == 0) {
-			rc = apply(r, nested, c);
-			if (rc == 0)
-				rc = mdb_txn_commit(nested);
-			else
-				mdb_txn_abort(nested);
-		}
-		c->rc = rc == 0 ? 0 : lmdb_errno(rc);
+	for (struct change *c = from; rc == 0 && c != to; c = c->next)
+		rc = apply(r, txn, c);
+	if (rc != 0) {
+		if (txn)
+			mdb_txn_abort(txn);
+		return rc;
 	}
-	rc = mdb_txn_commit(txn);
-	return rc == 0 ? 0 : lmdb_errno(rc);
+	return mdb_txn_commit(txn);
+}
+
+/* Writes every change of batch in one transaction, each change's result in its rc.
+ * If that fails, each change is written alone, so that one that cannot be (the
+ * database is full) fails alone. */
+static void write_batch(struct records *r, struct change *batch)
+{
+	int rc = write_changes(r, batch, NULL);
+
+	for (struct change *c = batch; c; c = c->next) {
+		if (rc != 0 && batch->next)
+			c->rc = write_changes(r, c, c->next);
+		else
+			c->rc = rc;
+		c->rc = c->rc == 0 ? 0 : lmdb_errno(c->rc);
+	}
 }
 
 /* Queues c and returns once a flush has written it: the first caller to find no
@@ -190,24 +195,21 @@ static int submit(struct records *r, struct change *c)
 	r->tail = &c->next;
 	while (!c->done) {
 		struct change *batch;
-		int rc;
 
 		if (r->flushing) {
 			pthread_cond_wait(&r->flushed, &r->lock);
 			continue;
 		}
+		records_used(r);
 		batch = r->queue;
 		r->queue = NULL;
 		r->tail = &r->queue;
 		r->flushing = true;
 		pthread_mutex_unlock(&r->lock);
-		rc = write_batch(r, batch);
+		write_batch(r, batch);
 		pthread_mutex_lock(&r->lock);
-		for (struct change *b = batch; b; b = b->next) {
-			if (rc < 0)
-				b->rc = rc;
+		for (struct change *b = batch; b; b = b->next)
 			b->done = true;
-		}
 		r->flushing = false;
 		pthread_cond_broadcast(&r->flushed);
 	}
