@@ -64,6 +64,8 @@ struct dfs_client {
 	bool resume;		   /* dfs_set_resume */
 	bool no_store;		   /* some server predates STORE: put chunk by chunk */
 	bool no_lookup_read;	   /* some server predates LOOKUP_READ: LOOKUP, then READ */
+	bool no_store_many;	   /* some server predates STORE_MANY: a STORE per file */
+	bool no_lookup_read_many;  /* some server predates LOOKUP_READ_MANY: one per file */
 	dfs_event_fn on_event;
 	void *event_arg;
 	pthread_mutex_t event_lock;

@@ -51,6 +51,12 @@ static const struct proc procs[] = {
     PROC(DFSPROC_PEER_LOGIN, "peer_login", dfs_peer_login_args, dfs_peer_login_res, op_peer_login),
     PROC(DFSPROC_PEER_USERS, "peer_users", dfs_peer_users_args, dfs_peer_users_res, op_peer_users),
     PROC(DFSPROC_PEER_NUDGE, "peer_nudge", dfs_peer_nudge_args, dfs_stat, op_peer_nudge),
+    /* Decoded within a budget for the data of all its items. */
+    [DFSPROC_STORE_MANY] = {"store_many", (xdrproc_t)xdr_store_many_bounded,
+			    sizeof(dfs_store_many_args), (xdrproc_t)xdr_dfs_store_many_res,
+			    sizeof(dfs_store_many_res), (handler_fn)op_store_many},
+    PROC(DFSPROC_LOOKUP_READ_MANY, "lookup_read_many", dfs_lookup_read_many_args,
+	 dfs_lookup_read_many_res, op_lookup_read_many),
 };
 
 /* Big enough for the largest argument and result structures above. */
@@ -74,6 +80,8 @@ union any_args {
 	dfs_peer_login_args peer_login;
 	dfs_peer_users_args peer_users;
 	dfs_peer_nudge_args peer_nudge;
+	dfs_store_many_args store_many;
+	dfs_lookup_read_many_args lookup_read_many;
 };
 union any_res {
 	dfs_login_begin_res login_begin;
@@ -92,6 +100,8 @@ union any_res {
 	dfs_hints_res hints;
 	dfs_peer_login_res peer_login;
 	dfs_peer_users_res peer_users;
+	dfs_store_many_res store_many;
+	dfs_lookup_read_many_res lookup_read_many;
 };
 
 /* PUT_BLOCK data is decoded into one page-aligned buffer per connection rather than

@@ -15,6 +15,10 @@ void op_put_begin(struct conn *cn, dfs_put_begin_args *a, dfs_put_begin_res *r);
 void op_put_block(struct conn *cn, dfs_put_block_args *a, dfs_stat *r);
 void op_put_end(struct conn *cn, dfs_put_end_args *a, dfs_stat *r);
 void op_store(struct conn *cn, dfs_store_args *a, dfs_stat *r);
+void op_store_many(struct conn *cn, dfs_store_many_args *a, dfs_store_many_res *r);
+/* Decodes STORE_MANY's arguments, refusing items whose data add up to more than
+ * DFS_BLOCK_MAX bytes before allocating more; encodes and frees as generated. */
+bool_t xdr_store_many_bounded(XDR *x, dfs_store_many_args *a);
 void op_read(struct conn *cn, dfs_read_args *a, dfs_read_res *r);
 /* Discards the uploads a closed connection left unfinished (kept for resume). */
 void op_uploads_release(struct conn *cn);
@@ -23,6 +27,8 @@ void op_commit(struct conn *cn, dfs_commit_args *a, dfs_stat *r);
 void op_abort(struct conn *cn, dfs_version_args *a, dfs_stat *r);
 void op_lookup(struct conn *cn, dfs_name_args *a, dfs_lookup_res *r);
 void op_lookup_read(struct conn *cn, dfs_lookup_read_args *a, dfs_lookup_read_res *r);
+void op_lookup_read_many(struct conn *cn, dfs_lookup_read_many_args *a,
+			 dfs_lookup_read_many_res *r);
 void op_list(struct conn *cn, dfs_list_args *a, dfs_list_res *r);
 void op_list_names(struct conn *cn, dfs_list_names_args *a, dfs_list_names_res *r);
 void op_tasks(struct conn *cn, dfs_cred_args *a, dfs_tasks_res *r);
@@ -57,6 +63,17 @@ dfs_stat op_check_peer_read(struct conn *cn, const dfs_name *name, unsigned inde
  * DFS_ERANGE (logged) if it lies further beyond this server's clock than
  * max_clock_skew, which only a client with a wrong clock picks. */
 dfs_stat op_check_version(struct conn *cn, uint64_t ver);
+/* The checks of a STORE's record before it is stored: its name and version. */
+dfs_stat op_store_check(struct conn *cn, const dfs_file_info *info);
+/* After the store of info (len bytes) for user ended in err: logs a failure,
+ * counts a success, and returns the status to answer. */
+dfs_stat op_store_done(struct conn *cn, const char *user, const dfs_file_info *info, u_int len,
+		       int err);
+/* LOOKUP_READ of one file for an authenticated user into *r (zeroed): the
+ * record, and the chunk's bytes when index is held and at most max bytes.
+ * Returns the count of bytes attached. */
+size_t op_lookup_read_file(struct conn *cn, const char *user, const dfs_name *name, unsigned index,
+			   unsigned max, dfs_lookup_read_res *r);
 /* Maps a negative errno to the status sent on the wire. */
 dfs_stat op_stat_from_errno(int err);
 

@@ -166,46 +166,53 @@ void op_put_end(struct conn *cn, dfs_put_end_args *a, dfs_stat *r)
 	*r = op_stat_from_errno(err);
 }
 
-void op_store(struct conn *cn, dfs_store_args *a, dfs_stat *r)
+dfs_stat op_store_check(struct conn *cn, const dfs_file_info *info)
 {
-	const dfs_file_info *info = &a->info;
-	struct store_quota quota;
-	char user[65];
-	int err;
+	dfs_stat st = check_name(&info->name);
 
-	*r = op_authenticate_writer(cn, &a->cred, user);
-	if (*r != DFS_OK)
-		return;
-	*r = check_name(&info->name);
-	if (*r != DFS_OK)
-		return;
-	if (info->deleted || info->ver == 0 || info->nchunks < 1 ||
-	    info->nchunks > DFS_SERVERS_MAX) {
-		*r = DFS_EINVAL;
-		return;
-	}
-	*r = op_check_version(cn, info->ver);
-	if (*r != DFS_OK)
-		return;
-	err = op_user_quota(cn, user, &quota);
-	if (err == 0)
-		err = store_put_whole_quota(cn->srv->store, user, info, a->data.data_val,
-					    a->data.data_len, &quota);
+	if (st != DFS_OK)
+		return st;
+	if (info->deleted || info->ver == 0 || info->nchunks < 1 || info->nchunks > DFS_SERVERS_MAX)
+		return DFS_EINVAL;
+	return op_check_version(cn, info->ver);
+}
+
+dfs_stat op_store_done(struct conn *cn, const char *user, const dfs_file_info *info, u_int len,
+		       int err)
+{
 	if (err == -EDQUOT)
 		log_info("%s: store of version %016llx refused: %s over quota", cn->peer_text,
 			 (unsigned long long)info->ver, user);
 	else if (err == -EBADMSG)
 		log_warn("%s: a stored chunk failed its checksum", cn->peer_text);
 	else if (err == -ENOSPC)
-		log_warn("%s: no space for a %u-byte file", cn->peer_text, a->data.data_len);
+		log_warn("%s: no space for a %u-byte file", cn->peer_text, len);
 	else if (err < 0 && err != -ESTALE && err != -EEXIST && err != -EINVAL)
 		log_warn("%s: store of version %016llx failed: %s", cn->peer_text,
 			 (unsigned long long)info->ver, strerror(-err));
 	if (err == 0) {
-		atomic_fetch_add(&cn->srv->bytes_written, a->data.data_len);
+		atomic_fetch_add(&cn->srv->bytes_written, len);
 		server_note_lacking(cn->srv, info->lacking.lacking_val, info->lacking.lacking_len);
 	}
-	*r = op_stat_from_errno(err);
+	return op_stat_from_errno(err);
+}
+
+void op_store(struct conn *cn, dfs_store_args *a, dfs_stat *r)
+{
+	struct store_quota quota;
+	char user[65];
+	int err;
+
+	*r = op_authenticate_writer(cn, &a->cred, user);
+	if (*r == DFS_OK)
+		*r = op_store_check(cn, &a->info);
+	if (*r != DFS_OK)
+		return;
+	err = op_user_quota(cn, user, &quota);
+	if (err == 0)
+		err = store_put_whole_quota(cn->srv->store, user, &a->info, a->data.data_val,
+					    a->data.data_len, &quota);
+	*r = op_store_done(cn, user, &a->info, a->data.data_len, err);
 }
 
 void op_uploads_release(struct conn *cn)

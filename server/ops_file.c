@@ -126,39 +126,48 @@ static bool chunk_held(const dfs_file_info *info, unsigned index, uint64_t *size
 	return false;
 }
 
-void op_lookup_read(struct conn *cn, dfs_lookup_read_args *a, dfs_lookup_read_res *r)
+size_t op_lookup_read_file(struct conn *cn, const char *user, const dfs_name *name, unsigned index,
+			   unsigned max, dfs_lookup_read_res *r)
 {
 	dfs_lookup_read_ok *ok = &r->dfs_lookup_read_res_u.ok;
 	const dfs_file_info *cur;
-	char user[65];
 	uint64_t size;
 	size_t got;
 	char *buf;
+	int err = name_check(name->dfs_name_val, name->dfs_name_len, NULL);
 
-	r->status = begin_file_call(cn, &a->cred, &a->name, false, user);
-	if (r->status == DFS_OK)
-		r->status = lookup_into(cn, user, &a->name, &ok->rec);
+	r->status = err ? op_stat_from_errno(err) : lookup_into(cn, user, name, &ok->rec);
 	if (r->status != DFS_OK)
-		return;
+		return 0;
 	cur = &ok->rec.current;
-	if (a->max > DFS_BLOCK_MAX || !chunk_held(cur, a->index, &size) || size > a->max ||
-	    op_check_peer_read(cn, &a->name, a->index) != DFS_OK)
-		return;
+	if (max > DFS_BLOCK_MAX || !chunk_held(cur, index, &size) || size > max ||
+	    op_check_peer_read(cn, name, index) != DFS_OK)
+		return 0;
 	buf = malloc(size ? size : 1);
 	/* Without the bytes the record still answers; the client then asks with READ,
 	 * which reports why they cannot be read. */
 	if (!buf ||
-	    store_read(cn->srv->store, user, a->name.dfs_name_val, a->name.dfs_name_len, cur->ver,
-		       a->index, 0, buf, size, &got) < 0 ||
+	    store_read(cn->srv->store, user, name->dfs_name_val, name->dfs_name_len, cur->ver,
+		       index, 0, buf, size, &got) < 0 ||
 	    got != size) {
 		free(buf);
-		return;
+		return 0;
 	}
 	atomic_fetch_add(&cn->srv->bytes_read, got);
 	atomic_fetch_add(&cn->srv->reads, 1);
 	ok->data_ver = cur->ver;
 	ok->data.data_val = buf;
 	ok->data.data_len = (u_int)got;
+	return got;
+}
+
+void op_lookup_read(struct conn *cn, dfs_lookup_read_args *a, dfs_lookup_read_res *r)
+{
+	char user[65];
+
+	r->status = op_authenticate(cn, &a->cred, user);
+	if (r->status == DFS_OK)
+		op_lookup_read_file(cn, user, &a->name, a->index, a->max, r);
 }
 
 void op_list(struct conn *cn, dfs_list_args *a, dfs_list_res *r)

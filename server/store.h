@@ -132,6 +132,16 @@ int store_commit_quota(struct store *st, const char *user, const dfs_file_info *
 /* store_put_whole with the same quota check; on -EDQUOT nothing is left. */
 int store_put_whole_quota(struct store *st, const char *user, const dfs_file_info *info,
 			  const void *data, size_t len, const struct store_quota *q);
+/* Several small files stored whole, as store_put_whole_quota would store each
+ * (results[i] its 0 or -errno), those whose chunks are kept in the records
+ * database written together by one flush. Returns 0. */
+struct store_whole {
+	const dfs_file_info *info;
+	const void *data;
+	size_t len;
+};
+int store_put_whole_many(struct store *st, const char *user, const struct store_whole *files,
+			 unsigned n, const struct store_quota *q, int *results);
 /* Early refusal for an upload of a size-byte chunk: -EDQUOT when the chunk
  * alone exceeds the byte limit, or the user is already at the file limit and
  * at or over the byte limit. The full check is at commit. */

@@ -180,6 +180,23 @@ typedef void (*cli_parallel_report_fn)(struct cli *cli, int i, int rc, const cha
 int cli_parallel(struct cli *cli, int n, cli_parallel_run_fn run, cli_parallel_report_fn report,
 		 void *arg);
 
+/* Runs items first..first+n-1 of a command on client c as one group, setting
+ * rc[j] (0 or -errno) and why[j] (a malloc'd explanation when rc[j] < 0) for
+ * each item j < n of it. */
+typedef void (*cli_parallel_group_fn)(struct dfs_client *c, int first, int n, int *rc, char **why,
+				      void *arg);
+/* Where a group's library call (dfs_put_files, dfs_get_files) reports its files:
+ * cli_group_done, as its dfs_file_done_fn, fills rc[j] and why[j] (malloc'd). */
+struct cli_group_result {
+	int *rc;
+	char **why;
+};
+void cli_group_done(size_t j, int err, const char *why, void *arg);
+/* cli_parallel with items in groups: group[i] items (at least 1) go together
+ * from item i, for every i that begins a group (0, then i + group[i]...). */
+int cli_parallel_groups(struct cli *cli, int n, const int *group, cli_parallel_group_fn run,
+			cli_parallel_report_fn report, void *arg);
+
 /* Clears the progress line if one is shown. */
 void cli_progress_clear(struct cli *cli);
 /* Ends the current transfer's progress (after each file): the next report starts anew. */

@@ -14,6 +14,8 @@ struct batch {
 	struct cli *cli;
 	int n;
 	cli_parallel_run_fn run;
+	cli_parallel_group_fn run_group; /* instead of run, with groups */
+	const int *group;		 /* items in the group that begins at item i */
 	void *arg;
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
@@ -24,30 +26,50 @@ struct batch {
 	bool *finished; /* per item */
 };
 
-/* Takes the next item, or -1 when none is left. */
-static int take(struct batch *b)
+/* The items in the group that begins at the next item. Called locked. */
+static int next_len(const struct batch *b)
 {
-	int i;
+	int len = b->group ? b->group[b->next] : 1;
+
+	return len < 1 ? 1 : len > b->n - b->next ? b->n - b->next : len;
+}
+
+/* Takes the next group of items (*len of them), or -1 when none is left. */
+static int take(struct batch *b, int *len)
+{
+	int i = -1;
 
 	pthread_mutex_lock(&b->lock);
-	i = b->next < b->n ? b->next++ : -1;
+	if (b->next < b->n) {
+		i = b->next;
+		*len = next_len(b);
+		b->next += *len;
+	}
 	pthread_mutex_unlock(&b->lock);
 	return i;
 }
 
-static void finish(struct batch *b, struct dfs_client *c, int i, int rc)
+/* Runs items i..i+len-1 on c and marks them finished. */
+static void run_items(struct batch *b, struct dfs_client *c, int i, int len)
 {
 	char *why = NULL;
+	int rc;
 
-	if (rc < 0) {
-		const char *s = dfs_last_error(c);
+	if (b->run_group) {
+		b->run_group(c, i, len, b->rc + i, b->why + i, b->arg);
+	} else {
+		rc = b->run(c, i, b->arg);
+		if (rc < 0) {
+			const char *s = dfs_last_error(c);
 
-		why = strdup(s && *s ? s : dfs_strerror(rc));
+			why = strdup(s && *s ? s : dfs_strerror(rc));
+		}
+		b->rc[i] = rc;
+		b->why[i] = why;
 	}
 	pthread_mutex_lock(&b->lock);
-	b->rc[i] = rc;
-	b->why[i] = why;
-	b->finished[i] = true;
+	for (int j = i; j < i + len; j++)
+		b->finished[j] = true;
 	pthread_cond_broadcast(&b->changed);
 	pthread_mutex_unlock(&b->lock);
 }
@@ -56,11 +78,11 @@ static void *worker(void *arg)
 {
 	struct batch *b = arg;
 	struct dfs_client *c = NULL;
-	int i;
+	int i, len;
 
 	if (dfs_client_share(b->cli->session ? b->cli->session : b->cli->client, &c) == 0)
-		while ((i = take(b)) >= 0)
-			finish(b, c, i, b->run(c, i, b->arg));
+		while ((i = take(b, &len)) >= 0)
+			run_items(b, c, i, len);
 	dfs_client_free(c);
 	pthread_mutex_lock(&b->lock);
 	b->workers--;
@@ -72,14 +94,16 @@ static void *worker(void *arg)
 /* Waits for item i; runs items on the command's own client when no worker is left. */
 static void wait_for(struct batch *b, int i)
 {
-	int j;
+	int j, len;
 
 	pthread_mutex_lock(&b->lock);
 	while (!b->finished[i]) {
 		if (b->workers == 0 && b->next < b->n) {
-			j = b->next++;
+			j = b->next;
+			len = next_len(b);
+			b->next += len;
 			pthread_mutex_unlock(&b->lock);
-			finish(b, b->cli->client, j, b->run(b->cli->client, j, b->arg));
+			run_items(b, b->cli->client, j, len);
 			pthread_mutex_lock(&b->lock);
 			continue;
 		}
@@ -88,12 +112,14 @@ static void wait_for(struct batch *b, int i)
 	pthread_mutex_unlock(&b->lock);
 }
 
-int cli_parallel(struct cli *cli, int n, cli_parallel_run_fn run, cli_parallel_report_fn report,
-		 void *arg)
+/* Runs b's items, reporting each in order. 0 or -ENOMEM. */
+static int run_batch(struct batch b, cli_parallel_report_fn report)
 {
-	struct batch b = {.cli = cli, .n = n, .run = run, .arg = arg};
+	struct cli *cli = b.cli;
+	int n = b.n, groups = 0;
 	pthread_t tids[CLI_PARALLEL_MAX];
-	int nthreads = n < CLI_PARALLEL_MAX ? n : CLI_PARALLEL_MAX;
+	int nthreads;
+	void *arg = b.arg;
 	bool progress_ok = cli->progress_ok;
 
 	b.rc = calloc((size_t)n, sizeof(*b.rc));
@@ -105,6 +131,9 @@ int cli_parallel(struct cli *cli, int n, cli_parallel_run_fn run, cli_parallel_r
 		free(b.finished);
 		return -ENOMEM;
 	}
+	for (int i = 0; i < n; i += b.group && b.group[i] > 1 ? b.group[i] : 1)
+		groups++;
+	nthreads = groups < CLI_PARALLEL_MAX ? groups : CLI_PARALLEL_MAX;
 	pthread_mutex_init(&b.lock, NULL);
 	pthread_cond_init(&b.changed, NULL);
 	/* With one file there is nothing to overlap; with several, one progress line
@@ -131,4 +160,28 @@ int cli_parallel(struct cli *cli, int n, cli_parallel_run_fn run, cli_parallel_r
 	free(b.why);
 	free(b.finished);
 	return 0;
+}
+
+int cli_parallel(struct cli *cli, int n, cli_parallel_run_fn run, cli_parallel_report_fn report,
+		 void *arg)
+{
+	struct batch b = {.cli = cli, .n = n, .run = run, .arg = arg};
+
+	return run_batch(b, report);
+}
+
+void cli_group_done(size_t j, int err, const char *why, void *arg)
+{
+	struct cli_group_result *g = arg;
+
+	g->rc[j] = err;
+	g->why[j] = err < 0 ? strdup(why && *why ? why : dfs_strerror(err)) : NULL;
+}
+
+int cli_parallel_groups(struct cli *cli, int n, const int *group, cli_parallel_group_fn run,
+			cli_parallel_report_fn report, void *arg)
+{
+	struct batch b = {.cli = cli, .n = n, .run_group = run, .group = group, .arg = arg};
+
+	return run_batch(b, report);
 }

@@ -228,6 +228,39 @@ static void get_done(struct cli *cli, int i, int rc, const char *why, void *arg)
 		fprintf(f, "get %s to %s\n", name, path);
 }
 
+/* Consecutive files per dfs_get_files call: the servers are asked about them
+ * together, and several groups are fetched at once. */
+#define GET_GROUP_MAX 32
+
+/* Fetches todo items first..first+n-1 (n <= GET_GROUP_MAX) with one dfs_get_files. */
+static void get_group(struct dfs_client *c, int first, int n, int *rc, char **why, void *arg)
+{
+	struct get_batch *b = arg;
+	const char *names[GET_GROUP_MAX], *paths[GET_GROUP_MAX];
+	struct cli_group_result g = {.rc = rc, .why = why};
+
+	for (int j = 0; j < n; j++) {
+		names[j] = b->names[b->todo[first + j]];
+		paths[j] = b->paths[b->todo[first + j]];
+	}
+	dfs_get_files(c, (size_t)n, names, paths, cli_group_done, &g);
+}
+
+/* Runs the ntodo files of b, GET_GROUP_MAX per dfs_get_files call. 0 or -ENOMEM. */
+static int get_grouped(struct cli *cli, struct get_batch *b, int ntodo)
+{
+	int *group = calloc((size_t)ntodo, sizeof(*group));
+	int rc;
+
+	if (!group)
+		return -ENOMEM;
+	for (int i = 0; i < ntodo; i += GET_GROUP_MAX)
+		group[i] = GET_GROUP_MAX;
+	rc = cli_parallel_groups(cli, ntodo, group, get_group, get_done, b);
+	free(group);
+	return rc;
+}
+
 /* Where each name goes: NULL for standard output. -ENOMEM after printing why. */
 static int get_paths(struct cli *cli, struct get_batch *b, int n)
 {
@@ -364,7 +397,10 @@ static int get_main(struct cli *cli, int argc, char **argv)
 			}
 			batch.todo[ntodo++] = i;
 		}
-		if (cli_parallel(cli, ntodo, get_run, get_done, &batch) < 0) {
+		/* Many files into a folder share their lookups; one file, or a
+		 * file to standard output, is fetched on its own. */
+		if ((o.out || ntodo < 2 ? cli_parallel(cli, ntodo, get_run, get_done, &batch)
+					: get_grouped(cli, &batch, ntodo)) < 0) {
 			cli_error(cli, "out of memory");
 			batch.status = CLI_EXIT_FAIL;
 		}

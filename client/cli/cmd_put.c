@@ -254,14 +254,45 @@ struct put_batch {
 	char **files;
 	char **names;
 	int *todo;
+	int *group; /* per todo item: see cli_parallel_groups */
 	int status;
 };
 
-static int put_run(struct dfs_client *c, int i, void *arg)
+/* Files at most this large go to the library in groups, which it stores several
+ * per call to each server; larger ones go one per worker. */
+#define GROUP_FILE_MAX (256 * 1024)
+#define GROUP_FILES    32
+
+static void put_run(struct dfs_client *c, int first, int n, int *rc, char **why, void *arg)
 {
 	struct put_batch *b = arg;
+	const char *files[GROUP_FILES], *names[GROUP_FILES];
+	struct cli_group_result g = {.rc = rc, .why = why};
 
-	return dfs_put(c, b->files[b->todo[i]], b->names[b->todo[i]]);
+	for (int j = 0; j < n; j++) {
+		files[j] = b->files[b->todo[first + j]];
+		names[j] = b->names[b->todo[first + j]];
+	}
+	dfs_put_files(c, (size_t)n, files, names, cli_group_done, &g);
+}
+
+/* Sets group[i] for each group of small files that begins at item i. */
+static void make_groups(const struct put_batch *b, int ntodo, int *group)
+{
+	struct stat st;
+	int start = -1;
+
+	for (int i = 0; i < ntodo; i++) {
+		bool small = stat(b->files[b->todo[i]], &st) == 0 && S_ISREG(st.st_mode) &&
+			     st.st_size <= GROUP_FILE_MAX;
+
+		group[i] = 1;
+		if (small && start >= 0 && group[start] < GROUP_FILES) {
+			group[start]++;
+			continue;
+		}
+		start = small ? i : -1;
+	}
 }
 
 static void put_done(struct cli *cli, int i, int rc, const char *why, void *arg)
@@ -339,12 +370,21 @@ static int put_main(struct cli *cli, int argc, char **argv)
 	for (i = 0; i < l.n; i++)
 		if (items[i].ok)
 			batch.todo[ntodo++] = i;
-	if (cli_parallel(cli, ntodo, put_run, put_done, &batch) < 0) {
+	batch.group = calloc((size_t)l.n, sizeof(*batch.group));
+	if (!batch.group) {
+		cli_error(cli, "out of memory");
+		status = CLI_EXIT_FAIL;
+		free(batch.todo);
+		goto out;
+	}
+	make_groups(&batch, ntodo, batch.group);
+	if (cli_parallel_groups(cli, ntodo, batch.group, put_run, put_done, &batch) < 0) {
 		cli_error(cli, "out of memory");
 		batch.status = CLI_EXIT_FAIL;
 	}
 	status = batch.status;
 	free(batch.todo);
+	free(batch.group);
 out:
 	if (status != CLI_EXIT_USAGE)
 		cli_json_results_end(cli);

@@ -95,6 +95,21 @@ DFS_API int dfs_get(struct dfs_client *c, const char *remote_name, const char *l
  * verified, so a failure may leave earlier chunks written. */
 DFS_API int dfs_get_fd(struct dfs_client *c, const char *remote_name, int fd);
 
+/* The outcome of file i of dfs_put_files or dfs_get_files: 0 or dfs_put's
+ * (dfs_get's) -errno, with why the sentence dfs_last_error would give. */
+typedef void (*dfs_file_done_fn)(size_t i, int err, const char *why, void *arg);
+/* dfs_put of paths[i] as names[i] for i < n, each file on its own as dfs_put
+ * says, but small files share their calls to the servers (and the servers'
+ * flushes), several files per call. done is called once per file, on this
+ * thread, before the function returns. Returns 0 when every file was
+ * stored, else the -errno of a file that was not. */
+DFS_API int dfs_put_files(struct dfs_client *c, size_t n, const char *const *paths,
+			  const char *const *names, dfs_file_done_fn done, void *arg);
+/* dfs_get of names[i] into local_paths[i] for i < n, in the same way: the
+ * records and bytes of small files come several per call. */
+DFS_API int dfs_get_files(struct dfs_client *c, size_t n, const char *const *names,
+			  const char *const *local_paths, dfs_file_done_fn done, void *arg);
+
 /* Removes every copy of remote_name. -ENOENT if no server that answered had it. */
 DFS_API int dfs_delete(struct dfs_client *c, const char *remote_name);
 

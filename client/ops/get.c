@@ -9,9 +9,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include "check_reply.h"
 #include "checksum.h"
@@ -253,8 +251,11 @@ static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_p
 	return 0;
 }
 
-static int prepare(struct dfs_client *c, const char *remote_name, struct file_view *view,
-		   struct read_plan *plan)
+/* Chooses the version of remote_name to read, from the answers of a lookup:
+ * looked_up's when given (taken over), else those of a lookup made here.
+ * Fails, saying why, when no version can be read. */
+static int prepare(struct dfs_client *c, const char *remote_name, struct file_view *looked_up,
+		   struct file_view *view, struct read_plan *plan)
 {
 	unsigned dropped;
 	int err;
@@ -262,9 +263,14 @@ static int prepare(struct dfs_client *c, const char *remote_name, struct file_vi
 	memset(view, 0, sizeof(*view));
 	memset(plan, 0, sizeof(*plan));
 	err = client_check_call(c, remote_name);
-	if (err)
+	if (err) {
+		if (looked_up)
+			plan_view_free(looked_up);
 		return err;
-	err = plan_read_choice(c, remote_name, true, view, plan);
+	}
+	if (looked_up)
+		*view = *looked_up;
+	err = plan_read_choice_from(c, remote_name, true, view, plan, looked_up != NULL);
 	if (err)
 		return err;
 	dropped = view->dropped;
@@ -338,46 +344,10 @@ static int fetch_newest(struct dfs_client *c, const char *remote_name, struct fi
 		if (err != -ESTALE || attempt == GET_ATTEMPTS)
 			return err;
 		plan_view_free(view);
-		err = prepare(c, remote_name, view, plan);
+		err = prepare(c, remote_name, NULL, view, plan);
 		if (err)
 			return err;
 	}
-}
-
-static mode_t process_umask;
-
-/* The umask, read without changing it: umask() would change it for every thread. */
-static void read_umask(void)
-{
-	FILE *f = fopen("/proc/self/status", "re");
-	char line[128];
-	unsigned mask;
-
-	process_umask = 022;
-	if (f) {
-		while (fgets(line, sizeof(line), f))
-			if (sscanf(line, "Umask: %o", &mask) == 1) {
-				process_umask = (mode_t)mask;
-				fclose(f);
-				return;
-			}
-		fclose(f);
-	}
-	process_umask = umask(022);
-	umask(process_umask);
-}
-
-/* Gives a fetched file the mode a new file gets here and the source's mtime. */
-static int finish_attributes(int fd, const dfs_file_info *info)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	struct timespec times[2] = {{0, UTIME_OMIT},
-				    {info->mtime_ns / 1000000000, info->mtime_ns % 1000000000}};
-
-	pthread_once(&once, read_umask);
-	if (fchmod(fd, 0666 & ~process_umask) < 0 || futimens(fd, times) < 0)
-		return -errno;
-	return 0;
 }
 
 /* Fetches a small file into an unnamed file in the target's folder, then gives
@@ -397,7 +367,7 @@ static int get_small(struct dfs_client *c, const char *remote_name, const char *
 			   : client_fail(c, -errno, "cannot create a file beside %s: %s",
 					 local_path, strerror(errno));
 	err = fetch_newest(c, remote_name, view, plan, fd);
-	if (!err && finish_attributes(fd, plan->info) < 0)
+	if (!err && get_finish_attributes(fd, plan->info) < 0)
 		err = client_fail(c, -errno, "cannot set the attributes of %s: %s", local_path,
 				  strerror(errno));
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
@@ -429,252 +399,58 @@ static int get_small(struct dfs_client *c, const char *remote_name, const char *
 	return err;
 }
 
-/* Follows the symbolic link at path by hand, to the file it names even when
- * that file does not exist yet (realpath needs it to). */
-static int follow_links(struct dfs_client *c, const char *path, char *out, size_t len)
+/* Fetches a file into .NAME.dfs-part beside the target, then renames it over
+ * the target: a large file, or a small one where no unnamed file can be made.
+ * With resume, a failed get keeps the part and its sidecar for the next one. */
+static int get_large(struct dfs_client *c, const char *remote_name, const char *local_path,
+		     struct file_view *view, struct read_plan *plan)
 {
-	char cur[PATH_MAX], link[PATH_MAX], dir[PATH_MAX];
-	struct stat sb;
-
-	if (snprintf(cur, sizeof(cur), "%s", path) >= (int)sizeof(cur))
-		return client_fail(c, -ENAMETOOLONG, "%s: path too long", path);
-	for (int hops = 0; lstat(cur, &sb) == 0 && S_ISLNK(sb.st_mode); hops++) {
-		ssize_t n = readlink(cur, link, sizeof(link) - 1);
-		int w;
-
-		if (hops == 40)
-			return client_fail(c, -ELOOP, "%s: too many levels of symbolic links",
-					   path);
-		if (n < 0)
-			return client_fail(c, -errno, "cannot read the link %s: %s", cur,
-					   strerror(errno));
-		link[n] = '\0';
-		snprintf(dir, sizeof(dir), "%s", cur);
-		w = link[0] == '/' ? snprintf(cur, sizeof(cur), "%s", link)
-				   : snprintf(cur, sizeof(cur), "%s/%s", dirname(dir), link);
-		if (w >= (int)sizeof(cur))
-			return client_fail(c, -ENAMETOOLONG, "%s: path too long", path);
-	}
-	if (snprintf(out, len, "%s", cur) >= (int)len)
-		return client_fail(c, -ENAMETOOLONG, "%s: path too long", path);
-	return 0;
-}
-
-/* Where a get to path goes, as cp would see it: into a character device, FIFO
- * or socket (*special; the bytes are written into it, it is never replaced),
- * or to the regular file at *out, reached through any symbolic links (the link
- * stays, its target is replaced). */
-static int resolve_target(struct dfs_client *c, const char *path, char *out, size_t len,
-			  bool *special)
-{
-	struct stat sb, lsb;
-
-	*special = false;
-	if (stat(path, &sb) < 0) {
-		if (errno != ENOENT)
-			return client_fail(c, -errno, "%s: %s", path, strerror(errno));
-		return follow_links(c, path, out, len);
-	}
-	if (S_ISDIR(sb.st_mode))
-		return client_fail(c, -EISDIR, "%s is a folder", path);
-	if (S_ISBLK(sb.st_mode))
-		return client_fail(c, -EPERM, "%s is a block device; dfs get does not write to one",
-				   path);
-	if (!S_ISREG(sb.st_mode)) {
-		*special = true;
-		return snprintf(out, len, "%s", path) >= (int)len
-			   ? client_fail(c, -ENAMETOOLONG, "%s: path too long", path)
-			   : 0;
-	}
-	if (lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode)) {
-		char real[PATH_MAX];
-
-		/* realpath also sees through the kernel's own links (/dev/stdout). */
-		if (!realpath(path, real))
-			return client_fail(c, -errno, "%s: %s", path, strerror(errno));
-		return snprintf(out, len, "%s", real) >= (int)len
-			   ? client_fail(c, -ENAMETOOLONG, "%s: path too long", path)
-			   : 0;
-	}
-	return snprintf(out, len, "%s", path) >= (int)len
-		   ? client_fail(c, -ENAMETOOLONG, "%s: path too long", path)
-		   : 0;
-}
-
-/* Fetches and verifies remote_name into an unnamed temporary file, *fd. */
-static int fetch_to_temp(struct dfs_client *c, const char *remote_name, struct file_view *view,
-			 struct read_plan *plan, int *fd)
-{
-	const char *tmpdir = getenv("TMPDIR");
-	int err;
-
-	*fd = -1;
-	err = prepare(c, remote_name, view, plan);
-	if (err)
-		return err;
-	/* Chunks arrive out of order; they are joined and verified in an
-	 * unnamed file first, so only verified bytes reach the output. */
-	*fd = open(tmpdir && *tmpdir ? tmpdir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (*fd < 0)
-		return client_fail(c, -errno, "cannot create a temporary file: %s",
-				   strerror(errno));
-	return fetch_newest(c, remote_name, view, plan, *fd);
-}
-
-/* Copies the whole of fd to out_fd. */
-static int copy_out(struct dfs_client *c, int fd, int out_fd)
-{
-	char buf[65536];
-
-	for (off_t pos = 0;;) {
-		ssize_t r = pread(fd, buf, sizeof(buf), pos);
-
-		if (r < 0)
-			return client_fail(c, -errno, "reading back: %s", strerror(errno));
-		if (r == 0)
-			return 0;
-		pos += r;
-		for (ssize_t done = 0; done < r;) {
-			ssize_t w = write(out_fd, buf + done, (size_t)(r - done));
-
-			if (w < 0) {
-				if (errno == EINTR)
-					continue;
-				return client_fail(c, -errno, "writing the output: %s",
-						   strerror(errno));
-			}
-			done += w;
-		}
-	}
-}
-
-/* Opens the device, FIFO or socket at path for writing. */
-static int open_special(struct dfs_client *c, const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct stat sb;
-	int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
-
-	if (fd < 0 && errno == ENXIO && stat(path, &sb) == 0 && S_ISSOCK(sb.st_mode)) {
-		if (strlen(path) >= sizeof(sa.sun_path))
-			return client_fail(c, -ENAMETOOLONG, "%s: path too long for a socket",
-					   path);
-		memcpy(sa.sun_path, path, strlen(path) + 1);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			int e = errno;
-
-			close(fd);
-			fd = -1;
-			errno = e;
-		}
-	}
-	if (fd < 0)
-		return client_fail(c, -errno, "cannot open %s: %s", path, strerror(errno));
-	/* A regular file put there meanwhile would be written over in place. */
-	if (fstat(fd, &sb) < 0 || S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode)) {
-		close(fd);
-		return client_fail(c, -EAGAIN, "%s changed while it was being fetched", path);
-	}
-	return fd;
-}
-
-/* dfs_get into a character device, FIFO or socket: written into once every
- * byte is verified, so a failed get leaves it untouched and never waits for a
- * FIFO's reader. */
-static int get_into_special(struct dfs_client *c, const char *remote_name, const char *path)
-{
-	struct file_view view;
-	struct read_plan plan;
-	int fd, out_fd = -1, err;
-
-	err = fetch_to_temp(c, remote_name, &view, &plan, &fd);
-	if (!err) {
-		out_fd = open_special(c, path);
-		err = out_fd < 0 ? out_fd : copy_out(c, fd, out_fd);
-	}
-	if (out_fd >= 0 && close(out_fd) < 0 && !err)
-		err = client_fail(c, -errno, "writing %s: %s", path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	plan_view_free(&view);
-	return err;
-}
-
-int dfs_get(struct dfs_client *c, const char *remote_name, const char *target)
-{
-	struct file_view view;
-	struct read_plan plan;
 	struct part part = {.state_fd = -1};
 	char tmp[PATH_MAX] = "", state[PATH_MAX + 8] = "", dir[PATH_MAX], base[PATH_MAX];
-	char local_path[PATH_MAX];
 	uint64_t kept = 0;
-	bool keep = false, special;
-	int fd = -1, err;
+	bool keep = false;
+	int fd = -1, err = 0;
 
-	err = resolve_target(c, target, local_path, sizeof(local_path), &special);
-	if (err)
-		return err;
-	if (special)
-		return get_into_special(c, remote_name, local_path);
-	err = prepare(c, remote_name, &view, &plan);
-	if (err)
-		goto out;
-	if (plan.info->size <= SMALL_FILE_MAX) {
-		err = get_small(c, remote_name, local_path, &view, &plan);
-		if (err != -EOPNOTSUPP)
-			goto out;
-		err = 0;
-	}
 	snprintf(dir, sizeof(dir), "%s", local_path);
 	snprintf(base, sizeof(base), "%s", local_path);
 	/* A fixed name beside the target, so an interrupted get can be
 	 * continued by the next one (see dfs_set_resume). */
 	if (snprintf(tmp, sizeof(tmp), "%s/.%s.dfs-part", dirname(dir), basename(base)) >=
 		(int)sizeof(tmp) ||
-	    snprintf(state, sizeof(state), "%s.state", tmp) >= (int)sizeof(state)) {
-		tmp[0] = state[0] = '\0';
-		err = client_fail(c, -ENAMETOOLONG, "%s: path too long", local_path);
-		goto out;
-	}
+	    snprintf(state, sizeof(state), "%s.state", tmp) >= (int)sizeof(state))
+		return client_fail(c, -ENAMETOOLONG, "%s: path too long", local_path);
 	fd = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		err = client_fail(c, -errno, "cannot create a file beside %s: %s", local_path,
-				  strerror(errno));
-		tmp[0] = state[0] = '\0';
-		goto out;
-	}
+	if (fd < 0)
+		return client_fail(c, -errno, "cannot create a file beside %s: %s", local_path,
+				   strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		err = client_fail(c, -EBUSY, "another dfs get is writing %s", local_path);
 		close(fd);
-		fd = -1;
-		tmp[0] = state[0] = '\0';
-		goto out;
+		return client_fail(c, -EBUSY, "another dfs get is writing %s", local_path);
 	}
 	for (int attempt = 1;; attempt++) {
 		/* A small file is fetched again whole rather than resumed. */
-		if (plan.info->size > SMALL_FILE_MAX)
-			err = part_open(c, state, plan.info, &part, &kept);
+		if (plan->info->size > SMALL_FILE_MAX)
+			err = part_open(c, state, plan->info, &part, &kept);
 		if (err)
 			goto out;
 		if (kept)
 			client_warn(
 			    c, 0, "%s: continuing an interrupted get: %llu of %llu bytes are here",
 			    remote_name, (unsigned long long)kept,
-			    (unsigned long long)plan.info->size);
+			    (unsigned long long)plan->info->size);
 		else if (ftruncate(fd, 0) < 0) {
 			err = client_fail(c, -errno, "cannot reset %s: %s", tmp, strerror(errno));
 			goto out;
 		}
-		err = fetch_all(c, &view, &plan, fd, &part);
+		err = fetch_all(c, view, plan, fd, &part);
 		if (err != -ESTALE || attempt == GET_ATTEMPTS)
 			break;
 		/* Newer puts replaced the version being read: read the newest. */
 		if (part.state_fd >= 0)
 			close(part.state_fd);
 		part.state_fd = -1;
-		plan_view_free(&view);
-		err = prepare(c, remote_name, &view, &plan);
+		plan_view_free(view);
+		err = prepare(c, remote_name, NULL, view, plan);
 		if (err)
 			goto out;
 	}
@@ -682,7 +458,7 @@ int dfs_get(struct dfs_client *c, const char *remote_name, const char *target)
 		keep = c->resume;
 		goto out;
 	}
-	if (finish_attributes(fd, plan.info) < 0 || rename(tmp, local_path) < 0) {
+	if (get_finish_attributes(fd, plan->info) < 0 || rename(tmp, local_path) < 0) {
 		err = client_fail(c, -errno, "cannot put %s in place: %s", local_path,
 				  strerror(errno));
 		goto out;
@@ -695,15 +471,89 @@ out:
 	if (!keep) {
 		if (tmp[0])
 			unlink(tmp);
-		if (state[0])
-			unlink(state);
+		unlink(state);
 	}
 	if (part.state_fd >= 0)
 		close(part.state_fd);
+	close(fd);
+	return err;
+}
+
+/* Fetches and verifies remote_name into an unnamed temporary file, *fd. */
+static int fetch_to_temp(struct dfs_client *c, const char *remote_name, struct file_view *looked_up,
+			 struct file_view *view, struct read_plan *plan, int *fd)
+{
+	const char *tmpdir = getenv("TMPDIR");
+	int err;
+
+	*fd = -1;
+	err = prepare(c, remote_name, looked_up, view, plan);
+	if (err)
+		return err;
+	/* Chunks arrive out of order; they are joined and verified in an
+	 * unnamed file first, so only verified bytes reach the output. */
+	*fd = open(tmpdir && *tmpdir ? tmpdir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return client_fail(c, -errno, "cannot create a temporary file: %s",
+				   strerror(errno));
+	return fetch_newest(c, remote_name, view, plan, *fd);
+}
+
+/* dfs_get into a character device, FIFO or socket: written into once every
+ * byte is verified, so a failed get leaves it untouched and never waits for a
+ * FIFO's reader. */
+static int get_into_special(struct dfs_client *c, const char *remote_name, const char *path,
+			    struct file_view *looked_up)
+{
+	struct file_view view;
+	struct read_plan plan;
+	int fd, out_fd = -1, err;
+
+	err = fetch_to_temp(c, remote_name, looked_up, &view, &plan, &fd);
+	if (!err) {
+		out_fd = get_open_special(c, path);
+		err = out_fd < 0 ? out_fd : get_copy_out(c, fd, out_fd);
+	}
+	if (out_fd >= 0 && close(out_fd) < 0 && !err)
+		err = client_fail(c, -errno, "writing %s: %s", path, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	plan_view_free(&view);
 	return err;
+}
+
+int get_from_lookup(struct dfs_client *c, const char *remote_name, const char *target,
+		    struct file_view *looked_up)
+{
+	struct file_view view;
+	struct read_plan plan;
+	char local_path[PATH_MAX];
+	bool special, small;
+	int err;
+
+	err = get_resolve_target(c, target, local_path, sizeof(local_path), &special);
+	if (err) {
+		if (looked_up)
+			plan_view_free(looked_up);
+		return err;
+	}
+	if (special)
+		return get_into_special(c, remote_name, local_path, looked_up);
+	err = prepare(c, remote_name, looked_up, &view, &plan);
+	if (!err) {
+		small = plan.info->size <= SMALL_FILE_MAX;
+		if (small)
+			err = get_small(c, remote_name, local_path, &view, &plan);
+		if (!small || err == -EOPNOTSUPP)
+			err = get_large(c, remote_name, local_path, &view, &plan);
+	}
+	plan_view_free(&view);
+	return err;
+}
+
+int dfs_get(struct dfs_client *c, const char *remote_name, const char *target)
+{
+	return get_from_lookup(c, remote_name, target, NULL);
 }
 
 int dfs_get_fd(struct dfs_client *c, const char *remote_name, int out_fd)
@@ -712,9 +562,9 @@ int dfs_get_fd(struct dfs_client *c, const char *remote_name, int out_fd)
 	struct read_plan plan;
 	int fd, err;
 
-	err = fetch_to_temp(c, remote_name, &view, &plan, &fd);
+	err = fetch_to_temp(c, remote_name, NULL, &view, &plan, &fd);
 	if (!err)
-		err = copy_out(c, fd, out_fd);
+		err = get_copy_out(c, fd, out_fd);
 	if (fd >= 0)
 		close(fd);
 	plan_view_free(&view);

@@ -6,20 +6,8 @@
 #include <unistd.h>
 #include "checksum.h"
 #include "internal.h"
+#include "put_small.h"
 #include "version.h"
-
-struct small_put {
-	struct dfs_client *c;
-	const char *path, *name;
-	char *bytes; /* the whole file */
-	uint64_t size, ver;
-	int64_t mtime_ns;
-	unsigned n;
-	struct layout layout;
-	uint64_t offset[DFS_SERVERS_MAX], chunk_size[DFS_SERVERS_MAX], sums[DFS_SERVERS_MAX];
-	unsigned lacking[DFS_SERVERS_MAX], nlacking;
-	char why[DFS_SERVERS_MAX][256]; /* per server: why its STORE failed */
-};
 
 static int read_whole(int fd, char *buf, uint64_t size)
 {
@@ -39,13 +27,21 @@ static int read_whole(int fd, char *buf, uint64_t size)
 	return 0;
 }
 
-/* What server s commits: its chunks and the servers known to lack the version. */
-static void server_info(struct small_put *p, unsigned s, dfs_file_info *info, dfs_chunk_sum held[2])
+size_t small_put_item(const struct small_put *p, unsigned s, dfs_file_info *info,
+		      dfs_chunk_sum held[2], char *data)
 {
 	const dfs_file_info base = {.ver = p->ver, .size = p->size, .mtime_ns = p->mtime_ns};
+	size_t len = 0;
 
-	commit_record(&p->layout, s, p->name, &base, p->chunk_size, p->sums, p->lacking,
+	commit_record(&p->layout, s, p->name, &base, p->chunk_size, p->sums, (unsigned *)p->lacking,
 		      p->nlacking, held, info);
+	for (u_int i = 0; i < info->chunks.chunks_len; i++) {
+		unsigned k = held[i].index;
+
+		memcpy(data + len, p->bytes + p->offset[k - 1], (size_t)p->chunk_size[k - 1]);
+		len += (size_t)p->chunk_size[k - 1];
+	}
+	return len;
 }
 
 /* Sends STORE to server s without waiting for the answer. */
@@ -55,17 +51,9 @@ static bool store_send(struct small_put *p, unsigned s, char *scratch)
 	dfs_store_args a = {.cred = l->cred};
 	dfs_chunk_sum held[2];
 	enum clnt_stat st;
-	size_t len = 0;
 
-	server_info(p, s, &a.info, held);
-	for (u_int i = 0; i < a.info.chunks.chunks_len; i++) {
-		unsigned k = held[i].index;
-
-		memcpy(scratch + len, p->bytes + p->offset[k - 1], (size_t)p->chunk_size[k - 1]);
-		len += (size_t)p->chunk_size[k - 1];
-	}
+	a.data.data_len = (u_int)small_put_item(p, s, &a.info, held, scratch);
 	a.data.data_val = scratch;
-	a.data.data_len = (u_int)len;
 	st = rpcstream_send(l->clnt[0], DFSPROC_STORE, (xdrproc_t)xdr_dfs_store_args, &a);
 	if (st != RPC_SUCCESS) {
 		clnt_problem(l->clnt[0], st, p->why[s - 1], sizeof(p->why[s - 1]));
@@ -103,10 +91,13 @@ static void record_lacking(struct small_put *p, const bool *stored)
 	for (unsigned s = 1; s <= p->n; s++) {
 		dfs_file_info info;
 		dfs_chunk_sum held[2];
+		const dfs_file_info base = {
+		    .ver = p->ver, .size = p->size, .mtime_ns = p->mtime_ns};
 
 		if (!stored[s - 1])
 			continue;
-		server_info(p, s, &info, held);
+		commit_record(&p->layout, s, p->name, &base, p->chunk_size, p->sums, p->lacking,
+			      p->nlacking, held, &info);
 		put_commit(p->c, &p->c->links[s - 1], &info);
 	}
 }
@@ -127,34 +118,29 @@ static int check_order(struct small_put *p, const bool *answered)
 	return newest > p->ver ? -ESTALE : 0;
 }
 
-/* Stores the file as version p->ver on every live server. 0, -errno,
- * -EOPNOTSUPP (a server predates STORE) or -ESTALE: some server holds a
- * newer version, so this one is not the current file. */
-static int store_everywhere(struct small_put *p)
+void small_put_begin(struct small_put *p)
 {
-	bool sent[DFS_SERVERS_MAX] = {false}, stored[DFS_SERVERS_MAX] = {false};
-	bool answered[DFS_SERVERS_MAX] = {false};
-	unsigned committed[DFS_SERVERS_MAX] = {0}, nfailed = 0, clock_refused = 0;
-	bool superseded = false, collided = false, unsupported = false, over_quota = false;
-	char *scratch = malloc(p->size ? (size_t)p->size : 1);
-	int err, worst = -EHOSTDOWN;
-
-	if (!scratch)
-		return client_fail(p->c, -ENOMEM, "out of memory");
 	p->nlacking = 0;
-	memset(p->why, 0, sizeof(p->why));
-	for (unsigned s = 1; s <= p->n; s++)
+	memset(p->why, 0, p->n * sizeof(p->why[0]));
+	memset(p->sent, 0, sizeof(p->sent));
+	for (unsigned s = 1; s <= p->n; s++) {
+		p->err[s - 1] = -EHOSTDOWN;
 		if (!p->c->links[s - 1].up)
 			p->lacking[p->nlacking++] = s;
-	/* Every STORE is sent before any answer is read: the servers write in parallel. */
-	for (unsigned s = 1; s <= p->n; s++)
-		if (p->c->links[s - 1].up)
-			sent[s - 1] = store_send(p, s, scratch);
-	free(scratch);
+	}
+}
+
+int small_put_settle(struct small_put *p)
+{
+	bool stored[DFS_SERVERS_MAX] = {false}, answered[DFS_SERVERS_MAX] = {false};
+	unsigned committed[DFS_SERVERS_MAX] = {0}, nfailed = 0, clock_refused = 0;
+	bool superseded = false, collided = false, unsupported = false, over_quota = false;
+	int err, worst = -EHOSTDOWN;
+
 	for (unsigned s = 1; s <= p->n; s++) {
-		if (!sent[s - 1])
+		if (!p->sent[s - 1])
 			continue;
-		err = store_recv(p, s);
+		err = p->err[s - 1];
 		if (err == -EOPNOTSUPP) {
 			unsupported = true;
 			continue;
@@ -220,7 +206,7 @@ static int store_everywhere(struct small_put *p)
 	if (err)
 		return err;
 	for (unsigned s = 1; s <= p->n; s++) {
-		if (sent[s - 1] && !stored[s - 1]) {
+		if (p->sent[s - 1] && !stored[s - 1]) {
 			p->lacking[p->nlacking++] = s;
 			nfailed++;
 		}
@@ -233,14 +219,34 @@ static int store_everywhere(struct small_put *p)
 	return 0;
 }
 
-int put_small(struct dfs_client *c, const char *path, const char *remote_name, int fd,
-	      const struct stat *sb)
+/* Stores the file as version p->ver on every live server. 0, -errno,
+ * -EOPNOTSUPP (a server predates STORE) or -ESTALE: some server holds a
+ * newer version, so this one is not the current file. */
+static int store_everywhere(struct small_put *p)
+{
+	char *scratch = malloc(p->size ? (size_t)p->size : 1);
+
+	if (!scratch)
+		return client_fail(p->c, -ENOMEM, "out of memory");
+	small_put_begin(p);
+	/* Every STORE is sent before any answer is read: the servers write in parallel. */
+	for (unsigned s = 1; s <= p->n; s++)
+		if (p->c->links[s - 1].up)
+			p->sent[s - 1] = store_send(p, s, scratch);
+	free(scratch);
+	for (unsigned s = 1; s <= p->n; s++)
+		if (p->sent[s - 1])
+			p->err[s - 1] = store_recv(p, s);
+	return small_put_settle(p);
+}
+
+int small_put_new(struct dfs_client *c, const char *path, const char *remote_name, int fd,
+		  const struct stat *sb, struct small_put **out)
 {
 	struct small_put *p = calloc(1, sizeof(*p));
-	bool up[DFS_SERVERS_MAX] = {false};
-	uint64_t newest = 0;
 	int err;
 
+	*out = NULL;
 	if (!p)
 		return client_fail(c, -ENOMEM, "out of memory");
 	*p = (struct small_put){.c = c,
@@ -253,46 +259,74 @@ int put_small(struct dfs_client *c, const char *path, const char *remote_name, i
 	layout_init(&p->layout, remote_name, strlen(remote_name), p->n);
 	p->bytes = malloc(p->size ? (size_t)p->size : 1);
 	if (!p->bytes) {
-		err = client_fail(c, -ENOMEM, "out of memory");
-		goto out;
+		free(p);
+		return client_fail(c, -ENOMEM, "out of memory");
 	}
 	err = read_whole(fd, p->bytes, p->size);
 	if (err) {
-		err = client_fail(c, err, "%s: %s", path,
-				  err == -EAGAIN ? "the file changed while being read"
-						 : strerror(-err));
-		goto out;
+		small_put_free(p);
+		return client_fail(c, err, "%s: %s", path,
+				   err == -EAGAIN ? "the file changed while being read"
+						  : strerror(-err));
 	}
 	for (unsigned k = 1; k <= p->n; k++) {
 		layout_range(&p->layout, p->size, k, &p->offset[k - 1], &p->chunk_size[k - 1]);
 		p->sums[k - 1] = checksum_of(p->bytes + p->offset[k - 1], p->chunk_size[k - 1]);
 	}
+	*out = p;
+	return 0;
+}
+
+void small_put_free(struct small_put *p)
+{
+	if (p) {
+		free(p->bytes);
+		free(p);
+	}
+}
+
+int small_put_again(struct small_put *p, int err, unsigned attempt)
+{
+	uint64_t newest = 0;
+
+	for (; err == -ESTALE && attempt < WRITE_ATTEMPTS; attempt++) {
+		err = plan_write_version(p->c, p->name, &newest);
+		if (err)
+			return err;
+		p->ver = plan_new_version(newest);
+		err = p->ver ? store_everywhere(p) : -ERANGE;
+	}
+	if (err == -ESTALE)
+		err = client_fail(p->c, -ESTALE,
+				  "%s: %s was written by other clients during each of %u tries; "
+				  "this put did not take effect",
+				  p->path, p->name, WRITE_ATTEMPTS);
+	else if (err == -ERANGE && p->ver == 0)
+		err = client_fail(p->c, -ERANGE, "%s: no version is left above the newest one",
+				  p->path);
+	return err;
+}
+
+int put_small(struct dfs_client *c, const char *path, const char *remote_name, int fd,
+	      const struct stat *sb)
+{
+	bool up[DFS_SERVERS_MAX] = {false};
+	struct small_put *p;
+	int err = small_put_new(c, path, remote_name, fd, sb, &p);
+
+	if (err)
+		return err;
 	/* Numbered by this host's clock first: a server holding a newer version
 	 * refuses it, and the put is numbered again above what the servers hold.
 	 * That needs servers that saw every earlier write to be up. */
 	for (unsigned k = 0; k < p->n; k++)
 		up[k] = c->links[k].up;
 	err = plan_check_vouches(c, path, up);
-	if (err)
-		goto out;
-	for (unsigned attempt = 1;; attempt++) {
-		p->ver = plan_new_version(newest);
+	if (err == 0) {
+		p->ver = plan_new_version(0);
 		err = p->ver ? store_everywhere(p) : -ERANGE;
-		if (err != -ESTALE || attempt == WRITE_ATTEMPTS)
-			break;
-		err = plan_write_version(c, remote_name, &newest);
-		if (err)
-			goto out;
+		err = small_put_again(p, err, 1);
 	}
-	if (err == -ESTALE)
-		err = client_fail(c, -ESTALE,
-				  "%s: %s was written by other clients during each of %u tries; "
-				  "this put did not take effect",
-				  path, remote_name, WRITE_ATTEMPTS);
-	else if (err == -ERANGE && p->ver == 0)
-		err = client_fail(c, -ERANGE, "%s: no version is left above the newest one", path);
-out:
-	free(p->bytes);
-	free(p);
+	small_put_free(p);
 	return err;
 }

@@ -8,12 +8,17 @@
 #include <openssl/rand.h>
 #include "internal.h"
 #include "check_reply.h"
+#include "download.h"
 #include "version.h"
 
-/* The chunk a reader asks server for first. */
-static unsigned first_chunk(const struct file_view *view, unsigned server)
+unsigned plan_first_chunk(const struct file_view *view, unsigned server)
 {
 	return view->layout.pair[server - 1][0];
+}
+
+unsigned plan_data_max(const struct file_view *view)
+{
+	return (SMALL_FILE_MAX + view->nservers - 1) / view->nservers;
 }
 
 /* What was asked of a server. */
@@ -32,8 +37,8 @@ static enum asked ask(struct dfs_client *c, struct link *l, const struct file_vi
 		 * than a small file's chunk. */
 		a.name.dfs_name_val = (char *)view->name;
 		a.name.dfs_name_len = (u_int)view->name_len;
-		a.index = first_chunk(view, l->conf->number);
-		a.max = (SMALL_FILE_MAX + view->nservers - 1) / view->nservers;
+		a.index = plan_first_chunk(view, l->conf->number);
+		a.max = plan_data_max(view);
 		st = rpcstream_send(l->clnt[0], DFSPROC_LOOKUP_READ,
 				    (xdrproc_t)xdr_dfs_lookup_read_args, &a);
 	} else {
@@ -53,8 +58,8 @@ static enum asked ask(struct dfs_client *c, struct link *l, const struct file_vi
 /* Receives the answer to what was asked into h: a record, with or without a
  * chunk's bytes. A server older than LOOKUP_READ is asked again with LOOKUP.
  * Returns the status, or -1 if the server did not answer. */
-static int answer(struct dfs_client *c, struct link *l, const struct file_view *view,
-		  enum asked asked, struct holder_view *h)
+static int answer(struct dfs_client *c, struct link *l, struct file_view *view, enum asked asked,
+		  struct holder_view *h)
 {
 	char why[256];
 	enum clnt_stat st;
@@ -71,15 +76,8 @@ static int answer(struct dfs_client *c, struct link *l, const struct file_view *
 			return asked == ASKED_NOTHING ? -1 : answer(c, l, view, asked, h);
 		}
 		status = r.status;
-		if (st == RPC_SUCCESS && status == DFS_OK) {
-			dfs_lookup_read_ok *ok = &r.dfs_lookup_read_res_u.ok;
-
-			h->rec = ok->rec;
-			h->data_ver = ok->data_ver;
-			h->data_index = ok->data_ver ? first_chunk(view, l->conf->number) : 0;
-			h->data = ok->data.data_val;
-			h->data_len = ok->data.data_len;
-		}
+		if (st == RPC_SUCCESS && status == DFS_OK)
+			plan_keep_read(view, l->conf->number, &r.dfs_lookup_read_res_u.ok);
 	} else {
 		dfs_lookup_res r;
 
@@ -97,12 +95,36 @@ static int answer(struct dfs_client *c, struct link *l, const struct file_view *
 	return status;
 }
 
+void plan_keep_read(struct file_view *view, unsigned server, dfs_lookup_read_ok *ok)
+{
+	struct holder_view *h = &view->holders[server - 1];
+
+	h->has_record = true;
+	h->rec = ok->rec;
+	h->data_ver = ok->data_ver;
+	h->data_index = ok->data_ver ? plan_first_chunk(view, server) : 0;
+	h->data = ok->data.data_val;
+	h->data_len = ok->data.data_len;
+}
+
+void plan_note_status(struct dfs_client *c, struct link *l, struct holder_view *h, int status)
+{
+	char label[160];
+
+	if (status == DFS_OK || status == DFS_ENOENT)
+		h->answered = true;
+	else if (status >= 0)
+		client_warn(c, l->conf->number, "%s: lookup failed: %s",
+			    link_label(l, label, sizeof(label)),
+			    dfs_strerror(client_errno((dfs_stat)status)));
+}
+
 /* Drops from view every server's answer that fails check_lookup_read_ok, with a
  * warning naming the server, as if that server had not answered. Returns the
  * number of answers dropped. */
 static unsigned drop_bad_answers(struct dfs_client *c, struct file_view *view)
 {
-	unsigned max = (SMALL_FILE_MAX + view->nservers - 1) / view->nservers;
+	unsigned max = plan_data_max(view);
 	unsigned dropped = 0;
 	char label[160], shown[96];
 
@@ -135,18 +157,36 @@ static unsigned drop_bad_answers(struct dfs_client *c, struct file_view *view)
 	return dropped;
 }
 
-int plan_lookup(struct dfs_client *c, const char *name, bool with_data, struct file_view *view)
+void plan_view_start(const struct dfs_client *c, const char *name, struct file_view *view)
 {
-	enum asked asked[DFS_SERVERS_MAX] = {ASKED_NOTHING};
-	unsigned answered = 0;
-	char label[160];
-
 	memset(view, 0, sizeof(*view));
 	view->now_ns = plan_clock_ns();
 	view->name = name;
 	view->name_len = strlen(name);
 	view->nservers = c->conf.nservers;
 	layout_init(&view->layout, name, view->name_len, view->nservers);
+}
+
+int plan_lookup_end(struct dfs_client *c, struct file_view *view)
+{
+	unsigned answered = 0;
+	char label[160];
+
+	for (unsigned i = 0; i < view->nservers; i++)
+		answered += view->holders[i].answered;
+	view->dropped = drop_bad_answers(c, view);
+	answered -= view->dropped;
+	if (answered == 0)
+		return client_fail(c, -EHOSTDOWN, "no server answered (%s: %s)",
+				   link_label(&c->links[0], label, sizeof(label)), c->links[0].why);
+	return 0;
+}
+
+int plan_lookup(struct dfs_client *c, const char *name, bool with_data, struct file_view *view)
+{
+	enum asked asked[DFS_SERVERS_MAX] = {ASKED_NOTHING};
+
+	plan_view_start(c, name, view);
 	/* Ask every server before reading any answer: one round trip, not N. */
 	for (unsigned i = 0; i < view->nservers; i++)
 		if (c->links[i].up)
@@ -154,26 +194,11 @@ int plan_lookup(struct dfs_client *c, const char *name, bool with_data, struct f
 	for (unsigned i = 0; i < view->nservers; i++) {
 		struct link *l = &c->links[i];
 		struct holder_view *h = &view->holders[i];
-		int status;
 
-		if (asked[i] == ASKED_NOTHING)
-			continue;
-		status = answer(c, l, view, asked[i], h);
-		if (status == DFS_OK || status == DFS_ENOENT) {
-			h->answered = true;
-			answered++;
-		} else if (status >= 0) {
-			client_warn(c, l->conf->number, "%s: lookup failed: %s",
-				    link_label(l, label, sizeof(label)),
-				    dfs_strerror(client_errno((dfs_stat)status)));
-		}
+		if (asked[i] != ASKED_NOTHING)
+			plan_note_status(c, l, h, answer(c, l, view, asked[i], h));
 	}
-	view->dropped = drop_bad_answers(c, view);
-	answered -= view->dropped;
-	if (answered == 0)
-		return client_fail(c, -EHOSTDOWN, "no server answered (%s: %s)",
-				   link_label(&c->links[0], label, sizeof(label)), c->links[0].why);
-	return 0;
+	return plan_lookup_end(c, view);
 }
 
 void plan_view_free(struct file_view *view)
@@ -383,8 +408,15 @@ static bool writes_in_flight(const struct file_view *view)
 int plan_read_choice(struct dfs_client *c, const char *name, bool with_data, struct file_view *view,
 		     struct read_plan *plan)
 {
+	return plan_read_choice_from(c, name, with_data, view, plan, false);
+}
+
+int plan_read_choice_from(struct dfs_client *c, const char *name, bool with_data,
+			  struct file_view *view, struct read_plan *plan, bool looked_up)
+{
 	for (unsigned attempt = 1;; attempt++) {
-		int err = plan_lookup(c, name, with_data, view);
+		int err = attempt == 1 && looked_up ? plan_lookup_end(c, view)
+						    : plan_lookup(c, name, with_data, view);
 
 		if (err)
 			return err;

@@ -103,6 +103,8 @@ int dfs_client_share(struct dfs_client *owner, struct dfs_client **out)
 	c->resume = owner->resume;
 	c->no_store = owner->no_store;
 	c->no_lookup_read = owner->no_lookup_read;
+	c->no_store_many = owner->no_store_many;
+	c->no_lookup_read_many = owner->no_lookup_read_many;
 	c->owner = owner;
 	init_links(c);
 	rc = conn_share_all(c);

@@ -42,7 +42,7 @@ static int place_chunk(int dirfd, uint64_t ver, const dfs_chunk_sum *c, const ch
 }
 
 /* Whether every chunk of info is small enough to be kept in the database. */
-static bool fits_inline(const struct store *st, const dfs_file_info *info)
+bool fits_inline(const struct store *st, const dfs_file_info *info)
 {
 	for (u_int i = 0; i < info->chunks.chunks_len; i++)
 		if (info->chunks.chunks_val[i].size > st->inline_max)
@@ -50,11 +50,8 @@ static bool fits_inline(const struct store *st, const dfs_file_info *info)
 	return true;
 }
 
-/* Stores a small file's chunks in the database, in the step that commits them. */
-static int put_inline(struct store *st, const struct file_ref *ref, const dfs_file_info *info,
-		      const char *bytes, const struct store_quota *q)
+int inline_ops(const dfs_file_info *info, const char *bytes, struct rec_op ops[DFS_HELD_MAX])
 {
-	struct rec_op ops[DFS_HELD_MAX];
 	u_int n = info->chunks.chunks_len;
 
 	for (u_int i = 0; i < n; i++) {
@@ -69,7 +66,7 @@ static int put_inline(struct store *st, const struct file_ref *ref, const dfs_fi
 					 .len = (size_t)c->size};
 		bytes += c->size;
 	}
-	return commit_version(st, ref, info, q, ops, n);
+	return (int)n;
 }
 
 int store_put_whole(struct store *st, const char *user, const dfs_file_info *info, const void *data,
@@ -78,7 +75,7 @@ int store_put_whole(struct store *st, const char *user, const dfs_file_info *inf
 	return store_put_whole_quota(st, user, info, data, len, NULL);
 }
 
-static bool quota_limited(const struct store_quota *q)
+bool quota_limited(const struct store_quota *q)
 {
 	return q && (q->bytes || q->files);
 }
@@ -119,16 +116,10 @@ int store_quota_precheck(struct store *st, const char *user, const struct store_
 	return 0;
 }
 
-int store_put_whole_quota(struct store *st, const char *user, const dfs_file_info *info,
-			  const void *data, size_t len, const struct store_quota *q)
+int whole_check(struct store *st, const char *user, const dfs_file_info *info, size_t len,
+		const struct store_quota *q, struct file_ref *ref)
 {
-	struct file_ref ref;
-	struct statvfs vfs;
-	/* XDR decodes an empty opaque to NULL, and NULL + 0 is undefined. */
-	const char *bytes = len == 0 ? "" : data;
 	uint64_t total = 0;
-	size_t new_from = 0;
-	int dirfd, rc;
 
 	if (info == NULL || info->chunks.chunks_len < 1 || info->chunks.chunks_len > DFS_HELD_MAX)
 		return -EINVAL;
@@ -141,16 +132,40 @@ int store_put_whole_quota(struct store *st, const char *user, const dfs_file_inf
 	}
 	if (total != len)
 		return -EINVAL;
-	rc = ref_for(st, user, info->name.dfs_name_val, info->name.dfs_name_len, &ref);
-	if (rc < 0)
-		return rc;
 	/* Refused before anything is written when the file alone is too large. */
 	if (quota_limited(q) && q->bytes && info->size > q->bytes)
 		return -EDQUOT;
+	return ref_for(st, user, info->name.dfs_name_val, info->name.dfs_name_len, ref);
+}
+
+int space_check(struct store *st, uint64_t len)
+{
+	struct statvfs vfs;
+
 	if (fstatvfs(st->rootfd, &vfs) == 0 && len > (uint64_t)vfs.f_bavail * vfs.f_frsize)
 		return -ENOSPC;
-	if (fits_inline(st, info))
-		return put_inline(st, &ref, info, bytes, q);
+	return 0;
+}
+
+int store_put_whole_quota(struct store *st, const char *user, const dfs_file_info *info,
+			  const void *data, size_t len, const struct store_quota *q)
+{
+	struct file_ref ref;
+	struct rec_op ops[DFS_HELD_MAX];
+	/* XDR decodes an empty opaque to NULL, and NULL + 0 is undefined. */
+	const char *bytes = len == 0 ? "" : data;
+	size_t new_from = 0;
+	int dirfd, rc;
+
+	rc = whole_check(st, user, info, len, q, &ref);
+	if (rc == 0)
+		rc = space_check(st, len);
+	if (rc < 0)
+		return rc;
+	if (fits_inline(st, info)) {
+		rc = inline_ops(info, bytes, ops);
+		return rc < 0 ? rc : commit_version(st, &ref, info, q, ops, (unsigned)rc);
+	}
 	/* Under the file's lock: housekeeping may remove an empty folder. The folder
 	 * and the chunks reach the disk with the record, in store_commit. */
 	pthread_mutex_lock(ref.lock);
@@ -258,84 +273,108 @@ int store_commit_quota(struct store *st, const char *user, const dfs_file_info *
 	return commit_version(st, &ref, info, q, NULL, 0);
 }
 
+int commit_decide(struct store *st, struct pending_commit *pc, const struct count_totals *t,
+		  const struct store_quota *q, const struct rec_op *ops, unsigned nops,
+		  int chunk_fds[DFS_HELD_MAX], int *nchunk_fds, bool index_name)
+{
+	const dfs_file_info *info = pc->info;
+	struct file_ref *ref = &pc->ref;
+	dfs_meta *old = &pc->old, *m = &pc->m;
+	int rc;
+
+	*nchunk_fds = 0;
+	if (info->deleted || info->ver == 0 || info->chunks.chunks_len > DFS_HELD_MAX ||
+	    info->lacking.lacking_len > DFS_SERVERS_MAX)
+		return -EINVAL;
+	rc = meta_read(st, ref->user, ref->hash, info->name.dfs_name_val, info->name.dfs_name_len,
+		       old);
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	pc->have_old = rc == 0;
+	if (pc->have_old && (old->current.ver > info->ver ||
+			     (old->current.deleted && old->current.ver == info->ver)))
+		return -ESTALE;
+	/* Two writers that picked the same version: the first one's file stays. */
+	if (pc->have_old && old->current.ver == info->ver &&
+	    (old->current.size != info->size || old->current.nchunks != info->nchunks ||
+	     old->current.digest != info->digest))
+		return -EEXIST;
+	rc = chunks_present(st, ref, info, ops, nops, chunk_fds, nchunk_fds);
+	if (rc < 0)
+		return rc;
+	if (quota_limited(q)) {
+		rc = quota_check(t, pc->have_old ? &old->current : NULL, info, q);
+		if (rc < 0)
+			return rc;
+	}
+	memset(m, 0, sizeof(*m));
+	m->format = RECORD_FORMAT;
+	m->current = *info;
+	if (pc->have_old) {
+		if (old->current.ver == info->ver) {
+			/* Same version again: refresh it and keep what it replaced. */
+			m->previous.previous_len = old->previous.previous_len;
+			m->previous.previous_val = old->previous.previous_val;
+		} else if (!old->current.deleted) {
+			m->previous.previous_len = 1;
+			m->previous.previous_val = &old->current;
+		}
+	}
+	/* A new name is indexed before its record exists (see name_index.c). */
+	if (!pc->have_old && index_name)
+		return name_index_add(st->names, ref->user, info->name.dfs_name_val,
+				      info->name.dfs_name_len, ref->hash);
+	return 0;
+}
+
+void commit_done(struct store *st, struct pending_commit *pc)
+{
+	counts_replace(st->counts, pc->ref.user, pc->have_old ? &pc->old.current : NULL,
+		       &pc->m.current);
+	remove_old_chunks(st, pc->ref.dir, &pc->m, pc->info->ver, true);
+}
+
+void quota_count(struct count_totals *t, const dfs_file_info *old, const dfs_file_info *info)
+{
+	bool old_live = old && !old->deleted;
+
+	t->logical_bytes = t->logical_bytes - (old_live ? old->size : 0) + info->size;
+	t->files = t->files - (old_live ? 1 : 0) + 1;
+}
+
+void commit_free(struct pending_commit *pc)
+{
+	if (pc->have_old)
+		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&pc->old);
+	pc->have_old = false;
+}
+
 /* Makes info current as store_commit_quota says, storing with it the chunks that
  * ops put into the database. */
 static int commit_version(struct store *st, const struct file_ref *refp, const dfs_file_info *info,
 			  const struct store_quota *q, const struct rec_op *ops, unsigned nops)
 {
-	struct file_ref ref = *refp;
-	dfs_meta old, m;
-	bool have_old = false, quota_held = false;
+	struct pending_commit pc = {.ref = *refp, .info = info};
+	struct count_totals t;
 	int chunk_fds[DFS_HELD_MAX], nchunk_fds = 0, rc;
 
-	if (info->deleted || info->ver == 0 || info->chunks.chunks_len > DFS_HELD_MAX ||
-	    info->lacking.lacking_len > DFS_SERVERS_MAX)
-		return -EINVAL;
-	pthread_mutex_lock(ref.lock);
-	rc = meta_read(st, ref.user, ref.hash, info->name.dfs_name_val, info->name.dfs_name_len,
-		       &old);
-	if (rc < 0 && rc != -ENOENT)
-		goto out;
-	have_old = rc == 0;
-	if (have_old && (old.current.ver > info->ver ||
-			 (old.current.deleted && old.current.ver == info->ver))) {
-		rc = -ESTALE;
-		goto out;
-	}
-	/* Two writers that picked the same version: the first one's file stays. */
-	if (have_old && old.current.ver == info->ver &&
-	    (old.current.size != info->size || old.current.nchunks != info->nchunks ||
-	     old.current.digest != info->digest)) {
-		rc = -EEXIST;
-		goto out;
-	}
-	rc = chunks_present(st, &ref, info, ops, nops, chunk_fds, &nchunk_fds);
-	if (rc < 0)
-		goto out;
+	pthread_mutex_lock(pc.ref.lock);
 	if (quota_limited(q)) {
-		struct count_totals t;
-
 		pthread_mutex_lock(&st->quota_lock);
-		quota_held = true;
-		counts_user(st->counts, ref.user, &t);
-		rc = quota_check(&t, have_old ? &old.current : NULL, info, q);
-		if (rc < 0)
-			goto out;
+		counts_user(st->counts, pc.ref.user, &t);
 	}
-	memset(&m, 0, sizeof(m));
-	m.format = RECORD_FORMAT;
-	m.current = *info;
-	if (have_old) {
-		if (old.current.ver == info->ver) {
-			/* Same version again: refresh it and keep what it replaced. */
-			m.previous.previous_len = old.previous.previous_len;
-			m.previous.previous_val = old.previous.previous_val;
-		} else if (!old.current.deleted) {
-			m.previous.previous_len = 1;
-			m.previous.previous_val = &old.current;
-		}
-	}
-	/* A new name is indexed before its record exists (see name_index.c). */
-	if (!have_old) {
-		rc = name_index_add(st->names, ref.user, info->name.dfs_name_val,
-				    info->name.dfs_name_len, ref.hash);
-		if (rc < 0)
-			goto out;
-	}
+	rc = commit_decide(st, &pc, &t, q, ops, nops, chunk_fds, &nchunk_fds, true);
 	/* The chunks reach the disk with the record that names them (they were
 	 * staged without a flush by STORE; after PUT_END this costs nothing). */
-	rc = meta_write_ops(st, &ref, &m, chunk_fds, nchunk_fds, ops, nops);
-	if (rc < 0)
-		goto out;
-	counts_replace(st->counts, ref.user, have_old ? &old.current : NULL, &m.current);
-	remove_old_chunks(st, ref.dir, &m, info->ver, true);
-out:
-	if (quota_held)
+	if (rc == 0)
+		rc = meta_write_ops(st, &pc.ref, &pc.m, chunk_fds, nchunk_fds, ops, nops);
+	if (rc == 0)
+		commit_done(st, &pc);
+	if (quota_limited(q))
 		pthread_mutex_unlock(&st->quota_lock);
 	for (int i = 0; i < nchunk_fds; i++)
 		close(chunk_fds[i]);
-	pthread_mutex_unlock(ref.lock);
-	if (have_old)
-		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&old);
+	pthread_mutex_unlock(pc.ref.lock);
+	commit_free(&pc);
 	return rc;
 }

@@ -207,37 +207,45 @@ static int hash_bytes(const char *hex, unsigned char out[HASH_BYTES])
 	return hex_decode(hex, out, HASH_BYTES);
 }
 
-static int change(struct name_index *n, const char *user, const void *name, size_t len,
-		  const char *hash, bool add)
+/* Adds (add) or removes the entry of (user, name) inside txn. An LMDB error. */
+static int put_entry(struct name_index *n, MDB_txn *txn, const char *user, const void *name,
+		     size_t len, const char *hash, bool add)
 {
-	unsigned char key[1024], hb[HASH_BYTES], *val = NULL;
+	unsigned char key[1024], hb[HASH_BYTES], *val;
 	MDB_val k, v;
-	MDB_txn *txn;
 	int rc;
 
-	if (n == NULL)
-		return 0;
 	if (n->key_max > sizeof(key) || strlen(user) > USER_MAX || hash_bytes(hash, hb) < 0)
-		return -EINVAL;
+		return EINVAL;
 	k.mv_data = key;
 	k.mv_size = make_key(n, user, name, len, hb, key);
+	if (!add) {
+		rc = mdb_del(txn, n->dbi, &k, NULL);
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	}
+	v.mv_size = HASH_BYTES + len;
+	rc = mdb_put(txn, n->dbi, &k, &v, MDB_RESERVE);
+	if (rc == 0) {
+		val = v.mv_data;
+		memcpy(val, hb, HASH_BYTES);
+		memcpy(val + HASH_BYTES, name, len);
+	}
+	return rc;
+}
+
+/* Adds or removes entries, all in one transaction (or in the refill's). */
+static int change(struct name_index *n, const char *user, const struct name_entry *e,
+		  unsigned count, bool add)
+{
+	MDB_txn *txn;
+	int rc = 0;
+
+	if (n == NULL || count == 0)
+		return 0;
 	txn = n->refill;
 	rc = txn ? 0 : mdb_txn_begin(n->env, NULL, 0, &txn);
-	if (rc != 0)
-		return lmdb_errno(rc);
-	if (add) {
-		v.mv_size = HASH_BYTES + len;
-		rc = mdb_put(txn, n->dbi, &k, &v, MDB_RESERVE);
-		if (rc == 0) {
-			val = v.mv_data;
-			memcpy(val, hb, HASH_BYTES);
-			memcpy(val + HASH_BYTES, name, len);
-		}
-	} else {
-		rc = mdb_del(txn, n->dbi, &k, NULL);
-		if (rc == MDB_NOTFOUND)
-			rc = 0;
-	}
+	for (unsigned i = 0; rc == 0 && i < count; i++)
+		rc = put_entry(n, txn, user, e[i].name, e[i].len, e[i].hash, add);
 	if (txn == n->refill) {
 		if (rc == 0 && ++n->refill_count % REFILL_BATCH == 0) {
 			rc = mdb_txn_commit(txn);
@@ -248,7 +256,8 @@ static int change(struct name_index *n, const char *user, const void *name, size
 		return rc == 0 ? 0 : lmdb_errno(rc);
 	}
 	if (rc != 0) {
-		mdb_txn_abort(txn);
+		if (txn)
+			mdb_txn_abort(txn);
 		return lmdb_errno(rc);
 	}
 	rc = mdb_txn_commit(txn);
@@ -258,15 +267,24 @@ static int change(struct name_index *n, const char *user, const void *name, size
 int name_index_add(struct name_index *n, const char *user, const void *name, size_t len,
 		   const char *hash)
 {
-	return change(n, user, name, len, hash, true);
+	struct name_entry e = {.name = name, .len = len, .hash = hash};
+
+	return change(n, user, &e, 1, true);
+}
+
+int name_index_add_many(struct name_index *n, const char *user, const struct name_entry *e,
+			unsigned count)
+{
+	return change(n, user, e, count, true);
 }
 
 int name_index_remove(struct name_index *n, const char *user, const void *name, size_t len,
 		      const char *hash)
 {
-	return change(n, user, name, len, hash, false);
-}
+	struct name_entry e = {.name = name, .len = len, .hash = hash};
 
+	return change(n, user, &e, 1, false);
+}
 /* One entry read from the index. */
 struct entry {
 	char hash[HASH_HEX + 1];

@@ -97,27 +97,42 @@ static struct rec_op prune_op(const dfs_meta *meta)
 	return op;
 }
 
-int meta_write_ops(struct store *st, const struct file_ref *ref, const dfs_meta *meta,
-		   const int *flush_too, int nflush, const struct rec_op *extra, unsigned nextra)
+int meta_ops(const dfs_meta *meta, const struct rec_op *extra, unsigned nextra, struct rec_op *ops,
+	     char *buf)
 {
-	struct rec_op ops[DFS_HELD_MAX + DFS_SERVERS_MAX + 3];
-	char buf[META_BUF];
 	XDR xdr;
 	u_int len;
-	unsigned n = 0;
-	int rc = 0;
+	int n = 0;
 
 	if (nextra > DFS_HELD_MAX + DFS_SERVERS_MAX)
 		return -EINVAL;
-	xdrmem_create(&xdr, buf, sizeof(buf), XDR_ENCODE);
+	xdrmem_create(&xdr, buf, META_BUF, XDR_ENCODE);
 	if (!xdr_dfs_meta(&xdr, (dfs_meta *)meta)) {
 		xdr_destroy(&xdr);
 		return -EINVAL;
 	}
 	len = xdr_getpos(&xdr);
 	xdr_destroy(&xdr);
+	for (unsigned i = 0; i < nextra; i++)
+		ops[n++] = extra[i];
+	ops[n++] = prune_op(meta);
+	ops[n++] = (struct rec_op){.kind = OP_RECORD_PUT, .val = buf, .len = len};
+	ops[n++] =
+	    (struct rec_op){.kind = OP_LACKING, .len = meta->current.lacking.lacking_len > 0};
+	return n;
+}
+
+int meta_write_ops(struct store *st, const struct file_ref *ref, const dfs_meta *meta,
+		   const int *flush_too, int nflush, const struct rec_op *extra, unsigned nextra)
+{
+	struct rec_op ops[META_OPS_MAX];
+	char buf[META_BUF];
+	int n = meta_ops(meta, extra, nextra, ops, buf), rc = 0;
+
+	if (n < 0)
+		return n;
 	/* Writeback of every chunk file starts before the first wait. */
-	for (int i = 0; rc == 0 && i < nflush; i++)
+	for (int i = 0; i < nflush; i++)
 		sync_file_range(flush_too[i], 0, 0, SYNC_FILE_RANGE_WRITE);
 	for (int i = 0; rc == 0 && i < nflush; i++)
 		if (fdatasync(flush_too[i]) < 0)
@@ -126,13 +141,7 @@ int meta_write_ops(struct store *st, const struct file_ref *ref, const dfs_meta 
 		rc = -EIO;
 	if (rc < 0)
 		return rc;
-	for (unsigned i = 0; i < nextra; i++)
-		ops[n++] = extra[i];
-	ops[n++] = prune_op(meta);
-	ops[n++] = (struct rec_op){.kind = OP_RECORD_PUT, .val = buf, .len = len};
-	ops[n++] =
-	    (struct rec_op){.kind = OP_LACKING, .len = meta->current.lacking.lacking_len > 0};
-	return records_apply(st->records, ref->user, ref->hash, ops, n);
+	return records_apply(st->records, ref->user, ref->hash, ops, (unsigned)n);
 }
 
 /* Writes a file's record durably, after the files in flush_too (the chunks it

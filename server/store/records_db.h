@@ -22,23 +22,12 @@
 #define FILE_KEY (USER_MAX + 1 + HASH_HEX)
 #define KEY_MAX	 (FILE_KEY + 8 + 1)
 
-/* The operations of one call, waiting to be written together (records_write.c). */
-struct change {
-	char user[USER_MAX + 1], hash[HASH_HEX + 1];
-	const struct rec_op *ops;
-	unsigned nops;
-	int64_t written_ns;
-	int rc;
-	bool done;
-	struct change *next;
-};
-
 struct records {
 	MDB_env *env;
 	MDB_dbi records, lacking, chunks, verified;
 	pthread_mutex_t lock;
 	pthread_cond_t flushed;
-	struct change *queue, **tail; /* waiting for the next flush */
+	struct rec_change *queue, **tail; /* waiting for the next flush */
 	bool flushing;
 	MDB_txn *import; /* records_import's transaction, not committed yet */
 	unsigned import_count;

@@ -102,7 +102,7 @@ static int put_verified(MDB_txn *txn, MDB_dbi dbi, unsigned char *key, size_t kl
 }
 
 /* Applies the operations of one change inside txn. */
-static int apply(struct records *r, MDB_txn *txn, const struct change *c)
+static int apply(struct records *r, MDB_txn *txn, const struct rec_change *c)
 {
 	unsigned char key[KEY_MAX];
 	unsigned long count = 0;
@@ -155,12 +155,12 @@ static int apply(struct records *r, MDB_txn *txn, const struct change *c)
 }
 
 /* Writes changes from..to (exclusive) in one transaction; 0 or an LMDB error. */
-static int write_changes(struct records *r, struct change *from, struct change *to)
+static int write_changes(struct records *r, struct rec_change *from, struct rec_change *to)
 {
 	MDB_txn *txn = NULL;
 	int rc = mdb_txn_begin(r->env, NULL, 0, &txn);
 
-	for (struct change *c = from; rc == 0 && c != to; c = c->next)
+	for (struct rec_change *c = from; rc == 0 && c != to; c = c->next)
 		rc = apply(r, txn, c);
 	if (rc != 0) {
 		if (txn)
@@ -173,11 +173,11 @@ static int write_changes(struct records *r, struct change *from, struct change *
 /* Writes every change of batch in one transaction, each change's result in its rc.
  * If that fails, each change is written alone, so that one that cannot be (the
  * database is full) fails alone. */
-static void write_batch(struct records *r, struct change *batch)
+static void write_batch(struct records *r, struct rec_change *batch)
 {
 	int rc = write_changes(r, batch, NULL);
 
-	for (struct change *c = batch; c; c = c->next) {
+	for (struct rec_change *c = batch; c; c = c->next) {
 		if (rc != 0 && batch->next)
 			c->rc = write_changes(r, c, c->next);
 		else
@@ -186,15 +186,25 @@ static void write_batch(struct records *r, struct change *batch)
 	}
 }
 
-/* Queues c and returns once a flush has written it: the first caller to find no
- * flush under way flushes everything queued, its own change included. */
-static int submit(struct records *r, struct change *c)
+void records_queue(struct records *r, struct rec_change *c, const char *user, const char *hash,
+		   const struct rec_op *ops, unsigned nops)
 {
+	*c = (struct rec_change){.ops = ops, .nops = nops, .written_ns = now_ns()};
+	snprintf(c->user, sizeof(c->user), "%s", user);
+	snprintf(c->hash, sizeof(c->hash), "%s", hash);
 	pthread_mutex_lock(&r->lock);
 	*r->tail = c;
 	r->tail = &c->next;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Returns once a flush has written c: the first caller to find no flush under
+ * way flushes everything queued, its own change included. */
+int records_wait(struct records *r, struct rec_change *c)
+{
+	pthread_mutex_lock(&r->lock);
 	while (!c->done) {
-		struct change *batch;
+		struct rec_change *batch;
 
 		if (r->flushing) {
 			pthread_cond_wait(&r->flushed, &r->lock);
@@ -208,7 +218,7 @@ static int submit(struct records *r, struct change *c)
 		pthread_mutex_unlock(&r->lock);
 		write_batch(r, batch);
 		pthread_mutex_lock(&r->lock);
-		for (struct change *b = batch; b; b = b->next)
+		for (struct rec_change *b = batch; b; b = b->next)
 			b->done = true;
 		r->flushing = false;
 		pthread_cond_broadcast(&r->flushed);
@@ -220,11 +230,10 @@ static int submit(struct records *r, struct change *c)
 int records_apply(struct records *r, const char *user, const char *hash, const struct rec_op *ops,
 		  unsigned nops)
 {
-	struct change c = {.ops = ops, .nops = nops, .written_ns = now_ns()};
+	struct rec_change c;
 
-	snprintf(c.user, sizeof(c.user), "%s", user);
-	snprintf(c.hash, sizeof(c.hash), "%s", hash);
-	return submit(r, &c);
+	records_queue(r, &c, user, hash, ops, nops);
+	return records_wait(r, &c);
 }
 
 int records_put(struct records *r, const char *user, const char *hash, const void *val, size_t len)
@@ -239,7 +248,7 @@ int records_import(struct records *r, const char *user, const char *hash, const 
 {
 	struct rec_op ops[2] = {{.kind = OP_RECORD_PUT, .val = val, .len = len},
 				{.kind = OP_LACKING, .len = lacking}};
-	struct change c = {.ops = ops, .nops = 2, .written_ns = written_ns};
+	struct rec_change c = {.ops = ops, .nops = 2, .written_ns = written_ns};
 	int rc = 0;
 
 	snprintf(c.user, sizeof(c.user), "%s", user);

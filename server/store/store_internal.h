@@ -19,6 +19,7 @@
 #define META_BUF     16384 /* a record: two versions with names of up to 4 KiB */
 #define READ_BUF     (1024 * 1024)
 #define PATH_BUF     512
+#define META_OPS_MAX (DFS_HELD_MAX + DFS_SERVERS_MAX + 3) /* see meta_ops */
 #define FORMAT_MAGIC "dfs-data "
 #define FORMAT_NAME  "FORMAT"
 /* Format 1 kept each record in its file's folder, as META_NAME (written through
@@ -147,6 +148,21 @@ struct rec_op {
  * on disk. The caller holds the file's lock. 0 or -errno (-ENOSPC when full). */
 int records_apply(struct records *r, const char *user, const char *hash, const struct rec_op *ops,
 		  unsigned nops);
+/* records_apply in two halves, so that one thread can have several changes
+ * written by one flush: records_queue queues the change (ops stay the caller's
+ * until records_wait returns), records_wait returns once it is on disk. */
+struct rec_change {
+	char user[USER_MAX + 1], hash[HASH_HEX + 1];
+	const struct rec_op *ops;
+	unsigned nops;
+	int64_t written_ns;
+	int rc;
+	bool done;
+	struct rec_change *next;
+};
+void records_queue(struct records *r, struct rec_change *c, const char *user, const char *hash,
+		   const struct rec_op *ops, unsigned nops);
+int records_wait(struct records *r, struct rec_change *c);
 int records_put(struct records *r, const char *user, const char *hash, const void *val, size_t len);
 /* For the conversion of a format 1 folder: records_put with a given write time,
  * written in batches (records_import_end writes the last one). 0 or -errno. */
@@ -165,6 +181,45 @@ int records_each_from(struct records *r, const char *from_user, records_fn fn, v
 /* Calls fn for each file of user whose record names a server that lacks it. */
 int records_lacking_each(struct records *r, const char *user, records_fn fn, void *arg);
 
+/* commit.c: the steps of a commit, shared with commit_many.c. */
+struct count_totals;
+/* A commit being made: the file, its record before and after, and the write. */
+struct pending_commit {
+	struct file_ref ref;
+	const dfs_file_info *info;
+	dfs_meta old, m;
+	bool have_old;
+	struct rec_op ops[META_OPS_MAX];
+	char buf[META_BUF];
+	struct rec_change change;
+};
+/* Decides whether pc->info may become current (the caller holds its lock, and
+ * the quota lock with t the user's totals when q limits): reads the record,
+ * applies the version rules, checks the chunks (ops supply some; chunk files
+ * found are opened into chunk_fds) and the quota, builds pc->m; with
+ * index_name, indexes a new name (else the caller must, before the write).
+ * 0 or -errno; commit_free frees pc either way. */
+int commit_decide(struct store *st, struct pending_commit *pc, const struct count_totals *t,
+		  const struct store_quota *q, const struct rec_op *ops, unsigned nops,
+		  int chunk_fds[DFS_HELD_MAX], int *nchunk_fds, bool index_name);
+/* After pc->m is written: the counts, and chunk files no longer kept. */
+void commit_done(struct store *st, struct pending_commit *pc);
+void commit_free(struct pending_commit *pc);
+/* Checks a whole small file's record against its len bytes and q, and finds its
+ * ref. 0 or -errno. */
+int whole_check(struct store *st, const char *user, const dfs_file_info *info, size_t len,
+		const struct store_quota *q, struct file_ref *ref);
+/* -ENOSPC if len bytes do not fit on the data folder's file system. */
+int space_check(struct store *st, uint64_t len);
+/* Whether every chunk of info is small enough to be kept in the database. */
+bool fits_inline(const struct store *st, const dfs_file_info *info);
+/* The operations that store info's chunks, bytes, in the database: their count,
+ * or -EBADMSG if a chunk does not match its checksum. */
+int inline_ops(const dfs_file_info *info, const char *bytes, struct rec_op ops[DFS_HELD_MAX]);
+bool quota_limited(const struct store_quota *q);
+/* Adds info, replacing old (NULL: none), to the user's totals t. */
+void quota_count(struct count_totals *t, const dfs_file_info *old, const dfs_file_info *info);
+
 /* record.c: a file's record. */
 /* Reads the record of (user, hash). With name, it must be that name's; otherwise its
  * name must hash to hash. 0, -ENOENT (no record) or -EBADMSG/-EIO. */
@@ -178,6 +233,10 @@ int meta_read_written(struct store *st, const char *user, const char *hash, dfs_
  * database) and the removal of the database's chunks meta no longer keeps. */
 int meta_write_ops(struct store *st, const struct file_ref *ref, const dfs_meta *meta,
 		   const int *flush_too, int nflush, const struct rec_op *extra, unsigned nextra);
+/* The operations that write meta with extra, into ops (room for META_OPS_MAX),
+ * the record encoded into buf (META_BUF bytes). Their count, or -EINVAL. */
+int meta_ops(const dfs_meta *meta, const struct rec_op *extra, unsigned nextra, struct rec_op *ops,
+	     char *buf);
 int meta_write_with(struct store *st, const struct file_ref *ref, const dfs_meta *meta,
 		    const int *flush_too, int nflush);
 int meta_write(struct store *st, const struct file_ref *ref, const dfs_meta *meta);
@@ -228,6 +287,14 @@ void name_index_close(struct name_index *n, int rootfd, bool clean);
 /* Adds or replaces (user, name) -> hash; before the record is first written. */
 int name_index_add(struct name_index *n, const char *user, const void *name, size_t len,
 		   const char *hash);
+/* name_index_add of several names of user, in one transaction. */
+struct name_entry {
+	const void *name;
+	size_t len;
+	const char *hash;
+};
+int name_index_add_many(struct name_index *n, const char *user, const struct name_entry *e,
+			unsigned count);
 /* Removes the entry; after the record is removed. */
 int name_index_remove(struct name_index *n, const char *user, const void *name, size_t len,
 		      const char *hash);

@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "dfs_prot.h"
+#include "checksum.h"
 #include "hex.h"
 #include "rpcstream.h"
 #include "scram.h"
@@ -101,6 +102,14 @@ static const char usage_text[] =
     "                           password (a made-up verifier, a zero proof): 'set-verifier\n"
     "                           STAT'\n"
     "  salt                     LOGIN_BEGIN for -u USER: 'salt HEX iterations N'\n"
+    "  store-many KIND          log in, then STORE_MANY: KIND mixed (four files: a good one,\n"
+    "                           a bad checksum, the name '..', sizes that do not add up):\n"
+    "                           'store-many mixed STAT R1 R2 R3 R4'; oversized (two files of\n"
+    "                           600 KiB) or too-many (65 empty files): 'store-many KIND STAT'\n"
+    "                           or 'store-many KIND rpc CLNT_STAT'\n"
+    "  lookup-read-many         log in, then LOOKUP_READ_MANY of probe-good (chunk 1, as\n"
+    "                           store-many mixed stores it), probe-missing and '..':\n"
+    "                           'lookup-read-many STAT R1:BYTES R2:BYTES R3:BYTES'\n"
     "  put-begin-hold SIZE N    log in, begin N uploads of SIZE bytes each (names hold-1..N)\n"
     "                           and send no data: 'put-begin-hold ok A other O (STAT)';\n"
     "                           then hold the connection (--hold-s)\n";
@@ -950,6 +959,165 @@ out:
 	return rc;
 }
 
+/* ---- calls for many files ---- */
+
+/* A client logged in as t's user (tr its login), or NULL. */
+static CLIENT *open_logged_in(const struct target *t, struct login_trace *tr)
+{
+	CLIENT *clnt = open_client(t, t->tls);
+
+	memset(tr, 0, sizeof(*tr));
+	if (clnt && do_login(clnt, t, false, tr, "login") != DFS_OK) {
+		clnt_destroy(clnt);
+		clnt = NULL;
+	}
+	return clnt;
+}
+
+/* STORE_MANY's arguments with any count of items, so that more than the
+ * protocol allows can be sent. */
+static bool_t xdr_many_items(XDR *x, dfs_store_many_args *a)
+{
+	if (!xdr_dfs_cred(x, &a->cred) || !xdr_u_int(x, &a->items.items_len))
+		return FALSE;
+	for (u_int i = 0; i < a->items.items_len; i++)
+		if (!xdr_dfs_store_item(x, &a->items.items_val[i]))
+			return FALSE;
+	return TRUE;
+}
+
+/* Item i: a one-chunk file of len bytes at data named name, checksum sum. */
+static void store_item(dfs_store_item *it, dfs_chunk_sum *c, const char *name, char *data,
+		       u_int len, uint64_t sum)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	*c = (dfs_chunk_sum){.index = 1, .size = len, .checksum = sum};
+	memset(it, 0, sizeof(*it));
+	it->info.name.dfs_name_val = (char *)name;
+	it->info.name.dfs_name_len = (u_int)strlen(name);
+	it->info.ver = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	it->info.size = len;
+	it->info.nchunks = 1;
+	it->info.chunks.chunks_val = c;
+	it->info.chunks.chunks_len = 1;
+	it->data.data_val = data;
+	it->data.data_len = len;
+}
+
+static int cmd_store_many(const struct target *t, int argc, char **argv)
+{
+	static char good[] = "probe bytes", big[600 * 1024];
+	dfs_store_item items[65];
+	dfs_chunk_sum chunks[65];
+	dfs_store_many_args a;
+	dfs_store_many_res r;
+	struct login_trace tr;
+	enum clnt_stat st;
+	u_int n;
+	CLIENT *clnt;
+	int rc = 3;
+
+	if (argc < 1 || (strcmp(argv[0], "mixed") && strcmp(argv[0], "oversized") &&
+			 strcmp(argv[0], "too-many"))) {
+		fprintf(stderr, "dfs-probe: store-many needs mixed, oversized or too-many\n");
+		return 2;
+	}
+	if (strcmp(argv[0], "mixed") == 0) {
+		n = 4;
+		store_item(&items[0], &chunks[0], "probe-good", good, sizeof(good) - 1,
+			   checksum_of(good, sizeof(good) - 1));
+		store_item(&items[1], &chunks[1], "probe-bad-sum", good, sizeof(good) - 1, 1);
+		store_item(&items[2], &chunks[2], "..", good, sizeof(good) - 1,
+			   checksum_of(good, sizeof(good) - 1));
+		store_item(&items[3], &chunks[3], "probe-bad-size", good, sizeof(good) - 1,
+			   checksum_of(good, sizeof(good) - 1));
+		chunks[3].size = 3;
+	} else if (strcmp(argv[0], "oversized") == 0) {
+		n = 2;
+		for (u_int i = 0; i < n; i++)
+			store_item(&items[i], &chunks[i], i ? "probe-big-2" : "probe-big-1", big,
+				   sizeof(big), checksum_of(big, sizeof(big)));
+	} else {
+		n = 65;
+		for (u_int i = 0; i < n; i++)
+			store_item(&items[i], &chunks[i], "probe-empty", good, 0,
+				   checksum_of(good, 0));
+	}
+	clnt = open_logged_in(t, &tr);
+	if (!clnt)
+		return 3;
+	memset(&a, 0, sizeof(a));
+	memset(&r, 0, sizeof(r));
+	memcpy(a.cred.token, tr.token, DFS_TOKEN_SIZE);
+	a.items.items_val = items;
+	a.items.items_len = n;
+	st = clnt_call(clnt, DFSPROC_STORE_MANY, (xdrproc_t)xdr_many_items, (char *)&a,
+		       (xdrproc_t)xdr_dfs_store_many_res, (char *)&r, call_tv(t));
+	rc = 0;
+	if (st != RPC_SUCCESS) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "store-many %s", argv[0]);
+		print_rpc_failure(what, clnt, st);
+		goto out;
+	}
+	printf("store-many %s %s", argv[0], dfs_stat_name(r.status));
+	for (u_int i = 0; r.status == DFS_OK && i < r.dfs_store_many_res_u.results.results_len; i++)
+		printf(" %s", dfs_stat_name(r.dfs_store_many_res_u.results.results_val[i]));
+	printf("\n");
+	xdr_free((xdrproc_t)xdr_dfs_store_many_res, (char *)&r);
+out:
+	clnt_destroy(clnt);
+	return rc;
+}
+
+static int cmd_lookup_read_many(const struct target *t)
+{
+	static const char *names[] = {"probe-good", "probe-missing", ".."};
+	dfs_lookup_read_item items[3];
+	dfs_lookup_read_many_args a;
+	dfs_lookup_read_many_res r;
+	struct login_trace tr;
+	enum clnt_stat st;
+	CLIENT *clnt;
+	int rc = 3;
+
+	clnt = open_logged_in(t, &tr);
+	if (!clnt)
+		return 3;
+	for (int i = 0; i < 3; i++)
+		items[i] = (dfs_lookup_read_item){
+		    .name = {(u_int)strlen(names[i]), (char *)names[i]}, .index = 1, .max = 1024};
+	memset(&a, 0, sizeof(a));
+	memset(&r, 0, sizeof(r));
+	memcpy(a.cred.token, tr.token, DFS_TOKEN_SIZE);
+	a.items.items_val = items;
+	a.items.items_len = 3;
+	st = clnt_call(clnt, DFSPROC_LOOKUP_READ_MANY, (xdrproc_t)xdr_dfs_lookup_read_many_args,
+		       (char *)&a, (xdrproc_t)xdr_dfs_lookup_read_many_res, (char *)&r, call_tv(t));
+	rc = 0;
+	if (st != RPC_SUCCESS) {
+		print_rpc_failure("lookup-read-many", clnt, st);
+		goto out;
+	}
+	printf("lookup-read-many %s", dfs_stat_name(r.status));
+	for (u_int i = 0;
+	     r.status == DFS_OK && i < r.dfs_lookup_read_many_res_u.results.results_len; i++) {
+		const dfs_lookup_read_res *one =
+		    &r.dfs_lookup_read_many_res_u.results.results_val[i];
+
+		printf(" %s:%u", dfs_stat_name(one->status),
+		       one->status == DFS_OK ? one->dfs_lookup_read_res_u.ok.data.data_len : 0);
+	}
+	printf("\n");
+	xdr_free((xdrproc_t)xdr_dfs_lookup_read_many_res, (char *)&r);
+out:
+	clnt_destroy(clnt);
+	return rc;
+}
+
 static int cmd_plain_call(const struct target *t)
 {
 	CLIENT *clnt = open_client(t, false);
@@ -1726,6 +1894,10 @@ int main(int argc, char **argv)
 		return cmd_set_verifier(&t, argc, argv);
 	if (strcmp(cmd, "put-begin-hold") == 0)
 		return cmd_put_begin_hold(&t, argc, argv);
+	if (strcmp(cmd, "store-many") == 0)
+		return cmd_store_many(&t, argc, argv);
+	if (strcmp(cmd, "lookup-read-many") == 0)
+		return cmd_lookup_read_many(&t);
 	if (strcmp(cmd, "salt") == 0) {
 		if (!t.user) {
 			fprintf(stderr, "dfs-probe: salt needs -u USER (or $DFS_USER)\n");

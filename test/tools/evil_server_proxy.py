@@ -7,15 +7,15 @@ Listens on 127.0.0.1 and relays each connection to a server, record by record
   pad-read          every READ reply carries PAD more bytes than the server sent
                     (up to DFS_BLOCK_MAX), with the lengths fixed to match
   pad-lookup-read   the same for the chunk bytes of every LOOKUP_READ reply that
-                    has some
+                    has some (and of every item of a LOOKUP_READ_MANY reply)
   loop-list         the first LIST (or LIST_NAMES) reply of a connection says there
                     is more to come, and every later call on it gets that same page
                     back (same position, never the end), without reaching the server
   loop-list-advance the same, but every page names a new position (LIST_NAMES: a
                     page of one made-up tombstone, named zz/N)
-  bad-names         every name in LIST, LIST_NAMES, LOOKUP and LOOKUP_READ replies
-                    gets a terminal escape sequence appended
-  forge-tombstone   every record in LIST, LIST_NAMES, LOOKUP and LOOKUP_READ replies is
+  bad-names         every name in LIST, LIST_NAMES, LOOKUP and LOOKUP_READ(_MANY)
+                    replies gets a terminal escape sequence appended
+  forge-tombstone   every record in LIST, LIST_NAMES, LOOKUP and LOOKUP_READ(_MANY) replies is
                     replaced by a tombstone a day newer than the proxy's start
                     (the real record becomes its previous one; no bytes sent)
   forge-tombstone-marks
@@ -43,6 +43,7 @@ from older_server_proxy import framed, read_record, serve_forever  # noqa: E402
 CALL, REPLY = 0, 1
 MSG_ACCEPTED, SUCCESS = 0, 0
 LOGIN_BEGIN, READ, LOOKUP, LIST, LOOKUP_READ, LIST_NAMES = 1, 9, 10, 11, 18, 20
+LOOKUP_READ_MANY = 26
 BLOCK_MAX = 1048576
 COOKIE_SIZE = 64
 MODES = ("pad-read", "pad-lookup-read", "loop-list", "loop-list-advance", "bad-names",
@@ -103,6 +104,16 @@ def forged_tombstone(body, pos, lacking):
             b"".join(struct.pack(">I", s) for s in lacking))
 
 
+def skip_lookup_read_ok(body, pos):
+    """The end of the dfs_lookup_read_ok at pos."""
+    pos = skip_file_info(body, pos)  # current
+    (n,) = struct.unpack_from(">I", body, pos)
+    pos += 4
+    for _ in range(n):
+        pos = skip_file_info(body, pos)  # previous
+    return skip_opaque(body, pos + 8)  # data_ver, data
+
+
 def pad_opaque_at(body, pos, pad):
     """body with the opaque at pos (the last item of the reply) made pad bytes longer."""
     (n,) = struct.unpack_from(">I", body, pos)
@@ -145,6 +156,8 @@ class Proxy:
         out = None
         if proc == READ and self.mode == "pad-read":
             out = pad_opaque_at(body, pos, self.pad)
+        elif proc == LOOKUP_READ_MANY:
+            out = self.rewrite_many(body, pos)
         elif proc == LOOKUP_READ and self.mode == "pad-lookup-read":
             pos = skip_file_info(body, pos)  # current
             (n,) = struct.unpack_from(">I", body, pos)
@@ -194,6 +207,43 @@ class Proxy:
             return body
         self.count(proc)
         return out
+
+    def rewrite_many(self, body, pos):
+        """A LOOKUP_READ_MANY reply with each item rewritten as a LOOKUP_READ reply
+        is, or None if no item was."""
+        (n,) = struct.unpack_from(">I", body, pos)
+        out, at, changed = body[:pos + 4], pos + 4, False
+        for _ in range(n):
+            (status,) = struct.unpack_from(">I", body, at)
+            end = at + 4 if status else skip_lookup_read_ok(body, at + 4)
+            item = body[at:end]
+            new = None if status else self.rewrite_item(item)
+            changed = changed or new is not None
+            out += item if new is None else new
+            at = end
+        return out + body[at:] if changed else None
+
+    def rewrite_item(self, item):
+        """One LOOKUP_READ result (status first) rewritten as rewrite does, or None."""
+        pos = 4
+        if self.mode == "pad-lookup-read":
+            pos = skip_file_info(item, pos)
+            (n,) = struct.unpack_from(">I", item, pos)
+            pos += 4
+            for _ in range(n):
+                pos = skip_file_info(item, pos)
+            (data_ver,) = struct.unpack_from(">Q", item, pos)
+            return pad_opaque_at(item, pos + 8, self.pad) if data_ver else None
+        if self.mode == "bad-names":
+            end = skip_file_info(item, pos)
+            (n,) = struct.unpack_from(">I", item, end)
+            out = rename_file_infos(item, pos, 1)
+            if n:
+                out = rename_file_infos(out, skip_file_info(out, pos) + 4, n)
+            return out
+        if self.mode.startswith("forge-tombstone"):
+            return self.forge(LOOKUP_READ, item, pos)
+        return None
 
     def forge(self, proc, body, pos):
         """body with every record replaced by a forged tombstone."""
@@ -281,7 +331,8 @@ class Proxy:
                 (xid,) = struct.unpack_from(">I", msg, 0)
                 with self.lock:
                     proc = conn["procs"].pop(xid, None)
-                if proc in (LOGIN_BEGIN, READ, LOOKUP, LIST, LOOKUP_READ, LIST_NAMES):
+                if proc in (LOGIN_BEGIN, READ, LOOKUP, LIST, LOOKUP_READ, LIST_NAMES,
+                            LOOKUP_READ_MANY):
                     msg = self.rewrite(proc, msg, conn)
                 with to_client:
                     client.sendall(framed(msg))
