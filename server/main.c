@@ -1,6 +1,7 @@
 /* main.c: dfsd's start-up, rpcbind registration, signals, housekeeping and orderly stop. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <pthread.h>
@@ -29,6 +30,7 @@
 #define MAX_SESSIONS	   10000
 #define MAX_PENDING_LOGINS 1024
 #define TMP_MAX_AGE_S	   3600
+#define MALLOC_KEEP_MAX	   (128 * 1024) /* see main */
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t housekeep_requested, reload_requested;
@@ -238,6 +240,11 @@ int main(int argc, char **argv)
 	int lfd = -1, rc, status = 1;
 
 	memset(&hk, 0, sizeof(hk));
+	/* Buffers of a call are freed when it ends: with fixed thresholds, large ones
+	 * go back to the system at once instead of raising glibc's threshold and
+	 * staying in each connection thread's arena. */
+	mallopt(M_MMAP_THRESHOLD, MALLOC_KEEP_MAX);
+	mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP_MAX);
 	log_set_tag("dfsd");
 	rc = server_config_load(cfg, argc, argv, err, sizeof(err));
 	if (rc == 1)
