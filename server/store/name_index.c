@@ -26,6 +26,7 @@
 
 #include "counts.h"
 #include "dirsync.h"
+#include "lmdb_env.h"
 
 #define NAMES_DIR  "names"
 #define CLEAN_NAME "names/CLEAN"
@@ -88,7 +89,9 @@ static int lmdb_errno(int rc)
 
 int name_index_open(struct name_index **out, int rootfd, const char *root, bool *rebuild)
 {
+	static const char *const names[2] = {"names", "counts"};
 	struct name_index *n = calloc(1, sizeof(*n));
+	MDB_dbi dbis[2];
 	char path[PATH_BUF + 16];
 	MDB_txn *txn = NULL;
 	int rc;
@@ -103,22 +106,15 @@ int name_index_open(struct name_index **out, int rootfd, const char *root, bool 
 	}
 	*rebuild = !take_clean_mark(rootfd);
 	snprintf(path, sizeof(path), "%s/%s", root, NAMES_DIR);
-	rc = mdb_env_create(&n->env);
-	if (rc == 0)
-		rc = mdb_env_set_mapsize(n->env, MAP_SIZE);
-	if (rc == 0)
-		rc = mdb_env_set_maxreaders(n->env, 1024);
-	if (rc == 0)
-		rc = mdb_env_set_maxdbs(n->env, 2);
 	/* No flush: the index is rebuilt after any exit that was not clean. */
-	if (rc == 0)
-		rc = mdb_env_open(n->env, path, MDB_NOSYNC | MDB_NOMETASYNC | MDB_NOTLS, 0600);
-	if (rc == 0)
-		rc = mdb_txn_begin(n->env, NULL, 0, &txn);
-	if (rc == 0)
-		rc = mdb_dbi_open(txn, "names", MDB_CREATE, &n->dbi);
-	if (rc == 0)
-		rc = mdb_dbi_open(txn, "counts", MDB_CREATE, &n->counts);
+	rc = lmdb_env_open(path, MAP_SIZE, MDB_NOSYNC | MDB_NOMETASYNC | MDB_NOTLS, names, dbis, 2,
+			   &n->env, &txn);
+	if (rc != 0) {
+		free(n);
+		return lmdb_errno(rc);
+	}
+	n->dbi = dbis[0];
+	n->counts = dbis[1];
 	/* Counts are good only until the first change: loaded once, then dropped. */
 	if (rc == 0 && *rebuild)
 		rc = mdb_drop(txn, n->counts, 0);

@@ -2,6 +2,7 @@
  * reading records, chunks, verifications and the keys in order. Changes are in
  * records_write.c. */
 #include "records_db.h"
+#include "lmdb_env.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,9 +43,11 @@ static void find_map(struct records *r, const char *path)
 
 int records_open_env(struct records **out, const char *root, bool create)
 {
+	static const char *const names[4] = {"records", "lacking", "chunks", "verified"};
 	struct records *r = calloc(1, sizeof(*r));
 	char path[PATH_BUF + 16];
 	MDB_txn *txn = NULL;
+	MDB_dbi dbis[4];
 	int rc;
 
 	*out = NULL;
@@ -56,34 +59,18 @@ int records_open_env(struct records **out, const char *root, bool create)
 		free(r);
 		return rc;
 	}
-	rc = mdb_env_create(&r->env);
-	if (rc == 0)
-		rc = mdb_env_set_mapsize(r->env, MAP_SIZE);
-	if (rc == 0)
-		rc = mdb_env_set_maxreaders(r->env, 1024);
-	if (rc == 0)
-		rc = mdb_env_set_maxdbs(r->env, 4);
 	/* Synchronous commits: a change is on disk when its commit returns. */
-	if (rc == 0)
-		rc = mdb_env_open(r->env, path, MDB_NOTLS, 0600);
-	if (rc == 0)
-		rc = mdb_txn_begin(r->env, NULL, 0, &txn);
-	if (rc == 0)
-		rc = mdb_dbi_open(txn, "records", MDB_CREATE, &r->records);
-	if (rc == 0)
-		rc = mdb_dbi_open(txn, "lacking", MDB_CREATE, &r->lacking);
-	if (rc == 0)
-		rc = mdb_dbi_open(txn, "chunks", MDB_CREATE, &r->chunks);
-	if (rc == 0)
-		rc = mdb_dbi_open(txn, "verified", MDB_CREATE, &r->verified);
+	rc = lmdb_env_open(path, MAP_SIZE, MDB_NOTLS, names, dbis, 4, &r->env, &txn);
 	if (rc == 0) {
+		r->records = dbis[0];
+		r->lacking = dbis[1];
+		r->chunks = dbis[2];
+		r->verified = dbis[3];
 		rc = mdb_txn_commit(txn);
-		txn = NULL;
+		if (rc != 0)
+			mdb_env_close(r->env);
 	}
-	if (txn)
-		mdb_txn_abort(txn);
 	if (rc != 0) {
-		mdb_env_close(r->env);
 		free(r);
 		return rc == ENOENT ? -ENOENT : lmdb_errno(rc);
 	}
