@@ -105,15 +105,21 @@ union any_res {
 };
 
 /* PUT_BLOCK data is decoded into one page-aligned buffer per connection rather than
- * a fresh allocation per call; the alignment lets the store write it with O_DIRECT. */
-static void lend_block_buffer(struct conn *cn, dfs_put_block_args *a)
+ * a fresh allocation per call; the alignment lets the store write it with O_DIRECT.
+ * READ reads into the same buffer for its reply: a call's buffer is done with once
+ * its reply is sent, and a fresh megabyte per call costs page faults and munmap. */
+static void lend_block_buffer(struct conn *cn, rpcproc_t proc, union any_args *args)
 {
 	if (cn->block_buf == NULL)
 		cn->block_buf = aligned_alloc(4096, DFS_BLOCK_MAX);
 	if (cn->block_buf == NULL)
 		return;
-	a->data.data_val = cn->block_buf;
-	a->data.data_len = DFS_BLOCK_MAX;
+	if (proc == DFSPROC_READ) {
+		cn->reply_buf = cn->block_buf;
+		return;
+	}
+	args->put_block.data.data_val = cn->block_buf;
+	args->put_block.data.data_len = DFS_BLOCK_MAX;
 }
 
 void dispatch_call(struct svc_req *rq, SVCXPRT *xprt, void *conn_arg)
@@ -135,8 +141,8 @@ void dispatch_call(struct svc_req *rq, SVCXPRT *xprt, void *conn_arg)
 	cn->ssl = rpcstream_svc_ssl(xprt);
 	memset(&args, 0, sizeof(args));
 	memset(&res, 0, sizeof(res));
-	if (rq->rq_proc == DFSPROC_PUT_BLOCK)
-		lend_block_buffer(cn, &args.put_block);
+	if (rq->rq_proc == DFSPROC_PUT_BLOCK || rq->rq_proc == DFSPROC_READ)
+		lend_block_buffer(cn, rq->rq_proc, &args);
 	if (!svc_getargs(xprt, p->xdr_args, (char *)&args)) {
 		log_warn("%s: undecodable %s arguments", cn->peer_text, p->name);
 		metrics_call_rejected(cn->srv->metrics, METRICS_UNDECODABLE);
@@ -147,8 +153,12 @@ void dispatch_call(struct svc_req *rq, SVCXPRT *xprt, void *conn_arg)
 	if (!svc_sendreply(xprt, p->xdr_res, (char *)&res))
 		log_debug("%s: could not send the %s reply", cn->peer_text, p->name);
 	metrics_call_done(cn->srv->metrics, rq->rq_proc, &res, &started);
+	if (rq->rq_proc == DFSPROC_READ && res.read.status == DFS_OK &&
+	    res.read.dfs_read_res_u.data.data_val == cn->reply_buf)
+		res.read.dfs_read_res_u.data.data_val = NULL;
 	xdr_free(p->xdr_res, (char *)&res);
 out:
+	cn->reply_buf = NULL;
 	if (rq->rq_proc == DFSPROC_PUT_BLOCK && args.put_block.data.data_val == cn->block_buf)
 		args.put_block.data.data_val = NULL;
 	/* Freeing never fails for these types; a failure would only leak. */

@@ -245,7 +245,8 @@ void op_read(struct conn *cn, dfs_read_args *a, dfs_read_res *r)
 		r->status = DFS_EINVAL;
 		return;
 	}
-	buf = malloc(a->count ? a->count : 1);
+	/* The connection's buffer when dispatch lent it (dispatch.c), else a new one. */
+	buf = cn->reply_buf ? cn->reply_buf : malloc(a->count ? a->count : 1);
 	if (!buf) {
 		r->status = DFS_ENOMEM;
 		return;
@@ -253,7 +254,8 @@ void op_read(struct conn *cn, dfs_read_args *a, dfs_read_res *r)
 	err = store_read(cn->srv->store, user, a->name.dfs_name_val, a->name.dfs_name_len, a->ver,
 			 a->index, a->offset, buf, a->count, &got);
 	if (err < 0) {
-		free(buf);
+		if (buf != cn->reply_buf)
+			free(buf);
 		r->status = op_stat_from_errno(err);
 		return;
 	}

@@ -81,6 +81,7 @@ struct conn {
 	char peer_text[64];	     /* "127.0.0.1:51234", for logs */
 	struct upload_slot *uploads; /* chunk uploads open on this connection */
 	void *block_buf;	     /* page-aligned, DFS_BLOCK_MAX bytes, or NULL */
+	void *reply_buf;	     /* block_buf, lent to the current READ for its reply */
 	bool tls;		     /* the current call arrived inside TLS */
 	SSL *ssl;		     /* the TLS connection of the current call, or NULL */
 	bool peer_known;	     /* peer_server was read from ssl */
