@@ -19,7 +19,8 @@
 struct dfs_peer_store;
 
 /* Connections per server: one per chunk role (first or second of its pair),
- * so the two chunks a server holds move in parallel. */
+ * so the two chunks a server holds move in parallel. Only the first is opened
+ * with the session; the other when a chunk transfer first needs it. */
 #define LINK_CONNS 2
 
 struct server_conf {
@@ -45,6 +46,7 @@ struct client_conf {
 struct link {
 	const struct server_conf *conf;
 	char address[300]; /* host:port once known, else host */
+	uint16_t port;	   /* the port the first connection reached */
 	bool up;	   /* connected and logged in */
 	char why[256];	   /* why it is not up */
 	CLIENT *clnt[LINK_CONNS];
@@ -106,6 +108,10 @@ DFS_INTERNAL int conn_login_all(struct dfs_client *c, const char *password);
 DFS_INTERNAL int conn_share_all(struct dfs_client *c);
 /* Marks a link down after a failed call (closes its connections). */
 DFS_INTERNAL void conn_mark_down(struct dfs_client *c, struct link *l, const char *why);
+/* The connection of l for a chunk of the given role, opened now if it is not
+ * yet; NULL (and why) if it cannot be. */
+DFS_INTERNAL CLIENT *conn_role(struct dfs_client *c, struct link *l, int role, char *why,
+			       size_t whylen);
 /* Opens the connections of one link without logging in (for status). */
 DFS_INTERNAL int conn_ping(struct dfs_client *c, struct link *l);
 DFS_INTERNAL void conn_close_all(struct dfs_client *c);

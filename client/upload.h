@@ -7,7 +7,8 @@
 
 struct target {
 	struct link *link;
-	CLIENT *clnt;
+	int role;     /* which of the link's connections carries this chunk */
+	CLIENT *clnt; /* that connection, opened by upload_run */
 	uint64_t handle;
 	uint64_t start; /* bytes the server already had (resume) */
 	unsigned outstanding;

@@ -1,7 +1,5 @@
 /* cmd_get.c: dfs get NAME... [-d DIR | -o LOCAL] and get -r PREFIX... [-d DIR]: fetch files. */
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "get_dest.h"
 
 struct get_opts {
 	const char *dir;
@@ -56,116 +55,6 @@ static char *join_path(const char *dir, const char *name)
 		p[dl] = '/';
 	memcpy(p + dl + slash, name, nl + 1);
 	return p;
-}
-
-/* Whether real, a resolved path, is root or below it. */
-static bool within(const char *root, const char *real)
-{
-	size_t n = strlen(root);
-
-	if (strcmp(root, "/") == 0)
-		return true;
-	return strncmp(real, root, n) == 0 && (real[n] == '/' || real[n] == '\0');
-}
-
-/* Why a get of name to path (DIR/NAME) would write outside dir, or NULL if
- * it stays inside: the name is taken apart like a path (a leading '/' or a
- * '.' or '..' component could climb out), and a symbolic link at path, or
- * among the folders above it, must lead to a place inside dir. A folder that
- * does not exist is left for the get to report. */
-static const char *escapes_dir(const char *dir, const char *name, const char *path, char *buf,
-			       size_t len)
-{
-	char root[PATH_MAX], real[PATH_MAX], parent[PATH_MAX];
-	const char *p = name;
-	struct stat sb;
-
-	if (name[0] == '/')
-		return "the name starts with '/'";
-	while (*p) {
-		size_t n = strcspn(p, "/");
-
-		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return "the name has an empty, '.' or '..' part";
-		p += n;
-		if (*p)
-			p++;
-	}
-	if (!realpath(dir, root))
-		return NULL;
-	if (realpath(path, real)) {
-		if (within(root, real))
-			return NULL;
-		snprintf(buf, len, "%s is a symbolic link out of %s", path, dir);
-		return buf;
-	}
-	if (errno != ENOENT)
-		return NULL;
-	if (lstat(path, &sb) == 0) {
-		snprintf(buf, len, "%s is a symbolic link to nothing", path);
-		return buf;
-	}
-	snprintf(parent, sizeof(parent), "%s", path);
-	if (!realpath(dirname(parent), real) || within(root, real))
-		return NULL;
-	snprintf(buf, len, "the folder of %s is outside %s", path, dir);
-	return buf;
-}
-
-/* Creates the folders of name (all its components but the last) below dir,
- * one at a time relative to the one above, never through a symbolic link: a
- * component that exists as a link or as something other than a folder is
- * refused. NULL, or why not (in buf). */
-static const char *make_folders(const char *dir, const char *name, char *buf, size_t len)
-{
-	const char *p = name, *slash;
-	const char *why = NULL;
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0) {
-		snprintf(buf, len, "cannot open the folder %s: %s", dir, strerror(errno));
-		return buf;
-	}
-	while ((slash = strchr(p, '/')) != NULL) {
-		char comp[256];
-		size_t n = (size_t)(slash - p);
-		int sub;
-
-		if (n == 0 || n >= sizeof(comp)) {
-			snprintf(buf, len, "the name has an empty or too long part");
-			why = buf;
-			break;
-		}
-		memcpy(comp, p, n);
-		comp[n] = '\0';
-		if (mkdirat(fd, comp, 0777) < 0 && errno != EEXIST) {
-			snprintf(buf, len, "cannot create the folder %.*s in %s: %s",
-				 (int)(slash - name), name, dir, strerror(errno));
-			why = buf;
-			break;
-		}
-		sub = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sub < 0) {
-			int e = errno;
-			struct stat sb;
-
-			/* O_DIRECTORY reports a link as ENOTDIR: say which it was. */
-			if ((e == ENOTDIR || e == ELOOP) &&
-			    fstatat(fd, comp, &sb, AT_SYMLINK_NOFOLLOW) == 0)
-				e = S_ISLNK(sb.st_mode) ? ELOOP : ENOTDIR;
-			snprintf(buf, len, "%s/%.*s %s", dir, (int)(slash - name), name,
-				 e == ELOOP	? "is a symbolic link; folders are never followed"
-				 : e == ENOTDIR ? "exists and is not a folder"
-						: strerror(e));
-			why = buf;
-			break;
-		}
-		close(fd);
-		fd = sub;
-		p = slash + 1;
-	}
-	close(fd);
-	return why;
 }
 
 /* One element of the --json result array: name, path, ok, error. */
@@ -376,6 +265,9 @@ static int get_main(struct cli *cli, int argc, char **argv)
 			cli_error(cli, "out of memory");
 		batch.status = CLI_EXIT_FAIL;
 	} else {
+		struct get_dest dest;
+
+		get_dest_init(&dest, o.dir ? o.dir : ".");
 		for (i = 0; i < n; i++) {
 			const char *why = NULL;
 			char buf[2 * PATH_MAX];
@@ -385,10 +277,8 @@ static int get_main(struct cli *cli, int argc, char **argv)
 			/* -d DIR (or the current folder) receives only files inside it,
 			 * in the folders their names give. */
 			if (!o.out)
-				why = make_folders(o.dir ? o.dir : ".", names[i], buf, sizeof(buf));
-			if (!o.out && !why)
-				why = escapes_dir(o.dir ? o.dir : ".", names[i], batch.paths[i],
-						  buf, sizeof(buf));
+				why = get_dest_check(&dest, names[i], batch.paths[i], buf,
+						     sizeof(buf));
 			if (why) {
 				cli_error(cli, "get %s: Transfer failed: %s", names[i], why);
 				json_result(cli, names[i], batch.paths[i], why);

@@ -93,7 +93,7 @@ static int open_conn(struct dfs_client *c, struct link *l, int idx, char *why, s
 	    .tls = c->tls,
 	    .tls_name = l->conf->tls_name,
 	};
-	uint16_t port = l->conf->port;
+	uint16_t port = idx > 0 && l->port ? l->port : l->conf->port;
 	int fd, err;
 
 	if (port == 0) {
@@ -101,7 +101,10 @@ static int open_conn(struct dfs_client *c, struct link *l, int idx, char *why, s
 		if (err)
 			return err;
 	}
-	snprintf(l->address, sizeof(l->address), "%s:%u", l->conf->host, port);
+	if (idx == 0) {
+		snprintf(l->address, sizeof(l->address), "%s:%u", l->conf->host, port);
+		l->port = port;
+	}
 	fd = rpcstream_connect(l->conf->host, port, c->conf.connect_timeout_ms, why, whylen);
 	if (fd < 0)
 		return fd;
@@ -256,37 +259,48 @@ out:
 }
 
 /* Once logged in, calls may take as long as a busy disk needs. */
-static void set_call_timeouts(struct dfs_client *c, struct link *l)
+static void set_call_timeout(const struct dfs_client *c, CLIENT *clnt)
 {
 	struct timeval tv = {c->conf.call_timeout_ms / 1000,
 			     (c->conf.call_timeout_ms % 1000) * 1000};
 
-	for (int i = 0; i < LINK_CONNS; i++)
-		clnt_control(l->clnt[i], CLSET_TIMEOUT, (char *)&tv);
+	clnt_control(clnt, CLSET_TIMEOUT, (char *)&tv);
 }
 
-/* Once the link's session is open: its other connections (those not open yet),
- * the call timeouts of a logged-in client, and the link up. */
+static void set_call_timeouts(const struct dfs_client *c, struct link *l)
+{
+	for (int i = 0; i < LINK_CONNS; i++)
+		if (l->clnt[i])
+			set_call_timeout(c, l->clnt[i]);
+}
+
+/* Once the link's session is open: the call timeouts of a logged-in client,
+ * and the link up. */
 static void link_ready(struct login_job *j)
 {
-	struct link *l = j->link;
-	char why[256];
-
-	for (int i = 1; i < LINK_CONNS; i++) {
-		if (l->clnt[i])
-			continue;
-		j->err = open_conn(j->c, l, i, why, sizeof(why));
-		if (j->err) {
-			snprintf(l->why, sizeof(l->why), "%s", why);
-			return;
-		}
-	}
-	set_call_timeouts(j->c, l);
-	l->up = true;
+	set_call_timeouts(j->c, j->link);
+	j->link->up = true;
 }
 
-/* Phase 2, one thread per server: client-final, the server's proof, a
- * second connection. */
+CLIENT *conn_role(struct dfs_client *c, struct link *l, int role, char *why, size_t whylen)
+{
+	if (role < 0 || role >= LINK_CONNS) {
+		snprintf(why, whylen, "no connection for chunk role %d", role);
+		return NULL;
+	}
+	if (!l->clnt[role]) {
+		if (!l->up) {
+			snprintf(why, whylen, "%s", l->why);
+			return NULL;
+		}
+		if (open_conn(c, l, role, why, whylen) < 0)
+			return NULL;
+		set_call_timeout(c, l->clnt[role]);
+	}
+	return l->clnt[role];
+}
+
+/* Phase 2, one thread per server: client-final and the server's proof. */
 static void *login_finish(void *arg)
 {
 	struct login_job *j = arg;
@@ -472,19 +486,17 @@ struct share_job {
 	struct link *link;
 };
 
-/* One thread per server: the connections of a shared session, no login. */
+/* One thread per server: the first connection of a shared session, no login. */
 static void *share_link(void *arg)
 {
 	struct share_job *j = arg;
 	struct link *l = j->link;
 	char why[256];
 
-	for (int i = 0; i < LINK_CONNS; i++) {
-		if (open_conn(j->c, l, i, why, sizeof(why)) < 0) {
-			snprintf(l->why, sizeof(l->why), "%s", why);
-			close_link(l);
-			return NULL;
-		}
+	if (open_conn(j->c, l, 0, why, sizeof(why)) < 0) {
+		snprintf(l->why, sizeof(l->why), "%s", why);
+		close_link(l);
+		return NULL;
 	}
 	set_call_timeouts(j->c, l);
 	l->up = true;

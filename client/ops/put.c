@@ -171,7 +171,7 @@ int dfs_put(struct dfs_client *c, const char *path, const char *remote_name)
 			if (!l->up)
 				continue;
 			u->targets[u->ntargets].link = l;
-			u->targets[u->ntargets].clnt = l->clnt[layout_role(&ps->layout, s, k)];
+			u->targets[u->ntargets].role = layout_role(&ps->layout, s, k);
 			u->targets[u->ntargets].skip = done[s - 1][k - 1];
 			u->ntargets++;
 		}

@@ -125,8 +125,8 @@ void dfs_close(struct dfs_reader *r)
 
 /* Reads bytes [offset, offset + len) of chunk index from server l into dst,
  * several READ calls in flight. 0 or -errno (-EHOSTDOWN: the link broke). */
-static int read_range(const struct dfs_reader *r, struct link *l, unsigned index, uint64_t offset,
-		      size_t len, char *dst)
+static int read_range(struct dfs_client *c, const struct dfs_reader *r, struct link *l,
+		      unsigned index, uint64_t offset, size_t len, char *dst)
 {
 	int role = layout_role(&r->layout, l->conf->number, index);
 	CLIENT *clnt;
@@ -137,11 +137,14 @@ static int read_range(const struct dfs_reader *r, struct link *l, unsigned index
 	} sent[READ_WINDOW];
 	uint64_t asked = offset, end = offset + len;
 	unsigned outstanding = 0, oldest = 0;
+	char why[256];
 	int err = 0;
 
 	if (role < 0)
 		return -EIO;
-	clnt = l->clnt[role];
+	clnt = conn_role(c, l, role, why, sizeof(why));
+	if (!clnt)
+		return -EHOSTDOWN;
 	a.name.dfs_name_val = r->name;
 	a.name.dfs_name_len = (u_int)strlen(r->name);
 	while (asked < end || outstanding > 0) {
@@ -250,7 +253,7 @@ static int read_from_holders(struct dfs_client *c, struct dfs_reader *r, unsigne
 		if (!s || s > c->conf.nservers || !c->links[s - 1].up)
 			continue;
 		l = &c->links[s - 1];
-		err = read_range(r, l, k, at, n, dst);
+		err = read_range(c, r, l, k, at, n, dst);
 		if (err == 0 && whole && checksum_of(dst, n) != r->chunk_sum[k - 1])
 			err = -EBADMSG;
 		if (err == 0) {
@@ -279,6 +282,7 @@ static int read_from_holders(struct dfs_client *c, struct dfs_reader *r, unsigne
 #define SPLIT_MIN (2u << 20)
 
 struct half {
+	struct dfs_client *c;
 	const struct dfs_reader *r;
 	struct link *l;
 	unsigned k;
@@ -292,7 +296,7 @@ static void *half_run(void *arg)
 {
 	struct half *h = arg;
 
-	h->err = read_range(h->r, h->l, h->k, h->at, h->n, h->dst);
+	h->err = read_range(h->c, h->r, h->l, h->k, h->at, h->n, h->dst);
 	return NULL;
 }
 
@@ -310,9 +314,10 @@ static int read_split(struct dfs_client *c, struct dfs_reader *r, unsigned k, ui
 	if (!s1 || !s2 || s1 > c->conf.nservers || s2 > c->conf.nservers || s1 == s2 ||
 	    !c->links[s1 - 1].up || !c->links[s2 - 1].up)
 		return read_from_holders(c, r, k, at, n, dst, false);
-	h[0] =
-	    (struct half){.r = r, .l = &c->links[s1 - 1], .k = k, .at = at, .n = n / 2, .dst = dst};
-	h[1] = (struct half){.r = r,
+	h[0] = (struct half){
+	    .c = c, .r = r, .l = &c->links[s1 - 1], .k = k, .at = at, .n = n / 2, .dst = dst};
+	h[1] = (struct half){.c = c,
+			     .r = r,
 			     .l = &c->links[s2 - 1],
 			     .k = k,
 			     .at = at + n / 2,

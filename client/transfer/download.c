@@ -97,7 +97,8 @@ static int fetch_chunk(struct dfs_client *c, struct link *l, int role, const cha
 		       int *write_err, bool write_behind)
 {
 	uint64_t flushed = start;
-	CLIENT *clnt = l->clnt[role];
+	char why[256];
+	CLIENT *clnt = conn_role(c, l, role, why, sizeof(why));
 	dfs_read_args a = {.cred = l->cred, .ver = ver, .index = index};
 	/* What each call in flight asked for, oldest first: its answer must be
 	 * exactly those bytes, and goes exactly there. */
@@ -121,6 +122,8 @@ static int fetch_chunk(struct dfs_client *c, struct link *l, int role, const cha
 	checksum_init(&ck);
 	if (start > size)
 		return -EINVAL;
+	if (!clnt)
+		return -EHOSTDOWN;
 	err = checksum_prefix(fd, offset, start, &ck);
 	if (err)
 		return err;

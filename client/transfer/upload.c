@@ -52,6 +52,22 @@ static bool target_live(const struct target *t)
 	return !t->err;
 }
 
+/* Opens each target's connection for its role if it is not open yet. */
+static void connect_targets(struct upload *u)
+{
+	for (unsigned i = 0; i < u->ntargets; i++) {
+		struct target *t = &u->targets[i];
+
+		if (t->skip)
+			continue;
+		t->clnt = conn_role(u->c, t->link, t->role, t->why, sizeof(t->why));
+		if (!t->clnt) {
+			t->err = -EHOSTDOWN;
+			t->broken = true;
+		}
+	}
+}
+
 /* Asks every target to begin at once, then reads the answers, so the
  * servers open and reserve space in parallel. */
 static void begin_targets(struct upload *u)
@@ -65,7 +81,7 @@ static void begin_targets(struct upload *u)
 		struct target *t = &u->targets[i];
 		enum clnt_stat st;
 
-		if (t->skip)
+		if (t->skip || !target_live(t))
 			continue;
 		a.cred = t->link->cred;
 		st = rpcstream_send(t->clnt, DFSPROC_PUT_BEGIN, (xdrproc_t)xdr_dfs_put_begin_args,
@@ -178,6 +194,7 @@ void *upload_run(void *arg)
 	bool any;
 
 	checksum_init(&ck);
+	connect_targets(u);
 	begin_targets(u);
 	buf = malloc(DFS_BLOCK_MAX);
 	if (!buf) {
@@ -231,7 +248,7 @@ int put_chunk_to(struct dfs_client *c, struct link *l, int role, const char *nam
 	char label[160];
 
 	u.targets[0].link = l;
-	u.targets[0].clnt = l->clnt[role];
+	u.targets[0].role = role;
 	upload_run(&u);
 	if (u.targets[0].err) {
 		if (u.targets[0].broken)
