@@ -94,7 +94,15 @@ DFS_PASSWORD=Bluepanda must "$PROBE" -c "$C/dfs.conf" -s 1 -u AnujS store-many m
 assert_contains "$OUT" "store-many mixed DFS_OK DFS_OK DFS_EBADMSG DFS_EINVAL DFS_EINVAL" \
 	"results of a STORE_MANY of good and bad files"
 DFS_PASSWORD=Bluepanda must "$PROBE" -c "$C/dfs.conf" -s 1 -u AnujS store-many oversized
-assert_contains "$OUT" "store-many oversized rpc RPC_CANTDECODEARGS" "two files of 600 KiB"
+# The server refuses the call once its data passes the limit, answers, and closes the
+# connection (a call it could not decode leaves the stream untrusted): a probe still
+# sending the rest by then sees the connection end instead of the answer.
+case $OUT in
+*"store-many oversized rpc RPC_CANTDECODEARGS"* | *"store-many oversized rpc RPC_CANTSEND"* | \
+	*"store-many oversized rpc RPC_CANTRECV"*) ;;
+*) fail "two files of 600 KiB were not refused: $OUT" ;;
+esac
+eventually grep -q "undecodable store_many arguments" "$C/logs/dfsd-1.log"
 DFS_PASSWORD=Bluepanda must "$PROBE" -c "$C/dfs.conf" -s 1 -u AnujS store-many too-many
 assert_contains "$OUT" "store-many too-many rpc RPC_CANTDECODEARGS" "65 files"
 DFS_PASSWORD=Bluepanda must "$PROBE" -c "$C/dfs.conf" -s 1 -u AnujS lookup-read-many
