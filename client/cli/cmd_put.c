@@ -261,7 +261,7 @@ struct put_batch {
 /* Files at most this large go to the library in groups, which it stores several
  * per call to each server; larger ones go one per worker. */
 #define GROUP_FILE_MAX (256 * 1024)
-#define GROUP_FILES    32
+#define GROUP_FILES    64
 
 static void put_run(struct dfs_client *c, int first, int n, int *rc, char **why, void *arg)
 {
