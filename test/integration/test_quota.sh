@@ -13,13 +13,19 @@ quota() {
 	must "$DFSADM" -f "$C/users.db" quota "$@"
 }
 
-# no_chunks NAME: no server holds a chunk file of AnujS's NAME.
+# no_chunks NAME: no server holds a chunk of AnujS's NAME: no chunk file, and no chunk in
+# its records database (where a small file's chunks go).
 no_chunks() {
-	local hash found
+	local hash found d dump
 	hash=$(printf '%s' "$1" | sha256sum | cut -c1-64)
 	found=$(find "$C"/data/*/u/AnujS/"${hash:0:2}/$hash" -regextype posix-extended \
 		-regex '.*/[0-9a-f]{16}\.[0-9]+' 2>/dev/null || true)
 	[[ -z $found ]] || fail "chunk files of $1 remain: $found"
+	for d in "$C"/data/*; do
+		# Keys are USER NUL HASH VERSION INDEX; mdb_dump -p prints the NUL as \00.
+		dump=$(mdb_dump -p -s chunks "$d/records")
+		[[ $dump != *" AnujS\\00$hash"* ]] || fail "$d/records holds a chunk of $1"
+	done
 }
 
 # no_staged: nothing is left in any server's tmp/.
