@@ -331,7 +331,11 @@ void commit_done(struct store *st, struct pending_commit *pc)
 {
 	counts_replace(st->counts, pc->ref.user, pc->have_old ? &pc->old.current : NULL,
 		       &pc->m.current);
-	remove_old_chunks(st, pc->ref.dir, &pc->m, pc->info->ver, true);
+	/* A name that had no record has no older versions: any chunk files of one are
+	 * leftovers of puts that never committed, which housekeeping removes. Not
+	 * looking spares a new small file a walk to a folder it does not have. */
+	if (pc->have_old)
+		remove_old_chunks(st, pc->ref.dir, &pc->m, pc->info->ver, true);
 }
 
 void quota_count(struct count_totals *t, const dfs_file_info *old, const dfs_file_info *info)
