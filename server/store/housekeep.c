@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 
 #include "counts.h"
 #include "dirsync.h"
+#include "log.h"
 #include "verify_state.h"
 
 /* Removes regular files in tmp/ (all, or those older than max_age_s that no upload holds). */
@@ -213,6 +215,79 @@ out:
 	return 0;
 }
 
+/* Stops records_each at the first record. */
+static int found_one(const char *user, const char *hash, void *arg)
+{
+	(void)user;
+	(void)hash;
+	*(bool *)arg = true;
+	return 1;
+}
+
+/* Whether user has a record here: 1, 0 or -errno. */
+static int has_records(struct store *st, const char *user)
+{
+	bool found = false;
+	int rc = records_each(st->records, user, NULL, found_one, &found);
+
+	return rc < 0 ? rc : found;
+}
+
+struct counted_users {
+	char (*user)[USER_MAX + 1];
+	size_t count, cap;
+};
+
+static int collect_user(const char *user, const struct count_totals *t, void *arg)
+{
+	struct counted_users *u = arg;
+
+	(void)t;
+	if (u->count == u->cap) {
+		size_t cap = u->cap ? 2 * u->cap : 64;
+		void *grown = realloc(u->user, cap * sizeof(*u->user));
+
+		if (grown == NULL)
+			return -ENOMEM;
+		u->user = grown;
+		u->cap = cap;
+	}
+	snprintf(u->user[u->count++], sizeof(*u->user), "%s", user);
+	return 0;
+}
+
+/* Drops the counts of users who have none of their records left here: dfsadm
+ * remove --purge deletes a user's records beside a running server, whose counts
+ * would otherwise charge a new user of that name for files that are gone. With
+ * every file lock held, no commit can add such a user's first record meanwhile. */
+static int drop_counts_of_purged(struct store *st)
+{
+	static const struct count_totals none;
+	struct counted_users u = {0};
+	int rc = counts_each(st->counts, collect_user, &u);
+
+	for (size_t i = 0; rc >= 0 && i < u.count; i++) {
+		rc = has_records(st, u.user[i]);
+		if (rc != 0)
+			continue;
+		for (unsigned k = 0; k < STORE_LOCKS; k++)
+			pthread_mutex_lock(&st->locks[k]);
+		rc = has_records(st, u.user[i]);
+		if (rc == 0) {
+			rc = counts_set(st->counts, u.user[i], &none);
+			if (rc == 0)
+				log_info(
+				    "housekeeping: %s has no records here any more; their counts "
+				    "are dropped",
+				    u.user[i]);
+		}
+		for (unsigned k = STORE_LOCKS; k-- > 0;)
+			pthread_mutex_unlock(&st->locks[k]);
+	}
+	free(u.user);
+	return rc < 0 ? rc : 0;
+}
+
 int store_housekeep(struct store *st, unsigned max_tmp_age_s, unsigned tombstone_ttl_s)
 {
 	struct store_retention r = {
@@ -243,6 +318,8 @@ int store_housekeep_retention(struct store *st, const struct store_retention *r)
 	rc = walk_records(st, housekeep_record, &hk);
 	if (rc >= 0)
 		rc = walk_folders(st, housekeep_folder, &hk);
+	if (rc >= 0)
+		rc = drop_counts_of_purged(st);
 	if (rc < 0)
 		return rc;
 	return hk.removed;

@@ -70,3 +70,19 @@ assert_contains "$OUT" "user Temp removed; they can no longer log in"
 assert_contains "$ERR" "is not a dfs data folder"
 [[ ! -e $C/data/1/u/Temp && ! -e $C/data/2/u/Temp ]] || fail "Temp's files survived --purge"
 ok "remove --purge in one step; a folder without FORMAT is left alone and reported"
+
+# The purge ran beside running servers, which counted Temp's files: once their
+# housekeeping has run, a new user of that name starts with nothing charged.
+printf 'pw-for-temp\n' | "$DFSADM" -f "$C/users.db" add Temp --iterations 4096 >/dev/null
+for k in 1 2 3 4; do
+	kill -USR1 "$(<"$C/run/dfsd-$k.pid")"
+done
+for k in 1 2 3 4; do
+	eventually grep -q "Temp has no records here any more" "$C/logs/dfsd-$k.log"
+done
+must dfs_as Temp pw-for-temp status
+assert_contains "$OUT" "quota: 0 bytes of no limit, 0 files of no limit" "the new Temp's status"
+must dfs_s status
+assert_contains "$OUT" "quota:" "AnujS's status"
+assert_not_contains "$OUT" "quota: 0 bytes" "AnujS's status"
+ok "housekeeping drops the counts of a purged user; a new user of that name is charged nothing"
