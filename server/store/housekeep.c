@@ -61,7 +61,41 @@ int clean_tmp(int rootfd, bool all, unsigned max_age_s)
 	return removed;
 }
 
+/* User names, kept in the order they were added. */
+struct user_list {
+	char (*user)[USER_MAX + 1];
+	size_t count, cap;
+};
+
+static int user_list_add(struct user_list *l, const char *user)
+{
+	if (l->count == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		void *grown = realloc(l->user, cap * sizeof(*l->user));
+
+		if (grown == NULL)
+			return -ENOMEM;
+		l->user = grown;
+		l->cap = cap;
+	}
+	snprintf(l->user[l->count++], sizeof(*l->user), "%s", user);
+	return 0;
+}
+
+static int compare_user(const void *key, const void *elem)
+{
+	return strcmp(key, elem);
+}
+
+/* Whether user is in l, whose names are in strcmp order. */
+static bool user_list_has(const struct user_list *l, const char *user)
+{
+	return l->count > 0 &&
+	       bsearch(user, l->user, l->count, sizeof(*l->user), compare_user) != NULL;
+}
+
 struct housekeep {
+	struct user_list seen; /* users the walk of the records met, in key order */
 	time_t now;
 	unsigned max_tmp_age_s;
 	int64_t tombstone_before_ns;
@@ -97,6 +131,13 @@ static void drop_previous(struct store *st, const struct file_ref *ref, dfs_meta
 static int housekeep_record(struct store *st, const char *user, const char *hash, void *arg)
 {
 	struct housekeep *hk = arg;
+	struct user_list *seen = &hk->seen;
+
+	/* Records come in key order (USER NUL HASH): a user's are together, and
+	 * users follow one another in strcmp order. */
+	if ((seen->count == 0 || strcmp(seen->user[seen->count - 1], user) != 0) &&
+	    user_list_add(seen, user) < 0)
+		return -ENOMEM;
 	struct file_ref ref;
 	int64_t written_ns;
 	dfs_meta m;
@@ -233,42 +274,25 @@ static int has_records(struct store *st, const char *user)
 	return rc < 0 ? rc : found;
 }
 
-struct counted_users {
-	char (*user)[USER_MAX + 1];
-	size_t count, cap;
-};
-
 static int collect_user(const char *user, const struct count_totals *t, void *arg)
 {
-	struct counted_users *u = arg;
-
 	(void)t;
-	if (u->count == u->cap) {
-		size_t cap = u->cap ? 2 * u->cap : 64;
-		void *grown = realloc(u->user, cap * sizeof(*u->user));
-
-		if (grown == NULL)
-			return -ENOMEM;
-		u->user = grown;
-		u->cap = cap;
-	}
-	snprintf(u->user[u->count++], sizeof(*u->user), "%s", user);
-	return 0;
+	return user_list_add(arg, user);
 }
 
 /* Drops the counts of users who have none of their records left here: dfsadm
  * remove --purge deletes a user's records beside a running server, whose counts
- * would otherwise charge a new user of that name for files that are gone. With
- * every file lock held, no commit can add such a user's first record meanwhile. */
-static int drop_counts_of_purged(struct store *st)
+ * would otherwise charge a new user of that name for files that are gone. Only a
+ * counted user the walk of the records did not meet (seen) is looked at again, with
+ * every file lock held, so that no commit can add their first record meanwhile. */
+static int drop_counts_of_purged(struct store *st, const struct user_list *seen)
 {
 	static const struct count_totals none;
-	struct counted_users u = {0};
+	struct user_list u = {0};
 	int rc = counts_each(st->counts, collect_user, &u);
 
 	for (size_t i = 0; rc >= 0 && i < u.count; i++) {
-		rc = has_records(st, u.user[i]);
-		if (rc != 0)
+		if (user_list_has(seen, u.user[i]))
 			continue;
 		for (unsigned k = 0; k < STORE_LOCKS; k++)
 			pthread_mutex_lock(&st->locks[k]);
@@ -301,7 +325,7 @@ int store_housekeep(struct store *st, unsigned max_tmp_age_s, unsigned tombstone
 
 int store_housekeep_retention(struct store *st, const struct store_retention *r)
 {
-	struct housekeep hk;
+	struct housekeep hk = {.seen = {0}};
 	int rc;
 
 	hk.now = time(NULL);
@@ -319,7 +343,8 @@ int store_housekeep_retention(struct store *st, const struct store_retention *r)
 	if (rc >= 0)
 		rc = walk_folders(st, housekeep_folder, &hk);
 	if (rc >= 0)
-		rc = drop_counts_of_purged(st);
+		rc = drop_counts_of_purged(st, &hk.seen);
+	free(hk.seen.user);
 	if (rc < 0)
 		return rc;
 	return hk.removed;
