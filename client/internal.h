@@ -17,6 +17,7 @@
 #define DFS_INTERNAL __attribute__((visibility("hidden")))
 
 struct dfs_peer_store;
+struct spares;
 
 /* Connections per server: one per chunk role (first or second of its pair),
  * so the two chunks a server holds move in parallel. Only the first is opened
@@ -72,6 +73,9 @@ struct dfs_client {
 	void *event_arg;
 	pthread_mutex_t event_lock;
 	char last_error[512];
+	/* Connections opened during the login for the clients that will share
+	 * the session (dfs_prepare_shares); NULL if none were asked for. */
+	struct spares *spares;
 	/* For a client made by dfs_client_share: the client whose session
 	 * (tokens, event handler) this one uses; NULL for an owner. */
 	struct dfs_client *owner;
@@ -101,11 +105,14 @@ DFS_INTERNAL int client_check_call(struct dfs_client *c, const char *remote_name
 /* Sets (printf-style; NULL clears) what dfs_last_error(NULL) says in this thread. */
 DFS_INTERNAL void client_thread_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* conn.c: connections and login. */
-/* Connects to and logs in on every server in parallel. */
-DFS_INTERNAL int conn_login_all(struct dfs_client *c, const char *password);
-/* Opens connections to every server up in c->owner, with its tokens. */
-DFS_INTERNAL int conn_share_all(struct dfs_client *c);
+/* link.c: one server's connections. */
+/* Opens connection number idx of link l (TLS per the configuration); asks
+ * rpcbind for the port unless the configuration or a first connection gave it. */
+DFS_INTERNAL int link_open(struct dfs_client *c, struct link *l, int idx, char *why, size_t whylen);
+/* Closes l's connections and marks it not up. */
+DFS_INTERNAL void link_close(struct link *l);
+/* The call timeouts of a logged-in client on l's connections. */
+DFS_INTERNAL void link_set_call_timeouts(const struct dfs_client *c, struct link *l);
 /* Marks a link down after a failed call (closes its connections). */
 DFS_INTERNAL void conn_mark_down(struct dfs_client *c, struct link *l, const char *why);
 /* The connection of l for a chunk of the given role, opened now if it is not
@@ -115,11 +122,28 @@ DFS_INTERNAL CLIENT *conn_role(struct dfs_client *c, struct link *l, int role, c
 /* Opens the connections of one link without logging in (for status). */
 DFS_INTERNAL int conn_ping(struct dfs_client *c, struct link *l);
 DFS_INTERNAL void conn_close_all(struct dfs_client *c);
+DFS_INTERNAL const char *clnt_problem(CLIENT *clnt, enum clnt_stat st, char *buf, size_t len);
+/* Connections prepared for the clients that will share c's session: n per
+ * server (at most DFS_SHARES_PREPARED_MAX; 0, -EINVAL or -ENOMEM). They are
+ * opened from spares_start (once the links' first connections are) to
+ * spares_finish (once the login is done; those of links not up are closed),
+ * and handed over by spares_take, each once, while fresh. */
+DFS_INTERNAL int spares_want(struct dfs_client *c, unsigned n);
+DFS_INTERNAL void spares_start(struct dfs_client *c);
+DFS_INTERNAL void spares_finish(struct dfs_client *c);
+/* A prepared connection to server index server of owner, or NULL. */
+DFS_INTERNAL CLIENT *spares_take(struct dfs_client *owner, unsigned server);
+DFS_INTERNAL void spares_free(struct dfs_client *c);
+
+/* conn.c: login and shared sessions. */
+/* Connects to and logs in on every server in parallel. */
+DFS_INTERNAL int conn_login_all(struct dfs_client *c, const char *password);
+/* Opens connections to every server up in c->owner, with its tokens. */
+DFS_INTERNAL int conn_share_all(struct dfs_client *c);
 /* As a server (c->tls presents its certificate): ends the sessions held and
  * opens one for user on every reachable server (PEER_LOGIN). Links that fail
  * are marked down. 0 if some server is up, else -errno. */
 DFS_INTERNAL int conn_peer_login_all(struct dfs_client *c, const char *user);
-DFS_INTERNAL const char *clnt_problem(CLIENT *clnt, enum clnt_stat st, char *buf, size_t len);
 
 /* plan.c: which version of a file to read, and from where. */
 struct holder_view {

@@ -51,7 +51,10 @@ struct cli {
 	bool mute_server_down;	   /* the command reports servers itself */
 	bool progress_ok;	   /* stderr is a terminal and not -q */
 	double progress_delay;	   /* seconds before a transfer shows its progress */
-	bool keep_client;    /* in the shell: cli_open reuses the client, cli_close keeps it */
+	bool keep_client; /* in the shell: cli_open reuses the client, cli_close keeps it */
+	/* Clients cli_parallel will start (cli_parallel_clients), set before
+	 * cli_open so that their connections open during the login. */
+	unsigned parallel_clients;
 	size_t json_results; /* elements of a --json result array printed so far */
 	struct dfs_client *client;
 	/* Whose session cli_parallel's clients share: NULL for client itself (a
@@ -169,6 +172,10 @@ void cli_free_names(char **names, int n);
  * *nout names. 0, or -errno after printing why (and setting *status). */
 int cli_folder_names(struct cli *cli, const char *verb, const struct cli_item *items, int n,
 		     char ***out, int *nout, int *status);
+
+/* The clients cli_parallel runs in groups (or items) of work: none for one,
+ * else one per group up to a bound. */
+unsigned cli_parallel_clients(int groups);
 
 /* Runs one item of a command on client c; returns 0 or -errno. */
 typedef int (*cli_parallel_run_fn)(struct dfs_client *c, int i, void *arg);

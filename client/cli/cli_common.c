@@ -500,6 +500,8 @@ int cli_open(struct cli *cli, bool tolerate_down)
 		goto out;
 	}
 	cli_attach_events(cli);
+	/* A hint: without it the clients connect after the login. */
+	(void)dfs_prepare_shares(cli->client, cli->parallel_clients);
 	rc = dfs_login(cli->client, user, password);
 	if (rc < 0) {
 		if (tolerate_down && rc == -EHOSTDOWN) {

@@ -135,15 +135,12 @@ static int run_batch(struct batch b, cli_parallel_report_fn report)
 	}
 	for (int i = 0; i < n; i += b.group && b.group[i] > 1 ? b.group[i] : 1)
 		groups++;
-	nthreads = groups < CLI_PARALLEL_MAX ? groups : CLI_PARALLEL_MAX;
+	nthreads = (int)cli_parallel_clients(groups);
 	pthread_mutex_init(&b.lock, NULL);
 	pthread_cond_init(&b.changed, NULL);
-	/* With one file there is nothing to overlap; with several, one progress line
-	 * per file in flight would only flicker. */
-	if (nthreads > 1)
+	/* With several files in flight, one progress line per file would only flicker. */
+	if (nthreads > 0)
 		cli->progress_ok = false;
-	else
-		nthreads = 0;
 	for (int t = 0; t < nthreads; t++)
 		if (pthread_create(&tids[b.workers], NULL, worker, &b) == 0)
 			b.workers++;
@@ -162,6 +159,14 @@ static int run_batch(struct batch b, cli_parallel_report_fn report)
 	free(b.why);
 	free(b.finished);
 	return 0;
+}
+
+unsigned cli_parallel_clients(int groups)
+{
+	/* With one group there is nothing to overlap: it runs on the command's client. */
+	if (groups < 2)
+		return 0;
+	return groups < CLI_PARALLEL_MAX ? (unsigned)groups : CLI_PARALLEL_MAX;
 }
 
 int cli_parallel(struct cli *cli, int n, cli_parallel_run_fn run, cli_parallel_report_fn report,

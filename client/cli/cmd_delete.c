@@ -1,5 +1,6 @@
 /* cmd_delete.c: dfs delete NAME... and delete -r PREFIX...: remove files. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -84,6 +85,7 @@ static int delete_main(struct cli *cli, int argc, char **argv)
 			cli_strip_slashes(names[i]);
 		items[i] = (struct cli_item){.operand = names[i], .name = names[i]};
 	}
+	cli->parallel_clients = cli_parallel_clients(recursive ? INT_MAX : n);
 	if (!cli_items_open(cli, "delete", items, n, delete_report, &status))
 		goto out;
 	batch.status = status;

@@ -223,6 +223,10 @@ static int get_main(struct cli *cli, int argc, char **argv)
 			cli_strip_slashes(names[i]);
 		items[i] = (struct cli_item){.operand = names[i], .name = names[i]};
 	}
+	cli->parallel_clients =
+	    cli_parallel_clients(o.recursive ? INT_MAX
+				 : o.out     ? 1
+					     : (n + GET_GROUP_MAX - 1) / GET_GROUP_MAX);
 	if (!cli_items_open(cli, "get", items, n, get_report, &status))
 		goto out;
 	if (o.recursive) {

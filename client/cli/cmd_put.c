@@ -295,6 +295,16 @@ static void make_groups(const struct put_batch *b, int ntodo, int *group)
 	}
 }
 
+/* The groups make_groups made of n items. */
+static int count_groups(const int *group, int n)
+{
+	int groups = 0;
+
+	for (int i = 0; i < n; i += group[i])
+		groups++;
+	return groups;
+}
+
 static void put_done(struct cli *cli, int i, int rc, const char *why, void *arg)
 {
 	struct put_batch *b = arg;
@@ -355,37 +365,40 @@ static int put_main(struct cli *cli, int argc, char **argv)
 		status = CLI_EXIT_FAIL;
 		goto out;
 	}
-	for (i = 0; i < l.n; i++)
+	batch = (struct put_batch){.files = l.files, .names = l.names};
+	batch.todo = calloc((size_t)l.n, sizeof(*batch.todo));
+	batch.group = calloc((size_t)l.n, sizeof(*batch.group));
+	if (!batch.todo || !batch.group) {
+		cli_error(cli, "out of memory");
+		status = CLI_EXIT_FAIL;
+		goto out;
+	}
+	/* The groups are made before the login, which opens a connection for
+	 * each client that will run them; they are made again only if some
+	 * names turn out to be invalid. */
+	for (i = 0; i < l.n; i++) {
 		items[i] = (struct cli_item){.operand = l.files[i], .name = l.names[i]};
+		batch.todo[i] = i;
+	}
+	make_groups(&batch, l.n, batch.group);
+	cli->parallel_clients = cli_parallel_clients(count_groups(batch.group, l.n));
 	if (!cli_items_open(cli, "put", items, l.n, put_report, &status))
 		goto out;
 	dfs_set_resume(cli->client, o.resume);
-	batch = (struct put_batch){.files = l.files, .names = l.names, .status = status};
-	batch.todo = calloc((size_t)l.n, sizeof(*batch.todo));
-	if (!batch.todo) {
-		cli_error(cli, "out of memory");
-		status = CLI_EXIT_FAIL;
-		goto out;
-	}
+	batch.status = status;
 	for (i = 0; i < l.n; i++)
 		if (items[i].ok)
 			batch.todo[ntodo++] = i;
-	batch.group = calloc((size_t)l.n, sizeof(*batch.group));
-	if (!batch.group) {
-		cli_error(cli, "out of memory");
-		status = CLI_EXIT_FAIL;
-		free(batch.todo);
-		goto out;
-	}
-	make_groups(&batch, ntodo, batch.group);
+	if (ntodo < l.n)
+		make_groups(&batch, ntodo, batch.group);
 	if (cli_parallel_groups(cli, ntodo, batch.group, put_run, put_done, &batch) < 0) {
 		cli_error(cli, "out of memory");
 		batch.status = CLI_EXIT_FAIL;
 	}
 	status = batch.status;
+out:
 	free(batch.todo);
 	free(batch.group);
-out:
 	if (status != CLI_EXIT_USAGE)
 		cli_json_results_end(cli);
 	cli_close(cli);

@@ -58,6 +58,15 @@ DFS_API int dfs_login(struct dfs_client *c, const char *user, const char *passwo
  * the reason is in dfs_last_error(NULL). */
 DFS_API int dfs_client_share(struct dfs_client *owner, struct dfs_client **out);
 
+#define DFS_SHARES_PREPARED_MAX 8
+/* Before dfs_login: n clients (at most DFS_SHARES_PREPARED_MAX) will be made
+ * by dfs_client_share right after it. Their connections are opened while the
+ * login derives its key, and each of those clients takes one per server, so
+ * they are ready when the login ends. A connection not taken within a second
+ * is not handed over; all close with c. 0 (the default) prepares none.
+ * 0, or -EINVAL (n too large) or -ENOMEM. */
+DFS_API int dfs_prepare_shares(struct dfs_client *c, unsigned n);
+
 /* Events reported while operations run (warnings, progress, detail). */
 enum dfs_event_kind {
 	DFS_EVENT_SERVER_DOWN,	 /* server could not be reached; text says why */

@@ -1,16 +1,12 @@
-/* conn.c: connections to every server, opened in parallel, and the SCRAM login on each. */
+/* conn.c: logging in on every server in parallel (SCRAM), and sharing a session. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <rpc/rpc.h>
-#include <rpc/pmap_prot.h>
 #include <openssl/crypto.h>
 #include "internal.h"
 #include "tls.h"
-
-static const struct timeval CALL_TIMEOUT = {30, 0};
 
 struct login_job {
 	struct dfs_client *c;
@@ -23,173 +19,6 @@ struct login_job {
 	uint64_t login_id;
 	int err;
 };
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-const char *clnt_problem(CLIENT *clnt, enum clnt_stat st, char *buf, size_t len)
-{
-	struct rpc_err re;
-
-	clnt_geterr(clnt, &re);
-	if (st == RPC_AUTHERROR && re.re_why == AUTH_TOOWEAK)
-		snprintf(buf, len,
-			 "the server requires TLS (set tls = required and ca in dfs.conf)");
-	else if (st == RPC_PROGVERSMISMATCH)
-		snprintf(buf, len, "the server speaks protocol versions %lu..%lu, this client 1",
-			 (unsigned long)re.re_vers.low, (unsigned long)re.re_vers.high);
-	else if (st == RPC_TIMEDOUT)
-		snprintf(buf, len, "no answer in time");
-	else
-		snprintf(buf, len, "%s", clnt_sperrno(st));
-	return buf;
-}
-
-/* Asks the portmapper (rpcbind) on host for the program's TCP port. */
-static int rpcbind_port(struct dfs_client *c, const struct server_conf *s, uint16_t *port,
-			char *why, size_t whylen)
-{
-	struct rpcstream_clnt_opts opts = {.call_timeout_ms = c->conf.connect_timeout_ms};
-	struct pmap pm = {.pm_prog = s->program, .pm_vers = DFS_V1, .pm_prot = IPPROTO_TCP};
-	u_long answer = 0;
-	CLIENT *clnt;
-	int fd;
-	enum clnt_stat st;
-
-	fd = rpcstream_connect(s->host, PMAPPORT, c->conf.connect_timeout_ms, why, whylen);
-	if (fd < 0)
-		return fd;
-	clnt = rpcstream_clnt_create(fd, PMAPPROG, PMAPVERS, &opts, why, whylen);
-	if (!clnt)
-		return -ECONNREFUSED;
-	st = clnt_call(clnt, PMAPPROC_GETPORT, (xdrproc_t)xdr_pmap, (char *)&pm,
-		       (xdrproc_t)xdr_u_long, (char *)&answer, CALL_TIMEOUT);
-	clnt_destroy(clnt);
-	if (st != RPC_SUCCESS) {
-		snprintf(why, whylen, "rpcbind on %.200s did not answer", s->host);
-		return -EHOSTUNREACH;
-	}
-	if (answer == 0 || answer > 65535) {
-		snprintf(why, whylen, "program 0x%x is not registered with rpcbind on %.200s",
-			 s->program, s->host);
-		return -ECONNREFUSED;
-	}
-	*port = (uint16_t)answer;
-	return 0;
-}
-
-/* Opens connection number idx of link l (TLS per the configuration). */
-static int open_conn(struct dfs_client *c, struct link *l, int idx, char *why, size_t whylen)
-{
-	struct rpcstream_clnt_opts opts = {
-	    /* A server that accepts connections but never answers must not
-	     * hold up the login for a whole call timeout. */
-	    .call_timeout_ms = c->conf.login_timeout_ms,
-	    .tls = c->tls,
-	    .tls_name = l->conf->tls_name,
-	};
-	uint16_t port = idx > 0 && l->port ? l->port : l->conf->port;
-	int fd, err;
-
-	if (port == 0) {
-		err = rpcbind_port(c, l->conf, &port, why, whylen);
-		if (err)
-			return err;
-	}
-	if (idx == 0) {
-		snprintf(l->address, sizeof(l->address), "%s:%u", l->conf->host, port);
-		l->port = port;
-	}
-	fd = rpcstream_connect(l->conf->host, port, c->conf.connect_timeout_ms, why, whylen);
-	if (fd < 0)
-		return fd;
-	l->clnt[idx] = rpcstream_clnt_create(fd, l->conf->program, DFS_V1, &opts, why, whylen);
-	if (!l->clnt[idx])
-		return -ECONNREFUSED;
-	if (idx == 0) {
-		SSL *ssl = rpcstream_clnt_ssl(l->clnt[0]);
-
-		l->tls = ssl != NULL;
-		if (!ssl || tls_peer_expiry(ssl, &l->cert_expiry_s) < 0)
-			l->cert_expiry_s = -1;
-	}
-	return 0;
-}
-
-static void close_link(struct link *l)
-{
-	for (int i = 0; i < LINK_CONNS; i++) {
-		if (l->clnt[i])
-			clnt_destroy(l->clnt[i]);
-		l->clnt[i] = NULL;
-	}
-	l->up = false;
-}
-
-void conn_mark_down(struct dfs_client *c, struct link *l, const char *why)
-{
-	struct dfs_event ev = {.kind = DFS_EVENT_SERVER_DOWN, .server = l->conf->number};
-	char label[160], text[512], reason[sizeof(l->why)];
-
-	/* why may be l->why itself. */
-	snprintf(reason, sizeof(reason), "%s", why);
-	close_link(l);
-	memcpy(l->why, reason, sizeof(reason));
-	why = l->why;
-	snprintf(text, sizeof(text), "%s is down: %s", link_label(l, label, sizeof(label)), why);
-	ev.text = text;
-	client_emit(c, &ev);
-}
-
-void conn_close_all(struct dfs_client *c)
-{
-	for (unsigned i = 0; i < c->conf.nservers; i++) {
-		struct link *l = &c->links[i];
-
-		/* A client sharing another's session leaves ending it to the owner. */
-		if (l->up && l->clnt[0] && !c->owner) {
-			dfs_cred_args a = {.cred = l->cred};
-			dfs_stat st;
-
-			dfsproc_logout_1(&a, &st, l->clnt[0]);
-		}
-		close_link(l);
-	}
-}
-
-int conn_ping(struct dfs_client *c, struct link *l)
-{
-	char why[256];
-	enum clnt_stat st;
-	double t0;
-	int err;
-
-	if (!l->clnt[0]) {
-		err = open_conn(c, l, 0, why, sizeof(why));
-		if (err) {
-			snprintf(l->why, sizeof(l->why), "%s", why);
-			return err;
-		}
-	}
-	t0 = now_ms();
-	st = dfsproc_null_1(NULL, NULL, l->clnt[0]);
-	if (st != RPC_SUCCESS) {
-		if (st == RPC_PROGVERSMISMATCH)
-			snprintf(l->why, sizeof(l->why), "%s",
-				 clnt_problem(l->clnt[0], st, why, sizeof(why)));
-		else
-			snprintf(l->why, sizeof(l->why), "no answer to NULL");
-		close_link(l);
-		return st == RPC_PROGVERSMISMATCH ? -EPROTONOSUPPORT : -EHOSTDOWN;
-	}
-	l->rtt_ms = now_ms() - t0;
-	return 0;
-}
 
 /* Records why a login call failed, the call itself or the server's refusal
  * (status is only read when the call went through). True if it failed. */
@@ -258,46 +87,12 @@ out:
 	return NULL;
 }
 
-/* Once logged in, calls may take as long as a busy disk needs. */
-static void set_call_timeout(const struct dfs_client *c, CLIENT *clnt)
-{
-	struct timeval tv = {c->conf.call_timeout_ms / 1000,
-			     (c->conf.call_timeout_ms % 1000) * 1000};
-
-	clnt_control(clnt, CLSET_TIMEOUT, (char *)&tv);
-}
-
-static void set_call_timeouts(const struct dfs_client *c, struct link *l)
-{
-	for (int i = 0; i < LINK_CONNS; i++)
-		if (l->clnt[i])
-			set_call_timeout(c, l->clnt[i]);
-}
-
 /* Once the link's session is open: the call timeouts of a logged-in client,
  * and the link up. */
 static void link_ready(struct login_job *j)
 {
-	set_call_timeouts(j->c, j->link);
+	link_set_call_timeouts(j->c, j->link);
 	j->link->up = true;
-}
-
-CLIENT *conn_role(struct dfs_client *c, struct link *l, int role, char *why, size_t whylen)
-{
-	if (role < 0 || role >= LINK_CONNS) {
-		snprintf(why, whylen, "no connection for chunk role %d", role);
-		return NULL;
-	}
-	if (!l->clnt[role]) {
-		if (!l->up) {
-			snprintf(why, whylen, "%s", l->why);
-			return NULL;
-		}
-		if (open_conn(c, l, role, why, whylen) < 0)
-			return NULL;
-		set_call_timeout(c, l->clnt[role]);
-	}
-	return l->clnt[role];
 }
 
 /* Phase 2, one thread per server: client-final and the server's proof. */
@@ -419,9 +214,13 @@ int conn_login_all(struct dfs_client *c, const char *password)
 		jobs[i].link = &c->links[i];
 	}
 	run_jobs(jobs, n, login_begin);
+	/* The clients that will share the session connect while the key is
+	 * derived, which keeps one core busy for tens of milliseconds. */
+	spares_start(c);
 	err = salt_passwords(jobs, n, password);
 	if (err) {
 		client_fail(c, err, "cannot derive the login key: %s", dfs_strerror(err));
+		spares_finish(c);
 		goto out;
 	}
 	run_jobs(jobs, n, login_finish);
@@ -439,11 +238,12 @@ int conn_login_all(struct dfs_client *c, const char *password)
 			if (!refused)
 				refusal = i;
 			refused++;
-			close_link(l);
+			link_close(l);
 			continue;
 		}
 		conn_mark_down(c, l, l->why);
 	}
+	spares_finish(c);
 	if (refused && up == 0) {
 		struct link *l = &c->links[refusal];
 
@@ -484,21 +284,29 @@ out:
 struct share_job {
 	struct dfs_client *c;
 	struct link *link;
+	const struct link *from; /* the owner's link to the same server */
 };
 
-/* One thread per server: the first connection of a shared session, no login. */
+/* One thread per server: the first connection of a shared session, no login;
+ * one the owner prepared if it has one. */
 static void *share_link(void *arg)
 {
 	struct share_job *j = arg;
 	struct link *l = j->link;
 	char why[256];
 
-	if (open_conn(j->c, l, 0, why, sizeof(why)) < 0) {
+	l->clnt[0] = spares_take(j->c->owner, (unsigned)(l - j->c->links));
+	if (l->clnt[0]) {
+		snprintf(l->address, sizeof(l->address), "%s", j->from->address);
+		l->port = j->from->port;
+		l->tls = j->from->tls;
+		l->cert_expiry_s = j->from->cert_expiry_s;
+	} else if (link_open(j->c, l, 0, why, sizeof(why)) < 0) {
 		snprintf(l->why, sizeof(l->why), "%s", why);
-		close_link(l);
+		link_close(l);
 		return NULL;
 	}
-	set_call_timeouts(j->c, l);
+	link_set_call_timeouts(j->c, l);
 	l->up = true;
 	return NULL;
 }
@@ -520,7 +328,7 @@ int conn_share_all(struct dfs_client *c)
 			continue;
 		}
 		l->cred = from->cred;
-		jobs[i] = (struct share_job){c, l};
+		jobs[i] = (struct share_job){c, l, from};
 		started[i] = pthread_create(&tids[i], NULL, share_link, &jobs[i]) == 0;
 		if (!started[i])
 			share_link(&jobs[i]);
@@ -585,7 +393,7 @@ int conn_peer_login_all(struct dfs_client *c, const char *user)
 		if (c->links[i].up)
 			up++;
 		else if (c->links[i].clnt[0])
-			close_link(&c->links[i]);
+			link_close(&c->links[i]);
 	}
 	c->logged_in = up > 0;
 	return up ? 0 : client_fail(c, -EHOSTDOWN, "no server accepted this server's login");

@@ -117,6 +117,16 @@ int dfs_client_share(struct dfs_client *owner, struct dfs_client **out)
 	return 0;
 }
 
+int dfs_prepare_shares(struct dfs_client *c, unsigned n)
+{
+	int rc = spares_want(c, n);
+
+	if (rc == -EINVAL)
+		return client_fail(c, rc, "at most %d clients can be prepared",
+				   DFS_SHARES_PREPARED_MAX);
+	return rc ? client_fail(c, rc, "out of memory") : 0;
+}
+
 void dfs_client_free(struct dfs_client *c)
 {
 	if (!c)

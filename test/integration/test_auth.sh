@@ -31,6 +31,18 @@ must probe 1 nosuchuser Bluepanda login
 assert_eq "login DFS_EACCES" "$OUT" "SCRAM login of an unknown user"
 ok "an unknown user is refused, with the same answer as a wrong password"
 
+# Clients prepared during a login (dfs_prepare_shares) take the connections opened
+# for them while the key was derived: 4 sockets for the login and 4 per prepared
+# client, then none new until a client beyond those prepared.
+HOLD=$DFS_BUILD/test-bin/dfs-session-hold
+must env DFS_HOLD_SHARES=2 DFS_PASSWORD=Bluepanda "$HOLD" "$C/dfs.conf" AnujS </dev/null
+assert_eq "shares: 12 12 12 16 listed=3" "$(grep '^shares:' <<<"$OUT")" \
+	"sockets held after the login, then after each of 3 shared clients"
+assert_fails env DFS_HOLD_SHARES=2 DFS_PASSWORD=wrongpassword "$HOLD" "$C/dfs.conf" AnujS \
+	</dev/null
+assert_contains "$ERR" "wrong user name or password" "a refused login that prepared clients"
+ok "prepared clients use the connections opened during the login"
+
 must probe 1 AnujS Bluepanda replay-final
 assert_contains "$OUT" "login DFS_OK"
 assert_contains "$OUT" "same-exchange DFS_EPROTO" "replay on the finished exchange"

@@ -27,7 +27,7 @@ exported=$(nm -D --defined-only "$P/$L/libdfs.so" | awk '{print $3}' | sed 's/@.
 others=$(grep -v '^dfs_' <<<"$exported" || true)
 [[ -z $others ]] || fail "libdfs.so exports names outside dfs_: $(tr '\n' ' ' <<<"$others")"
 declared=$(sed -n 's/^DFS_API [^(]*[ *]\(dfs_[a-z_0-9]*\)(.*/\1/p' "$P/include/dfs.h" | sort -u)
-assert_eq "$(printf '%s\n' "$declared" dfs_2 dfs_2.1 dfs_2.2 | sort -u)" "$exported" "exported vs declared"
+assert_eq "$(printf '%s\n' "$declared" dfs_2 dfs_2.1 dfs_2.2 dfs_2.3 | sort -u)" "$exported" "exported vs declared"
 ok "libdfs.so exports exactly the functions dfs.h declares ($(wc -l <<<"$declared"))"
 
 # The installed manual pages are valid roff.
