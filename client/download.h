@@ -78,9 +78,9 @@ DFS_INTERNAL int get_resolve_target(struct dfs_client *c, const char *path, char
 DFS_INTERNAL int get_open_special(struct dfs_client *c, const char *path);
 /* Copies the whole of fd to out_fd. 0 or -errno. */
 DFS_INTERNAL int get_copy_out(struct dfs_client *c, int fd, int out_fd);
-/* Gives a fetched file the mode a new file gets here and the source's mtime;
- * -errno (errno set too) on failure. */
-DFS_INTERNAL int get_finish_attributes(int fd, const dfs_file_info *info);
+/* Gives a fetched file the source's mtime and, if it was made private
+ * (set_mode), the mode a new file gets here; -errno (errno set too) on failure. */
+DFS_INTERNAL int get_finish_attributes(int fd, const dfs_file_info *info, bool set_mode);
 
 /* get.c: dfs_get, starting from looked_up when not NULL: the answers of a
  * lookup of remote_name with data (plan_view_start, then each server's answer

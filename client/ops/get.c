@@ -171,7 +171,9 @@ static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_p
 	char label[160];
 	int err = 0;
 
-	if (ftruncate(fd, (off_t)plan->info->size) < 0)
+	/* Threads write their chunks at their offsets into a file of full size;
+	 * a small file's chunks are written in order, and it is sized below. */
+	if (threads && ftruncate(fd, (off_t)plan->info->size) < 0)
 		return client_fail(c, -errno, "cannot size the local file: %s", strerror(errno));
 	/* The chunk threads' writes go one at a time (see writer.h): threads
 	 * writing one file spin on its inode lock. Without a writer, each writes. */
@@ -360,14 +362,16 @@ static int get_small(struct dfs_client *c, const char *remote_name, const char *
 	int fd, err = 0;
 
 	snprintf(dir, sizeof(dir), "%s", local_path);
-	fd = open(dirname(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	/* Unnamed until it is whole, so it can have its final mode (the umask
+	 * applies) from the start. */
+	fd = open(dirname(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
 	if (fd < 0)
 		return errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL
 			   ? -EOPNOTSUPP
 			   : client_fail(c, -errno, "cannot create a file beside %s: %s",
 					 local_path, strerror(errno));
 	err = fetch_newest(c, remote_name, view, plan, fd);
-	if (!err && get_finish_attributes(fd, plan->info) < 0)
+	if (!err && get_finish_attributes(fd, plan->info, false) < 0)
 		err = client_fail(c, -errno, "cannot set the attributes of %s: %s", local_path,
 				  strerror(errno));
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
@@ -458,7 +462,7 @@ static int get_large(struct dfs_client *c, const char *remote_name, const char *
 		keep = c->resume;
 		goto out;
 	}
-	if (get_finish_attributes(fd, plan->info) < 0 || rename(tmp, local_path) < 0) {
+	if (get_finish_attributes(fd, plan->info, true) < 0 || rename(tmp, local_path) < 0) {
 		err = client_fail(c, -errno, "cannot put %s in place: %s", local_path,
 				  strerror(errno));
 		goto out;

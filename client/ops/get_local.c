@@ -38,17 +38,18 @@ static void read_umask(void)
 	umask(process_umask);
 }
 
-/* Gives a fetched file the mode a new file gets here and the source's mtime. */
-int get_finish_attributes(int fd, const dfs_file_info *info)
+int get_finish_attributes(int fd, const dfs_file_info *info, bool set_mode)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct timespec times[2] = {{0, UTIME_OMIT},
 				    {info->mtime_ns / 1000000000, info->mtime_ns % 1000000000}};
 
-	pthread_once(&once, read_umask);
-	if (fchmod(fd, 0666 & ~process_umask) < 0 || futimens(fd, times) < 0)
-		return -errno;
-	return 0;
+	if (set_mode) {
+		pthread_once(&once, read_umask);
+		if (fchmod(fd, 0666 & ~process_umask) < 0)
+			return -errno;
+	}
+	return futimens(fd, times) < 0 ? -errno : 0;
 }
 
 /* Follows the symbolic link at path by hand, to the file it names even when
@@ -88,13 +89,26 @@ static int follow_links(struct dfs_client *c, const char *path, char *out, size_
  * stays, its target is replaced). */
 int get_resolve_target(struct dfs_client *c, const char *path, char *out, size_t len, bool *special)
 {
-	struct stat sb, lsb;
+	struct stat sb;
+	bool link = false;
 
 	*special = false;
-	if (stat(path, &sb) < 0) {
+	/* Most targets are new files or plain ones: one lstat settles those. */
+	if (lstat(path, &sb) < 0) {
 		if (errno != ENOENT)
 			return client_fail(c, -errno, "%s: %s", path, strerror(errno));
-		return follow_links(c, path, out, len);
+		return snprintf(out, len, "%s", path) >= (int)len
+			   ? client_fail(c, -ENAMETOOLONG, "%s: path too long", path)
+			   : 0;
+	}
+	if (S_ISLNK(sb.st_mode)) {
+		link = true;
+		if (stat(path, &sb) < 0) {
+			if (errno != ENOENT)
+				return client_fail(c, -errno, "%s: %s", path, strerror(errno));
+			/* A dangling link: the file it names is created. */
+			return follow_links(c, path, out, len);
+		}
 	}
 	if (S_ISDIR(sb.st_mode))
 		return client_fail(c, -EISDIR, "%s is a folder", path);
@@ -107,7 +121,7 @@ int get_resolve_target(struct dfs_client *c, const char *path, char *out, size_t
 			   ? client_fail(c, -ENAMETOOLONG, "%s: path too long", path)
 			   : 0;
 	}
-	if (lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode)) {
+	if (link) {
 		char real[PATH_MAX];
 
 		/* realpath also sees through the kernel's own links (/dev/stdout). */
