@@ -116,7 +116,9 @@ DFS_INTERNAL void link_set_call_timeouts(const struct dfs_client *c, struct link
 /* Marks a link down after a failed call (closes its connections). */
 DFS_INTERNAL void conn_mark_down(struct dfs_client *c, struct link *l, const char *why);
 /* The connection of l for a chunk of the given role, opened now if it is not
- * yet; NULL (and why) if it cannot be. */
+ * yet; NULL (and why) if it cannot be. Transfers then fail with -ENOTCONN,
+ * and the link is marked down saying this: */
+#define CONN_ROLE_FAILED "no further connection to it could be opened"
 DFS_INTERNAL CLIENT *conn_role(struct dfs_client *c, struct link *l, int role, char *why,
 			       size_t whylen);
 /* Opens the connections of one link without logging in (for status). */
@@ -239,7 +241,8 @@ DFS_INTERNAL int put_chunk_to(struct dfs_client *c, struct link *l, int role, co
 			      uint64_t *sum);
 
 /* download.c: reads chunk index of ver from server l into fd at offset,
- * verifying sum. 0 or -errno (-EBADMSG for a bad checksum). */
+ * verifying sum. 0 or -errno (-EBADMSG for a bad checksum, -EHOSTDOWN when the
+ * connection broke, -ENOTCONN when the role's connection could not be opened). */
 DFS_INTERNAL int get_chunk_from(struct dfs_client *c, struct link *l, int role, const char *name,
 				uint64_t ver, unsigned index, int fd, uint64_t offset,
 				uint64_t size, uint64_t sum, bool to_disk);

@@ -126,7 +126,7 @@ static void *fetch_run(void *arg)
 			atomic_fetch_sub(f->progress, reported);
 			f->failed[f->nfailed] = s;
 			f->failed_err[f->nfailed] = err;
-			f->broken[f->nfailed] = err == -EHOSTDOWN;
+			f->broken[f->nfailed] = err == -EHOSTDOWN || err == -ENOTCONN;
 			f->nfailed++;
 		}
 	}
@@ -140,6 +140,8 @@ static const char *fetch_reason(int err)
 		return "its copy failed the checksum";
 	case -EHOSTDOWN:
 		return "it stopped answering";
+	case -ENOTCONN:
+		return CONN_ROLE_FAILED;
 	case -EPROTO:
 		return "it sent more bytes than asked for";
 	case -ESTALE:
@@ -209,7 +211,10 @@ static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_p
 			struct link *l = &c->links[f[k].failed[i] - 1];
 
 			if (f[k].broken[i] && l->up)
-				conn_mark_down(c, l, "it stopped answering during a transfer");
+				conn_mark_down(c, l,
+					       f[k].failed_err[i] == -ENOTCONN
+						   ? CONN_ROLE_FAILED
+						   : "it stopped answering during a transfer");
 			if (f[k].failed_err[i] == -EBADMSG)
 				bad[f[k].failed[i] - 1] |= 1ull << k;
 			if (f[k].served_by)

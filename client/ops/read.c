@@ -144,7 +144,7 @@ static int read_range(struct dfs_client *c, const struct dfs_reader *r, struct l
 		return -EIO;
 	clnt = conn_role(c, l, role, why, sizeof(why));
 	if (!clnt)
-		return -EHOSTDOWN;
+		return -ENOTCONN;
 	a.name.dfs_name_val = r->name;
 	a.name.dfs_name_len = (u_int)strlen(r->name);
 	while (asked < end || outstanding > 0) {
@@ -224,6 +224,8 @@ static const char *read_reason(int err)
 	switch (err) {
 	case -EHOSTDOWN:
 		return "it stopped answering";
+	case -ENOTCONN:
+		return CONN_ROLE_FAILED;
 	case -ESTALE:
 		return "the version read was replaced by newer writes";
 	case -EBADMSG:
@@ -263,8 +265,10 @@ static int read_from_holders(struct dfs_client *c, struct dfs_reader *r, unsigne
 					    r->name, s);
 			return 0;
 		}
-		if (err == -EHOSTDOWN && l->up)
-			conn_mark_down(c, l, "it stopped answering during a read");
+		if ((err == -EHOSTDOWN || err == -ENOTCONN) && l->up)
+			conn_mark_down(c, l,
+				       err == -ENOTCONN ? CONN_ROLE_FAILED
+							: "it stopped answering during a read");
 		failed = s;
 		client_fail(c, err == -ESTALE ? -ESTALE : -EIO, "chunk %u of %s: %s failed: %s", k,
 			    r->name, link_label(l, label, sizeof(label)), read_reason(err));
@@ -334,8 +338,11 @@ static int read_split(struct dfs_client *c, struct dfs_reader *r, unsigned k, ui
 
 		if (!h[i].err)
 			continue;
-		if (h[i].err == -EHOSTDOWN && h[i].l->up)
-			conn_mark_down(c, h[i].l, "it stopped answering during a read");
+		if ((h[i].err == -EHOSTDOWN || h[i].err == -ENOTCONN) && h[i].l->up)
+			conn_mark_down(c, h[i].l,
+				       h[i].err == -ENOTCONN
+					   ? CONN_ROLE_FAILED
+					   : "it stopped answering during a read");
 		if (h[i].err == -ESTALE)
 			return client_fail(c, -ESTALE, "chunk %u of %s: %s", k, r->name,
 					   read_reason(-ESTALE));

@@ -123,7 +123,7 @@ static int fetch_chunk(struct dfs_client *c, struct link *l, int role, const cha
 	if (start > size)
 		return -EINVAL;
 	if (!clnt)
-		return -EHOSTDOWN;
+		return -ENOTCONN;
 	err = checksum_prefix(fd, offset, start, &ck);
 	if (err)
 		return err;

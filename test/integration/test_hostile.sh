@@ -106,3 +106,20 @@ assert_file_eq other.bin other.back
 kill "$holder" 2>/dev/null || true
 ok "4 uploads announced as large as the disk and never sent hold $allocated bytes; puts go on"
 
+
+# A server that takes a client's first connection but refuses a second: a chunk that
+# must come over the second (its first holder is down) fails for that reason, said as
+# such, not as a server that stopped answering; and the get creates no file.
+make_random limited.bin 3000000
+must dfs_s put limited.bin
+cluster stop 3
+printf 'max_connections_per_address = 1\n' >>"$C/conf/dfsd-3.conf"
+cluster start 3
+cluster stop 4
+assert_fails dfs_s get limited.bin -o limited.back
+assert_contains "$ERR" "no further connection to it could be opened" "the get's reason"
+assert_not_contains "$ERR" "stopped answering" "the get's reason"
+assert_contains "$ERR" "Transfer failed" "the get's error"
+[[ ! -e limited.back ]] || fail "a failed get left limited.back"
+cluster start 4
+ok "a server refusing a second connection is reported as such"
