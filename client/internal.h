@@ -115,6 +115,11 @@ DFS_INTERNAL void link_close(struct link *l);
 DFS_INTERNAL void link_set_call_timeouts(const struct dfs_client *c, struct link *l);
 /* Marks a link down after a failed call (closes its connections). */
 DFS_INTERNAL void conn_mark_down(struct dfs_client *c, struct link *l, const char *why);
+/* After a transfer on l (during, e.g. "a read") failed with err: marks l down if
+ * its connection was to blame: -EHOSTDOWN (it stopped answering) or -ENOTCONN
+ * (CONN_ROLE_FAILED). Other errors, or a link already down, leave it. */
+DFS_INTERNAL void conn_mark_broken(struct dfs_client *c, struct link *l, int err,
+				   const char *during);
 /* The connection of l for a chunk of the given role, opened now if it is not
  * yet; NULL (and why) if it cannot be. Transfers then fail with -ENOTCONN,
  * and the link is marked down saying this: */

@@ -146,6 +146,20 @@ void conn_mark_down(struct dfs_client *c, struct link *l, const char *why)
 	client_emit(c, &ev);
 }
 
+void conn_mark_broken(struct dfs_client *c, struct link *l, int err, const char *during)
+{
+	char why[128];
+
+	if (!l->up || (err != -EHOSTDOWN && err != -ENOTCONN))
+		return;
+	if (err == -ENOTCONN) {
+		conn_mark_down(c, l, CONN_ROLE_FAILED);
+		return;
+	}
+	snprintf(why, sizeof(why), "it stopped answering during %s", during);
+	conn_mark_down(c, l, why);
+}
+
 void conn_close_all(struct dfs_client *c)
 {
 	spares_free(c);

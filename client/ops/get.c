@@ -34,7 +34,6 @@ struct fetch {
 	unsigned failed[2]; /* servers that failed, 0 if none */
 	int failed_err[2];
 	unsigned nfailed;
-	bool broken[2];
 	int write_err; /* writing into fd failed: no server is to blame */
 };
 
@@ -126,7 +125,6 @@ static void *fetch_run(void *arg)
 			atomic_fetch_sub(f->progress, reported);
 			f->failed[f->nfailed] = s;
 			f->failed_err[f->nfailed] = err;
-			f->broken[f->nfailed] = err == -EHOSTDOWN || err == -ENOTCONN;
 			f->nfailed++;
 		}
 	}
@@ -210,11 +208,7 @@ static int fetch_all(struct dfs_client *c, struct file_view *view, struct read_p
 		for (unsigned i = 0; i < f[k].nfailed; i++) {
 			struct link *l = &c->links[f[k].failed[i] - 1];
 
-			if (f[k].broken[i] && l->up)
-				conn_mark_down(c, l,
-					       f[k].failed_err[i] == -ENOTCONN
-						   ? CONN_ROLE_FAILED
-						   : "it stopped answering during a transfer");
+			conn_mark_broken(c, l, f[k].failed_err[i], "a transfer");
 			if (f[k].failed_err[i] == -EBADMSG)
 				bad[f[k].failed[i] - 1] |= 1ull << k;
 			if (f[k].served_by)

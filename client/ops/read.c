@@ -265,10 +265,7 @@ static int read_from_holders(struct dfs_client *c, struct dfs_reader *r, unsigne
 					    r->name, s);
 			return 0;
 		}
-		if ((err == -EHOSTDOWN || err == -ENOTCONN) && l->up)
-			conn_mark_down(c, l,
-				       err == -ENOTCONN ? CONN_ROLE_FAILED
-							: "it stopped answering during a read");
+		conn_mark_broken(c, l, err, "a read");
 		failed = s;
 		client_fail(c, err == -ESTALE ? -ESTALE : -EIO, "chunk %u of %s: %s failed: %s", k,
 			    r->name, link_label(l, label, sizeof(label)), read_reason(err));
@@ -338,11 +335,7 @@ static int read_split(struct dfs_client *c, struct dfs_reader *r, unsigned k, ui
 
 		if (!h[i].err)
 			continue;
-		if ((h[i].err == -EHOSTDOWN || h[i].err == -ENOTCONN) && h[i].l->up)
-			conn_mark_down(c, h[i].l,
-				       h[i].err == -ENOTCONN
-					   ? CONN_ROLE_FAILED
-					   : "it stopped answering during a read");
+		conn_mark_broken(c, h[i].l, h[i].err, "a read");
 		if (h[i].err == -ESTALE)
 			return client_fail(c, -ESTALE, "chunk %u of %s: %s", k, r->name,
 					   read_reason(-ESTALE));

@@ -132,16 +132,15 @@ static int housekeep_record(struct store *st, const char *user, const char *hash
 {
 	struct housekeep *hk = arg;
 	struct user_list *seen = &hk->seen;
+	struct file_ref ref;
+	int64_t written_ns;
+	dfs_meta m;
 
 	/* Records come in key order (USER NUL HASH): a user's are together, and
 	 * users follow one another in strcmp order. */
 	if ((seen->count == 0 || strcmp(seen->user[seen->count - 1], user) != 0) &&
 	    user_list_add(seen, user) < 0)
 		return -ENOMEM;
-	struct file_ref ref;
-	int64_t written_ns;
-	dfs_meta m;
-
 	if (ref_init(st, user, hash, &ref) < 0)
 		return 0;
 	pthread_mutex_lock(ref.lock);
