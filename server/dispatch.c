@@ -105,7 +105,8 @@ union any_res {
 };
 
 /* PUT_BLOCK data is decoded into one page-aligned buffer per connection rather than
- * a fresh allocation per call; the alignment lets the store write it with O_DIRECT.
+ * a fresh allocation per call; the alignment lets the store write it with O_DIRECT,
+ * and the store may keep it to write with the blocks after it, giving back another.
  * READ reads into the same buffer for its reply: a call's buffer is done with once
  * its reply is sent, and a fresh megabyte per call costs page faults and munmap. */
 static void lend_block_buffer(struct conn *cn, rpcproc_t proc, union any_args *args)
@@ -129,6 +130,7 @@ void dispatch_call(struct svc_req *rq, SVCXPRT *xprt, void *conn_arg)
 	union any_res res;
 	const struct proc *p;
 	struct timespec started;
+	void *lent = NULL; /* the buffer PUT_BLOCK decodes into: not the call's to free */
 
 	clock_gettime(CLOCK_MONOTONIC, &started);
 	if (rq->rq_proc >= sizeof(procs) / sizeof(procs[0]) || !procs[rq->rq_proc].run) {
@@ -143,6 +145,8 @@ void dispatch_call(struct svc_req *rq, SVCXPRT *xprt, void *conn_arg)
 	memset(&res, 0, sizeof(res));
 	if (rq->rq_proc == DFSPROC_PUT_BLOCK || rq->rq_proc == DFSPROC_READ)
 		lend_block_buffer(cn, rq->rq_proc, &args);
+	if (rq->rq_proc == DFSPROC_PUT_BLOCK)
+		lent = args.put_block.data.data_val;
 	if (!svc_getargs(xprt, p->xdr_args, (char *)&args)) {
 		log_warn("%s: undecodable %s arguments", cn->peer_text, p->name);
 		metrics_call_rejected(cn->srv->metrics, METRICS_UNDECODABLE);
@@ -159,7 +163,7 @@ void dispatch_call(struct svc_req *rq, SVCXPRT *xprt, void *conn_arg)
 	xdr_free(p->xdr_res, (char *)&res);
 out:
 	cn->reply_buf = NULL;
-	if (rq->rq_proc == DFSPROC_PUT_BLOCK && args.put_block.data.data_val == cn->block_buf)
+	if (lent != NULL && args.put_block.data.data_val == lent)
 		args.put_block.data.data_val = NULL;
 	/* Freeing never fails for these types; a failure would only leak. */
 	if (!svc_freeargs(xprt, p->xdr_args, (char *)&args))

@@ -139,7 +139,13 @@ void op_put_block(struct conn *cn, dfs_put_block_args *a, dfs_stat *r)
 	*r = caller_upload(cn, &a->cred, a->handle, &slot);
 	if (*r != DFS_OK)
 		return;
-	err = store_upload_write(slot->up, a->offset, a->data.data_val, a->data.data_len);
+	/* Data decoded into the connection's block buffer may stay with the upload,
+	 * which gives the connection another (dispatch.c). */
+	if (a->data.data_val == cn->block_buf)
+		err =
+		    store_upload_write_block(slot->up, a->offset, &cn->block_buf, a->data.data_len);
+	else
+		err = store_upload_write(slot->up, a->offset, a->data.data_val, a->data.data_len);
 	if (err < 0) {
 		/* A failed write leaves the upload unusable: drop it now. */
 		store_upload_abort(slot->up);

@@ -77,6 +77,13 @@ int store_upload_begin(struct store *st, const char *user, const void *name, siz
 /* Appends data at offset, which must equal the bytes staged so far
  * (-EINVAL otherwise; -EFBIG past size; -ENOSPC, -EIO from the disk). */
 int store_upload_write(struct store_upload *up, uint64_t offset, const void *data, size_t len);
+/* As store_upload_write, for data in *block, a page-aligned buffer of DFS_BLOCK_MAX
+ * bytes from aligned_alloc that the caller lends: the upload may hold it back to
+ * write it with the blocks that follow, and then puts another such buffer, free,
+ * in *block. A held block that fails to be written fails the call that writes it
+ * (a later write, or store_upload_finish); store_upload_suspend writes what it
+ * holds and keeps only the bytes before a failure. */
+int store_upload_write_block(struct store_upload *up, uint64_t offset, void **block, size_t len);
 /* Checks that the whole size arrived and its XXH3-64 equals checksum
  * (-EBADMSG otherwise; the upload is then discarded), fsyncs and renames it
  * into place. Always frees up. */

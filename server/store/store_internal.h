@@ -4,6 +4,7 @@
 #define DFS_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,7 +41,8 @@ struct store {
 	/* Held from the quota check to the count update of a commit under a
 	 * limit, so that two commits of one user cannot both pass the check. */
 	pthread_mutex_t quota_lock;
-	struct trash *trash; /* chunk files moved aside, being removed (trash.c) */
+	struct trash *trash;	 /* chunk files moved aside, being removed (trash.c) */
+	atomic_uint run_buffers; /* block buffers owned by uploads' runs (block_run.c) */
 };
 
 /* Everything a per-file operation needs to find and lock a file's folder. */
@@ -97,6 +99,26 @@ int new_file_place(struct new_file *nf, const char *final, bool replace);
 void new_file_discard(struct new_file *nf);
 int check_space(int fd, uint64_t done, uint64_t size);
 int reserve_space(int fd, uint64_t done, uint64_t end);
+
+/* block_run.c: an upload's consecutive blocks, held to be written in one go. */
+#define BLOCK_RUN_MAX (4u << 20)
+struct block_run;
+struct block_run *block_run_new(struct store *st);
+/* Holds *block (page-aligned, DFS_BLOCK_MAX bytes, from aligned_alloc; len bytes
+ * of data to go at off, right after the held ones) and puts in *block a free
+ * buffer of the same kind. False, taking nothing, when the run has no room or no
+ * free buffer can be had within the server's share. */
+bool block_run_take(struct block_run *r, void **block, size_t len, uint64_t off);
+/* Whether the run has no room for another whole block. */
+bool block_run_full(const struct block_run *r);
+size_t block_run_bytes(const struct block_run *r);
+/* Where the first held block goes. */
+uint64_t block_run_from(const struct block_run *r);
+/* Writes the held blocks through fd (O_DIRECT) at their offsets, in one call
+ * where it can, and empties the run: 0, or write_all's failure. */
+int block_run_write(struct block_run *r, int fd);
+/* Frees the run and its buffers. NULL is allowed. */
+void block_run_free(struct block_run *r);
 
 /* records.c: the records database (see there). */
 struct records;

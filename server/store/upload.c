@@ -30,7 +30,9 @@
 struct store_upload {
 	struct store *st;
 	int fd;
-	int direct_fd; /* the same file opened O_DIRECT, or -1 */
+	int direct_fd;	       /* the same file opened O_DIRECT, or -1 */
+	bool direct_works;     /* a direct write went through */
+	struct block_run *run; /* blocks received, not yet written, or NULL */
 	uint64_t size, done;
 	uint64_t reserved; /* disk space is preallocated up to here */
 	uint64_t flushed;  /* bytes handed to writeback so far */
@@ -44,12 +46,29 @@ struct store_upload {
 
 static void upload_free(struct store_upload *up)
 {
+	block_run_free(up->run);
 	if (up->fd >= 0)
 		close(up->fd);
 	if (up->direct_fd >= 0)
 		close(up->direct_fd);
 	XXH3_freeState(up->xs);
 	free(up);
+}
+
+/* Writes the blocks held back, if any. On a failure the bytes from the first of
+ * them on are not there, and the upload counts only those before. */
+static int write_run(struct store_upload *up)
+{
+	uint64_t from;
+	int rc;
+
+	if (up->run == NULL || block_run_bytes(up->run) == 0)
+		return 0;
+	from = block_run_from(up->run);
+	rc = block_run_write(up->run, up->direct_fd);
+	if (rc < 0)
+		up->done = from;
+	return rc;
 }
 
 /* Opens the staged file a second time with O_DIRECT: the aligned bulk of a chunk then
@@ -204,17 +223,16 @@ out:
 	return rc;
 }
 
-int store_upload_write(struct store_upload *up, uint64_t offset, const void *data, size_t len)
+/* What a write at offset of len bytes must pass first; reserves the disk space
+ * it needs. 0, or -errno. */
+static int write_checks(struct store_upload *up, uint64_t offset, size_t len)
 {
-	size_t direct = 0;
-	int rc = 0;
+	int rc;
 
 	if (offset != up->done)
 		return -EINVAL;
 	if (len > up->size - up->done)
 		return -EFBIG;
-	if (len == 0)
-		return 0;
 	if (up->done + len > up->reserved) {
 		uint64_t end = up->done + len + RESERVE_AHEAD;
 
@@ -223,6 +241,32 @@ int store_upload_write(struct store_upload *up, uint64_t offset, const void *dat
 			return rc;
 		up->reserved = end < up->size ? end : up->size;
 	}
+	return 0;
+}
+
+/* Counts len bytes received and written, or held to be. */
+static void accept_bytes(struct store_upload *up, const void *data, size_t len)
+{
+	XXH3_64bits_update(up->xs, data, len);
+	up->done += len;
+	/* Start writeback of what went through the page cache while the rest streams
+	 * in, so the fdatasync at the end waits for the last few MiB, not the chunk. */
+	if (up->done - up->flushed >= WRITEBACK_STEP) {
+		sync_file_range(up->fd, (off_t)up->flushed, (off_t)(up->done - up->flushed),
+				SYNC_FILE_RANGE_WRITE);
+		up->flushed = up->done;
+	}
+}
+
+/* Writes len bytes at offset now: the aligned bulk directly, the rest through
+ * the page cache. */
+static int write_now(struct store_upload *up, uint64_t offset, const void *data, size_t len)
+{
+	size_t direct = 0;
+	int rc = write_run(up);
+
+	if (rc < 0)
+		return rc;
 	if (up->direct_fd >= 0 && offset % DIRECT_ALIGN == 0 && (uintptr_t)data % DIRECT_ALIGN == 0)
 		direct = len - len % DIRECT_ALIGN;
 	if (direct > 0) {
@@ -234,20 +278,49 @@ int store_upload_write(struct store_upload *up, uint64_t offset, const void *dat
 			direct = 0;
 			rc = 0;
 		}
+		up->direct_works = up->direct_fd >= 0 && rc == 0;
 	}
 	if (rc == 0 && direct < len)
 		rc = write_all(up->fd, (const char *)data + direct, len - direct, offset + direct);
 	if (rc < 0)
 		return rc;
-	XXH3_64bits_update(up->xs, data, len);
-	up->done += len;
-	/* Start writeback while the rest streams in, so the fdatasync at the
-	 * end waits for the last few MiB rather than the whole chunk. */
-	if (up->done - up->flushed >= WRITEBACK_STEP) {
-		sync_file_range(up->fd, (off_t)up->flushed, (off_t)(up->done - up->flushed),
-				SYNC_FILE_RANGE_WRITE);
-		up->flushed = up->done;
-	}
+	accept_bytes(up, data, len);
+	return 0;
+}
+
+int store_upload_write(struct store_upload *up, uint64_t offset, const void *data, size_t len)
+{
+	int rc = write_checks(up, offset, len);
+
+	if (rc < 0 || len == 0)
+		return rc;
+	return write_now(up, offset, data, len);
+}
+
+/* Whether a block of len bytes at offset may be held back: whole pages, once a
+ * direct write has gone through (a file system that refuses them is found out
+ * on the first block, which can then still go through the page cache). */
+static bool holdable(struct store_upload *up, uint64_t offset, size_t len)
+{
+	if (!up->direct_works || offset % DIRECT_ALIGN != 0 || len % DIRECT_ALIGN != 0)
+		return false;
+	if (up->run == NULL)
+		up->run = block_run_new(up->st);
+	return up->run != NULL;
+}
+
+int store_upload_write_block(struct store_upload *up, uint64_t offset, void **block, size_t len)
+{
+	void *data = *block;
+	int rc = write_checks(up, offset, len);
+
+	if (rc < 0 || len == 0)
+		return rc;
+	if (!holdable(up, offset, len) || !block_run_take(up->run, block, len, offset))
+		return write_now(up, offset, data, len);
+	accept_bytes(up, data, len);
+	if (block_run_full(up->run) || up->done == up->size)
+		return write_run(up);
 	return 0;
 }
 
@@ -303,6 +376,12 @@ out:
 
 int store_upload_finish(struct store_upload *up, uint64_t checksum)
 {
+	int rc = write_run(up);
+
+	if (rc < 0) {
+		store_upload_abort(up);
+		return rc;
+	}
 	if (up->done != up->size || XXH3_64bits_digest(up->xs) != checksum) {
 		store_upload_abort(up);
 		return -EBADMSG;
@@ -349,6 +428,7 @@ void store_upload_suspend(struct store_upload *up)
 {
 	if (up == NULL)
 		return;
+	(void)write_run(up);
 	/* A failed write may have left bytes past what was accepted; resume trusts the length. */
 	if (ftruncate(up->fd, (off_t)up->done) < 0)
 		unlinkat(up->st->rootfd, up->tmpname, 0);
