@@ -101,6 +101,7 @@ class Bench:
         self.cluster_dir = os.path.join(self.tmp, "cluster")
         self.cluster_running = False
         self.failed = False
+        self.ceiling = None  # MB/s of TLS over loopback (tls_ceiling)
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -597,6 +598,9 @@ EXPORT {
         nfs = peer_get.get("nfs-ganesha nfs-cp")
         if nfs:
             self.row("get %s dfs vs nfs-cp" % lab, mb_get, "MB/s", nfs, "nfs-cp get", ">= 1.00")
+        if self.ceiling:
+            self.row("get %s dfs vs the TLS ceiling" % lab, mb_get, "MB/s", self.ceiling,
+                     "TLS over loopback")
         rss_put = max(r.rss_kib for r in put) / 1024
         rss_get = max(r.rss_kib for r in get) / 1024
         self.row("peak RSS client put %s" % lab, rss_put, "MiB", RSS_TARGET_MIB, "64 MiB",
@@ -1108,6 +1112,17 @@ EXPORT {
             self.rm(d, small_out)
         unmount()
 
+    def tls_ceiling(self):
+        """MB/s that TLS 1.3 moves over loopback here, memory to memory (bench/tls_ceiling.py),
+        or None when it could not be measured."""
+        p = run([sys.executable, os.path.join(SRC, "bench", "tls_ceiling.py"), self.path(),
+                 "--bytes", str(256 * MIB if self.args.quick else GIB)], check=False)
+        try:
+            return float(p.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            log("TLS ceiling not measured: " + (p.stdout + p.stderr)[-300:])
+            return None
+
     def openssl_speed(self):
         p = run(["openssl", "speed", "-evp", "aes-128-gcm", "-seconds", "1" if self.args.quick
                  else "3", "-bytes", "16384", "-mr"], check=False)
@@ -1223,6 +1238,11 @@ EXPORT {
                  "file data. The reference is the cost of the AES-128-GCM passes TLS needs at "
                  "the `openssl speed` rate (4 for a put: two copies encrypted and decrypted; 2 "
                  "for a get).",
+                 "- The TLS ceiling is what TLS 1.3 moves over loopback on four connections at "
+                 "once, memory to memory, with the cipher suite OpenSSL picks (as for dfs): no "
+                 "file is read or written and nothing is checksummed (`bench/tls_ceiling.py`, "
+                 "Python's `ssl`, one read per 16 KiB TLS record). A get over TLS cannot be "
+                 "faster than it.",
                  "- ratio = value / reference; targets are for dfs with TLS on.", ""]
         if self.notes:
             text += ["## Notes", ""] + ["- " + n for n in self.notes] + [""]
@@ -1267,6 +1287,8 @@ EXPORT {
             peers = self.start_peers()
         log("openssl speed -evp aes-128-gcm")
         aes = self.openssl_speed()
+        log("TLS 1.3 over loopback, memory to memory")
+        self.ceiling = self.tls_ceiling()
         work = [("%s" % size_label(x), lambda x=x: self.bench_size(x, peers, aes))
                 for x in a.sizes]
         if a.small_files > 0:
@@ -1291,6 +1313,11 @@ EXPORT {
                 self.notes.append("The %s workload failed: %s%s" % (label, e, self.server_logs()))
         self.row("floor: openssl speed -evp aes-128-gcm (16 KiB)", aes / 1e6, "MB/s", None,
                  "", "", fmt="%.0f")
+        if self.ceiling:
+            self.row("ceiling: TLS 1.3 over loopback, memory to memory (4 connections)",
+                     self.ceiling, "MB/s", None, "", "", fmt="%.0f")
+        else:
+            self.row_missing("ceiling: TLS 1.3 over loopback", "bench/tls_ceiling.py failed")
         self.notes += ["Installed for the peers: " + " ".join(self.installed)] \
             if self.installed else []
         print(self.table_text())
