@@ -351,6 +351,8 @@ void commit_free(struct pending_commit *pc)
 	if (pc->have_old)
 		xdr_free((xdrproc_t)xdr_dfs_meta, (char *)&pc->old);
 	pc->have_old = false;
+	free(pc->record);
+	pc->record = NULL;
 }
 
 /* Makes info current as store_commit_quota says, storing with it the chunks that

@@ -93,6 +93,23 @@ static void lock_files(struct many *m)
 		pthread_mutex_lock(m->locks[k]);
 }
 
+/* The operations of pc's write, its record encoded into a buffer of the record's
+ * size. A call's pending commits are one array: room in each for the largest
+ * record, or for the operations of any commit, made that array large enough to
+ * be mapped afresh for every call, a new page or two per file. Their count, or
+ * -errno. */
+static int encode_record(struct pending_commit *pc, const struct rec_op *chunks, unsigned nchunks)
+{
+	unsigned long len = xdr_sizeof((xdrproc_t)xdr_dfs_meta, &pc->m);
+
+	if (len == 0 || len > META_BUF)
+		return -EINVAL;
+	pc->record = malloc(len);
+	if (pc->record == NULL)
+		return -ENOMEM;
+	return meta_ops(&pc->m, chunks, nchunks, pc->ops, COMMIT_OPS_MAX, pc->record, len);
+}
+
 /* Decides each file going together, into nops[i] operations in its pending commit. */
 static void decide_all(struct many *m, const char *user)
 {
@@ -113,7 +130,7 @@ static void decide_all(struct many *m, const char *user)
 		for (int k = 0; k < nfds; k++)
 			close(fds[k]);
 		if (rc == 0)
-			rc = meta_ops(&pc->m, m->chunk_ops[i], m->nchunks[i], pc->ops, pc->buf);
+			rc = encode_record(pc, m->chunk_ops[i], m->nchunks[i]);
 		if (rc < 0) {
 			m->results[i] = rc;
 			m->together[i] = false;

@@ -98,15 +98,15 @@ static struct rec_op prune_op(const dfs_meta *meta)
 }
 
 int meta_ops(const dfs_meta *meta, const struct rec_op *extra, unsigned nextra, struct rec_op *ops,
-	     char *buf)
+	     unsigned ops_max, char *buf, size_t buf_len)
 {
 	XDR xdr;
 	u_int len;
 	int n = 0;
 
-	if (nextra > DFS_HELD_MAX + DFS_SERVERS_MAX)
+	if (nextra + 3 > ops_max)
 		return -EINVAL;
-	xdrmem_create(&xdr, buf, META_BUF, XDR_ENCODE);
+	xdrmem_create(&xdr, buf, (u_int)buf_len, XDR_ENCODE);
 	if (!xdr_dfs_meta(&xdr, (dfs_meta *)meta)) {
 		xdr_destroy(&xdr);
 		return -EINVAL;
@@ -127,7 +127,7 @@ int meta_write_ops(struct store *st, const struct file_ref *ref, const dfs_meta 
 {
 	struct rec_op ops[META_OPS_MAX];
 	char buf[META_BUF];
-	int n = meta_ops(meta, extra, nextra, ops, buf), rc = 0;
+	int n = meta_ops(meta, extra, nextra, ops, META_OPS_MAX, buf, sizeof(buf)), rc = 0;
 
 	if (n < 0)
 		return n;

@@ -21,8 +21,10 @@
 #define READ_BUF     (1024 * 1024)
 #define PATH_BUF     512
 #define META_OPS_MAX (DFS_HELD_MAX + DFS_SERVERS_MAX + 3) /* see meta_ops */
-#define FORMAT_MAGIC "dfs-data "
-#define FORMAT_NAME  "FORMAT"
+/* A commit's own operations: its chunks kept in the database, and meta_ops's. */
+#define COMMIT_OPS_MAX (DFS_HELD_MAX + 3)
+#define FORMAT_MAGIC   "dfs-data "
+#define FORMAT_NAME    "FORMAT"
 /* Format 1 kept each record in its file's folder, as META_NAME (written through
  * META_TMP_PREFIX temporaries); format 2 keeps them in DATA/records/. */
 #define META_NAME	"meta"
@@ -211,8 +213,8 @@ struct pending_commit {
 	const dfs_file_info *info;
 	dfs_meta old, m;
 	bool have_old;
-	struct rec_op ops[META_OPS_MAX];
-	char buf[META_BUF];
+	struct rec_op ops[COMMIT_OPS_MAX];
+	char *record; /* m encoded for ops (malloc), or NULL */
 	struct rec_change change;
 };
 /* Decides whether pc->info may become current (the caller holds its lock, and
@@ -255,10 +257,11 @@ int meta_read_written(struct store *st, const char *user, const char *hash, dfs_
  * database) and the removal of the database's chunks meta no longer keeps. */
 int meta_write_ops(struct store *st, const struct file_ref *ref, const dfs_meta *meta,
 		   const int *flush_too, int nflush, const struct rec_op *extra, unsigned nextra);
-/* The operations that write meta with extra, into ops (room for META_OPS_MAX),
- * the record encoded into buf (META_BUF bytes). Their count, or -EINVAL. */
+/* The operations that write meta with extra, into ops (room for ops_max: nextra
+ * and three more), the record encoded into buf (len bytes: META_BUF holds any
+ * record). Their count, or -EINVAL. */
 int meta_ops(const dfs_meta *meta, const struct rec_op *extra, unsigned nextra, struct rec_op *ops,
-	     char *buf);
+	     unsigned ops_max, char *buf, size_t len);
 int meta_write_with(struct store *st, const struct file_ref *ref, const dfs_meta *meta,
 		    const int *flush_too, int nflush);
 int meta_write(struct store *st, const struct file_ref *ref, const dfs_meta *meta);
